@@ -1,0 +1,68 @@
+//! Inbound authentication: API keys from `api_keys`.
+
+use crate::config::ApiKey;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// The name of the key the caller presented, if it is one of ours.
+///
+/// Keys are compared as SHA-256 digests, every configured key is compared
+/// (no early exit), so the time taken says nothing about how close a guess was.
+pub fn api_key<'a>(authorization: Option<&str>, keys: &'a [ApiKey]) -> Option<&'a str> {
+    let presented = bearer(authorization?)?;
+    let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    let mut found = None;
+    for key in keys {
+        if bool::from(key.digest.ct_eq(&digest)) {
+            found = Some(key.name.as_str());
+        }
+    }
+    found
+}
+
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    let token = rest.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Vec<ApiKey> {
+        ["erp", "pim"]
+            .iter()
+            .map(|n| ApiKey {
+                name: n.to_string(),
+                digest: Sha256::digest(format!("{n}-0123456789abcdef0123456789abcdef")).into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matching_key_names_its_owner() {
+        let k = keys();
+        let h = "Bearer pim-0123456789abcdef0123456789abcdef";
+        assert_eq!(api_key(Some(h), &k), Some("pim"));
+        let h = "bearer   erp-0123456789abcdef0123456789abcdef ";
+        assert_eq!(api_key(Some(h), &k), Some("erp"));
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        let k = keys();
+        for h in [
+            None,
+            Some(""),
+            Some("Bearer"),
+            Some("Bearer "),
+            Some("Basic erp-0123456789abcdef0123456789abcdef"),
+            Some("erp-0123456789abcdef0123456789abcdef"),
+            Some("Bearer erp-0123456789abcdef0123456789abcde"),
+            Some("Bearer erp-0123456789abcdef0123456789abcdefX"),
+        ] {
+            assert_eq!(api_key(h, &k), None, "{h:?}");
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! `wasi:http` 0.3 through spin-sdk: outbound calls with a deadline and a body
+//! cap, and reading the inbound body with a cap. Shared by both flavours.
+
+use super::{MAX_UPSTREAM_BODY, OutRequest, OutResponse, SendError};
+use bytes::Bytes;
+use futures::FutureExt;
+use http_body_util::BodyExt;
+use spin_sdk::http::{FullBody, Request};
+use spin_sdk::wasip3::http::types::ErrorCode;
+use std::time::Duration;
+
+pub async fn send(req: OutRequest, timeout: Duration) -> Result<OutResponse, SendError> {
+    let mut builder = http::Request::builder()
+        .method(req.method)
+        .uri(&req.url);
+    for (name, value) in &req.headers {
+        builder = builder.header(*name, value);
+    }
+    let request = builder
+        .body(FullBody::new(Bytes::from(req.body)))
+        .map_err(|e| SendError::Other(e.to_string()))?;
+    // Spin waits up to 600 s on its own: the deadline is ours to enforce.
+    let exchange = async {
+        let resp = spin_sdk::http::send(request).await.map_err(send_error)?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let body = read_capped(resp.into_body(), MAX_UPSTREAM_BODY)
+            .await
+            .map_err(|e| match e {
+                InboundBodyError::TooLarge => SendError::TooLarge(MAX_UPSTREAM_BODY),
+                InboundBodyError::Broken(m) => SendError::Other(m),
+            })?;
+        Ok(OutResponse {
+            status,
+            headers,
+            body,
+        })
+    };
+    futures::select_biased! {
+        r = exchange.fuse() => r,
+        _ = spin_sdk::time::sleep(timeout).fuse() => Err(SendError::Timeout),
+    }
+}
+
+fn send_error(code: ErrorCode) -> SendError {
+    match code {
+        ErrorCode::DnsTimeout
+        | ErrorCode::DnsError(_)
+        | ErrorCode::DestinationNotFound
+        | ErrorCode::DestinationUnavailable
+        | ErrorCode::DestinationIpProhibited
+        | ErrorCode::DestinationIpUnroutable
+        | ErrorCode::ConnectionRefused
+        | ErrorCode::ConnectionTimeout
+        | ErrorCode::TlsCertificateError
+        | ErrorCode::TlsProtocolError
+        | ErrorCode::HttpRequestUriInvalid
+        | ErrorCode::HttpRequestDenied => SendError::Connect(format!("{code:?}")),
+        ErrorCode::HttpResponseTimeout => SendError::Timeout,
+        other => SendError::Other(format!("{other:?}")),
+    }
+}
+
+#[derive(Debug)]
+pub enum InboundBodyError {
+    TooLarge,
+    Broken(String),
+}
+
+/// The whole body, or `TooLarge` as soon as it passes `cap`.
+pub async fn read_capped<B>(body: B, cap: usize) -> Result<Vec<u8>, InboundBodyError>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Debug,
+{
+    let mut body = body;
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| InboundBodyError::Broken(format!("{e:?}")))?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > cap {
+                return Err(InboundBodyError::TooLarge);
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out)
+}
+
+/// The request with its body read, or `TooLarge` past `cap` (checked against
+/// `content-length` first, so an honest oversized upload is refused unread).
+pub async fn read_inbound(
+    req: Request,
+    cap: usize,
+) -> Result<crate::routes::InRequest, InboundBodyError> {
+    let (parts, body) = req.into_parts();
+    let headers = parts
+        .headers
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let declared = parts
+        .headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > cap) {
+        return Err(InboundBodyError::TooLarge);
+    }
+    let body = read_capped(body, cap).await?;
+    Ok(crate::routes::InRequest {
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers,
+        body,
+    })
+}

@@ -1,0 +1,101 @@
+//! The ports: everything the component needs from its host, behind one trait.
+//!
+//! The logic is generic over [`Ports`], so it runs natively in unit tests with
+//! fakes and in wasm with the real host. Only the flavour modules here touch
+//! host interfaces.
+
+use std::time::Duration;
+
+#[cfg(target_arch = "wasm32")]
+mod http;
+#[cfg(all(target_arch = "wasm32", feature = "spin"))]
+mod spin;
+#[cfg(all(target_arch = "wasm32", feature = "spin"))]
+pub use spin::{HostPorts, read_variables};
+#[cfg(all(target_arch = "wasm32", not(feature = "spin"), feature = "wasmtime"))]
+mod wasmtime;
+#[cfg(all(target_arch = "wasm32", not(feature = "spin"), feature = "wasmtime"))]
+pub use wasmtime::{HostPorts, read_variables};
+#[cfg(target_arch = "wasm32")]
+pub use http::{InboundBodyError, read_inbound};
+
+/// An outbound HTTP request, fully built: the URL comes from configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutRequest {
+    pub method: &'static str,
+    pub url: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct OutResponse {
+    pub status: u16,
+    /// Lower-case names.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl OutResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why an outbound call produced no response.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Nothing reached the peer (DNS, refused connection): safe to retry any method.
+    #[error("connection failed: {0}")]
+    Connect(String),
+    /// The attempt ran out of time; the peer may have acted on it.
+    #[error("timed out")]
+    Timeout,
+    /// The response body was larger than the cap.
+    #[error("response body over {0} bytes")]
+    TooLarge(usize),
+    /// Anything else after the request left.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A key-value store failure; the cache degrades to memory and IMS.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("key-value store: {0}")]
+pub struct KvError(pub String);
+
+/// What the component needs from its host.
+#[allow(async_fn_in_trait)] // single-threaded wasm: no Send bounds wanted
+pub trait Ports {
+    async fn send(&self, req: OutRequest, timeout: Duration) -> Result<OutResponse, SendError>;
+    async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError>;
+    async fn kv_set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError>;
+    async fn sleep(&self, duration: Duration);
+    /// Wall-clock milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+    fn fill_random(&self, buf: &mut [u8]);
+    /// One structured log line on stderr.
+    fn log(&self, line: &str);
+}
+
+/// The largest response body read from an upstream.
+pub const MAX_UPSTREAM_BODY: usize = 10 * 1024 * 1024;
+/// The largest request body accepted from a caller.
+pub const MAX_INBOUND_BODY: usize = 1024 * 1024;
+
+#[cfg(target_arch = "wasm32")]
+fn clock_ms() -> u64 {
+    let now = spin_sdk::wasip3::clocks::system_clock::now();
+    (now.seconds.max(0) as u64) * 1000 + u64::from(now.nanoseconds / 1_000_000)
+}
+
+#[cfg(target_arch = "wasm32")]
+fn fill_random(buf: &mut [u8]) {
+    let bytes = spin_sdk::wasip3::random::random::get_random_bytes(buf.len() as u64);
+    for (dst, src) in buf.iter_mut().zip(bytes) {
+        *dst = src;
+    }
+}

@@ -1,0 +1,79 @@
+//! The Spin flavour: `spin:variables` and `spin:key-value` (default store).
+
+use super::{KvError, OutRequest, OutResponse, Ports, SendError};
+use spin_sdk::key_value::Store;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Reads every variable once. `Undefined` is "unset"; any other failure is
+/// also reported as unset, by name, so the operator sees which one is wrong.
+pub async fn read_variables(names: &[&'static str]) -> BTreeMap<&'static str, String> {
+    let mut out = BTreeMap::new();
+    for name in names {
+        if let Ok(value) = spin_sdk::variables::get(name).await {
+            out.insert(*name, value);
+        }
+    }
+    out
+}
+
+#[derive(Default)]
+pub struct HostPorts {
+    /// Opened on first use and kept: opening per call costs a host round trip.
+    store: RefCell<Option<Rc<Store>>>,
+}
+
+impl HostPorts {
+    async fn store(&self) -> Result<Rc<Store>, KvError> {
+        if let Some(s) = self.store.borrow().as_ref() {
+            return Ok(s.clone());
+        }
+        let store = Rc::new(
+            Store::open_default()
+                .await
+                .map_err(|e| KvError(format!("{e:?}")))?,
+        );
+        *self.store.borrow_mut() = Some(store.clone());
+        Ok(store)
+    }
+}
+
+impl Ports for HostPorts {
+    async fn send(&self, req: OutRequest, timeout: Duration) -> Result<OutResponse, SendError> {
+        super::http::send(req, timeout).await
+    }
+
+    async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.store()
+            .await?
+            .get(key)
+            .await
+            .map_err(|e| KvError(format!("{e:?}")))
+    }
+
+    async fn kv_set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError> {
+        self.store()
+            .await?
+            .set(key, &value)
+            .await
+            .map_err(|e| KvError(format!("{e:?}")))
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        spin_sdk::time::sleep(duration).await
+    }
+
+    fn now_ms(&self) -> u64 {
+        super::clock_ms()
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) {
+        super::fill_random(buf)
+    }
+
+    fn log(&self, line: &str) {
+        eprintln!("{line}");
+    }
+}

@@ -1,0 +1,215 @@
+//! The inbound API: routing, authentication, and one log line per request.
+
+pub mod products;
+
+use crate::accs::Ctx;
+use crate::config::{ConfigError, Settings};
+use crate::host::Ports;
+use crate::ims::Tokens;
+use crate::problem::{Code, Problem};
+use crate::trace::Trace;
+
+/// A request as the host delivered it; the path is still percent-encoded.
+#[derive(Clone, Debug, Default)]
+pub struct InRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    /// Lower-case names.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl InRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct InResponse {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+/// The per-instance state: validated settings and the token, built once.
+pub struct Edge {
+    pub settings: Settings,
+    pub tokens: Tokens,
+}
+
+pub struct App<P> {
+    pub ports: P,
+    pub edge: Result<Edge, ConfigError>,
+}
+
+impl<P: Ports> App<P> {
+    pub fn new(ports: P, settings: Result<Settings, ConfigError>) -> Self {
+        let edge = settings.map(|settings| Edge {
+            tokens: Tokens::new(&settings),
+            settings,
+        });
+        App { ports, edge }
+    }
+
+    pub async fn handle(&self, req: InRequest) -> InResponse {
+        let started = self.ports.now_ms();
+        let trace = Trace::new(request_id(&req, &self.ports));
+        let (template, result) = self.dispatch(&req, &trace).await;
+        let mut resp = match result {
+            Ok(resp) => resp,
+            Err(p) => problem_response(&p, &trace.request_id),
+        };
+        resp.headers.push(("x-request-id", trace.request_id.clone()));
+        let took = self.ports.now_ms().saturating_sub(started);
+        self.ports
+            .log(&trace.log_line(&req.method, template, resp.status, took));
+        resp
+    }
+
+    async fn dispatch(&self, req: &InRequest, trace: &Trace) -> (&'static str, Result<InResponse, Problem>) {
+        let route = match Route::find(&req.method, &req.path) {
+            Ok(route) => route,
+            Err((template, p)) => {
+                // A broken deployment says so before anything else but health.
+                return match &self.edge {
+                    Err(e) if template != "/healthz" => (template, Err(config_problem(e))),
+                    _ => (template, Err(p)),
+                };
+            }
+        };
+        let template = route.template();
+        if route == Route::Health {
+            return (template, Ok(json(200, br#"{"status":"ok"}"#.to_vec())));
+        }
+        let edge = match &self.edge {
+            Ok(edge) => edge,
+            Err(e) => return (template, Err(config_problem(e))),
+        };
+        if crate::auth::api_key(req.header("authorization"), &edge.settings.api_keys).is_none() {
+            return (
+                template,
+                Err(Problem::new(
+                    Code::Unauthorized,
+                    "send `Authorization: Bearer <key>` with a key from api_keys",
+                )),
+            );
+        }
+        let ctx = Ctx {
+            settings: &edge.settings,
+            ports: &self.ports,
+            tokens: &edge.tokens,
+            trace,
+        };
+        let result = match route {
+            Route::Health => unreachable!("answered above"),
+            Route::Token => {
+                let status = edge.tokens.status(self.ports.now_ms());
+                Ok(serde_json::to_vec(&status).unwrap_or_default())
+            }
+            Route::Products => products::list(&ctx, req.query.as_deref()).await,
+            Route::Product(sku) => products::get_one(&ctx, sku).await,
+        };
+        (template, result.map(|body| json(200, body)))
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Route<'a> {
+    Health,
+    Token,
+    Products,
+    Product(&'a str),
+}
+
+impl<'a> Route<'a> {
+    /// Matches on the raw path, so an encoded `/` inside a segment stays inside it.
+    fn find(method: &str, path: &'a str) -> Result<Self, (&'static str, Problem)> {
+        let segments: Vec<&str> = path.strip_prefix('/').unwrap_or("").split('/').collect();
+        let (route, allow) = match segments.as_slice() {
+            ["healthz"] => (Route::Health, "GET"),
+            ["v1", "token"] => (Route::Token, "GET"),
+            ["v1", "products"] => (Route::Products, "GET"),
+            ["v1", "products", sku] => (Route::Product(sku), "GET"),
+            _ => return Err(("unmatched", Problem::not_found())),
+        };
+        if method != "GET" && !(method == "HEAD" && route == Route::Health) {
+            return Err((route.template(), Problem::method_not_allowed(allow)));
+        }
+        Ok(route)
+    }
+
+    fn template(&self) -> &'static str {
+        match self {
+            Route::Health => "/healthz",
+            Route::Token => "/v1/token",
+            Route::Products => "/v1/products",
+            Route::Product(_) => "/v1/products/{sku}",
+        }
+    }
+}
+
+fn config_problem(e: &ConfigError) -> Problem {
+    Problem::new(Code::ConfigInvalid, e.to_string())
+}
+
+fn json(status: u16, body: Vec<u8>) -> InResponse {
+    InResponse {
+        status,
+        headers: vec![("content-type", "application/json".to_owned())],
+        body,
+    }
+}
+
+fn problem_response(p: &Problem, request_id: &str) -> InResponse {
+    let mut headers = vec![("content-type", "application/problem+json".to_owned())];
+    if let Some(s) = p.retry_after {
+        headers.push(("retry-after", s.to_string()));
+    }
+    if let Some(allow) = p.allow {
+        headers.push(("allow", allow.to_owned()));
+    }
+    if p.code == Code::Unauthorized {
+        headers.push(("www-authenticate", "Bearer".to_owned()));
+    }
+    InResponse {
+        status: p.status,
+        headers,
+        body: p.to_json(request_id),
+    }
+}
+
+/// The caller's `x-request-id` when it is sane, else a new random one.
+fn request_id<P: Ports>(req: &InRequest, ports: &P) -> String {
+    match req.header("x-request-id") {
+        Some(id)
+            if (1..=128).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)) =>
+        {
+            id.to_owned()
+        }
+        _ => {
+            let mut b = [0u8; 16];
+            ports.fill_random(&mut b);
+            crate::config::hex(&b)
+        }
+    }
+}
+
+impl<P: Ports> App<P> {
+    /// Answers a request that never reached routing (an unreadable or
+    /// oversized body), with the same headers and log line as any other.
+    pub fn reject(&self, p: &Problem) -> InResponse {
+        let trace = Trace::new(request_id(&InRequest::default(), &self.ports));
+        let mut resp = problem_response(p, &trace.request_id);
+        resp.headers.push(("x-request-id", trace.request_id.clone()));
+        self.ports.log(&trace.log_line("-", "-", resp.status, 0));
+        resp
+    }
+}
