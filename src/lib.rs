@@ -15,6 +15,9 @@ pub mod problem;
 pub mod routes;
 pub mod trace;
 
+#[cfg(test)]
+mod testing;
+
 #[cfg(all(target_arch = "wasm32", not(any(feature = "spin", feature = "wasmtime"))))]
 compile_error!("enable one flavour: the `spin` (default) or the `wasmtime` feature");
 

@@ -213,3 +213,6 @@ impl<P: Ports> App<P> {
         resp
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,122 @@
+//! Fake ports for native tests: a scripted upstream, a settable clock, an
+//! in-memory store, captured logs.
+
+use crate::host::{KvError, OutRequest, OutResponse, Ports, SendError};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+type Upstream = Box<dyn Fn(&OutRequest, usize) -> Result<OutResponse, SendError>>;
+
+pub struct FakePorts {
+    pub upstream: RefCell<Upstream>,
+    pub sent: RefCell<Vec<OutRequest>>,
+    pub now: Cell<u64>,
+    pub kv: RefCell<HashMap<String, Vec<u8>>>,
+    pub kv_failing: Cell<bool>,
+    pub logs: RefCell<Vec<String>>,
+    pub slept: RefCell<Vec<Duration>>,
+    seed: Cell<u64>,
+}
+
+impl FakePorts {
+    /// `upstream` gets each request and how many came before it.
+    pub fn new(upstream: impl Fn(&OutRequest, usize) -> Result<OutResponse, SendError> + 'static) -> Self {
+        FakePorts {
+            upstream: RefCell::new(Box::new(upstream)),
+            sent: RefCell::default(),
+            now: Cell::new(1_700_000_000_000),
+            kv: RefCell::default(),
+            kv_failing: Cell::new(false),
+            logs: RefCell::default(),
+            slept: RefCell::default(),
+            seed: Cell::new(1),
+        }
+    }
+
+    pub fn sent_to(&self, needle: &str) -> usize {
+        self.sent.borrow().iter().filter(|r| r.url.contains(needle)).count()
+    }
+
+    pub fn advance(&self, ms: u64) {
+        self.now.set(self.now.get() + ms);
+    }
+}
+
+pub fn respond(status: u16, body: &str) -> Result<OutResponse, SendError> {
+    Ok(OutResponse {
+        status,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.as_bytes().to_vec(),
+    })
+}
+
+/// Yields once, so that concurrent requests interleave as they would on a host.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+impl Ports for FakePorts {
+    async fn send(&self, req: OutRequest, _timeout: Duration) -> Result<OutResponse, SendError> {
+        YieldOnce(false).await;
+        let n = self.sent.borrow().len();
+        self.sent.borrow_mut().push(req.clone());
+        let r = (self.upstream.borrow())(&req, n);
+        YieldOnce(false).await;
+        r
+    }
+
+    async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        if self.kv_failing.get() {
+            return Err(KvError("injected".into()));
+        }
+        Ok(self.kv.borrow().get(key).cloned())
+    }
+
+    async fn kv_set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError> {
+        if self.kv_failing.get() {
+            return Err(KvError("injected".into()));
+        }
+        self.kv.borrow_mut().insert(key.to_owned(), value);
+        Ok(())
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        self.slept.borrow_mut().push(duration);
+        self.advance(duration.as_millis() as u64);
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.now.get()
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) {
+        for b in buf {
+            // xorshift: deterministic, good enough for nonces in tests.
+            let mut x = self.seed.get();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.seed.set(x);
+            *b = x as u8;
+        }
+    }
+
+    fn log(&self, line: &str) {
+        self.logs.borrow_mut().push(line.to_owned());
+    }
+}
