@@ -134,10 +134,13 @@ impl Settings {
             ));
         }
         let ims_org_id = get("ims_org_id");
-        if let Some(org) = &ims_org_id {
-            if !is_token(org) {
-                return Err(err("ims_org_id", "must be a single token like `ABC123@AdobeOrg`"));
-            }
+        if let Some(org) = &ims_org_id
+            && !is_token(org)
+        {
+            return Err(err(
+                "ims_org_id",
+                "must be a single token like `ABC123@AdobeOrg`",
+            ));
         }
 
         let ims_token_url = upstream_url(
@@ -151,7 +154,10 @@ impl Settings {
                 .map(str::to_owned)
                 .collect();
         if ims_scopes.iter().any(|s| !is_token(s)) {
-            return Err(err("ims_scopes", "must be a comma-separated list of scope names"));
+            return Err(err(
+                "ims_scopes",
+                "must be a comma-separated list of scope names",
+            ));
         }
         ims_scopes.push(REQUIRED_SCOPE.to_owned());
         ims_scopes.sort();
@@ -206,10 +212,12 @@ impl Settings {
 
 pub fn hex(bytes: &[u8]) -> String {
     use fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn split_list(s: &str) -> impl Iterator<Item = &str> {
@@ -282,15 +290,16 @@ fn api_keys(raw: &str) -> Result<Vec<ApiKey>, ConfigError> {
         {
             return Err(err(
                 NAME,
-                format!("entry {} needs a name of letters, digits, `-`, `_` or `.`", i + 1),
+                format!(
+                    "entry {} needs a name of letters, digits, `-`, `_` or `.`",
+                    i + 1
+                ),
             ));
         }
         if key.len() < MIN_API_KEY_LEN || !is_token(key) {
             return Err(err(
                 NAME,
-                format!(
-                    "key `{name}` must be at least {MIN_API_KEY_LEN} visible ASCII characters"
-                ),
+                format!("key `{name}` must be at least {MIN_API_KEY_LEN} visible ASCII characters"),
             ));
         }
         if keys.iter().any(|k| k.name == name) {
@@ -313,7 +322,10 @@ fn webhook_secrets(raw: &str) -> Result<Vec<Secret>, ConfigError> {
         .enumerate()
         .map(|(i, s)| {
             let b64 = s.strip_prefix("whsec_").ok_or_else(|| {
-                err("webhook_secrets", format!("entry {} must start with `whsec_`", i + 1))
+                err(
+                    "webhook_secrets",
+                    format!("entry {} must start with `whsec_`", i + 1),
+                )
             })?;
             match base64::engine::general_purpose::STANDARD.decode(b64) {
                 Ok(key) if !key.is_empty() => Ok(Secret(s.to_owned())),
@@ -400,7 +412,12 @@ mod tests {
 
     #[test]
     fn each_required_variable_is_named_when_missing_or_blank() {
-        for name in ["ims_client_id", "ims_client_secret", "accs_base_url", "api_keys"] {
+        for name in [
+            "ims_client_id",
+            "ims_client_secret",
+            "accs_base_url",
+            "api_keys",
+        ] {
             let mut vars = base();
             vars.remove(name);
             assert_eq!(parse(&vars).unwrap_err().variable, name);
@@ -491,7 +508,10 @@ mod tests {
     #[test]
     fn webhook_secrets_and_passthrough_rules_are_checked() {
         let mut vars = base();
-        vars.insert("webhook_secrets", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into());
+        vars.insert(
+            "webhook_secrets",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+        );
         vars.insert(
             "passthrough_allow",
             "GET /V1/categories/*, get /V1/customers/search, POST /V1/carts/**".into(),
@@ -506,10 +526,20 @@ mod tests {
             v.insert("webhook_secrets", bad.into());
             assert_eq!(parse(&v).unwrap_err().variable, "webhook_secrets");
         }
-        for bad in ["GET /rest/V1/x", "FETCH /V1/x", "GET /V1/../x", "GET /V1/**/x", "GET /V1//x"] {
+        for bad in [
+            "GET /rest/V1/x",
+            "FETCH /V1/x",
+            "GET /V1/../x",
+            "GET /V1/**/x",
+            "GET /V1//x",
+        ] {
             let mut v = base();
             v.insert("passthrough_allow", bad.into());
-            assert_eq!(parse(&v).unwrap_err().variable, "passthrough_allow", "{bad}");
+            assert_eq!(
+                parse(&v).unwrap_err().variable,
+                "passthrough_allow",
+                "{bad}"
+            );
         }
     }
 
@@ -518,12 +548,22 @@ mod tests {
         let a = parse(&base()).unwrap().token_fingerprint();
         let mut vars = base();
         vars.insert("ims_client_secret", "another".into());
-        vars.insert("ims_scopes", DEFAULT_SCOPES.split(',').rev().collect::<Vec<_>>().join(","));
+        vars.insert(
+            "ims_scopes",
+            DEFAULT_SCOPES
+                .split(',')
+                .rev()
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         assert_eq!(parse(&vars).unwrap().token_fingerprint(), a);
         for (k, v) in [
             ("ims_client_id", "client-2"),
             ("ims_scopes", "openid"),
-            ("ims_token_url", "https://ims-na1-stg1.adobelogin.com/ims/token/v3"),
+            (
+                "ims_token_url",
+                "https://ims-na1-stg1.adobelogin.com/ims/token/v3",
+            ),
         ] {
             let mut vars = base();
             vars.insert(k, v.into());

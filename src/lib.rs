@@ -18,7 +18,10 @@ pub mod trace;
 #[cfg(test)]
 mod testing;
 
-#[cfg(all(target_arch = "wasm32", not(any(feature = "spin", feature = "wasmtime"))))]
+#[cfg(all(
+    target_arch = "wasm32",
+    not(any(feature = "spin", feature = "wasmtime"))
+))]
 compile_error!("enable one flavour: the `spin` (default) or the `wasmtime` feature");
 
 #[cfg(target_arch = "wasm32")]

@@ -217,7 +217,11 @@ mod tests {
             Internal,
         ];
         let mut names: Vec<_> = all.iter().map(|c| c.as_str()).collect();
-        assert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
+        assert!(
+            names
+                .iter()
+                .all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        );
         names.sort();
         names.dedup();
         assert_eq!(names.len(), all.len());

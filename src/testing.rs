@@ -24,7 +24,9 @@ pub struct FakePorts {
 
 impl FakePorts {
     /// `upstream` gets each request and how many came before it.
-    pub fn new(upstream: impl Fn(&OutRequest, usize) -> Result<OutResponse, SendError> + 'static) -> Self {
+    pub fn new(
+        upstream: impl Fn(&OutRequest, usize) -> Result<OutResponse, SendError> + 'static,
+    ) -> Self {
         FakePorts {
             upstream: RefCell::new(Box::new(upstream)),
             sent: RefCell::default(),
@@ -38,7 +40,11 @@ impl FakePorts {
     }
 
     pub fn sent_to(&self, needle: &str) -> usize {
-        self.sent.borrow().iter().filter(|r| r.url.contains(needle)).count()
+        self.sent
+            .borrow()
+            .iter()
+            .filter(|r| r.url.contains(needle))
+            .count()
     }
 
     pub fn advance(&self, ms: u64) {

@@ -35,7 +35,11 @@ impl Trace {
     }
 
     pub fn upstream(&self, service: &'static str, status: u16, ms: u64) {
-        self.upstream.borrow_mut().push(UpstreamCall { service, status, ms });
+        self.upstream.borrow_mut().push(UpstreamCall {
+            service,
+            status,
+            ms,
+        });
     }
 
     pub fn token(&self, source: TokenSource) {

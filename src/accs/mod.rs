@@ -49,7 +49,10 @@ impl<P: Ports> Ctx<'_, P> {
         );
         let mut resp = None;
         for _ in 0..2 {
-            let token = self.tokens.get(self.settings, self.ports, self.trace).await?;
+            let token = self
+                .tokens
+                .get(self.settings, self.ports, self.trace)
+                .await?;
             let r = self.send(call, &url, &token).await?;
             if r.status != 401 {
                 resp = Some(r);
@@ -140,10 +143,7 @@ pub fn map_status(r: &OutResponse) -> Problem {
                 .with_status(r.status),
             upstream,
         ),
-        _ => Problem::new(
-            Code::AccsUnavailable,
-            format!("ACCS answered {}", r.status),
-        ),
+        _ => Problem::new(Code::AccsUnavailable, format!("ACCS answered {}", r.status)),
     }
 }
 
@@ -198,7 +198,10 @@ mod tests {
         assert_eq!((p.code, p.status), (Code::AccsError, 403));
         assert!(p.detail.contains("commerce.accs"));
         let p = map_status(&resp(429, ""));
-        assert_eq!((p.code, p.status, p.retry_after), (Code::AccsRateLimited, 429, Some(7)));
+        assert_eq!(
+            (p.code, p.status, p.retry_after),
+            (Code::AccsRateLimited, 429, Some(7))
+        );
         let p = map_status(&resp(503, "<html>"));
         assert_eq!((p.code, p.status), (Code::AccsUnavailable, 502));
         assert_eq!(map_send_error(&SendError::Timeout).status, 504);

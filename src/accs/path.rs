@@ -29,7 +29,9 @@ pub fn decode_segment(raw: &str, what: &str) -> Result<String, Problem> {
         return Err(Problem::bad_request(format!("{what} is empty")));
     }
     if value == "." || value == ".." {
-        return Err(Problem::bad_request(format!("{what} cannot be `.` or `..`")));
+        return Err(Problem::bad_request(format!(
+            "{what} cannot be `.` or `..`"
+        )));
     }
     if value.chars().any(char::is_control) {
         return Err(Problem::bad_request(format!(
@@ -85,7 +87,17 @@ mod tests {
 
     #[test]
     fn unsafe_or_empty_segments_are_rejected() {
-        for raw in ["", "%20", ".", "..", "%2E%2E", "a%00b", "a%0Ab", "%FF", &"x".repeat(65)] {
+        for raw in [
+            "",
+            "%20",
+            ".",
+            "..",
+            "%2E%2E",
+            "a%00b",
+            "a%0Ab",
+            "%FF",
+            &"x".repeat(65),
+        ] {
             let p = sku(raw).unwrap_err();
             assert_eq!(p.code.as_str(), "invalid_request", "{raw}");
         }

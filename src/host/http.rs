@@ -10,9 +10,7 @@ use spin_sdk::wasip3::http::types::ErrorCode;
 use std::time::Duration;
 
 pub async fn send(req: OutRequest, timeout: Duration) -> Result<OutResponse, SendError> {
-    let mut builder = http::Request::builder()
-        .method(req.method)
-        .uri(&req.url);
+    let mut builder = http::Request::builder().method(req.method).uri(&req.url);
     for (name, value) in &req.headers {
         builder = builder.header(*name, value);
     }

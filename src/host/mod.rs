@@ -14,10 +14,10 @@ mod spin;
 pub use spin::{HostPorts, read_variables};
 #[cfg(all(target_arch = "wasm32", not(feature = "spin"), feature = "wasmtime"))]
 mod wasmtime;
-#[cfg(all(target_arch = "wasm32", not(feature = "spin"), feature = "wasmtime"))]
-pub use wasmtime::{HostPorts, read_variables};
 #[cfg(target_arch = "wasm32")]
 pub use http::{InboundBodyError, read_inbound};
+#[cfg(all(target_arch = "wasm32", not(feature = "spin"), feature = "wasmtime"))]
+pub use wasmtime::{HostPorts, read_variables};
 
 /// An outbound HTTP request, fully built: the URL comes from configuration.
 #[derive(Clone, Debug, PartialEq)]

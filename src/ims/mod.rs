@@ -139,24 +139,26 @@ impl Tokens {
 
         let _guard = self.refresh.lock().await;
         let now = ports.now_ms();
-        if let Some(h) = self.held.borrow().as_ref() {
-            if h.token.freshness(now, h.jitter_ms) != Freshness::Unusable {
-                trace.token(TokenSource::Memory);
-                return Ok(h.token.access_token.clone());
-            }
+        if let Some(h) = self.held.borrow().as_ref()
+            && h.token.freshness(now, h.jitter_ms) != Freshness::Unusable
+        {
+            trace.token(TokenSource::Memory);
+            return Ok(h.token.access_token.clone());
         }
         // Whoever held the lock before us just failed: share the answer
         // instead of queueing another call to a failing IMS.
-        if let Some((at, e)) = self.last_failure.borrow().as_ref() {
-            if *at >= now.saturating_sub(1_000) {
-                return Err(problem(e));
-            }
+        if let Some((at, e)) = self.last_failure.borrow().as_ref()
+            && *at >= now.saturating_sub(1_000)
+        {
+            return Err(problem(e));
         }
         if let Some(token) = self.read_kv(settings, ports, now).await {
             trace.token(TokenSource::Kv);
             return Ok(token);
         }
-        self.fetch(settings, ports, trace).await.map_err(|e| problem(&e))
+        self.fetch(settings, ports, trace)
+            .await
+            .map_err(|e| problem(&e))
     }
 
     fn recently_failed(&self, now: u64) -> bool {

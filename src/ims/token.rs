@@ -105,7 +105,9 @@ pub fn parse_response(status: u16, body: &[u8], now_ms: u64) -> Result<Token, Im
                 .map_err(|_| ImsError::Unavailable("IMS answered a malformed token".into()))?;
             if ok.access_token.is_empty() || !ok.access_token.bytes().all(|b| b.is_ascii_graphic())
             {
-                return Err(ImsError::Unavailable("IMS answered an unusable token".into()));
+                return Err(ImsError::Unavailable(
+                    "IMS answered an unusable token".into(),
+                ));
             }
             let lifetime_s = match ok.expires_in {
                 None | Some(serde_json::Value::Null) => DEFAULT_LIFETIME_S,
@@ -125,7 +127,9 @@ pub fn parse_response(status: u16, body: &[u8], now_ms: u64) -> Result<Token, Im
             let error = serde_json::from_slice::<Failure>(body)
                 .ok()
                 .and_then(|f| f.error)
-                .filter(|e| e.len() <= 64 && e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+                .filter(|e| {
+                    e.len() <= 64 && e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                })
                 .unwrap_or_else(|| "unknown".to_owned());
             Err(ImsError::Rejected { status, error })
         }
@@ -190,7 +194,8 @@ mod tests {
 
     #[test]
     fn success_with_and_without_expires_in() {
-        let t = parse_response(200, br#"{"access_token":"abc","expires_in":86399}"#, 1_000).unwrap();
+        let t =
+            parse_response(200, br#"{"access_token":"abc","expires_in":86399}"#, 1_000).unwrap();
         assert_eq!(t.expires_at_ms, 1_000 + 86_399_000);
         let t = parse_response(200, br#"{"access_token":"abc","token_type":"bearer"}"#, 0).unwrap();
         assert_eq!(t.lifetime_ms, 900_000);
@@ -207,11 +212,26 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.is_invalid_client());
-        assert_eq!(e.to_string(), "IMS rejected the token request (401, `invalid_client`)");
+        assert_eq!(
+            e.to_string(),
+            "IMS rejected the token request (401, `invalid_client`)"
+        );
         let e = parse_response(400, b"<html>secret-ish</html>", 0).unwrap_err();
-        assert_eq!(e, ImsError::Rejected { status: 400, error: "unknown".into() });
-        assert!(matches!(parse_response(503, b"", 0), Err(ImsError::Unavailable(_))));
-        assert!(matches!(parse_response(200, b"{}", 0), Err(ImsError::Unavailable(_))));
+        assert_eq!(
+            e,
+            ImsError::Rejected {
+                status: 400,
+                error: "unknown".into()
+            }
+        );
+        assert!(matches!(
+            parse_response(503, b"", 0),
+            Err(ImsError::Unavailable(_))
+        ));
+        assert!(matches!(
+            parse_response(200, b"{}", 0),
+            Err(ImsError::Unavailable(_))
+        ));
         assert!(matches!(
             parse_response(200, br#"{"access_token":"a b"}"#, 0),
             Err(ImsError::Unavailable(_))

@@ -64,14 +64,19 @@ impl<P: Ports> App<P> {
             Ok(resp) => resp,
             Err(p) => problem_response(&p, &trace.request_id),
         };
-        resp.headers.push(("x-request-id", trace.request_id.clone()));
+        resp.headers
+            .push(("x-request-id", trace.request_id.clone()));
         let took = self.ports.now_ms().saturating_sub(started);
         self.ports
             .log(&trace.log_line(&req.method, template, resp.status, took));
         resp
     }
 
-    async fn dispatch(&self, req: &InRequest, trace: &Trace) -> (&'static str, Result<InResponse, Problem>) {
+    async fn dispatch(
+        &self,
+        req: &InRequest,
+        trace: &Trace,
+    ) -> (&'static str, Result<InResponse, Problem>) {
         let route = match Route::find(&req.method, &req.path) {
             Ok(route) => route,
             Err((template, p)) => {
@@ -208,7 +213,8 @@ impl<P: Ports> App<P> {
     pub fn reject(&self, p: &Problem) -> InResponse {
         let trace = Trace::new(request_id(&InRequest::default(), &self.ports));
         let mut resp = problem_response(p, &trace.request_id);
-        resp.headers.push(("x-request-id", trace.request_id.clone()));
+        resp.headers
+            .push(("x-request-id", trace.request_id.clone()));
         self.ports.log(&trace.log_line("-", "-", resp.status, 0));
         resp
     }

@@ -69,7 +69,10 @@ pub fn search_criteria(query: Option<&str>) -> Result<String, Problem> {
         );
     }
     if !has_page {
-        out.append_pair("searchCriteria[currentPage]", &page.unwrap_or(1).to_string());
+        out.append_pair(
+            "searchCriteria[currentPage]",
+            &page.unwrap_or(1).to_string(),
+        );
     }
     Ok(out.finish())
 }
@@ -105,10 +108,7 @@ fn number(key: &str, value: &str, min: u32, max: u32) -> Result<u32, Problem> {
 
 /// A caller-supplied name, shortened and stripped, safe to echo in a detail.
 fn printable(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_control())
-        .take(64)
-        .collect()
+    s.chars().filter(|c| !c.is_control()).take(64).collect()
 }
 
 #[cfg(test)]
@@ -129,7 +129,10 @@ mod tests {
     fn defaults_to_the_first_page_of_twenty() {
         assert_eq!(
             decoded(""),
-            [pair("searchCriteria[pageSize]", "20"), pair("searchCriteria[currentPage]", "1")]
+            [
+                pair("searchCriteria[pageSize]", "20"),
+                pair("searchCriteria[currentPage]", "1")
+            ]
         );
     }
 
@@ -137,7 +140,10 @@ mod tests {
     fn page_and_page_size_map_onto_search_criteria() {
         assert_eq!(
             decoded("page=3&page_size=300"),
-            [pair("searchCriteria[pageSize]", "300"), pair("searchCriteria[currentPage]", "3")]
+            [
+                pair("searchCriteria[pageSize]", "300"),
+                pair("searchCriteria[currentPage]", "3")
+            ]
         );
     }
 
@@ -150,9 +156,18 @@ mod tests {
         assert_eq!(
             decoded(q),
             [
-                pair("searchCriteria[filter_groups][0][filters][0][field]", "name"),
-                pair("searchCriteria[filter_groups][0][filters][0][value]", "%shirt blue%"),
-                pair("searchCriteria[filter_groups][0][filters][0][condition_type]", "like"),
+                pair(
+                    "searchCriteria[filter_groups][0][filters][0][field]",
+                    "name"
+                ),
+                pair(
+                    "searchCriteria[filter_groups][0][filters][0][value]",
+                    "%shirt blue%"
+                ),
+                pair(
+                    "searchCriteria[filter_groups][0][filters][0][condition_type]",
+                    "like"
+                ),
                 pair("searchCriteria[pageSize]", "5"),
                 pair("searchCriteria[currentPage]", "1"),
             ]

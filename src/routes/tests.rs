@@ -13,8 +13,14 @@ fn settings(extra: &[(&'static str, &str)]) -> Result<Settings, ConfigError> {
     let mut vars: HashMap<&str, String> = HashMap::from([
         ("ims_client_id", "client-1".to_owned()),
         ("ims_client_secret", "secret-1".to_owned()),
-        ("ims_token_url", "https://ims.example/ims/token/v3".to_owned()),
-        ("accs_base_url", "https://na1.api.commerce.adobe.com/T1".to_owned()),
+        (
+            "ims_token_url",
+            "https://ims.example/ims/token/v3".to_owned(),
+        ),
+        (
+            "accs_base_url",
+            "https://na1.api.commerce.adobe.com/T1".to_owned(),
+        ),
         ("ims_org_id", "ORG@AdobeOrg".to_owned()),
         ("api_keys", format!("erp:{KEY}")),
     ]);
@@ -32,7 +38,10 @@ fn upstream(accept: impl Fn(&str, usize) -> bool + 'static) -> FakePorts {
             issued.set(issued.get() + 1);
             return respond(
                 200,
-                &format!(r#"{{"access_token":"tok-{}","expires_in":86399}}"#, issued.get()),
+                &format!(
+                    r#"{{"access_token":"tok-{}","expires_in":86399}}"#,
+                    issued.get()
+                ),
             );
         }
         let auth = req
@@ -44,7 +53,10 @@ fn upstream(accept: impl Fn(&str, usize) -> bool + 'static) -> FakePorts {
         if accept(&auth, n) {
             respond(200, r#"{"sku":"SKU-1"}"#)
         } else {
-            respond(401, r#"{"message":"The consumer isn't authorized to access %resources."}"#)
+            respond(
+                401,
+                r#"{"message":"The consumer isn't authorized to access %resources."}"#,
+            )
         }
     })
 }
@@ -72,7 +84,10 @@ fn body(r: &InResponse) -> serde_json::Value {
 }
 
 fn header<'a>(r: &'a InResponse, name: &str) -> Option<&'a str> {
-    r.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    r.headers
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 #[test]
@@ -115,7 +130,10 @@ fn no_or_wrong_key_is_401_without_upstream_calls() {
 fn unknown_paths_and_methods() {
     let app = App::new(upstream(|_, _| true), settings(&[]));
     let r = block_on(app.handle(get("/v1/products/a/b", Some(KEY))));
-    assert_eq!((r.status, body(&r)["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        (r.status, body(&r)["code"].as_str()),
+        (404, Some("not_found"))
+    );
     let mut req = get("/v1/products/SKU-1", Some(KEY));
     req.method = "DELETE".into();
     let r = block_on(app.handle(req));
@@ -125,9 +143,13 @@ fn unknown_paths_and_methods() {
 
 #[test]
 fn product_read_sends_the_documented_headers() {
-    let app = App::new(upstream(|_, _| true), settings(&[("accs_store_code", "de")]));
+    let app = App::new(
+        upstream(|_, _| true),
+        settings(&[("accs_store_code", "de")]),
+    );
     let mut req = get("/v1/products/a%2Fb%20c", Some(KEY));
-    req.headers.push(("x-request-id".into(), "trace-123".into()));
+    req.headers
+        .push(("x-request-id".into(), "trace-123".into()));
     let r = block_on(app.handle(req));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(body(&r)["sku"], "SKU-1");
@@ -135,12 +157,18 @@ fn product_read_sends_the_documented_headers() {
     let sent = app.ports.sent.borrow();
     assert_eq!(sent.len(), 2);
     let ims = &sent[0];
-    assert_eq!((ims.method, ims.url.as_str()), ("POST", "https://ims.example/ims/token/v3"));
+    assert_eq!(
+        (ims.method, ims.url.as_str()),
+        ("POST", "https://ims.example/ims/token/v3")
+    );
     let form = String::from_utf8(ims.body.clone()).unwrap();
     assert!(form.contains("grant_type=client_credentials"));
     assert!(form.contains("commerce.accs"));
     let accs = &sent[1];
-    assert_eq!(accs.url, "https://na1.api.commerce.adobe.com/T1/V1/products/a%2Fb%20c");
+    assert_eq!(
+        accs.url,
+        "https://na1.api.commerce.adobe.com/T1/V1/products/a%2Fb%20c"
+    );
     let h: HashMap<_, _> = accs.headers.iter().cloned().collect();
     assert_eq!(h["authorization"], "Bearer tok-1");
     assert_eq!(h["x-api-key"], "client-1");
@@ -164,7 +192,9 @@ fn hundred_sequential_reads_cost_one_ims_call() {
 #[test]
 fn concurrent_cold_requests_share_one_ims_call() {
     let app = App::new(upstream(|_, _| true), settings(&[]));
-    let all = futures::future::join_all((0..50).map(|_| app.handle(get("/v1/products/SKU-1", Some(KEY)))));
+    let all = futures::future::join_all(
+        (0..50).map(|_| app.handle(get("/v1/products/SKU-1", Some(KEY)))),
+    );
     let responses = block_on(all);
     assert!(responses.iter().all(|r| r.status == 200));
     assert_eq!(app.ports.sent_to("/ims/token"), 1);
@@ -185,9 +215,21 @@ fn a_new_instance_reads_the_sealed_token_from_the_store() {
     let r = block_on(second.handle(get("/v1/products/SKU-1", Some(KEY))));
     assert_eq!(r.status, 200);
     assert_eq!(second.ports.sent_to("/ims/token"), 0);
-    let h: HashMap<_, _> = second.ports.sent.borrow()[0].headers.iter().cloned().collect();
+    let h: HashMap<_, _> = second.ports.sent.borrow()[0]
+        .headers
+        .iter()
+        .cloned()
+        .collect();
     assert_eq!(h["authorization"], "Bearer tok-1");
-    assert!(second.ports.logs.borrow().last().unwrap().contains(r#""token_source":"kv""#));
+    assert!(
+        second
+            .ports
+            .logs
+            .borrow()
+            .last()
+            .unwrap()
+            .contains(r#""token_source":"kv""#)
+    );
 }
 
 #[test]
@@ -225,16 +267,32 @@ fn token_near_expiry_is_refreshed_but_never_sent_under_a_minute() {
 #[test]
 fn ims_rejection_and_outage_map_to_their_codes() {
     let app = App::new(
-        FakePorts::new(|_, _| respond(401, r#"{"error":"invalid_client","error_description":"invalid client_secret parameter"}"#)),
+        FakePorts::new(|_, _| {
+            respond(
+                401,
+                r#"{"error":"invalid_client","error_description":"invalid client_secret parameter"}"#,
+            )
+        }),
         settings(&[]),
     );
     let r = block_on(app.handle(get("/v1/products/SKU-1", Some(KEY))));
-    assert_eq!((r.status, body(&r)["code"].as_str()), (502, Some("ims_auth_failed")));
-    assert!(body(&r)["detail"].as_str().unwrap().contains("invalid_client"));
+    assert_eq!(
+        (r.status, body(&r)["code"].as_str()),
+        (502, Some("ims_auth_failed"))
+    );
+    assert!(
+        body(&r)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_client")
+    );
 
     let app = App::new(FakePorts::new(|_, _| respond(503, "")), settings(&[]));
     let r = block_on(app.handle(get("/v1/products/SKU-1", Some(KEY))));
-    assert_eq!((r.status, body(&r)["code"].as_str()), (503, Some("ims_unavailable")));
+    assert_eq!(
+        (r.status, body(&r)["code"].as_str()),
+        (503, Some("ims_unavailable"))
+    );
     assert!(header(&r, "retry-after").is_some());
 }
 
