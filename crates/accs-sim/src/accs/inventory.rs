@@ -1,0 +1,78 @@
+//! `POST /V1/inventory/source-items`: validated all-or-nothing, then counted per
+//! `(sku, source_code)` so tests can see exactly what the component delivered.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::Call;
+use crate::magento;
+use crate::state::Shared;
+
+pub(super) fn save(shared: &Shared, call: &Call<'_>) -> magento::Result {
+    let Ok(body) = serde_json::from_slice::<Value>(call.body) else {
+        return Err(magento::decoding_error());
+    };
+    let Some(items) = body.get("sourceItems").and_then(Value::as_array) else {
+        return Err(magento::required_field("sourceItems"));
+    };
+    if items.is_empty() {
+        return Err(magento::error(
+            StatusCode::BAD_REQUEST,
+            "Input data is empty",
+            json!([]),
+        ));
+    }
+    let mut keys = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for item in items {
+        match validate(item) {
+            Ok(key) => keys.push(key),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(magento::Error::with_body(
+            StatusCode::BAD_REQUEST,
+            json!({ "message": "Validation Failed", "errors": errors }),
+        ));
+    }
+    let mut inner = shared.lock();
+    for key in keys {
+        *inner.receipts.entry(key).or_default() += 1;
+    }
+    Ok(magento::ok(&json!([])))
+}
+
+/// The item's `(sku, source_code)`, or Magento-shaped errors for each bad field.
+fn validate(item: &Value) -> Result<(String, String), Vec<Value>> {
+    let mut errors = Vec::new();
+    let sku = item["sku"].as_str().filter(|s| !s.is_empty());
+    if sku.is_none() {
+        errors.push(empty("sku"));
+    }
+    let source = item["source_code"].as_str().filter(|s| !s.is_empty());
+    if source.is_none() {
+        errors.push(empty("source_code"));
+    }
+    if !item["quantity"].as_f64().is_some_and(|q| q >= 0.0) {
+        errors.push(invalid("quantity", &item["quantity"]));
+    }
+    if !matches!(item["status"].as_u64(), Some(0 | 1)) {
+        errors.push(invalid("status", &item["status"]));
+    }
+    match (sku, source) {
+        (Some(sku), Some(source)) if errors.is_empty() => Ok((sku.to_owned(), source.to_owned())),
+        _ => Err(errors),
+    }
+}
+
+fn empty(field: &str) -> Value {
+    json!({ "message": "\"%field\" can not be empty.", "parameters": { "field": field } })
+}
+
+fn invalid(field: &str, value: &Value) -> Value {
+    json!({
+        "message": "\"%field\" should be numeric and valid; got \"%value\".",
+        "parameters": { "field": field, "value": value.to_string() },
+    })
+}

@@ -1,0 +1,29 @@
+//! What the simulated IMS accepts and which tenant the ACCS API lives under.
+
+/// Credentials, tenant and token policy of one simulator instance.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// The only accepted `client_id`; ACCS also wants it back as `x-api-key`.
+    pub client_id: String,
+    /// Any of these is accepted, so tests can model secret rotation.
+    pub client_secrets: Vec<String>,
+    /// First path segment of every ACCS URL.
+    pub tenant: String,
+    /// Token lifetime in seconds. `None` omits `expires_in` from the token response and the
+    /// issued tokens never expire, to exercise the component's fallback lifetime.
+    pub expires_in: Option<u64>,
+    /// Scope a token must carry for ACCS to accept it; empty disables the check.
+    pub require_scope: String,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            client_id: "sim-client".into(),
+            client_secrets: vec!["sim-secret-0123456789abcdef".into()],
+            tenant: "tenant-sim".into(),
+            expires_in: Some(86399),
+            require_scope: "commerce.accs".into(),
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! `POST /ims/token/v3`: the client-credentials flow of Adobe IMS.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use url::form_urlencoded;
+
+use crate::state::Shared;
+use crate::types::RecordedTokenRequest;
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+pub(crate) async fn token(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (latency, outage) = {
+        let inner = shared.lock();
+        (inner.faults.ims_latency_ms, inner.faults.ims_outage)
+    };
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let is_form = content_type.as_deref().is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case(FORM))
+    });
+    let form = if is_form {
+        parse_form(&body)
+    } else {
+        HashMap::new()
+    };
+    let scopes: Vec<String> = form
+        .get("scope")
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let (status, body) = if outage {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "error": "server_error" }),
+        )
+    } else {
+        answer(&shared, is_form, &form, &scopes)
+    };
+
+    shared.lock().record_token_request(RecordedTokenRequest {
+        content_type,
+        grant_type: form.get("grant_type").cloned(),
+        client_id: form.get("client_id").cloned(),
+        scopes,
+        status: status.as_u16(),
+    });
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json;charset=UTF-8"),
+        )],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The checks in IMS's order: content type, grant type, client id, client secret.
+fn answer(
+    shared: &Shared,
+    is_form: bool,
+    form: &HashMap<String, String>,
+    scopes: &[String],
+) -> (StatusCode, Value) {
+    let field = |name: &str| form.get(name).map(String::as_str);
+    if !is_form {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Content-Type must be application/x-www-form-urlencoded",
+        );
+    }
+    if field("grant_type") != Some("client_credentials") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "unsupported grant_type parameter",
+        );
+    }
+    let cfg = &shared.cfg;
+    if field("client_id") != Some(cfg.client_id.as_str()) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "invalid client_id parameter",
+        );
+    }
+    let secret_ok =
+        field("client_secret").is_some_and(|s| cfg.client_secrets.iter().any(|c| c == s));
+    if !secret_ok {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "invalid client_secret parameter",
+        );
+    }
+    let token = shared.issue_token(scopes.to_vec());
+    let mut body = json!({ "access_token": token, "token_type": "bearer" });
+    if let Some(secs) = cfg.expires_in {
+        body["expires_in"] = secs.into();
+    }
+    (StatusCode::OK, body)
+}
+
+fn error(status: StatusCode, code: &str, description: &str) -> (StatusCode, Value) {
+    (
+        status,
+        json!({ "error": code, "error_description": description }),
+    )
+}
+
+/// First occurrence wins, like most form parsers.
+fn parse_form(body: &[u8]) -> HashMap<String, String> {
+    let mut form = HashMap::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        form.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    form
+}

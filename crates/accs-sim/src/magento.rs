@@ -1,0 +1,112 @@
+//! Magento-shaped responses: JSON bodies and `{"message", "parameters"}` errors.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+const JSON_UTF8: &str = "application/json; charset=utf-8";
+
+pub(crate) fn json(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+pub(crate) fn ok(body: &Value) -> Response {
+    json(StatusCode::OK, body)
+}
+
+/// A Magento error not yet rendered: small enough to travel in a `Result`.
+pub(crate) struct Error {
+    status: StatusCode,
+    body: Value,
+}
+
+pub(crate) type Result<T = Response> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn with_body(status: StatusCode, body: Value) -> Error {
+        Error { status, body }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        json(self.status, &self.body)
+    }
+}
+
+/// `parameters` is a list for `%1`-style messages and an object for `%name`-style ones.
+pub(crate) fn error(status: StatusCode, message: &str, parameters: Value) -> Error {
+    Error::with_body(
+        status,
+        json!({ "message": message, "parameters": parameters }),
+    )
+}
+
+pub(crate) fn unauthorized() -> Error {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "The consumer isn't authorized to access %resources.",
+        json!({ "resources": "Magento_Catalog::products" }),
+    )
+}
+
+pub(crate) fn missing_scope(scope: &str) -> Error {
+    error(
+        StatusCode::FORBIDDEN,
+        "The access token is missing the required scope %1.",
+        json!([scope]),
+    )
+}
+
+pub(crate) fn no_route() -> Error {
+    error(
+        StatusCode::NOT_FOUND,
+        "Request does not match any route.",
+        json!([]),
+    )
+}
+
+pub(crate) fn required_field(name: &str) -> Error {
+    error(
+        StatusCode::BAD_REQUEST,
+        "\"%fieldName\" is required. Enter and try again.",
+        json!({ "fieldName": name }),
+    )
+}
+
+pub(crate) fn invalid_value(field: &str, value: &str) -> Error {
+    error(
+        StatusCode::BAD_REQUEST,
+        "Invalid value of \"%value\" provided for the %fieldName field.",
+        json!({ "value": value, "fieldName": field }),
+    )
+}
+
+/// What Magento says when the request body is not JSON.
+pub(crate) fn decoding_error() -> Error {
+    error(
+        StatusCode::BAD_REQUEST,
+        "Decoding error: \nSyntax error",
+        json!([]),
+    )
+}
+
+/// The body for a scripted status that came without one.
+pub(crate) fn default_body(status: StatusCode) -> Option<Value> {
+    if status == StatusCode::UNAUTHORIZED {
+        Some(json!({
+            "message": "The consumer isn't authorized to access %resources.",
+            "parameters": { "resources": "Magento_Catalog::products" },
+        }))
+    } else if status.as_u16() >= 400 {
+        let reason = status.canonical_reason().unwrap_or("Error");
+        Some(json!({ "message": reason, "parameters": [] }))
+    } else {
+        None
+    }
+}

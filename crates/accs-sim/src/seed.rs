@@ -1,0 +1,193 @@
+//! The deterministic seeded catalog: products, orders and a small category tree.
+//!
+//! Values are derived from the index with fixed arithmetic so every run (and every reset)
+//! serves identical data, which keeps benchmark responses comparable.
+
+use serde_json::{Value, json};
+
+/// Odd SKUs that exercise the component's path encoding.
+pub const ODD_SKUS: [&str; 6] = ["a/b c", "100%", "x+y", "café-ü", "tab?&#", "dot.sku"];
+
+const SIMPLE_PRODUCTS: u32 = 50;
+const ORDERS: u32 = 30;
+
+pub(crate) struct Catalog {
+    /// In id order, which is also Magento's default listing order.
+    pub products: Vec<Value>,
+    pub orders: Vec<Value>,
+    pub categories: Vec<Category>,
+}
+
+pub(crate) struct Category {
+    pub id: u64,
+    pub parent_id: u64,
+    pub name: &'static str,
+    pub is_active: bool,
+    pub position: u64,
+    pub level: u64,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        let simple = (1..=SIMPLE_PRODUCTS).map(|i| product(i, &format!("SKU-{i:04}")));
+        let odd = (SIMPLE_PRODUCTS + 1..)
+            .zip(ODD_SKUS)
+            .map(|(i, s)| product(i, s));
+        Catalog {
+            products: simple.chain(odd).collect(),
+            orders: (1..=ORDERS).map(order).collect(),
+            categories: categories(),
+        }
+    }
+}
+
+impl Catalog {
+    pub fn product(&self, sku: &str) -> Option<&Value> {
+        self.products.iter().find(|p| p["sku"] == sku)
+    }
+
+    pub fn product_mut(&mut self, sku: &str) -> Option<&mut Value> {
+        self.products.iter_mut().find(|p| p["sku"] == sku)
+    }
+
+    pub fn next_product_id(&self) -> u64 {
+        self.products
+            .iter()
+            .filter_map(|p| p["id"].as_u64())
+            .max()
+            .unwrap_or(0)
+            + 1
+    }
+}
+
+fn price_cents(i: u32) -> u32 {
+    999 + (i * 1373) % 20_000
+}
+
+fn money(cents: u32) -> f64 {
+    f64::from(cents) / 100.0
+}
+
+/// A seeded timestamp in `year`, spread over months, days and hours by `n`.
+fn stamp(year: u32, n: u32) -> String {
+    format!(
+        "{year}-{:02}-{:02} {:02}:{:02}:00",
+        1 + (n / 28) % 12,
+        1 + n % 28,
+        n % 24,
+        (n * 7) % 60
+    )
+}
+
+/// Leaf categories products are spread over.
+const LEAVES: [u64; 3] = [4, 5, 7];
+
+fn product(i: u32, sku: &str) -> Value {
+    let category = LEAVES[(i % 3) as usize].to_string();
+    json!({
+        "id": i,
+        "sku": sku,
+        "name": format!("Sim Product {i:04}"),
+        "attribute_set_id": 4,
+        "price": money(price_cents(i)),
+        "status": if i.is_multiple_of(10) { 2 } else { 1 },
+        "visibility": if i.is_multiple_of(7) { 1 } else { 4 },
+        "type_id": "simple",
+        "created_at": stamp(2024, i),
+        "updated_at": stamp(2025, i * 3),
+        "weight": 1 + i % 5,
+        "extension_attributes": {
+            "website_ids": [1],
+            "category_links": [{ "position": i, "category_id": category }],
+            "stock_item": {
+                "item_id": i,
+                "product_id": i,
+                "stock_id": 1,
+                "qty": (i * 13) % 100,
+                "is_in_stock": !(i * 13).is_multiple_of(100),
+            },
+        },
+        "product_links": [],
+        "options": [],
+        "media_gallery_entries": [],
+        "tier_prices": [],
+        "custom_attributes": [
+            { "attribute_code": "description", "value": format!("<p>Simulated product {i}.</p>") },
+            { "attribute_code": "url_key", "value": format!("sim-product-{i:04}") },
+            { "attribute_code": "category_ids", "value": [category] },
+            { "attribute_code": "color", "value": (49 + i % 5).to_string() },
+            { "attribute_code": "tax_class_id", "value": "2" },
+        ],
+    })
+}
+
+fn order(n: u32) -> Value {
+    let status = ["pending", "processing", "complete"][(n % 3) as usize];
+    let state = if status == "pending" { "new" } else { status };
+    let mut subtotal = 0;
+    let mut qty_total = 0;
+    let items: Vec<Value> = (0..1 + n % 3)
+        .map(|k| {
+            let p = (n * 7 + k * 11) % SIMPLE_PRODUCTS + 1;
+            let qty = 1 + (n + k) % 4;
+            subtotal += price_cents(p) * qty;
+            qty_total += qty;
+            json!({
+                "item_id": n * 10 + k,
+                "order_id": n,
+                "product_id": p,
+                "sku": format!("SKU-{p:04}"),
+                "name": format!("Sim Product {p:04}"),
+                "product_type": "simple",
+                "qty_ordered": qty,
+                "price": money(price_cents(p)),
+                "row_total": money(price_cents(p) * qty),
+            })
+        })
+        .collect();
+    let shipping = 500;
+    json!({
+        "entity_id": n,
+        "increment_id": format!("{:09}", n),
+        "status": status,
+        "state": state,
+        "store_id": 1,
+        "created_at": stamp(2025, n * 5),
+        "updated_at": stamp(2025, n * 5 + 1),
+        "customer_email": format!("customer{n:02}@example.com"),
+        "customer_firstname": "Sim",
+        "customer_lastname": format!("Customer{n:02}"),
+        "customer_is_guest": u32::from(n.is_multiple_of(5)),
+        "base_currency_code": "USD",
+        "order_currency_code": "USD",
+        "subtotal": money(subtotal),
+        "shipping_amount": money(shipping),
+        "grand_total": money(subtotal + shipping),
+        "base_grand_total": money(subtotal + shipping),
+        "total_qty_ordered": qty_total,
+        "total_item_count": items.len(),
+        "payment": { "method": "checkmo" },
+        "items": items,
+    })
+}
+
+fn categories() -> Vec<Category> {
+    let c = |id, parent_id, name, is_active, position, level| Category {
+        id,
+        parent_id,
+        name,
+        is_active,
+        position,
+        level,
+    };
+    vec![
+        c(1, 0, "Root Catalog", true, 0, 0),
+        c(2, 1, "Default Category", true, 1, 1),
+        c(3, 2, "Gear", true, 1, 2),
+        c(4, 3, "Bags", true, 1, 3),
+        c(5, 3, "Watches", true, 2, 3),
+        c(6, 2, "Apparel", true, 2, 2),
+        c(7, 6, "Tops", true, 1, 3),
+        c(8, 2, "Sale", false, 3, 2),
+    ]
+}

@@ -1,0 +1,18 @@
+//! Routing: IMS and admin get real routes; everything else is ACCS, dispatched by hand on the
+//! raw path so that `%2F` inside a SKU stays one segment.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::post;
+
+use crate::state::Shared;
+use crate::{accs, admin, ims};
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/ims/token/v3", post(ims::token))
+        .nest("/_admin", admin::router())
+        .fallback(accs::handle)
+        .with_state(shared)
+}

@@ -1,0 +1,140 @@
+//! The one piece of mutable state behind both the Rust API and the HTTP handlers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::config::SimConfig;
+use crate::seed::Catalog;
+use crate::types::{Counters, Faults, RecordedRequest, RecordedTokenRequest, ScriptedResponse};
+
+pub(crate) struct Shared {
+    pub cfg: SimConfig,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+pub(crate) struct Inner {
+    pub counters: Counters,
+    pub requests: Vec<RecordedRequest>,
+    pub token_requests: Vec<RecordedTokenRequest>,
+    pub faults: Faults,
+    pub receipts: BTreeMap<(String, String), u32>,
+    pub catalog: Catalog,
+    tokens: HashMap<String, IssuedToken>,
+}
+
+struct IssuedToken {
+    scopes: Vec<String>,
+    expires_at: Option<Instant>,
+    revoked: bool,
+}
+
+/// What ACCS makes of a bearer token.
+pub(crate) enum TokenStatus {
+    Valid,
+    /// Unknown, revoked or expired: 401.
+    Rejected,
+    /// Valid but without the required scope: 403.
+    MissingScope,
+}
+
+impl Shared {
+    pub fn new(cfg: SimConfig) -> Self {
+        Shared {
+            cfg,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// A panicking handler must not wedge every later test, so poisoning is ignored.
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn reset(&self) {
+        let mut inner = self.lock();
+        let tokens = std::mem::take(&mut inner.tokens);
+        *inner = Inner {
+            tokens,
+            ..Inner::default()
+        };
+        for token in inner.tokens.values_mut() {
+            token.revoked = false;
+        }
+    }
+
+    pub fn revoke_tokens(&self) {
+        for token in self.lock().tokens.values_mut() {
+            token.revoked = true;
+        }
+    }
+
+    pub fn issue_token(&self, scopes: Vec<String>) -> String {
+        let mut bytes = [0u8; 30];
+        getrandom::fill(&mut bytes).expect("OS randomness");
+        let token: String = std::iter::once("eyJ".to_owned())
+            .chain(bytes.iter().map(|b| format!("{b:02x}")))
+            .collect();
+        let expires_at = self
+            .cfg
+            .expires_in
+            .map(|secs| Instant::now() + Duration::from_secs(secs));
+        self.lock().tokens.insert(
+            token.clone(),
+            IssuedToken {
+                scopes,
+                expires_at,
+                revoked: false,
+            },
+        );
+        token
+    }
+
+    pub fn token_status(&self, token: &str) -> TokenStatus {
+        let inner = self.lock();
+        let Some(t) = inner.tokens.get(token) else {
+            return TokenStatus::Rejected;
+        };
+        if t.revoked || t.expires_at.is_some_and(|at| Instant::now() >= at) {
+            TokenStatus::Rejected
+        } else if self.cfg.require_scope.is_empty() || t.scopes.contains(&self.cfg.require_scope) {
+            TokenStatus::Valid
+        } else {
+            TokenStatus::MissingScope
+        }
+    }
+}
+
+impl Inner {
+    pub fn record_request(&mut self, request: RecordedRequest) {
+        self.counters.accs_requests += 1;
+        *self
+            .counters
+            .by_route
+            .entry(request.route.clone())
+            .or_default() += 1;
+        self.requests.push(request);
+    }
+
+    pub fn record_token_request(&mut self, request: RecordedTokenRequest) {
+        self.counters.token_requests += 1;
+        if request.status != 200 {
+            self.counters.token_failures += 1;
+        }
+        self.token_requests.push(request);
+    }
+
+    /// The first script entry matching the request, consuming one of its `times`.
+    pub fn take_scripted(&mut self, method: &str, path: &str) -> Option<ScriptedResponse> {
+        let script = &mut self.faults.script;
+        let idx = script.iter().position(|s| s.matches(method, path))?;
+        let entry = script[idx].clone();
+        if entry.times == 1 {
+            script.remove(idx);
+        } else if entry.times > 1 {
+            script[idx].times -= 1;
+        }
+        Some(entry)
+    }
+}

@@ -1,0 +1,88 @@
+//! Observable records and fault settings; all serde types so the admin API can carry them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Request counts since start or the last reset.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Counters {
+    pub token_requests: u64,
+    /// Token requests answered with anything but 200.
+    pub token_failures: u64,
+    pub accs_requests: u64,
+    /// Keyed by route template, e.g. `GET /V1/products/{sku}`, or `unmatched`.
+    pub by_route: BTreeMap<String, u64>,
+}
+
+/// One ACCS request as it arrived, plus the status the simulator answered.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// Exactly as on the wire: still percent-encoded, without the query.
+    pub raw_path: String,
+    pub raw_query: Option<String>,
+    /// Route template, or `unmatched`.
+    pub route: String,
+    /// Lower-case names; repeated headers joined with `, `.
+    pub headers: BTreeMap<String, String>,
+    /// Lossy UTF-8.
+    pub body: String,
+    pub status: u16,
+}
+
+/// One IMS token request. The secret is never recorded.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RecordedTokenRequest {
+    pub content_type: Option<String>,
+    pub grant_type: Option<String>,
+    pub client_id: Option<String>,
+    pub scopes: Vec<String>,
+    pub status: u16,
+}
+
+/// Misbehaviour to inject; every field defaults to "behave", so JSON may name only a few.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Added to every ACCS call (not IMS) before answering.
+    pub latency_ms: u64,
+    pub ims_latency_ms: u64,
+    /// IMS answers 503 `{"error":"server_error"}` to every token request.
+    pub ims_outage: bool,
+    /// Canned ACCS answers, checked in order before auth; the first matching entry wins.
+    pub script: Vec<ScriptedResponse>,
+}
+
+/// A canned ACCS answer. Requests it answers are still recorded and counted.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ScriptedResponse {
+    /// Case-insensitive; `None` matches any method.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Prefix of the raw path after the tenant, e.g. `/V1/products`; `None` matches any.
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    pub status: u16,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Sent as JSON. Without it, 401 gets Magento's 401 body, other statuses >= 400 a
+    /// Magento-shaped body with the reason phrase, and the rest an empty body.
+    #[serde(default)]
+    pub body: Option<serde_json::Value>,
+    /// How many matching requests it answers; 0 (also when omitted) means forever.
+    #[serde(default)]
+    pub times: u32,
+}
+
+impl ScriptedResponse {
+    pub(crate) fn matches(&self, method: &str, path: &str) -> bool {
+        self.method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self
+                .path_prefix
+                .as_deref()
+                .is_none_or(|p| path.starts_with(p))
+    }
+}
