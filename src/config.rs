@@ -220,8 +220,10 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// Lists take `,` or `;`: `wasmtime serve -Sconfig-var=...` splits its
+/// arguments on commas, so there a list can only be written with `;`.
 fn split_list(s: &str) -> impl Iterator<Item = &str> {
-    s.split(',').map(str::trim).filter(|p| !p.is_empty())
+    s.split([',', ';']).map(str::trim).filter(|p| !p.is_empty())
 }
 
 /// Visible ASCII without spaces: safe in a header and in a form body.
@@ -493,6 +495,18 @@ mod tests {
         let mut vars = base();
         vars.insert("api_keys", format!("a:{KEY}, b:{KEY}-2"));
         assert_eq!(parse(&vars).unwrap().api_keys.len(), 2);
+    }
+
+    #[test]
+    fn lists_take_semicolons_for_wasmtime_serve() {
+        let mut vars = base();
+        vars.insert("api_keys", format!("a:{KEY};b:{KEY}-2"));
+        vars.insert("ims_scopes", "openid;AdobeID".into());
+        vars.insert("passthrough_allow", "GET /V1/categories/*; GET /V1/customers/search".into());
+        let s = parse(&vars).unwrap();
+        assert_eq!(s.api_keys.len(), 2);
+        assert_eq!(s.ims_scopes, ["AdobeID", "commerce.accs", "openid"]);
+        assert_eq!(s.passthrough_allow.len(), 2);
     }
 
     #[test]

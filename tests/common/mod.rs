@@ -1,0 +1,124 @@
+//! Shared by the component and end-to-end tests: building each flavour's
+//! `.wasm`, the variables that point it at the simulator, and the check that
+//! no secret leaks into anything the suite captured.
+#![allow(dead_code)] // each test binary uses a different part
+
+use accs_sim::{Sim, SimConfig};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+pub const API_KEY: &str = "erp-key-0123456789abcdef0123456789abcdef";
+pub const OTHER_API_KEY: &str = "pim-key-0123456789abcdef0123456789abcdef";
+pub const CLIENT_ID: &str = "accs-edge-test-client";
+pub const CLIENT_SECRET: &str = "p8e-TEST-secret-0f1e2d3c4b5a69788796a5b4";
+pub const TENANT: &str = "tenantT1";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Flavour {
+    Spin,
+    Wasmtime,
+}
+
+impl Flavour {
+    pub const ALL: [Flavour; 2] = [Flavour::Spin, Flavour::Wasmtime];
+
+    fn name(self) -> &'static str {
+        match self {
+            Flavour::Spin => "spin",
+            Flavour::Wasmtime => "wasmtime",
+        }
+    }
+}
+
+/// Builds the release `.wasm` of a flavour once per test process, each
+/// flavour in its own target directory so the two never overwrite each other.
+pub fn wasm(flavour: Flavour) -> PathBuf {
+    static BUILT: OnceLock<Mutex<BTreeMap<&'static str, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = built.get(flavour.name()) {
+        return p.clone();
+    }
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("wasm-{}", flavour.name()));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--release", "--locked", "--target", "wasm32-wasip2", "--target-dir"])
+        .arg(&target_dir);
+    if flavour == Flavour::Wasmtime {
+        cmd.args(["--no-default-features", "--features", "wasmtime"]);
+    }
+    let status = cmd.status().expect("running cargo to build the component");
+    assert!(status.success(), "building the {} flavour failed", flavour.name());
+    let path = target_dir.join("wasm32-wasip2/release/accs_edge.wasm");
+    assert!(path.exists(), "{} is missing after the build", path.display());
+    built.insert(flavour.name(), path.clone());
+    path
+}
+
+pub fn sim_config() -> SimConfig {
+    SimConfig {
+        client_id: CLIENT_ID.into(),
+        client_secrets: vec![CLIENT_SECRET.into()],
+        tenant: TENANT.into(),
+        ..SimConfig::default()
+    }
+}
+
+pub async fn start_sim() -> Sim {
+    Sim::start(sim_config()).await.expect("starting accs-sim")
+}
+
+/// The variables that point the component at `sim`.
+pub fn vars(sim: &Sim) -> BTreeMap<String, String> {
+    [
+        ("ims_client_id", CLIENT_ID.to_owned()),
+        ("ims_client_secret", CLIENT_SECRET.to_owned()),
+        ("ims_token_url", sim.ims_token_url()),
+        ("ims_org_id", "ORG123@AdobeOrg".to_owned()),
+        ("accs_base_url", sim.accs_base_url()),
+        ("accs_store_code", "default".to_owned()),
+        ("api_keys", format!("erp:{API_KEY},pim:{OTHER_API_KEY}")),
+        ("allow_http", "true".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Every secret the suite knows of: the client secret, the API keys, and
+/// each token the simulator saw in an `Authorization` header.
+pub fn secrets(sim: &Sim) -> Vec<String> {
+    let mut out = vec![CLIENT_SECRET.to_owned(), API_KEY.to_owned(), OTHER_API_KEY.to_owned()];
+    for r in sim.requests() {
+        if let Some(token) = r
+            .headers
+            .get("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+        {
+            if !out.iter().any(|s| s == token) {
+                out.push(token.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// Fails if any secret appears in any of `captured` (logs, response heads
+/// and bodies).
+pub fn assert_no_secrets(sim: &Sim, captured: &[String]) {
+    let secrets = secrets(sim);
+    assert!(secrets.len() >= 3);
+    for text in captured {
+        for s in &secrets {
+            assert!(
+                !text.contains(s.as_str()),
+                "a secret ({} chars) leaked into captured output: {}",
+                s.len(),
+                text.chars().take(300).collect::<String>()
+            );
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! End to end: the wasmtime flavour under the real `wasmtime serve` binary,
+//! against the simulator on loopback.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Served {
+    child: Child,
+    base: String,
+    log: PathBuf,
+    _dir: TempDir,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    /// What wasmtime and the guest wrote: the guest's stderr lands in ours.
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+            + &fs::read_to_string(self.log.with_file_name("wasmtime.err")).unwrap_or_default()
+    }
+}
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("accs-edge-e2e-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn serve(sim: &accs_sim::Sim, tag: &str) -> Served {
+    let wasm = wasm(Flavour::Wasmtime);
+    let dir = TempDir::new(tag);
+    let log = dir.0.join("wasmtime.log");
+    let port = free_port();
+    let mut cmd = Command::new("wasmtime");
+    cmd.arg("serve")
+        .arg(format!("--addr=127.0.0.1:{port}"))
+        .args(["-Wcomponent-model-async", "-Sp3", "-Scli", "-Shttp", "-Sconfig", "-Skeyvalue"]);
+    // `-S` splits on commas: lists are written with `;` here, as the README says.
+    for (k, v) in vars(sim) {
+        cmd.arg(format!("-Sconfig-var={k}={}", v.replace(',', ";")));
+    }
+    cmd.arg(&wasm)
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&log).unwrap())
+        .stderr(fs::File::create(dir.0.join("wasmtime.err")).unwrap());
+    let child = cmd.spawn().unwrap_or_else(|e| {
+        panic!("`wasmtime` 48 must be on PATH for the end-to-end test (scripts/test installs it): {e}")
+    });
+    let served = Served {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        log,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = reqwest::get(format!("{}/healthz", served.base)).await
+            && r.status() == 200
+        {
+            return served;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "wasmtime serve did not come up: {}",
+            fs::read_to_string(served.log.with_file_name("wasmtime.err")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wasmtime_serve_reads_products_through_the_simulator() {
+    let sim = start_sim().await;
+    let served = serve(&sim, "reads").await;
+    let client = reqwest::Client::new();
+    let mut captured = Vec::new();
+
+    // No key: 401 and nothing upstream.
+    let r = client.get(format!("{}/v1/products/SKU-0001", served.base)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    assert!(r.headers().contains_key("x-request-id"));
+    let head = format!("{:?}", r.headers());
+    let body = r.text().await.unwrap();
+    assert!(body.contains(r#""code":"unauthorized""#));
+    captured.push(format!("{head} {body}"));
+    assert_eq!(sim.counters().accs_requests, 0);
+    assert_eq!(sim.counters().token_requests, 0);
+
+    // Twenty reads, one of them an odd SKU, all with one token.
+    for i in 0..20 {
+        let sku_path = if i == 7 { "a%2Fb%20c".to_owned() } else { format!("SKU-{:04}", i + 1) };
+        let r = client
+            .get(format!("{}/v1/products/{sku_path}", served.base))
+            .bearer_auth(API_KEY)
+            .header("x-request-id", format!("e2e-{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-request-id"], format!("e2e-{i}").as_str());
+        let head = format!("{:?}", r.headers());
+        let body = r.text().await.unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let want = if i == 7 { "a/b c".to_owned() } else { format!("SKU-{:04}", i + 1) };
+        assert_eq!(v["sku"], want.as_str());
+        captured.push(format!("{head} {body}"));
+    }
+    assert_eq!(sim.counters().token_requests, 1, "one IMS call for 20 reads");
+
+    let odd = sim
+        .requests()
+        .into_iter()
+        .find(|r| r.raw_path.ends_with("a%2Fb%20c"))
+        .expect("the odd SKU reached ACCS");
+    assert_eq!(odd.raw_path, format!("/{TENANT}/V1/products/a%2Fb%20c"));
+    assert_eq!(odd.headers["x-api-key"], CLIENT_ID);
+    assert_eq!(odd.headers["store"], "default");
+    assert_eq!(odd.headers["x-gw-ims-org-id"], "ORG123@AdobeOrg");
+    assert_eq!(odd.headers["x-request-id"], "e2e-7");
+
+    // A search, with Magento syntax passed through.
+    let r = client
+        .get(format!(
+            "{}/v1/products?searchCriteria[filter_groups][0][filters][0][field]=sku&searchCriteria[filter_groups][0][filters][0][value]=SKU-000%25&searchCriteria[filter_groups][0][filters][0][condition_type]=like&page_size=5",
+            served.base
+        ))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let head = format!("{:?}", r.headers());
+    let body = r.text().await.unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["total_count"], 9);
+    assert_eq!(v["items"].as_array().unwrap().len(), 5);
+    captured.push(format!("{head} {body}"));
+
+    // The log: one JSON line per request, none with a secret.
+    let log = served.log();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(r#""route":"#)).collect();
+    assert!(lines.len() >= 22, "{log}");
+    captured.push(log.clone());
+    assert_no_secrets(&sim, &captured);
+}
