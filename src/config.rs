@@ -502,7 +502,10 @@ mod tests {
         let mut vars = base();
         vars.insert("api_keys", format!("a:{KEY};b:{KEY}-2"));
         vars.insert("ims_scopes", "openid;AdobeID".into());
-        vars.insert("passthrough_allow", "GET /V1/categories/*; GET /V1/customers/search".into());
+        vars.insert(
+            "passthrough_allow",
+            "GET /V1/categories/*; GET /V1/customers/search".into(),
+        );
         let s = parse(&vars).unwrap();
         assert_eq!(s.api_keys.len(), 2);
         assert_eq!(s.ims_scopes, ["AdobeID", "commerce.accs", "openid"]);

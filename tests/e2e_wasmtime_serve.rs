@@ -51,7 +51,11 @@ impl Drop for TempDir {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn serve(sim: &accs_sim::Sim, tag: &str) -> Served {
@@ -62,7 +66,14 @@ async fn serve(sim: &accs_sim::Sim, tag: &str) -> Served {
     let mut cmd = Command::new("wasmtime");
     cmd.arg("serve")
         .arg(format!("--addr=127.0.0.1:{port}"))
-        .args(["-Wcomponent-model-async", "-Sp3", "-Scli", "-Shttp", "-Sconfig", "-Skeyvalue"]);
+        .args([
+            "-Wcomponent-model-async",
+            "-Sp3",
+            "-Scli",
+            "-Shttp",
+            "-Sconfig",
+            "-Skeyvalue",
+        ]);
     // `-S` splits on commas: lists are written with `;` here, as the README says.
     for (k, v) in vars(sim) {
         cmd.arg(format!("-Sconfig-var={k}={}", v.replace(',', ";")));
@@ -72,7 +83,9 @@ async fn serve(sim: &accs_sim::Sim, tag: &str) -> Served {
         .stdout(fs::File::create(&log).unwrap())
         .stderr(fs::File::create(dir.0.join("wasmtime.err")).unwrap());
     let child = cmd.spawn().unwrap_or_else(|e| {
-        panic!("`wasmtime` 48 must be on PATH for the end-to-end test (scripts/test installs it): {e}")
+        panic!(
+            "`wasmtime` 48 must be on PATH for the end-to-end test (scripts/test installs it): {e}"
+        )
     });
     let served = Served {
         child,
@@ -104,7 +117,11 @@ async fn wasmtime_serve_reads_products_through_the_simulator() {
     let mut captured = Vec::new();
 
     // No key: 401 and nothing upstream.
-    let r = client.get(format!("{}/v1/products/SKU-0001", served.base)).send().await.unwrap();
+    let r = client
+        .get(format!("{}/v1/products/SKU-0001", served.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
     assert!(r.headers().contains_key("x-request-id"));
@@ -117,7 +134,11 @@ async fn wasmtime_serve_reads_products_through_the_simulator() {
 
     // Twenty reads, one of them an odd SKU, all with one token.
     for i in 0..20 {
-        let sku_path = if i == 7 { "a%2Fb%20c".to_owned() } else { format!("SKU-{:04}", i + 1) };
+        let sku_path = if i == 7 {
+            "a%2Fb%20c".to_owned()
+        } else {
+            format!("SKU-{:04}", i + 1)
+        };
         let r = client
             .get(format!("{}/v1/products/{sku_path}", served.base))
             .bearer_auth(API_KEY)
@@ -130,11 +151,19 @@ async fn wasmtime_serve_reads_products_through_the_simulator() {
         let head = format!("{:?}", r.headers());
         let body = r.text().await.unwrap();
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        let want = if i == 7 { "a/b c".to_owned() } else { format!("SKU-{:04}", i + 1) };
+        let want = if i == 7 {
+            "a/b c".to_owned()
+        } else {
+            format!("SKU-{:04}", i + 1)
+        };
         assert_eq!(v["sku"], want.as_str());
         captured.push(format!("{head} {body}"));
     }
-    assert_eq!(sim.counters().token_requests, 1, "one IMS call for 20 reads");
+    assert_eq!(
+        sim.counters().token_requests,
+        1,
+        "one IMS call for 20 reads"
+    );
 
     let odd = sim
         .requests()

@@ -36,7 +36,8 @@ pub struct Tokens {
     kv_key: String,
     fingerprint: String,
     held: RefCell<Option<Held>>,
-    refresh: futures::lock::Mutex<()>,
+    /// Set while one caller talks to the store or IMS: the single flight.
+    refreshing: Cell<bool>,
     last_failure: RefCell<Option<(u64, ImsError)>>,
     /// The token ACCS last refused: a stale copy of it in the store is a miss.
     revoked: RefCell<Option<String>>,
@@ -125,7 +126,7 @@ impl Tokens {
                         return Ok(h.token.access_token);
                     }
                     // Only one caller refreshes; the others keep the valid token.
-                    let Some(_guard) = self.refresh.try_lock() else {
+                    let Some(_flight) = Flight::try_start(&self.refreshing) else {
                         return Ok(h.token.access_token);
                     };
                     return match self.fetch(settings, ports, trace).await {
@@ -137,7 +138,7 @@ impl Tokens {
             }
         }
 
-        let _guard = self.refresh.lock().await;
+        let _flight = Flight::start(&self.refreshing, ports).await;
         let now = ports.now_ms();
         if let Some(h) = self.held.borrow().as_ref()
             && h.token.freshness(now, h.jitter_ms) != Freshness::Unusable
@@ -292,6 +293,38 @@ impl Tokens {
             });
             ports.log(&line.to_string());
         }
+    }
+}
+
+/// The single flight: one refresh at a time per instance.
+///
+/// Waiters poll the flag on the host clock rather than park on a Rust lock:
+/// concurrent requests are separate component-model tasks, and waking one
+/// task from another needs wit-bindgen's `inter-task-wakeup`, which traps
+/// under wasmtime 48 ("waitable cannot be used synchronously"). A cold start
+/// waits on IMS for tens of milliseconds, so a 5 ms poll costs nothing.
+struct Flight<'a>(&'a Cell<bool>);
+
+impl<'a> Flight<'a> {
+    const POLL: Duration = Duration::from_millis(5);
+
+    fn try_start(flag: &'a Cell<bool>) -> Option<Self> {
+        (!flag.replace(true)).then(|| Flight(flag))
+    }
+
+    async fn start<P: Ports>(flag: &'a Cell<bool>, ports: &P) -> Self {
+        loop {
+            if let Some(f) = Self::try_start(flag) {
+                return f;
+            }
+            ports.sleep(Self::POLL).await;
+        }
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
     }
 }
 

@@ -15,20 +15,14 @@ pub const CLIENT_ID: &str = "accs-edge-test-client";
 pub const CLIENT_SECRET: &str = "p8e-TEST-secret-0f1e2d3c4b5a69788796a5b4";
 pub const TENANT: &str = "tenantT1";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Flavour {
-    Spin,
-    Wasmtime,
-}
+pub use edge_host::Flavour;
 
-impl Flavour {
-    pub const ALL: [Flavour; 2] = [Flavour::Spin, Flavour::Wasmtime];
+pub const FLAVOURS: [Flavour; 2] = [Flavour::Spin, Flavour::Wasmtime];
 
-    fn name(self) -> &'static str {
-        match self {
-            Flavour::Spin => "spin",
-            Flavour::Wasmtime => "wasmtime",
-        }
+fn name(flavour: Flavour) -> &'static str {
+    match flavour {
+        Flavour::Spin => "spin",
+        Flavour::Wasmtime => "wasmtime",
     }
 }
 
@@ -38,23 +32,38 @@ pub fn wasm(flavour: Flavour) -> PathBuf {
     static BUILT: OnceLock<Mutex<BTreeMap<&'static str, PathBuf>>> = OnceLock::new();
     let built = BUILT.get_or_init(Default::default);
     let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = built.get(flavour.name()) {
+    if let Some(p) = built.get(name(flavour)) {
         return p.clone();
     }
-    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("wasm-{}", flavour.name()));
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("wasm-{}", name(flavour)));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "--release", "--locked", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(&target_dir);
     if flavour == Flavour::Wasmtime {
         cmd.args(["--no-default-features", "--features", "wasmtime"]);
     }
     let status = cmd.status().expect("running cargo to build the component");
-    assert!(status.success(), "building the {} flavour failed", flavour.name());
+    assert!(
+        status.success(),
+        "building the {} flavour failed",
+        name(flavour)
+    );
     let path = target_dir.join("wasm32-wasip2/release/accs_edge.wasm");
-    assert!(path.exists(), "{} is missing after the build", path.display());
-    built.insert(flavour.name(), path.clone());
+    assert!(
+        path.exists(),
+        "{} is missing after the build",
+        path.display()
+    );
+    built.insert(name(flavour), path.clone());
     path
 }
 
@@ -91,7 +100,11 @@ pub fn vars(sim: &Sim) -> BTreeMap<String, String> {
 /// Every secret the suite knows of: the client secret, the API keys, and
 /// each token the simulator saw in an `Authorization` header.
 pub fn secrets(sim: &Sim) -> Vec<String> {
-    let mut out = vec![CLIENT_SECRET.to_owned(), API_KEY.to_owned(), OTHER_API_KEY.to_owned()];
+    let mut out = vec![
+        CLIENT_SECRET.to_owned(),
+        API_KEY.to_owned(),
+        OTHER_API_KEY.to_owned(),
+    ];
     for r in sim.requests() {
         if let Some(token) = r
             .headers

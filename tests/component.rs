@@ -1,0 +1,437 @@
+//! Component tests: the built `.wasm` of each flavour in an embedded wasmtime
+//! (edge-host), against accs-sim on loopback.
+
+mod common;
+
+use accs_sim::{ScriptedResponse, Sim};
+use bytes::Bytes;
+use common::*;
+use edge_host::{EdgeHost, EdgeInstance, HostOptions};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+struct Rig {
+    flavour: Flavour,
+    sim: Sim,
+    host: EdgeHost,
+    captured: Mutex<Vec<String>>,
+}
+
+struct Answer {
+    status: u16,
+    headers: http::HeaderMap,
+    body: Value,
+}
+
+async fn rig(flavour: Flavour, tweak: impl FnOnce(&mut BTreeMap<String, String>)) -> Rig {
+    let sim = start_sim().await;
+    let mut opts = HostOptions::new(flavour, wasm(flavour));
+    opts.vars = vars(&sim);
+    tweak(&mut opts.vars);
+    let host = EdgeHost::new(opts).expect("hosting the component");
+    Rig {
+        flavour,
+        sim,
+        host,
+        captured: Mutex::default(),
+    }
+}
+
+fn request(method: &str, path: &str, key: Option<&str>) -> http::Request<Bytes> {
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(format!("http://localhost{path}"));
+    if let Some(k) = key {
+        b = b.header("authorization", format!("Bearer {k}"));
+    }
+    b.body(Bytes::new()).unwrap()
+}
+
+impl Rig {
+    fn answer(&self, resp: http::Response<Bytes>) -> Answer {
+        let (parts, body) = resp.into_parts();
+        self.captured.lock().unwrap().push(format!(
+            "{:?} {}",
+            parts.headers,
+            String::from_utf8_lossy(&body)
+        ));
+        let body = serde_json::from_slice(&body).unwrap_or_else(|_| {
+            panic!(
+                "{:?}: body is not JSON: {}",
+                self.flavour,
+                String::from_utf8_lossy(&body)
+            )
+        });
+        Answer {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    async fn on(&self, inst: &EdgeInstance, method: &str, path: &str, key: Option<&str>) -> Answer {
+        self.answer(
+            inst.handle(request(method, path, key))
+                .await
+                .expect("the component trapped"),
+        )
+    }
+
+    async fn get(&self, path: &str, key: Option<&str>) -> Answer {
+        self.answer(
+            self.host
+                .oneshot(request("GET", path, key))
+                .await
+                .expect("the component trapped"),
+        )
+    }
+
+    fn accs_calls(&self, prefix: &str) -> usize {
+        self.sim
+            .requests()
+            .iter()
+            .filter(|r| r.raw_path.starts_with(&format!("/{TENANT}{prefix}")))
+            .count()
+    }
+
+    /// The suite-wide promise: no secret in any response or log line.
+    fn finish(self) {
+        let mut captured = self.captured.into_inner().unwrap();
+        let logs = self.host.logs();
+        assert!(
+            logs.contains(r#""request_id":"#),
+            "{:?}: no log lines captured",
+            self.flavour
+        );
+        captured.push(logs);
+        assert_no_secrets(&self.sim, &captured);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_needs_no_auth_and_calls_nothing() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        let a = rig.get("/healthz", None).await;
+        assert_eq!(a.status, 200, "{flavour:?}");
+        assert_eq!(a.body, serde_json::json!({"status": "ok"}));
+        assert!(a.headers.contains_key("x-request-id"));
+        assert_eq!(
+            rig.sim.counters().token_requests + rig.sim.counters().accs_requests,
+            0
+        );
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_or_wrong_key_is_401_without_upstream_calls() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        for key in [None, Some("not-a-key-0123456789abcdef0123456789"), Some("")] {
+            let a = rig.get("/v1/products/SKU-0001", key).await;
+            assert_eq!(a.status, 401, "{flavour:?} {key:?}");
+            assert_eq!(a.headers["content-type"], "application/problem+json");
+            assert_eq!(a.body["code"], "unauthorized");
+            assert_eq!(
+                a.body["request_id"],
+                a.headers["x-request-id"].to_str().unwrap()
+            );
+        }
+        assert_eq!(rig.sim.counters().token_requests, 0, "{flavour:?}");
+        assert_eq!(rig.sim.counters().accs_requests, 0, "{flavour:?}");
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn product_read_sends_the_right_headers_upstream() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |v| {
+            v.insert("accs_store_code".into(), "de_store".into());
+        })
+        .await;
+        let a = rig.get("/v1/products/SKU-0001", Some(OTHER_API_KEY)).await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        assert_eq!(a.body["sku"], "SKU-0001");
+        assert_eq!(a.headers["content-type"], "application/json");
+
+        let tokens = rig.sim.token_requests();
+        assert_eq!(tokens.len(), 1);
+        assert_eq!(tokens[0].grant_type.as_deref(), Some("client_credentials"));
+        assert_eq!(tokens[0].client_id.as_deref(), Some(CLIENT_ID));
+        assert!(tokens[0].scopes.iter().any(|s| s == "commerce.accs"));
+        assert!(
+            tokens[0]
+                .content_type
+                .as_deref()
+                .unwrap()
+                .starts_with("application/x-www-form-urlencoded")
+        );
+
+        let reqs = rig.sim.requests();
+        assert_eq!(reqs.len(), 1);
+        let r = &reqs[0];
+        assert_eq!(
+            (r.method.as_str(), r.raw_path.as_str()),
+            ("GET", "/tenantT1/V1/products/SKU-0001")
+        );
+        assert!(r.headers["authorization"].starts_with("Bearer "));
+        assert_eq!(r.headers["x-api-key"], CLIENT_ID);
+        assert_eq!(r.headers["store"], "de_store");
+        assert_eq!(r.headers["x-gw-ims-org-id"], "ORG123@AdobeOrg");
+        assert_eq!(
+            r.headers["x-request-id"],
+            a.headers["x-request-id"].to_str().unwrap()
+        );
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hundred_sequential_reads_cost_one_ims_call() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        let inst = rig.host.instance().await.unwrap();
+        for i in 0..100 {
+            let a = rig
+                .on(
+                    &inst,
+                    "GET",
+                    &format!("/v1/products/SKU-{:04}", i % 50 + 1),
+                    Some(API_KEY),
+                )
+                .await;
+            assert_eq!(a.status, 200, "{flavour:?} read {i}");
+        }
+        assert_eq!(rig.sim.counters().token_requests, 1, "{flavour:?}");
+        assert_eq!(rig.accs_calls("/V1/products/"), 100);
+        // A warm request reads no variable and touches no key-value entry.
+        if flavour == Flavour::Spin {
+            assert_eq!(
+                rig.host.kv().gets(),
+                1,
+                "only the cold request looks in the store"
+            );
+            assert_eq!(rig.host.kv().sets(), 1, "only the new token is written");
+        }
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spin_instances_share_the_sealed_token_through_key_value() {
+    let rig = rig(Flavour::Spin, |_| {}).await;
+    for _ in 0..5 {
+        assert_eq!(
+            rig.get("/v1/products/SKU-0002", Some(API_KEY)).await.status,
+            200
+        );
+    }
+    assert_eq!(rig.sim.counters().token_requests, 1);
+    let kv = rig.host.kv().snapshot();
+    assert_eq!(kv.len(), 1);
+    let (key, value) = kv.iter().next().unwrap();
+    assert!(key.starts_with("accs-edge/ims-token/v1/"), "{key}");
+    for secret in secrets(&rig.sim) {
+        assert!(
+            !value.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the store holds a secret in clear"
+        );
+    }
+    rig.finish();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_concurrent_cold_requests_on_one_instance_cost_one_ims_call() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        let inst = rig.host.instance().await.unwrap();
+        let reqs = (0..50)
+            .map(|i| {
+                request(
+                    "GET",
+                    &format!("/v1/products/SKU-{:04}", i % 50 + 1),
+                    Some(API_KEY),
+                )
+            })
+            .collect();
+        let answers = inst.handle_concurrent(reqs).await.unwrap();
+        for resp in answers {
+            assert_eq!(rig.answer(resp).status, 200, "{flavour:?}");
+        }
+        assert_eq!(rig.sim.counters().token_requests, 1, "{flavour:?}");
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revoked_token_is_refreshed_once_and_the_read_succeeds() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        let inst = rig.host.instance().await.unwrap();
+        assert_eq!(
+            rig.on(&inst, "GET", "/v1/products/SKU-0001", Some(API_KEY))
+                .await
+                .status,
+            200
+        );
+        rig.sim.revoke_tokens();
+        let a = rig
+            .on(&inst, "GET", "/v1/products/SKU-0003", Some(API_KEY))
+            .await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        assert_eq!(a.body["sku"], "SKU-0003");
+        assert_eq!(rig.sim.counters().token_requests, 2, "{flavour:?}");
+        let statuses: Vec<u16> = rig.sim.requests().iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [200, 401, 200], "{flavour:?}");
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn persistent_401_is_502_after_exactly_two_attempts() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        rig.sim.set_faults(accs_sim::Faults {
+            script: vec![ScriptedResponse {
+                method: None,
+                path_prefix: Some("/V1/products".into()),
+                status: 401,
+                headers: BTreeMap::new(),
+                body: None,
+                times: 0,
+            }],
+            ..Default::default()
+        });
+        let a = rig.get("/v1/products/SKU-0001", Some(API_KEY)).await;
+        assert_eq!(a.status, 502, "{flavour:?}: {}", a.body);
+        assert_eq!(a.body["code"], "accs_auth_failed");
+        assert_eq!(
+            rig.accs_calls("/V1/products/"),
+            2,
+            "{flavour:?}: exactly two attempts"
+        );
+        assert_eq!(rig.sim.counters().token_requests, 2, "{flavour:?}");
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_variable_is_config_invalid_naming_it() {
+    for flavour in FLAVOURS {
+        for missing in ["accs_base_url", "api_keys", "ims_client_secret"] {
+            let rig = rig(flavour, |v| {
+                v.remove(missing);
+            })
+            .await;
+            let a = rig.get("/v1/products/SKU-0001", Some(API_KEY)).await;
+            assert_eq!(a.status, 500, "{flavour:?} {missing}");
+            assert_eq!(a.body["code"], "config_invalid");
+            assert_eq!(a.body["detail"], format!("variable `{missing}` is missing"));
+            assert_eq!(rig.get("/healthz", None).await.status, 200);
+            assert_eq!(
+                rig.sim.counters().token_requests + rig.sim.counters().accs_requests,
+                0
+            );
+            rig.finish();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn odd_skus_reach_accs_encoded_exactly() {
+    // (what the caller sends, the SKU, what ACCS must receive)
+    let cases = [
+        ("a%2Fb%20c", "a/b c", "a%2Fb%20c"),
+        ("100%25", "100%", "100%25"),
+        ("x+y", "x+y", "x%2By"),
+        ("x%2By", "x+y", "x%2By"),
+        ("caf%C3%A9-%C3%BC", "café-ü", "caf%C3%A9-%C3%BC"),
+        ("tab%3F%26%23", "tab?&#", "tab%3F%26%23"),
+        ("dot.sku", "dot.sku", "dot.sku"),
+    ];
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        let inst = rig.host.instance().await.unwrap();
+        for (inbound, sku, upstream) in cases {
+            let a = rig
+                .on(
+                    &inst,
+                    "GET",
+                    &format!("/v1/products/{inbound}"),
+                    Some(API_KEY),
+                )
+                .await;
+            assert_eq!(a.status, 200, "{flavour:?} {inbound}: {}", a.body);
+            assert_eq!(a.body["sku"], sku);
+            let last = rig.sim.requests().pop().unwrap();
+            assert_eq!(
+                last.raw_path,
+                format!("/{TENANT}/V1/products/{upstream}"),
+                "{flavour:?}"
+            );
+        }
+        // Escapes are refused before anything goes upstream.
+        let before = rig.sim.counters().accs_requests;
+        for bad in ["..", "%2E%2E", "a%00b", "%FF"] {
+            let a = rig
+                .on(&inst, "GET", &format!("/v1/products/{bad}"), Some(API_KEY))
+                .await;
+            assert_eq!(
+                (a.status, a.body["code"].as_str()),
+                (400, Some("invalid_request")),
+                "{bad}"
+            );
+        }
+        assert_eq!(rig.sim.counters().accs_requests, before);
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn product_search_passes_search_criteria_and_maps_paging() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        let q = "searchCriteria[filter_groups][0][filters][0][field]=sku\
+                 &searchCriteria[filter_groups][0][filters][0][value]=SKU-00%25\
+                 &searchCriteria[filter_groups][0][filters][0][condition_type]=like\
+                 &searchCriteria[sortOrders][0][field]=sku&searchCriteria[sortOrders][0][direction]=DESC\
+                 &page=2&page_size=10";
+        let a = rig.get(&format!("/v1/products?{q}"), Some(API_KEY)).await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        assert_eq!(a.body["total_count"], 50);
+        let skus: Vec<&str> = a.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["sku"].as_str().unwrap())
+            .collect();
+        assert_eq!(skus.first(), Some(&"SKU-0040"));
+        assert_eq!(skus.len(), 10);
+        let a = rig.get("/v1/products?page_size=301", Some(API_KEY)).await;
+        assert_eq!(
+            (a.status, a.body["code"].as_str()),
+            (400, Some("invalid_request"))
+        );
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_status_reports_without_the_token() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        let inst = rig.host.instance().await.unwrap();
+        let a = rig.on(&inst, "GET", "/v1/token", Some(API_KEY)).await;
+        assert_eq!((a.status, &a.body["cached"]), (200, &Value::Bool(false)));
+        rig.on(&inst, "GET", "/v1/products/SKU-0001", Some(API_KEY))
+            .await;
+        let a = rig.on(&inst, "GET", "/v1/token", Some(API_KEY)).await;
+        assert_eq!(a.body["cached"], true, "{flavour:?}");
+        assert_eq!(a.body["source"], "ims");
+        assert!(a.body["seconds_left"].as_u64().unwrap() > 86_000);
+        rig.finish();
+    }
+}
