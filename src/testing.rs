@@ -104,6 +104,7 @@ impl Ports for FakePorts {
     async fn sleep(&self, duration: Duration) {
         self.slept.borrow_mut().push(duration);
         self.advance(duration.as_millis() as u64);
+        YieldOnce(false).await;
     }
 
     fn now_ms(&self) -> u64 {
