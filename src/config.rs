@@ -22,6 +22,9 @@ pub const VARIABLES: &[&str] = &[
     "passthrough_allow",
     "allow_http",
     "token_cache_dir",
+    "accs_timeout_ms",
+    "sync_batch_size",
+    "sync_concurrency",
 ];
 
 pub const DEFAULT_TOKEN_URL: &str = "https://ims-na1.adobelogin.com/ims/token/v3";
@@ -79,6 +82,12 @@ pub struct Settings {
     pub passthrough_allow: Vec<AllowRule>,
     pub allow_http: bool,
     pub token_cache_dir: Option<String>,
+    /// The whole time budget of one inbound request's ACCS work, retries included.
+    pub accs_timeout_ms: u64,
+    /// Items per `POST /V1/inventory/source-items` call of a sync.
+    pub sync_batch_size: usize,
+    /// ACCS calls of one sync in flight at once.
+    pub sync_concurrency: usize,
 }
 
 /// A variable that is missing or malformed. Displays the name and what is
@@ -194,6 +203,17 @@ impl Settings {
             passthrough_allow,
             allow_http,
             token_cache_dir: get("token_cache_dir"),
+            accs_timeout_ms: number(
+                get("accs_timeout_ms"),
+                "accs_timeout_ms",
+                30_000,
+                1_000,
+                300_000,
+            )?,
+            sync_batch_size: number(get("sync_batch_size"), "sync_batch_size", 500, 1, 5_000)?
+                as usize,
+            sync_concurrency: number(get("sync_concurrency"), "sync_concurrency", 4, 1, 16)?
+                as usize,
         })
     }
 
@@ -218,6 +238,26 @@ pub fn hex(bytes: &[u8]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
+}
+
+/// A whole number within bounds, or the default when unset.
+fn number(
+    value: Option<String>,
+    name: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(err(
+                name,
+                format!("must be a whole number from {min} to {max}"),
+            )),
+        },
+    }
 }
 
 /// Lists take `,` or `;`: `wasmtime serve -Sconfig-var=...` splits its
@@ -495,6 +535,26 @@ mod tests {
         let mut vars = base();
         vars.insert("api_keys", format!("a:{KEY}, b:{KEY}-2"));
         assert_eq!(parse(&vars).unwrap().api_keys.len(), 2);
+    }
+
+    #[test]
+    fn tuning_numbers_have_defaults_and_bounds() {
+        let s = parse(&base()).unwrap();
+        assert_eq!(
+            (s.accs_timeout_ms, s.sync_batch_size, s.sync_concurrency),
+            (30_000, 500, 4)
+        );
+        for (name, bad) in [
+            ("accs_timeout_ms", "999"),
+            ("accs_timeout_ms", "x"),
+            ("sync_batch_size", "0"),
+            ("sync_batch_size", "5001"),
+            ("sync_concurrency", "17"),
+        ] {
+            let mut vars = base();
+            vars.insert(name, bad.into());
+            assert_eq!(parse(&vars).unwrap_err().variable, name, "{name}={bad}");
+        }
     }
 
     #[test]

@@ -3,116 +3,13 @@
 
 mod common;
 
+use common::serve::*;
 use common::*;
-use std::fs;
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-struct Served {
-    child: Child,
-    base: String,
-    log: PathBuf,
-    _dir: TempDir,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Served {
-    /// What wasmtime and the guest wrote: the guest's stderr lands in ours.
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-            + &fs::read_to_string(self.log.with_file_name("wasmtime.err")).unwrap_or_default()
-    }
-}
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("accs-edge-e2e-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn serve(sim: &accs_sim::Sim, tag: &str) -> Served {
-    let wasm = wasm(Flavour::Wasmtime);
-    let dir = TempDir::new(tag);
-    let log = dir.0.join("wasmtime.log");
-    let port = free_port();
-    let mut cmd = Command::new("wasmtime");
-    cmd.arg("serve")
-        .arg(format!("--addr=127.0.0.1:{port}"))
-        .args([
-            "-Wcomponent-model-async",
-            "-Sp3",
-            "-Scli",
-            "-Shttp",
-            "-Sconfig",
-            "-Skeyvalue",
-        ]);
-    // `-S` splits on commas: lists are written with `;` here, as the README says.
-    for (k, v) in vars(sim) {
-        cmd.arg(format!("-Sconfig-var={k}={}", v.replace(',', ";")));
-    }
-    cmd.arg(&wasm)
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(&log).unwrap())
-        .stderr(fs::File::create(dir.0.join("wasmtime.err")).unwrap());
-    let child = cmd.spawn().unwrap_or_else(|e| {
-        panic!(
-            "`wasmtime` 48 must be on PATH for the end-to-end test (scripts/test installs it): {e}"
-        )
-    });
-    let served = Served {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        log,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = reqwest::get(format!("{}/healthz", served.base)).await
-            && r.status() == 200
-        {
-            return served;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "wasmtime serve did not come up: {}",
-            fs::read_to_string(served.log.with_file_name("wasmtime.err")).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wasmtime_serve_reads_products_through_the_simulator() {
     let sim = start_sim().await;
-    let served = serve(&sim, "reads").await;
+    let served = serve(&sim, "reads", &[]).await;
     let client = reqwest::Client::new();
     let mut captured = Vec::new();
 

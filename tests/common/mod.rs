@@ -3,6 +3,9 @@
 //! no secret leaks into anything the suite captured.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod rig;
+pub mod serve;
+
 use accs_sim::{Sim, SimConfig};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -110,10 +113,9 @@ pub fn secrets(sim: &Sim) -> Vec<String> {
             .headers
             .get("authorization")
             .and_then(|v| v.strip_prefix("Bearer "))
+            && !out.iter().any(|s| s == token)
         {
-            if !out.iter().any(|s| s == token) {
-                out.push(token.to_owned());
-            }
+            out.push(token.to_owned());
         }
     }
     out

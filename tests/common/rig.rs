@@ -1,0 +1,114 @@
+//! A component under test: one flavour in edge-host, pointed at its own
+//! simulator, capturing every response for the secrets check.
+
+use super::*;
+use accs_sim::Sim;
+use bytes::Bytes;
+use edge_host::{EdgeHost, EdgeInstance, HostOptions};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+pub struct Rig {
+    pub flavour: Flavour,
+    pub sim: Sim,
+    pub host: EdgeHost,
+    pub captured: Mutex<Vec<String>>,
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Value,
+}
+
+pub async fn rig(flavour: Flavour, tweak: impl FnOnce(&mut BTreeMap<String, String>)) -> Rig {
+    let sim = start_sim().await;
+    let mut opts = HostOptions::new(flavour, wasm(flavour));
+    opts.vars = vars(&sim);
+    tweak(&mut opts.vars);
+    let host = EdgeHost::new(opts).expect("hosting the component");
+    Rig {
+        flavour,
+        sim,
+        host,
+        captured: Mutex::default(),
+    }
+}
+
+pub fn request(method: &str, path: &str, key: Option<&str>) -> http::Request<Bytes> {
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(format!("http://localhost{path}"));
+    if let Some(k) = key {
+        b = b.header("authorization", format!("Bearer {k}"));
+    }
+    b.body(Bytes::new()).unwrap()
+}
+
+impl Rig {
+    pub fn answer(&self, resp: http::Response<Bytes>) -> Answer {
+        let (parts, body) = resp.into_parts();
+        self.captured.lock().unwrap().push(format!(
+            "{:?} {}",
+            parts.headers,
+            String::from_utf8_lossy(&body)
+        ));
+        let body = serde_json::from_slice(&body).unwrap_or_else(|_| {
+            panic!(
+                "{:?}: body is not JSON: {}",
+                self.flavour,
+                String::from_utf8_lossy(&body)
+            )
+        });
+        Answer {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    pub async fn on(
+        &self,
+        inst: &EdgeInstance,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+    ) -> Answer {
+        self.answer(
+            inst.handle(request(method, path, key))
+                .await
+                .expect("the component trapped"),
+        )
+    }
+
+    pub async fn get(&self, path: &str, key: Option<&str>) -> Answer {
+        self.answer(
+            self.host
+                .oneshot(request("GET", path, key))
+                .await
+                .expect("the component trapped"),
+        )
+    }
+
+    pub fn accs_calls(&self, prefix: &str) -> usize {
+        self.sim
+            .requests()
+            .iter()
+            .filter(|r| r.raw_path.starts_with(&format!("/{TENANT}{prefix}")))
+            .count()
+    }
+
+    /// The suite-wide promise: no secret in any response or log line.
+    pub fn finish(self) {
+        let mut captured = self.captured.into_inner().unwrap();
+        let logs = self.host.logs();
+        assert!(
+            logs.contains(r#""request_id":"#),
+            "{:?}: no log lines captured",
+            self.flavour
+        );
+        captured.push(logs);
+        assert_no_secrets(&self.sim, &captured);
+    }
+}
