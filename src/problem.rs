@@ -96,6 +96,8 @@ pub struct Problem {
     pub upstream: Option<Value>,
     /// Methods a 405 answer lists in `Allow`.
     pub allow: Option<&'static str>,
+    /// Itemised input errors, e.g. each bad index of a batch.
+    pub errors: Option<Value>,
 }
 
 impl Problem {
@@ -107,6 +109,7 @@ impl Problem {
             retry_after: None,
             upstream: None,
             allow: None,
+            errors: None,
         }
     }
 
@@ -155,6 +158,8 @@ impl Problem {
             request_id: &'a str,
             #[serde(skip_serializing_if = "Option::is_none")]
             upstream: Option<&'a Value>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            errors: Option<&'a Value>,
         }
         let body = Body {
             kind: format!("https://accs-edge.dev/problems/{}", self.code.as_str()),
@@ -164,6 +169,7 @@ impl Problem {
             code: self.code.as_str(),
             request_id,
             upstream: self.upstream.as_ref(),
+            errors: self.errors.as_ref(),
         };
         serde_json::to_vec(&body).unwrap_or_default()
     }

@@ -159,7 +159,11 @@ async fn fifty_concurrent_cold_requests_on_one_instance_cost_one_ims_call() {
             .collect();
         let answers = inst.handle_concurrent(reqs).await.unwrap();
         for resp in answers {
-            assert_eq!(rig.answer(resp).status, 200, "{flavour:?}");
+            assert_eq!(
+                rig.checked("GET", "/v1/products/SKU-0001", resp).status,
+                200,
+                "{flavour:?}"
+            );
         }
         assert_eq!(rig.sim.counters().token_requests, 1, "{flavour:?}");
         rig.finish();

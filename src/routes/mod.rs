@@ -1,6 +1,10 @@
 //! The inbound API: routing, authentication, and one log line per request.
 
+pub mod inventory;
+pub mod orders;
+pub mod passthrough;
 pub mod products;
+pub mod search;
 
 use crate::accs::Ctx;
 use crate::config::{ConfigError, Settings};
@@ -88,8 +92,10 @@ impl<P: Ports> App<P> {
             }
         };
         let template = route.template();
-        if route == Route::Health {
-            return (template, Ok(json(200, br#"{"status":"ok"}"#.to_vec())));
+        match route {
+            Route::Health => return (template, Ok(json(200, br#"{"status":"ok"}"#.to_vec()))),
+            Route::OpenApi => return (template, Ok(json(200, OPENAPI.as_bytes().to_vec()))),
+            _ => {}
         }
         let edge = match &self.edge {
             Ok(edge) => edge,
@@ -110,39 +116,69 @@ impl<P: Ports> App<P> {
             tokens: &edge.tokens,
             trace,
         };
+        let ok = |body: Vec<u8>| json(200, body);
+        let query = req.query.as_deref();
         let result = match route {
-            Route::Health => unreachable!("answered above"),
+            Route::Health | Route::OpenApi => unreachable!("answered above"),
             Route::Token => {
                 let status = edge.tokens.status(self.ports.now_ms());
-                Ok(serde_json::to_vec(&status).unwrap_or_default())
+                Ok(ok(serde_json::to_vec(&status).unwrap_or_default()))
             }
-            Route::Products => products::list(&ctx, req.query.as_deref()).await,
-            Route::Product(sku) => products::get_one(&ctx, sku).await,
+            Route::Products => products::list(&ctx, query).await.map(ok),
+            Route::Product(sku) if req.method == "PUT" => {
+                products::put(&ctx, sku, &req.body).await.map(ok)
+            }
+            Route::Product(sku) => products::get_one(&ctx, sku).await.map(ok),
+            Route::SourceItems => inventory::post(&ctx, &req.body).await,
+            Route::Orders => orders::list(&ctx, query).await.map(ok),
+            Route::Order(id) => orders::get_one(&ctx, id).await.map(ok),
+            Route::Passthrough(rest) => passthrough::forward(&ctx, req, rest).await,
         };
-        (template, result.map(|body| json(200, body)))
+        (template, result)
     }
 }
+
+/// The OpenAPI document, served as is: `docs/openapi.yaml` is written in
+/// YAML's JSON form, so the same bytes are valid JSON.
+pub const OPENAPI: &str = include_str!("../../docs/openapi.yaml");
 
 #[derive(Debug, PartialEq, Eq)]
 enum Route<'a> {
     Health,
+    OpenApi,
     Token,
     Products,
     Product(&'a str),
+    SourceItems,
+    Orders,
+    Order(&'a str),
+    /// The raw path after `/v1/accs`.
+    Passthrough(&'a str),
 }
 
 impl<'a> Route<'a> {
     /// Matches on the raw path, so an encoded `/` inside a segment stays inside it.
     fn find(method: &str, path: &'a str) -> Result<Self, (&'static str, Problem)> {
+        if let Some(rest) = path.strip_prefix("/v1/accs")
+            && (rest.is_empty() || rest.starts_with('/'))
+        {
+            return Ok(Route::Passthrough(rest));
+        }
         let segments: Vec<&str> = path.strip_prefix('/').unwrap_or("").split('/').collect();
         let (route, allow) = match segments.as_slice() {
             ["healthz"] => (Route::Health, "GET"),
+            ["v1", "openapi.json"] => (Route::OpenApi, "GET"),
             ["v1", "token"] => (Route::Token, "GET"),
             ["v1", "products"] => (Route::Products, "GET"),
-            ["v1", "products", sku] => (Route::Product(sku), "GET"),
+            ["v1", "products", sku] => (Route::Product(sku), "GET, PUT"),
+            ["v1", "inventory", "source-items"] => (Route::SourceItems, "POST"),
+            ["v1", "orders"] => (Route::Orders, "GET"),
+            ["v1", "orders", id] => (Route::Order(id), "GET"),
             _ => return Err(("unmatched", Problem::not_found())),
         };
-        if method != "GET" && !(method == "HEAD" && route == Route::Health) {
+        let method_ok =
+            allow.split(", ").any(|m| m == method) || (method == "HEAD" && route == Route::Health);
+        if !method_ok {
             return Err((route.template(), Problem::method_not_allowed(allow)));
         }
         Ok(route)
@@ -151,9 +187,14 @@ impl<'a> Route<'a> {
     fn template(&self) -> &'static str {
         match self {
             Route::Health => "/healthz",
+            Route::OpenApi => "/v1/openapi.json",
             Route::Token => "/v1/token",
             Route::Products => "/v1/products",
             Route::Product(_) => "/v1/products/{sku}",
+            Route::SourceItems => "/v1/inventory/source-items",
+            Route::Orders => "/v1/orders",
+            Route::Order(_) => "/v1/orders/{id}",
+            Route::Passthrough(_) => "/v1/accs/{path}",
         }
     }
 }
@@ -162,7 +203,7 @@ fn config_problem(e: &ConfigError) -> Problem {
     Problem::new(Code::ConfigInvalid, e.to_string())
 }
 
-fn json(status: u16, body: Vec<u8>) -> InResponse {
+pub(crate) fn json(status: u16, body: Vec<u8>) -> InResponse {
     InResponse {
         status,
         headers: vec![("content-type", "application/json".to_owned())],

@@ -1,12 +1,23 @@
-//! `/v1/products`: catalog reads.
+//! `/v1/products`: catalog reads and upserts.
 
+use super::search::{Filter, FilterKind, search_criteria};
 use crate::accs::{Call, Ctx, path};
 use crate::host::Ports;
 use crate::problem::Problem;
-use url::form_urlencoded;
+use serde_json::{Map, Value};
 
-pub const MAX_PAGE_SIZE: u32 = 300;
-const DEFAULT_PAGE_SIZE: u32 = 20;
+const FILTERS: &[Filter] = &[
+    Filter {
+        param: "sku",
+        field: "sku",
+        kind: FilterKind::Equals,
+    },
+    Filter {
+        param: "updated_since",
+        field: "updated_at",
+        kind: FilterKind::Since,
+    },
+];
 
 pub async fn get_one<P: Ports>(ctx: &Ctx<'_, P>, raw_sku: &str) -> Result<Vec<u8>, Problem> {
     let sku = path::sku(raw_sku)?;
@@ -14,183 +25,95 @@ pub async fn get_one<P: Ports>(ctx: &Ctx<'_, P>, raw_sku: &str) -> Result<Vec<u8
 }
 
 pub async fn list<P: Ports>(ctx: &Ctx<'_, P>, query: Option<&str>) -> Result<Vec<u8>, Problem> {
-    let query = search_criteria(query)?;
+    let query = search_criteria(query, FILTERS)?;
     Ok(ctx
         .call(&Call::get(format!("/V1/products?{query}")))
         .await?
         .body)
 }
 
-/// Turns the inbound query into Magento `searchCriteria`: its own keys pass
-/// through, `page` and `page_size` map onto it, anything else is refused so a
-/// typo is not silently ignored.
-pub fn search_criteria(query: Option<&str>) -> Result<String, Problem> {
-    let mut out = form_urlencoded::Serializer::new(String::new());
-    let (mut page, mut page_size) = (None, None);
-    let (mut has_page, mut has_size) = (false, false);
-    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        if value.chars().any(char::is_control) {
-            return Err(Problem::bad_request(format!(
-                "query parameter `{}` contains control characters",
-                printable(&key)
-            )));
-        }
-        match key.as_ref() {
-            "page" => page = Some(number(&key, &value, 1, u32::MAX)?),
-            "page_size" => page_size = Some(number(&key, &value, 1, MAX_PAGE_SIZE)?),
-            k if is_search_criteria_key(k) => {
-                if k == "searchCriteria[currentPage]" {
-                    number(k, &value, 1, u32::MAX)?;
-                    has_page = true;
-                }
-                if k == "searchCriteria[pageSize]" {
-                    number(k, &value, 1, MAX_PAGE_SIZE)?;
-                    has_size = true;
-                }
-                out.append_pair(k, &value);
-            }
-            k => {
-                return Err(Problem::bad_request(format!(
-                    "unknown query parameter `{}`; use page, page_size or searchCriteria[...]",
-                    printable(k)
-                )));
-            }
-        }
+/// `PUT /v1/products/{sku}` with `{"product":{...}}`.
+pub async fn put<P: Ports>(
+    ctx: &Ctx<'_, P>,
+    raw_sku: &str,
+    body: &[u8],
+) -> Result<Vec<u8>, Problem> {
+    let sku = path::sku(raw_sku)?;
+    let product = upsert_body(&sku, body)?;
+    Ok(ctx.call(&upsert_call(&sku, &product)).await?.body)
+}
+
+/// The call that upserts one product; shared with the products webhook.
+pub fn upsert_call(sku: &str, product: &Map<String, Value>) -> Call {
+    let body = serde_json::json!({ "product": product });
+    Call {
+        method: "PUT",
+        path_and_query: path::product(sku),
+        body: Some(serde_json::to_vec(&body).unwrap_or_default()),
     }
-    if (page.is_some() && has_page) || (page_size.is_some() && has_size) {
+}
+
+/// The product object of a `{"product":{...}}` body, with the path's SKU.
+/// A different SKU in the body is a mistake worth stopping, not overriding.
+pub fn upsert_body(sku: &str, body: &[u8]) -> Result<Map<String, Value>, Problem> {
+    let mut doc: Map<String, Value> = serde_json::from_slice(body).map_err(|_| {
+        Problem::bad_request("the body must be a JSON object `{\"product\":{...}}`")
+    })?;
+    let Some(Value::Object(mut product)) = doc.remove("product") else {
         return Err(Problem::bad_request(
-            "give page and page_size or searchCriteria[currentPage] and searchCriteria[pageSize], not both",
+            "the body must hold a `product` object",
         ));
-    }
-    if !has_size {
-        out.append_pair(
-            "searchCriteria[pageSize]",
-            &page_size.unwrap_or(DEFAULT_PAGE_SIZE).to_string(),
-        );
-    }
-    if !has_page {
-        out.append_pair(
-            "searchCriteria[currentPage]",
-            &page.unwrap_or(1).to_string(),
-        );
-    }
-    Ok(out.finish())
-}
-
-/// `searchCriteria` followed by one or more `[name]` groups of word characters.
-fn is_search_criteria_key(key: &str) -> bool {
-    let Some(mut rest) = key.strip_prefix("searchCriteria") else {
-        return false;
     };
-    if rest.is_empty() {
-        return false;
+    if let Some(other) = doc.keys().next() {
+        return Err(Problem::bad_request(format!(
+            "unexpected member `{}`; the body holds only `product`",
+            super::search::printable(other)
+        )));
     }
-    while let Some(r) = rest.strip_prefix('[') {
-        let Some(end) = r.find(']') else { return false };
-        let name = &r[..end];
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return false;
+    match product.get("sku") {
+        None => {}
+        Some(Value::String(s)) if s == sku => {}
+        Some(_) => {
+            return Err(Problem::bad_request(
+                "`product.sku` differs from the SKU in the path",
+            ));
         }
-        rest = &r[end + 1..];
     }
-    rest.is_empty()
-}
-
-fn number(key: &str, value: &str, min: u32, max: u32) -> Result<u32, Problem> {
-    match value.parse::<u32>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(Problem::bad_request(format!(
-            "`{}` must be a whole number from {min} to {max}",
-            printable(key)
-        ))),
-    }
-}
-
-/// A caller-supplied name, shortened and stripped, safe to echo in a detail.
-fn printable(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(64).collect()
+    product.insert("sku".into(), Value::String(sku.to_owned()));
+    Ok(product)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn decoded(q: &str) -> Vec<(String, String)> {
-        form_urlencoded::parse(search_criteria(Some(q)).unwrap().as_bytes())
-            .into_owned()
-            .collect()
-    }
-
-    fn pair(k: &str, v: &str) -> (String, String) {
-        (k.to_owned(), v.to_owned())
-    }
-
     #[test]
-    fn defaults_to_the_first_page_of_twenty() {
-        assert_eq!(
-            decoded(""),
-            [
-                pair("searchCriteria[pageSize]", "20"),
-                pair("searchCriteria[currentPage]", "1")
-            ]
-        );
-    }
-
-    #[test]
-    fn page_and_page_size_map_onto_search_criteria() {
-        assert_eq!(
-            decoded("page=3&page_size=300"),
-            [
-                pair("searchCriteria[pageSize]", "300"),
-                pair("searchCriteria[currentPage]", "3")
-            ]
-        );
-    }
-
-    #[test]
-    fn magento_syntax_passes_through_untouched() {
-        let q = "searchCriteria%5Bfilter_groups%5D%5B0%5D%5Bfilters%5D%5B0%5D%5Bfield%5D=name\
-                 &searchCriteria[filter_groups][0][filters][0][value]=%25shirt+blue%25\
-                 &searchCriteria[filter_groups][0][filters][0][condition_type]=like\
-                 &searchCriteria[pageSize]=5";
-        assert_eq!(
-            decoded(q),
-            [
-                pair(
-                    "searchCriteria[filter_groups][0][filters][0][field]",
-                    "name"
-                ),
-                pair(
-                    "searchCriteria[filter_groups][0][filters][0][value]",
-                    "%shirt blue%"
-                ),
-                pair(
-                    "searchCriteria[filter_groups][0][filters][0][condition_type]",
-                    "like"
-                ),
-                pair("searchCriteria[pageSize]", "5"),
-                pair("searchCriteria[currentPage]", "1"),
-            ]
-        );
-    }
-
-    #[test]
-    fn bad_parameters_are_named() {
-        for (q, needle) in [
-            ("page=0", "`page`"),
-            ("page=x", "`page`"),
-            ("page_size=301", "`page_size`"),
-            ("searchCriteria[pageSize]=1000", "searchCriteria[pageSize]"),
-            ("limit=5", "`limit`"),
-            ("searchCriteria=1", "`searchCriteria`"),
-            ("searchCriteria[a]]=1", "searchCriteria[a]]"),
-            ("searchCriteria[a b]=1", "searchCriteria[a b]"),
-            ("page=1&searchCriteria[currentPage]=2", "not both"),
-            ("searchCriteria[x]=a%0Ab", "control"),
+    fn the_path_sku_wins_and_a_different_one_is_refused() {
+        let p = upsert_body("A/1", br#"{"product":{"name":"x"}}"#).unwrap();
+        assert_eq!(p["sku"], "A/1");
+        assert!(upsert_body("A/1", br#"{"product":{"sku":"A/1","price":2}}"#).is_ok());
+        for bad in [
+            &br#"{"product":{"sku":"B"}}"#[..],
+            br#"{"product":{"sku":7}}"#,
+            br#"{"product":[]}"#,
+            br#"{"item":{}}"#,
+            br#"{"product":{},"x":1}"#,
+            b"[]",
+            b"not json",
+            b"",
         ] {
-            let p = search_criteria(Some(q)).unwrap_err();
-            assert_eq!(p.status, 400);
-            assert!(p.detail.contains(needle), "{q}: {}", p.detail);
+            assert_eq!(upsert_body("A/1", bad).unwrap_err().status, 400);
         }
+    }
+
+    #[test]
+    fn upsert_goes_to_the_encoded_sku() {
+        let call = upsert_call("a/b c", &Map::new());
+        assert_eq!(
+            (call.method, call.path_and_query.as_str()),
+            ("PUT", "/V1/products/a%2Fb%20c")
+        );
+        let body: Value = serde_json::from_slice(call.body.as_ref().unwrap()).unwrap();
+        assert_eq!(body, serde_json::json!({"product": {}}));
     }
 }

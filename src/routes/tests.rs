@@ -138,7 +138,7 @@ fn unknown_paths_and_methods() {
     req.method = "DELETE".into();
     let r = block_on(app.handle(req));
     assert_eq!(r.status, 405);
-    assert_eq!(header(&r, "allow"), Some("GET"));
+    assert_eq!(header(&r, "allow"), Some("GET, PUT"));
 }
 
 #[test]

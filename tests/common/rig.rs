@@ -75,20 +75,37 @@ impl Rig {
         path: &str,
         key: Option<&str>,
     ) -> Answer {
-        self.answer(
-            inst.handle(request(method, path, key))
-                .await
-                .expect("the component trapped"),
-        )
+        self.send_on(inst, request(method, path, key)).await
+    }
+
+    /// Sends any request on `inst`; the answer is checked against the OpenAPI document.
+    pub async fn send_on(&self, inst: &EdgeInstance, req: http::Request<Bytes>) -> Answer {
+        let (method, path) = (req.method().to_string(), req.uri().path().to_owned());
+        let resp = inst.handle(req).await.expect("the component trapped");
+        self.checked(&method, &path, resp)
+    }
+
+    /// Checks a response to `method path` against docs/openapi.yaml, then reads it.
+    pub fn checked(&self, method: &str, path: &str, resp: http::Response<Bytes>) -> Answer {
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        super::openapi::check(method, path, resp.status().as_u16(), &ctype, resp.body());
+        self.answer(resp)
     }
 
     pub async fn get(&self, path: &str, key: Option<&str>) -> Answer {
-        self.answer(
-            self.host
-                .oneshot(request("GET", path, key))
-                .await
-                .expect("the component trapped"),
-        )
+        self.send(request("GET", path, key)).await
+    }
+
+    /// Sends any request on a fresh instance; checked against the OpenAPI document.
+    pub async fn send(&self, req: http::Request<Bytes>) -> Answer {
+        let (method, path) = (req.method().to_string(), req.uri().path().to_owned());
+        let resp = self.host.oneshot(req).await.expect("the component trapped");
+        self.checked(&method, &path, resp)
     }
 
     pub fn accs_calls(&self, prefix: &str) -> usize {

@@ -1,0 +1,292 @@
+//! `POST /v1/inventory/source-items`: validate everything, then send in
+//! batches with bounded concurrency, and answer one result per item so that
+//! nothing is lost silently. The inventory webhook reuses `validate` and `sync`.
+
+use super::{InResponse, json};
+use crate::accs::{Call, Ctx};
+use crate::host::Ports;
+use crate::problem::Problem;
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+pub const MAX_ITEMS: usize = 10_000;
+const MAX_LISTED_ERRORS: usize = 100;
+
+/// One validated source item, as it will be sent.
+pub type Item = Map<String, Value>;
+
+/// Parses `{"sourceItems":[...]}` and checks every item; nothing is sent if
+/// any item is malformed, and the 400 lists each bad index.
+pub fn validate(body: &[u8]) -> Result<Vec<Item>, Problem> {
+    let mut doc: Map<String, Value> = serde_json::from_slice(body).map_err(|_| {
+        Problem::bad_request("the body must be a JSON object `{\"sourceItems\":[...]}`")
+    })?;
+    let Some(Value::Array(items)) = doc.remove("sourceItems") else {
+        return Err(Problem::bad_request(
+            "the body must hold a `sourceItems` array",
+        ));
+    };
+    if items.is_empty() {
+        return Err(Problem::bad_request("`sourceItems` is empty"));
+    }
+    if items.len() > MAX_ITEMS {
+        return Err(Problem::bad_request(format!(
+            "`sourceItems` holds {} items; at most {MAX_ITEMS} are accepted per request",
+            items.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        match check_item(item) {
+            Ok(item) => out.push(item),
+            Err(reason) => errors.push((index, reason)),
+        }
+    }
+    if errors.is_empty() {
+        return Ok(out);
+    }
+    let listed: Vec<Value> = errors
+        .iter()
+        .take(MAX_LISTED_ERRORS)
+        .map(|(i, r)| serde_json::json!({"index": i, "reason": r}))
+        .collect();
+    let first = errors
+        .iter()
+        .take(5)
+        .map(|(i, r)| format!("[{i}] {r}"))
+        .collect::<Vec<_>>();
+    let mut p = Problem::bad_request(format!(
+        "{} of the source items are invalid, nothing was sent: {}{}",
+        errors.len(),
+        first.join("; "),
+        if errors.len() > 5 { "; ..." } else { "" }
+    ));
+    p.errors = Some(Value::Array(listed));
+    Err(p)
+}
+
+fn check_item(item: Value) -> Result<Item, String> {
+    let Value::Object(item) = item else {
+        return Err("must be an object".into());
+    };
+    let text = |k: &str, max: usize| match item.get(k) {
+        Some(Value::String(s))
+            if !s.trim().is_empty()
+                && s.chars().count() <= max
+                && !s.chars().any(char::is_control) =>
+        {
+            Ok(())
+        }
+        _ => Err(format!("`{k}` must be a string of 1 to {max} characters")),
+    };
+    text("sku", 64)?;
+    text("source_code", 255)?;
+    match item.get("quantity") {
+        Some(Value::Number(n)) if n.as_f64().is_some_and(|q| q.is_finite() && q >= 0.0) => {}
+        _ => return Err("`quantity` must be a number >= 0".into()),
+    }
+    match item.get("status") {
+        Some(Value::Number(n)) if matches!(n.as_u64(), Some(0 | 1)) => {}
+        _ => return Err("`status` must be 0 (out of stock) or 1 (in stock)".into()),
+    }
+    if let Some(other) = item
+        .keys()
+        .find(|k| !matches!(k.as_str(), "sku" | "source_code" | "quantity" | "status"))
+    {
+        return Err(format!(
+            "unknown member `{}`",
+            super::search::printable(other)
+        ));
+    }
+    Ok(item)
+}
+
+#[derive(Debug, Serialize, Clone, PartialEq)]
+pub struct ItemResult {
+    pub index: usize,
+    pub sku: String,
+    pub source_code: String,
+    /// `ok` or `failed`.
+    pub result: &'static str,
+    pub batch: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchError {
+    pub batch: usize,
+    pub code: &'static str,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Value>,
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub results: Vec<ItemResult>,
+    pub errors: Vec<BatchError>,
+    /// The first failure, which decides the status when nothing landed.
+    pub first_problem: Option<Problem>,
+    pub retry_after: Option<u64>,
+}
+
+impl Outcome {
+    pub fn ok(&self) -> usize {
+        self.results.iter().filter(|r| r.result == "ok").count()
+    }
+}
+
+/// Sends `items` (each with its index in the caller's list) in batches of
+/// `sync_batch_size`, `sync_concurrency` at a time.
+pub async fn sync<P: Ports>(ctx: &Ctx<'_, P>, items: &[(usize, Item)]) -> Outcome {
+    let size = ctx.settings.sync_batch_size.max(1);
+    let calls = items
+        .chunks(size)
+        .enumerate()
+        .map(|(batch, chunk)| async move {
+            let body = serde_json::json!({
+                "sourceItems": chunk.iter().map(|(_, item)| item).collect::<Vec<_>>()
+            });
+            let call = Call {
+                method: "POST",
+                path_and_query: "/V1/inventory/source-items".to_owned(),
+                body: Some(serde_json::to_vec(&body).unwrap_or_default()),
+            };
+            (batch, chunk, ctx.call(&call).await)
+        });
+    let mut done: Vec<_> = futures::stream::iter(calls)
+        .buffer_unordered(ctx.settings.sync_concurrency.max(1))
+        .collect()
+        .await;
+    done.sort_by_key(|(batch, _, _)| *batch);
+
+    let mut outcome = Outcome::default();
+    for (batch, chunk, result) in done {
+        let error = match &result {
+            Ok(_) => None,
+            Err(p) => Some(p.code.as_str()),
+        };
+        outcome
+            .results
+            .extend(chunk.iter().map(|(index, item)| ItemResult {
+                index: *index,
+                sku: str_of(item, "sku"),
+                source_code: str_of(item, "source_code"),
+                result: if error.is_none() { "ok" } else { "failed" },
+                batch,
+                error,
+            }));
+        if let Err(p) = result {
+            outcome.retry_after = outcome.retry_after.max(p.retry_after);
+            outcome.errors.push(BatchError {
+                batch,
+                code: p.code.as_str(),
+                status: p.status,
+                detail: p.detail.clone(),
+                upstream: p.upstream.clone(),
+            });
+            outcome.first_problem.get_or_insert(p);
+        }
+    }
+    outcome
+}
+
+fn str_of(item: &Item, key: &str) -> String {
+    item.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// 200 when every item landed, 207 when some did, and the first failure's
+/// status (with `Retry-After` where ACCS gave one) when none did: a sender
+/// that retries on 429/5xx then does the right thing.
+pub fn respond(outcome: &Outcome) -> InResponse {
+    let total = outcome.results.len();
+    let ok = outcome.ok();
+    let status = match (&outcome.first_problem, ok) {
+        (None, _) => 200,
+        (Some(_), n) if n > 0 => 207,
+        (Some(p), _) => p.status,
+    };
+    let body = serde_json::json!({
+        "summary": {
+            "items": total,
+            "ok": ok,
+            "failed": total - ok,
+            "failed_batches": outcome.errors.len(),
+        },
+        "results": outcome.results,
+        "errors": outcome.errors,
+    });
+    let mut resp = json(status, serde_json::to_vec(&body).unwrap_or_default());
+    if let Some(s) = outcome.retry_after.filter(|_| status != 200) {
+        resp.headers.push(("retry-after", s.to_string()));
+    }
+    resp
+}
+
+pub async fn post<P: Ports>(ctx: &Ctx<'_, P>, body: &[u8]) -> Result<InResponse, Problem> {
+    let items: Vec<(usize, Item)> = validate(body)?.into_iter().enumerate().collect();
+    Ok(respond(&sync(ctx, &items).await))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bad_item_is_named_and_nothing_passes() {
+        let body = br#"{"sourceItems":[
+            {"sku":"A","source_code":"default","quantity":1,"status":1},
+            {"sku":"","source_code":"default","quantity":1,"status":1},
+            {"sku":"B","source_code":"default","quantity":-1,"status":1},
+            {"sku":"C","source_code":"default","quantity":1,"status":2},
+            {"sku":"D","quantity":1,"status":1},
+            {"sku":"E","source_code":"default","quantity":1,"status":1,"x":1},
+            "F"
+        ]}"#;
+        let p = validate(body).unwrap_err();
+        assert_eq!(p.status, 400);
+        let idx: Vec<u64> = p
+            .errors
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["index"].as_u64().unwrap())
+            .collect();
+        assert_eq!(idx, [1, 2, 3, 4, 5, 6]);
+        assert!(p.detail.starts_with("6 of the source items are invalid"));
+    }
+
+    #[test]
+    fn shapes_and_limits() {
+        for bad in [
+            &b"[]"[..],
+            b"{}",
+            br#"{"sourceItems":[]}"#,
+            br#"{"sourceItems":{}}"#,
+            b"nope",
+        ] {
+            assert_eq!(validate(bad).unwrap_err().status, 400);
+        }
+        let item = r#"{"sku":"A","source_code":"s","quantity":0,"status":0}"#;
+        let many = format!(
+            r#"{{"sourceItems":[{}]}}"#,
+            vec![item; MAX_ITEMS + 1].join(",")
+        );
+        assert!(
+            validate(many.as_bytes())
+                .unwrap_err()
+                .detail
+                .contains("at most 10000")
+        );
+        let max = format!(r#"{{"sourceItems":[{}]}}"#, vec![item; MAX_ITEMS].join(","));
+        assert_eq!(validate(max.as_bytes()).unwrap().len(), MAX_ITEMS);
+    }
+}

@@ -1,0 +1,65 @@
+//! `/v1/orders`: order reads.
+
+use super::search::{Filter, FilterKind, search_criteria};
+use crate::accs::{Call, Ctx};
+use crate::host::Ports;
+use crate::problem::Problem;
+
+const FILTERS: &[Filter] = &[
+    Filter {
+        param: "created_since",
+        field: "created_at",
+        kind: FilterKind::Since,
+    },
+    Filter {
+        param: "status",
+        field: "status",
+        kind: FilterKind::Equals,
+    },
+];
+
+pub async fn list<P: Ports>(ctx: &Ctx<'_, P>, query: Option<&str>) -> Result<Vec<u8>, Problem> {
+    let query = search_criteria(query, FILTERS)?;
+    Ok(ctx
+        .call(&Call::get(format!("/V1/orders?{query}")))
+        .await?
+        .body)
+}
+
+pub async fn get_one<P: Ports>(ctx: &Ctx<'_, P>, raw_id: &str) -> Result<Vec<u8>, Problem> {
+    let id = order_id(raw_id)?;
+    Ok(ctx.call(&Call::get(format!("/V1/orders/{id}"))).await?.body)
+}
+
+/// Magento's `entity_id`: a positive whole number, nothing else.
+fn order_id(raw: &str) -> Result<u64, Problem> {
+    match raw.parse::<u64>() {
+        Ok(id) if id > 0 && raw.bytes().all(|b| b.is_ascii_digit()) => Ok(id),
+        _ => Err(Problem::bad_request(
+            "the order id must be a positive whole number (the order's entity_id)",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_positive_decimal_ids() {
+        assert_eq!(order_id("42").unwrap(), 42);
+        for bad in [
+            "0",
+            "-1",
+            "+1",
+            "1.0",
+            "1e3",
+            "abc",
+            "",
+            "%31",
+            "99999999999999999999",
+        ] {
+            assert!(order_id(bad).is_err(), "{bad}");
+        }
+    }
+}

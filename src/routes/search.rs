@@ -1,0 +1,405 @@
+//! Magento `searchCriteria` from an inbound query: the caller's own
+//! `searchCriteria[...]` keys pass through, and a few conveniences (`page`,
+//! `page_size`, `sort` and per-route filters) map onto it. Anything else is
+//! refused, so a typo is not silently ignored.
+
+use crate::problem::Problem;
+use url::form_urlencoded;
+
+pub const MAX_PAGE_SIZE: u32 = 300;
+const DEFAULT_PAGE_SIZE: u32 = 20;
+
+/// A query parameter that becomes one filter group.
+pub struct Filter {
+    pub param: &'static str,
+    pub field: &'static str,
+    pub kind: FilterKind,
+}
+
+pub enum FilterKind {
+    /// `field = value`, or `like` when the value holds a `%` wildcard.
+    Equals,
+    /// `field >= value`, the value a date (`YYYY-MM-DD`) or date-time.
+    Since,
+}
+
+pub fn search_criteria(query: Option<&str>, filters: &[Filter]) -> Result<String, Problem> {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    let (mut page, mut page_size, mut sort) = (None, None, None);
+    let (mut has_page, mut has_size) = (false, false);
+    let (mut next_group, mut next_sort) = (0u32, 0u32);
+    let mut conveniences: Vec<(&Filter, String)> = Vec::new();
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if value.chars().any(char::is_control) {
+            return Err(Problem::bad_request(format!(
+                "query parameter `{}` contains control characters",
+                printable(&key)
+            )));
+        }
+        match key.as_ref() {
+            "page" => page = Some(number(&key, &value, 1, u32::MAX)?),
+            "page_size" => page_size = Some(number(&key, &value, 1, MAX_PAGE_SIZE)?),
+            "sort" => sort = Some(sort_orders(&value)?),
+            k if is_search_criteria_key(k) => {
+                match k {
+                    "searchCriteria[currentPage]" => {
+                        number(k, &value, 1, u32::MAX)?;
+                        has_page = true;
+                    }
+                    "searchCriteria[pageSize]" => {
+                        number(k, &value, 1, MAX_PAGE_SIZE)?;
+                        has_size = true;
+                    }
+                    _ => {}
+                }
+                if let Some(i) = index_after(k, "searchCriteria[filter_groups][") {
+                    next_group = next_group.max(i.saturating_add(1));
+                }
+                if let Some(i) = index_after(k, "searchCriteria[sortOrders][") {
+                    next_sort = next_sort.max(i.saturating_add(1));
+                }
+                out.append_pair(k, &value);
+            }
+            k => match filters.iter().find(|f| f.param == k) {
+                Some(f) => conveniences.push((f, filter_value(f, &value)?)),
+                None => {
+                    let known: Vec<&str> = filters.iter().map(|f| f.param).collect();
+                    return Err(Problem::bad_request(format!(
+                        "unknown query parameter `{}`; use page, page_size, sort, {}searchCriteria[...]",
+                        printable(k),
+                        known.iter().map(|k| format!("{k}, ")).collect::<String>()
+                    )));
+                }
+            },
+        }
+    }
+    if (page.is_some() && has_page) || (page_size.is_some() && has_size) {
+        return Err(Problem::bad_request(
+            "give page and page_size or searchCriteria[currentPage] and searchCriteria[pageSize], not both",
+        ));
+    }
+    for (f, value) in conveniences {
+        let g = format!("searchCriteria[filter_groups][{next_group}][filters][0]");
+        let condition = match f.kind {
+            FilterKind::Equals if value.contains('%') => "like",
+            FilterKind::Equals => "eq",
+            FilterKind::Since => "gteq",
+        };
+        out.append_pair(&format!("{g}[field]"), f.field);
+        out.append_pair(&format!("{g}[value]"), &value);
+        out.append_pair(&format!("{g}[condition_type]"), condition);
+        next_group += 1;
+    }
+    for (field, direction) in sort.unwrap_or_default() {
+        let s = format!("searchCriteria[sortOrders][{next_sort}]");
+        out.append_pair(&format!("{s}[field]"), &field);
+        out.append_pair(&format!("{s}[direction]"), direction);
+        next_sort += 1;
+    }
+    if !has_size {
+        out.append_pair(
+            "searchCriteria[pageSize]",
+            &page_size.unwrap_or(DEFAULT_PAGE_SIZE).to_string(),
+        );
+    }
+    if !has_page {
+        out.append_pair(
+            "searchCriteria[currentPage]",
+            &page.unwrap_or(1).to_string(),
+        );
+    }
+    Ok(out.finish())
+}
+
+/// `sort=field:asc,other:desc` (direction optional, ascending by default).
+fn sort_orders(value: &str) -> Result<Vec<(String, &'static str)>, Problem> {
+    value
+        .split(',')
+        .map(|part| {
+            let (field, dir) = part.trim().split_once(':').unwrap_or((part.trim(), "asc"));
+            let direction = match dir.to_ascii_lowercase().as_str() {
+                "asc" => "ASC",
+                "desc" => "DESC",
+                _ => return Err(Problem::bad_request("`sort` takes field:asc or field:desc")),
+            };
+            if !is_field(field) {
+                return Err(Problem::bad_request(
+                    "`sort` fields are attribute codes: letters, digits and `_`",
+                ));
+            }
+            Ok((field.to_owned(), direction))
+        })
+        .collect()
+}
+
+fn filter_value(f: &Filter, value: &str) -> Result<String, Problem> {
+    match f.kind {
+        FilterKind::Equals => {
+            if value.is_empty() || value.chars().count() > 255 {
+                return Err(Problem::bad_request(format!(
+                    "`{}` must hold 1 to 255 characters",
+                    f.param
+                )));
+            }
+            Ok(value.to_owned())
+        }
+        FilterKind::Since => magento_datetime(value).ok_or_else(|| {
+            Problem::bad_request(format!(
+                "`{}` must be a date (YYYY-MM-DD) or a UTC date-time (YYYY-MM-DDTHH:MM:SSZ)",
+                f.param
+            ))
+        }),
+    }
+}
+
+/// `YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DDTHH:MM:SS[Z]`, as
+/// Magento's `YYYY-MM-DD HH:MM:SS` (UTC).
+pub fn magento_datetime(value: &str) -> Option<String> {
+    let b = value.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    let date_ok = b.len() >= 10
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10);
+    if !date_ok {
+        return None;
+    }
+    let (month, day): (u32, u32) = (value[5..7].parse().ok()?, value[8..10].parse().ok()?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let time = match &value[10..] {
+        "" => "00:00:00",
+        rest => {
+            let rest = rest.strip_suffix('Z').unwrap_or(rest);
+            let t = rest.strip_prefix(' ').or_else(|| rest.strip_prefix('T'))?;
+            let tb = t.as_bytes();
+            let ok = tb.len() == 8
+                && tb[2] == b':'
+                && tb[5] == b':'
+                && [0, 1, 3, 4, 6, 7].iter().all(|&i| tb[i].is_ascii_digit())
+                && t[0..2].parse::<u32>().ok()? < 24
+                && t[3..5].parse::<u32>().ok()? < 60
+                && t[6..8].parse::<u32>().ok()? < 60;
+            if !ok {
+                return None;
+            }
+            t
+        }
+    };
+    Some(format!("{} {time}", &value[..10]))
+}
+
+fn index_after(key: &str, prefix: &str) -> Option<u32> {
+    let rest = key.strip_prefix(prefix)?;
+    rest[..rest.find(']')?].parse().ok()
+}
+
+fn is_field(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `searchCriteria` followed by one or more `[name]` groups of word characters.
+fn is_search_criteria_key(key: &str) -> bool {
+    let Some(mut rest) = key.strip_prefix("searchCriteria") else {
+        return false;
+    };
+    if rest.is_empty() {
+        return false;
+    }
+    while let Some(r) = rest.strip_prefix('[') {
+        let Some(end) = r.find(']') else {
+            return false;
+        };
+        if !is_field(&r[..end]) {
+            return false;
+        }
+        rest = &r[end + 1..];
+    }
+    rest.is_empty()
+}
+
+fn number(key: &str, value: &str, min: u32, max: u32) -> Result<u32, Problem> {
+    match value.parse::<u32>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(Problem::bad_request(format!(
+            "`{}` must be a whole number from {min} to {max}",
+            printable(key)
+        ))),
+    }
+}
+
+/// A caller-supplied name, shortened and stripped, safe to echo in a detail.
+pub fn printable(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PRODUCT_FILTERS: &[Filter] = &[
+        Filter {
+            param: "sku",
+            field: "sku",
+            kind: FilterKind::Equals,
+        },
+        Filter {
+            param: "updated_since",
+            field: "updated_at",
+            kind: FilterKind::Since,
+        },
+    ];
+
+    fn decoded(q: &str) -> Vec<(String, String)> {
+        form_urlencoded::parse(
+            search_criteria(Some(q), PRODUCT_FILTERS)
+                .unwrap()
+                .as_bytes(),
+        )
+        .into_owned()
+        .collect()
+    }
+
+    fn pair(k: &str, v: &str) -> (String, String) {
+        (k.to_owned(), v.to_owned())
+    }
+
+    #[test]
+    fn defaults_to_the_first_page_of_twenty() {
+        assert_eq!(
+            decoded(""),
+            [
+                pair("searchCriteria[pageSize]", "20"),
+                pair("searchCriteria[currentPage]", "1")
+            ]
+        );
+    }
+
+    #[test]
+    fn page_and_page_size_map_onto_search_criteria() {
+        assert_eq!(
+            decoded("page=3&page_size=300"),
+            [
+                pair("searchCriteria[pageSize]", "300"),
+                pair("searchCriteria[currentPage]", "3")
+            ]
+        );
+    }
+
+    #[test]
+    fn magento_syntax_passes_through_untouched() {
+        let q = "searchCriteria%5Bfilter_groups%5D%5B0%5D%5Bfilters%5D%5B0%5D%5Bfield%5D=name\
+                 &searchCriteria[filter_groups][0][filters][0][value]=%25shirt+blue%25\
+                 &searchCriteria[filter_groups][0][filters][0][condition_type]=like\
+                 &searchCriteria[pageSize]=5";
+        assert_eq!(
+            decoded(q),
+            [
+                pair(
+                    "searchCriteria[filter_groups][0][filters][0][field]",
+                    "name"
+                ),
+                pair(
+                    "searchCriteria[filter_groups][0][filters][0][value]",
+                    "%shirt blue%"
+                ),
+                pair(
+                    "searchCriteria[filter_groups][0][filters][0][condition_type]",
+                    "like"
+                ),
+                pair("searchCriteria[pageSize]", "5"),
+                pair("searchCriteria[currentPage]", "1"),
+            ]
+        );
+    }
+
+    #[test]
+    fn conveniences_add_groups_after_the_callers_own() {
+        let q = "searchCriteria[filter_groups][1][filters][0][field]=status\
+                 &searchCriteria[filter_groups][1][filters][0][value]=1\
+                 &sku=SKU-%25&updated_since=2026-01-02&sort=name:desc,price";
+        let d = decoded(q);
+        assert!(d.contains(&pair(
+            "searchCriteria[filter_groups][2][filters][0][field]",
+            "sku"
+        )));
+        assert!(d.contains(&pair(
+            "searchCriteria[filter_groups][2][filters][0][value]",
+            "SKU-%"
+        )));
+        assert!(d.contains(&pair(
+            "searchCriteria[filter_groups][2][filters][0][condition_type]",
+            "like"
+        )));
+        assert!(d.contains(&pair(
+            "searchCriteria[filter_groups][3][filters][0][field]",
+            "updated_at"
+        )));
+        assert!(d.contains(&pair(
+            "searchCriteria[filter_groups][3][filters][0][value]",
+            "2026-01-02 00:00:00"
+        )));
+        assert!(d.contains(&pair(
+            "searchCriteria[filter_groups][3][filters][0][condition_type]",
+            "gteq"
+        )));
+        assert!(d.contains(&pair("searchCriteria[sortOrders][0][field]", "name")));
+        assert!(d.contains(&pair("searchCriteria[sortOrders][0][direction]", "DESC")));
+        assert!(d.contains(&pair("searchCriteria[sortOrders][1][field]", "price")));
+        assert!(d.contains(&pair("searchCriteria[sortOrders][1][direction]", "ASC")));
+    }
+
+    #[test]
+    fn dates_are_normalised_to_magento_form() {
+        assert_eq!(
+            magento_datetime("2026-11-25").unwrap(),
+            "2026-11-25 00:00:00"
+        );
+        assert_eq!(
+            magento_datetime("2026-11-25T13:04:05Z").unwrap(),
+            "2026-11-25 13:04:05"
+        );
+        assert_eq!(
+            magento_datetime("2026-11-25 13:04:05").unwrap(),
+            "2026-11-25 13:04:05"
+        );
+        for bad in [
+            "",
+            "2026-1-25",
+            "2026-13-01",
+            "2026-11-25T25:00:00Z",
+            "2026-11-25X",
+            "yesterday",
+            "2026-11-25T13:04",
+        ] {
+            assert_eq!(magento_datetime(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        for (q, needle) in [
+            ("page=0", "`page`"),
+            ("page=x", "`page`"),
+            ("page_size=301", "`page_size`"),
+            ("searchCriteria[pageSize]=1000", "searchCriteria[pageSize]"),
+            ("limit=5", "`limit`"),
+            ("searchCriteria=1", "`searchCriteria`"),
+            ("searchCriteria[a]]=1", "searchCriteria[a]]"),
+            ("searchCriteria[a b]=1", "searchCriteria[a b]"),
+            ("page=1&searchCriteria[currentPage]=2", "not both"),
+            ("searchCriteria[x]=a%0Ab", "control"),
+            ("sort=name:up", "`sort`"),
+            ("sort=na-me", "`sort`"),
+            ("updated_since=tomorrow", "`updated_since`"),
+            ("sku=", "`sku`"),
+        ] {
+            let p = search_criteria(Some(q), PRODUCT_FILTERS).unwrap_err();
+            assert_eq!(p.status, 400);
+            assert!(p.detail.contains(needle), "{q}: {}", p.detail);
+        }
+    }
+}

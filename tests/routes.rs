@@ -1,0 +1,398 @@
+//! Component tests of the catalog, inventory, orders and passthrough routes,
+//! both flavours, against the simulator. Every answer is checked against
+//! docs/openapi.yaml by the rig.
+
+mod common;
+
+use accs_sim::{Faults, ScriptedResponse};
+use bytes::Bytes;
+use common::rig::*;
+use common::*;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+fn with_body(method: &str, path: &str, body: &Value) -> http::Request<Bytes> {
+    http::Request::builder()
+        .method(method)
+        .uri(format!("http://localhost{path}"))
+        .header("authorization", format!("Bearer {API_KEY}"))
+        .header("content-type", "application/json")
+        .body(Bytes::from(serde_json::to_vec(body).unwrap()))
+        .unwrap()
+}
+
+fn items(n: usize) -> Value {
+    let items: Vec<Value> = (0..n)
+        .map(|i| json!({"sku": format!("INV-{i:05}"), "source_code": "default", "quantity": i % 100, "status": 1}))
+        .collect();
+    json!({ "sourceItems": items })
+}
+
+#[test]
+#[should_panic(expected = "does not match docs/openapi.yaml")]
+fn the_openapi_check_catches_a_wrong_body() {
+    common::openapi::check(
+        "GET",
+        "/healthz",
+        200,
+        "application/json",
+        br#"{"status":"down"}"#,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openapi_is_served_without_auth() {
+    let rig = rig(Flavour::Spin, |_| {}).await;
+    let a = rig.get("/v1/openapi.json", None).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body["openapi"], "3.1.0");
+    for path in [
+        "/v1/products/{sku}",
+        "/v1/inventory/source-items",
+        "/v1/orders/{id}",
+        "/v1/accs/{path}",
+    ] {
+        assert!(a.body["paths"].get(path).is_some(), "{path}");
+    }
+    rig.finish();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn product_conveniences_map_onto_search_criteria() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        let a = rig
+            .get(
+                "/v1/products?sku=SKU-001%25&sort=sku:desc&page_size=3",
+                Some(API_KEY),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        assert_eq!(a.body["total_count"], 10);
+        let skus: Vec<&str> = a.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["sku"].as_str().unwrap())
+            .collect();
+        assert_eq!(skus, ["SKU-0019", "SKU-0018", "SKU-0017"]);
+
+        let a = rig
+            .get("/v1/products?updated_since=2099-01-01", Some(API_KEY))
+            .await;
+        assert_eq!((a.status, &a.body["total_count"]), (200, &json!(0)));
+
+        let before = rig.sim.counters().accs_requests;
+        for bad in [
+            "sort=sku:sideways",
+            "updated_since=soon",
+            "colour=red",
+            "page_size=0",
+        ] {
+            let a = rig.get(&format!("/v1/products?{bad}"), Some(API_KEY)).await;
+            assert_eq!(
+                (a.status, a.body["code"].as_str()),
+                (400, Some("invalid_request")),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            rig.sim.counters().accs_requests,
+            before,
+            "invalid input sends nothing"
+        );
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn put_product_upserts_and_the_path_sku_wins() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        let body = json!({"product": {"name": "Renamed", "price": 12.5}});
+        let a = rig
+            .send(with_body("PUT", "/v1/products/a%2Fb%20c", &body))
+            .await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        assert_eq!(a.body["sku"], "a/b c");
+        assert_eq!(rig.sim.product("a/b c").unwrap()["name"], "Renamed");
+        let sent = rig.sim.requests().pop().unwrap();
+        assert_eq!(
+            (sent.method.as_str(), sent.raw_path.as_str()),
+            ("PUT", "/tenantT1/V1/products/a%2Fb%20c")
+        );
+        assert_eq!(sent.headers["content-type"], "application/json");
+        let sent_body: Value = serde_json::from_str(&sent.body).unwrap();
+        assert_eq!(sent_body["product"]["sku"], "a/b c");
+
+        let before = rig.sim.counters().accs_requests;
+        let a = rig
+            .send(with_body(
+                "PUT",
+                "/v1/products/SKU-0001",
+                &json!({"product": {"sku": "SKU-0002"}}),
+            ))
+            .await;
+        assert_eq!(
+            (a.status, a.body["code"].as_str()),
+            (400, Some("invalid_request"))
+        );
+        let a = rig
+            .send(with_body(
+                "PUT",
+                "/v1/products/SKU-0001",
+                &json!({"name": "x"}),
+            ))
+            .await;
+        assert_eq!(a.status, 400);
+        assert_eq!(rig.sim.counters().accs_requests, before);
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_thousand_items_reach_accs_exactly_once_each() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        let a = rig
+            .send(with_body(
+                "POST",
+                "/v1/inventory/source-items",
+                &items(10_000),
+            ))
+            .await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body["summary"]);
+        assert_eq!(
+            a.body["summary"],
+            json!({"items": 10_000, "ok": 10_000, "failed": 0, "failed_batches": 0})
+        );
+        let results = a.body["results"].as_array().unwrap();
+        assert_eq!(results.len(), 10_000);
+        assert!(
+            results
+                .iter()
+                .enumerate()
+                .all(|(i, r)| r["index"] == i && r["result"] == "ok")
+        );
+        let receipts = rig.sim.inventory_receipts();
+        assert_eq!(receipts.len(), 10_000, "{flavour:?}");
+        assert!(
+            receipts.values().all(|&n| n == 1),
+            "{flavour:?}: an item arrived twice"
+        );
+        assert_eq!(
+            rig.accs_calls("/V1/inventory/source-items"),
+            20,
+            "batches of 500"
+        );
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_failing_in_the_middle_is_reported_per_item() {
+    for flavour in FLAVOURS {
+        // One batch in flight at a time, so the script hits the third batch.
+        let rig = rig(flavour, |v| {
+            v.insert("sync_batch_size".into(), "10".into());
+            v.insert("sync_concurrency".into(), "1".into());
+        })
+        .await;
+        let pass = |times| ScriptedResponse {
+            method: Some("POST".into()),
+            path_prefix: Some("/V1/inventory".into()),
+            status: 200,
+            headers: BTreeMap::new(),
+            body: Some(json!([])),
+            times,
+        };
+        let mut fail = pass(1);
+        fail.status = 400;
+        fail.body =
+            Some(json!({"message": "Source %1 does not exist.", "parameters": ["nowhere"]}));
+        rig.sim.set_faults(Faults {
+            script: vec![pass(2), fail],
+            ..Default::default()
+        });
+        let a = rig
+            .send(with_body("POST", "/v1/inventory/source-items", &items(50)))
+            .await;
+        assert_eq!(a.status, 207, "{flavour:?}: {}", a.body);
+        assert_eq!(
+            a.body["summary"],
+            json!({"items": 50, "ok": 40, "failed": 10, "failed_batches": 1})
+        );
+        for r in a.body["results"].as_array().unwrap() {
+            let i = r["index"].as_u64().unwrap();
+            let want = if (20..30).contains(&i) {
+                "failed"
+            } else {
+                "ok"
+            };
+            assert_eq!(r["result"], want, "{flavour:?} item {i}");
+            if want == "failed" {
+                assert_eq!(r["error"], "accs_error");
+                assert_eq!(r["batch"], 2);
+            }
+        }
+        let e = &a.body["errors"][0];
+        assert_eq!(
+            (e["batch"].as_u64(), e["status"].as_u64()),
+            (Some(2), Some(400))
+        );
+        assert_eq!(e["upstream"]["message"], "Source %1 does not exist.");
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_item_sends_nothing() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        let mut body = items(1_000);
+        body["sourceItems"][17]["quantity"] = json!(-3);
+        body["sourceItems"][998]["status"] = json!("yes");
+        let a = rig
+            .send(with_body("POST", "/v1/inventory/source-items", &body))
+            .await;
+        assert_eq!(
+            (a.status, a.body["code"].as_str()),
+            (400, Some("invalid_request"))
+        );
+        let idx: Vec<u64> = a.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["index"].as_u64().unwrap())
+            .collect();
+        assert_eq!(idx, [17, 998]);
+        assert_eq!(
+            rig.sim.counters().accs_requests + rig.sim.counters().token_requests,
+            0
+        );
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn orders_list_filter_and_read() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        let all = rig.get("/v1/orders?page_size=100", Some(API_KEY)).await;
+        assert_eq!(all.status, 200, "{flavour:?}: {}", all.body);
+        let total = all.body["total_count"].as_u64().unwrap();
+        assert!(total >= 30);
+        let pending = rig
+            .get(
+                "/v1/orders?status=pending&page_size=100&sort=entity_id:desc",
+                Some(API_KEY),
+            )
+            .await;
+        let items = pending.body["items"].as_array().unwrap();
+        assert!(!items.is_empty() && (items.len() as u64) < total);
+        assert!(items.iter().all(|o| o["status"] == "pending"));
+        assert!(
+            items
+                .windows(2)
+                .all(|w| w[0]["entity_id"].as_u64() > w[1]["entity_id"].as_u64())
+        );
+        let recent = rig
+            .get(
+                "/v1/orders?created_since=2025-06-01&page_size=100",
+                Some(API_KEY),
+            )
+            .await;
+        let n = recent.body["total_count"].as_u64().unwrap();
+        assert!(n > 0 && n < total, "{n} of {total}");
+
+        let id = items[0]["entity_id"].as_u64().unwrap();
+        let one = rig.get(&format!("/v1/orders/{id}"), Some(API_KEY)).await;
+        assert_eq!(
+            (one.status, one.body["entity_id"].as_u64()),
+            (200, Some(id))
+        );
+        let missing = rig.get("/v1/orders/999999", Some(API_KEY)).await;
+        assert_eq!(
+            (missing.status, missing.body["code"].as_str()),
+            (404, Some("accs_error"))
+        );
+        let before = rig.sim.counters().accs_requests;
+        let bad = rig.get("/v1/orders/12abc", Some(API_KEY)).await;
+        assert_eq!(bad.status, 400);
+        assert_eq!(rig.sim.counters().accs_requests, before);
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn passthrough_forwards_only_what_the_allow_list_names() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |v| {
+            v.insert(
+                "passthrough_allow".into(),
+                "GET /V1/categories/*, GET /V1/categories".into(),
+            );
+        })
+        .await;
+        let a = rig
+            .get("/v1/accs/V1/categories/2?fields=id,name", Some(API_KEY))
+            .await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        assert_eq!(a.body["id"], 2);
+        let sent = rig.sim.requests().pop().unwrap();
+        assert_eq!(sent.raw_path, "/tenantT1/V1/categories/2");
+        assert_eq!(sent.raw_query.as_deref(), Some("fields=id,name"));
+        assert_eq!(
+            rig.get("/v1/accs/V1/categories", Some(API_KEY))
+                .await
+                .status,
+            200
+        );
+
+        let before = rig.sim.counters().accs_requests;
+        for (method, path, status) in [
+            ("GET", "/v1/accs/V1/products", 403),
+            ("DELETE", "/v1/accs/V1/categories/2", 403),
+            ("GET", "/v1/accs/V1/categories/2/children", 403),
+            ("GET", "/v1/accs/rest/V1/categories/2", 403),
+            ("GET", "/v1/accs/V1/categories/..", 400),
+            ("GET", "/v1/accs/V1/categories/%2e%2e", 400),
+            ("GET", "/v1/accs/V1/categories/a%2Fb", 400),
+            ("GET", "/v1/accs/V1/categories/x@evil.example", 400),
+        ] {
+            let a = rig
+                .send(common::rig::request(method, path, Some(API_KEY)))
+                .await;
+            assert_eq!(a.status, status, "{flavour:?} {method} {path}: {}", a.body);
+        }
+        assert_eq!(
+            rig.sim.counters().accs_requests,
+            before,
+            "nothing left for a refused path"
+        );
+        assert_eq!(rig.get("/v1/accs/V1/categories/2", None).await.status, 401);
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bodies_over_one_mib_are_413() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        let big = Bytes::from(vec![b' '; 1024 * 1024 + 1]);
+        let req = http::Request::builder()
+            .method("POST")
+            .uri("http://localhost/v1/inventory/source-items")
+            .header("authorization", format!("Bearer {API_KEY}"))
+            .body(big)
+            .unwrap();
+        let a = rig.send(req).await;
+        assert_eq!(
+            (a.status, a.body["code"].as_str()),
+            (413, Some("payload_too_large")),
+            "{flavour:?}"
+        );
+        assert_eq!(rig.sim.counters().accs_requests, 0);
+        rig.finish();
+    }
+}
