@@ -1,7 +1,7 @@
 //! Fake ports for native tests: a scripted upstream, a settable clock, an
-//! in-memory store, captured logs.
+//! in-memory store and file system, captured logs.
 
-use crate::host::{KvError, OutRequest, OutResponse, Ports, SendError};
+use crate::host::{FileError, KvError, OutRequest, OutResponse, Ports, SendError};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,6 +17,13 @@ pub struct FakePorts {
     pub now: Cell<u64>,
     pub kv: RefCell<HashMap<String, Vec<u8>>>,
     pub kv_failing: Cell<bool>,
+    /// Guest operations on the store, failed ones included.
+    pub kv_gets: Cell<usize>,
+    pub kv_sets: Cell<usize>,
+    /// Files by path; a directory exists when `dirs` lists it.
+    pub files: RefCell<HashMap<String, Vec<u8>>>,
+    pub dirs: RefCell<Vec<String>>,
+    pub files_failing: Cell<bool>,
     pub logs: RefCell<Vec<String>>,
     pub slept: RefCell<Vec<Duration>>,
     seed: Cell<u64>,
@@ -33,6 +40,11 @@ impl FakePorts {
             now: Cell::new(1_700_000_000_000),
             kv: RefCell::default(),
             kv_failing: Cell::new(false),
+            kv_gets: Cell::new(0),
+            kv_sets: Cell::new(0),
+            files: RefCell::default(),
+            dirs: RefCell::new(vec!["/cache".to_owned()]),
+            files_failing: Cell::new(false),
             logs: RefCell::default(),
             slept: RefCell::default(),
             seed: Cell::new(1),
@@ -49,6 +61,15 @@ impl FakePorts {
 
     pub fn advance(&self, ms: u64) {
         self.now.set(self.now.get() + ms);
+    }
+
+    /// Fails like a missing directory or an I/O error would.
+    fn file_check(&self, path: &str) -> Result<(), FileError> {
+        let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+        if self.files_failing.get() || !self.dirs.borrow().iter().any(|d| d == dir) {
+            return Err(FileError("injected".into()));
+        }
+        Ok(())
     }
 }
 
@@ -87,6 +108,7 @@ impl Ports for FakePorts {
     }
 
     async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.kv_gets.set(self.kv_gets.get() + 1);
         if self.kv_failing.get() {
             return Err(KvError("injected".into()));
         }
@@ -94,10 +116,59 @@ impl Ports for FakePorts {
     }
 
     async fn kv_set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError> {
+        self.kv_sets.set(self.kv_sets.get() + 1);
         if self.kv_failing.get() {
             return Err(KvError("injected".into()));
         }
         self.kv.borrow_mut().insert(key.to_owned(), value);
+        Ok(())
+    }
+
+    async fn file_read(&self, path: &str) -> Result<Option<Vec<u8>>, FileError> {
+        YieldOnce(false).await;
+        self.file_check(path)?;
+        Ok(self.files.borrow().get(path).cloned())
+    }
+
+    async fn file_write(&self, path: &str, value: &[u8]) -> Result<(), FileError> {
+        YieldOnce(false).await;
+        self.file_check(path)?;
+        self.files
+            .borrow_mut()
+            .insert(path.to_owned(), value.to_vec());
+        Ok(())
+    }
+
+    async fn file_rename(&self, from: &str, to: &str) -> Result<(), FileError> {
+        YieldOnce(false).await;
+        self.file_check(to)?;
+        let mut files = self.files.borrow_mut();
+        let value = files
+            .remove(from)
+            .ok_or_else(|| FileError("not found".into()))?;
+        files.insert(to.to_owned(), value);
+        Ok(())
+    }
+
+    async fn file_link(&self, from: &str, to: &str) -> Result<bool, FileError> {
+        YieldOnce(false).await;
+        self.file_check(to)?;
+        let mut files = self.files.borrow_mut();
+        if files.contains_key(to) {
+            return Ok(false);
+        }
+        let value = files
+            .get(from)
+            .cloned()
+            .ok_or_else(|| FileError("not found".into()))?;
+        files.insert(to.to_owned(), value);
+        Ok(true)
+    }
+
+    async fn file_remove(&self, path: &str) -> Result<(), FileError> {
+        YieldOnce(false).await;
+        self.file_check(path)?;
+        self.files.borrow_mut().remove(path);
         Ok(())
     }
 

@@ -8,6 +8,8 @@ use std::cell::RefCell;
 pub enum TokenSource {
     Memory,
     Kv,
+    /// The sealed token file in `token_cache_dir`.
+    File,
     Ims,
 }
 

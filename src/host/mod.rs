@@ -6,6 +6,11 @@
 
 use std::time::Duration;
 
+#[cfg(any(
+    test,
+    all(target_arch = "wasm32", not(feature = "spin"), feature = "wasmtime")
+))]
+mod fs;
 #[cfg(target_arch = "wasm32")]
 mod http;
 #[cfg(all(target_arch = "wasm32", feature = "spin"))]
@@ -67,12 +72,29 @@ pub enum SendError {
 #[error("key-value store: {0}")]
 pub struct KvError(pub String);
 
+/// A file-system failure; the token file degrades to memory, KV and IMS.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("token file: {0}")]
+pub struct FileError(pub String);
+
 /// What the component needs from its host.
 #[allow(async_fn_in_trait)] // single-threaded wasm: no Send bounds wanted
 pub trait Ports {
     async fn send(&self, req: OutRequest, timeout: Duration) -> Result<OutResponse, SendError>;
     async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError>;
     async fn kv_set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError>;
+    /// The whole file, or `None` when there is none. Paths are absolute
+    /// guest paths under `token_cache_dir`; flavours without files refuse.
+    async fn file_read(&self, path: &str) -> Result<Option<Vec<u8>>, FileError>;
+    /// Creates or truncates `path` and writes `value`.
+    async fn file_write(&self, path: &str, value: &[u8]) -> Result<(), FileError>;
+    /// Renames `from` over `to`, replacing it atomically.
+    async fn file_rename(&self, from: &str, to: &str) -> Result<(), FileError>;
+    /// Hard-links `from` as `to`; `Ok(false)` when `to` already exists. With a
+    /// fully written `from`, this creates `to` exclusively and never torn.
+    async fn file_link(&self, from: &str, to: &str) -> Result<bool, FileError>;
+    /// Removes `path`; a missing file is not an error.
+    async fn file_remove(&self, path: &str) -> Result<(), FileError>;
     async fn sleep(&self, duration: Duration);
     /// Wall-clock milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;

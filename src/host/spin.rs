@@ -1,6 +1,6 @@
 //! The Spin flavour: `spin:variables` and `spin:key-value` (default store).
 
-use super::{KvError, OutRequest, OutResponse, Ports, SendError};
+use super::{FileError, KvError, OutRequest, OutResponse, Ports, SendError};
 use spin_sdk::key_value::Store;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -61,6 +61,26 @@ impl Ports for HostPorts {
             .map_err(|e| KvError(format!("{e:?}")))
     }
 
+    async fn file_read(&self, _path: &str) -> Result<Option<Vec<u8>>, FileError> {
+        Err(no_files())
+    }
+
+    async fn file_write(&self, _path: &str, _value: &[u8]) -> Result<(), FileError> {
+        Err(no_files())
+    }
+
+    async fn file_rename(&self, _from: &str, _to: &str) -> Result<(), FileError> {
+        Err(no_files())
+    }
+
+    async fn file_link(&self, _from: &str, _to: &str) -> Result<bool, FileError> {
+        Err(no_files())
+    }
+
+    async fn file_remove(&self, _path: &str) -> Result<(), FileError> {
+        Err(no_files())
+    }
+
     async fn sleep(&self, duration: Duration) {
         spin_sdk::time::sleep(duration).await
     }
@@ -76,4 +96,12 @@ impl Ports for HostPorts {
     fn log(&self, line: &str) {
         eprintln!("{line}");
     }
+}
+
+/// Spin shares the token through `spin:key-value`; `token_cache_dir` is for
+/// the wasmtime flavour, and setting it here earns one warning.
+fn no_files() -> FileError {
+    FileError(
+        "the Spin flavour keeps the token in spin:key-value; token_cache_dir is ignored".into(),
+    )
 }

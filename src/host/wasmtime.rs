@@ -1,7 +1,9 @@
 //! The wasmtime flavour: `wasi:config/store` and `wasi:keyvalue/store`,
-//! bound from `wit/`.
+//! bound from `wit/`, and the token file in `token_cache_dir` through
+//! `std::fs` (`wasi:filesystem`): under `wasmtime serve` the key-value store
+//! keeps nothing between instances, a preopened directory does.
 
-use super::{KvError, OutRequest, OutResponse, Ports, SendError};
+use super::{FileError, KvError, OutRequest, OutResponse, Ports, SendError, fs};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -61,6 +63,26 @@ impl Ports for HostPorts {
         self.bucket()?
             .set(key, &value)
             .map_err(|e| KvError(format!("{e:?}")))
+    }
+
+    async fn file_read(&self, path: &str) -> Result<Option<Vec<u8>>, FileError> {
+        fs::read(path)
+    }
+
+    async fn file_write(&self, path: &str, value: &[u8]) -> Result<(), FileError> {
+        fs::write(path, value)
+    }
+
+    async fn file_rename(&self, from: &str, to: &str) -> Result<(), FileError> {
+        fs::rename(from, to)
+    }
+
+    async fn file_link(&self, from: &str, to: &str) -> Result<bool, FileError> {
+        fs::link(from, to)
+    }
+
+    async fn file_remove(&self, path: &str) -> Result<(), FileError> {
+        fs::remove(path)
     }
 
     async fn sleep(&self, duration: Duration) {

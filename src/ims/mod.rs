@@ -1,10 +1,14 @@
 //! The IMS access token: fetched with the server-to-server credentials, kept in
-//! instance memory and, sealed, in the key-value store, refreshed ahead of
-//! expiry by one caller at a time.
+//! instance memory and, sealed, where other instances find it (the key-value
+//! store, and the token file when `token_cache_dir` is set), refreshed ahead
+//! of expiry by one caller at a time, and across instances by the holder of
+//! a short lease.
 //!
 //! A warm request finds a fresh token in memory and touches nothing else.
 
+pub mod lease;
 pub mod seal;
+pub mod shared;
 pub mod token;
 
 use crate::config::Settings;
@@ -12,6 +16,7 @@ use crate::host::{OutRequest, Ports};
 use crate::problem::{Code, Problem};
 use crate::trace::{TokenSource, Trace};
 use serde::Serialize;
+use shared::{Claim, Need, Shared};
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 use token::{Freshness, ImsError, Token};
@@ -21,6 +26,11 @@ const IMS_TIMEOUT: Duration = Duration::from_secs(10);
 const REFRESH_RETRY_MS: u64 = 30_000;
 /// What a caller is told to wait when IMS is down and no token is held.
 const IMS_RETRY_AFTER_S: u64 = 10;
+/// How long a cold instance waits for the holder of the lease file to write
+/// its token before asking IMS itself. IMS answers in well under a second.
+const COLD_WAIT_MS: u64 = 2_000;
+/// How often it looks at the token file meanwhile.
+const COLD_POLL: Duration = Duration::from_millis(20);
 
 #[derive(Clone, Debug)]
 struct Held {
@@ -31,19 +41,22 @@ struct Held {
 
 /// Per-instance token state. Interior mutability because concurrent requests
 /// on one instance share it; no borrow is held across an `.await`.
-#[derive(Default)]
 pub struct Tokens {
-    kv_key: String,
     fingerprint: String,
+    shared: Shared,
     held: RefCell<Option<Held>>,
-    /// Set while one caller talks to the store or IMS: the single flight.
+    /// Set while one caller talks to the stores or IMS: the single flight.
     refreshing: Cell<bool>,
     last_failure: RefCell<Option<(u64, ImsError)>>,
-    /// The token ACCS last refused: a stale copy of it in the store is a miss.
+    /// The token ACCS last refused: a stale copy of it in a store is a miss.
     revoked: RefCell<Option<String>>,
     /// Which of the rotation secrets worked last.
     secret_index: Cell<usize>,
-    kv_warned: Cell<bool>,
+    /// Another instance holds the lease until then: keep the valid token and
+    /// look again afterwards, without touching the store on every request.
+    deferred_until: Cell<u64>,
+    /// This instance's name in leases, drawn on first use (0: not yet).
+    owner: Cell<u64>,
 }
 
 /// `GET /v1/token`: everything about the token but the token.
@@ -60,14 +73,37 @@ impl Tokens {
     pub fn new(settings: &Settings) -> Self {
         let fingerprint = settings.token_fingerprint();
         Tokens {
-            kv_key: format!("accs-edge/ims-token/v1/{fingerprint}"),
+            shared: Shared::new(&fingerprint, settings.token_cache_dir.as_deref()),
             fingerprint,
-            ..Tokens::default()
+            held: RefCell::default(),
+            refreshing: Cell::new(false),
+            last_failure: RefCell::default(),
+            revoked: RefCell::default(),
+            secret_index: Cell::new(0),
+            deferred_until: Cell::new(0),
+            owner: Cell::new(0),
         }
     }
 
+    /// The KV key of the sealed token (also the associated data of every
+    /// sealed copy, the file's included).
     pub fn kv_key(&self) -> &str {
-        &self.kv_key
+        self.shared.kv_key()
+    }
+
+    /// The KV key of the refresh lease.
+    pub fn lease_key(&self) -> &str {
+        self.shared.kv_lease_key()
+    }
+
+    /// The token file, when `token_cache_dir` is set.
+    pub fn file_path(&self) -> Option<&str> {
+        self.shared.file_path()
+    }
+
+    /// The lease file, when `token_cache_dir` is set.
+    pub fn lease_path(&self) -> Option<&str> {
+        self.shared.lease_path()
     }
 
     pub fn status(&self, now_ms: u64) -> TokenStatus {
@@ -122,17 +158,14 @@ impl Tokens {
                 }
                 Freshness::Refresh => {
                     trace.token(TokenSource::Memory);
-                    if self.recently_failed(now) {
+                    if self.recently_failed(now) || now < self.deferred_until.get() {
                         return Ok(h.token.access_token);
                     }
                     // Only one caller refreshes; the others keep the valid token.
                     let Some(_flight) = Flight::try_start(&self.refreshing) else {
                         return Ok(h.token.access_token);
                     };
-                    return match self.fetch(settings, ports, trace).await {
-                        Ok(fresh) => Ok(fresh),
-                        Err(_) => Ok(h.token.access_token),
-                    };
+                    return Ok(self.refresh_early(settings, ports, trace, h).await);
                 }
                 Freshness::Unusable => {}
             }
@@ -153,13 +186,98 @@ impl Tokens {
         {
             return Err(problem(e));
         }
-        if let Some(token) = self.read_kv(settings, ports, now).await {
-            trace.token(TokenSource::Kv);
-            return Ok(token);
-        }
-        self.fetch(settings, ports, trace)
+        self.cold(settings, ports, trace)
             .await
             .map_err(|e| problem(&e))
+    }
+
+    /// Inside the refresh window, by the one caller holding the flight: take
+    /// a newer token another instance stored, else refresh under the lease,
+    /// else keep `held`, which is still valid.
+    async fn refresh_early<P: Ports>(
+        &self,
+        settings: &Settings,
+        ports: &P,
+        trace: &Trace,
+        held: Held,
+    ) -> String {
+        let now = ports.now_ms();
+        let mut current = held;
+        if let Some(newer) = self
+            .read_shared(settings, ports, now, current.token.expires_at_ms, true)
+            .await
+        {
+            let fresh = newer.token.freshness(now, newer.jitter_ms) == Freshness::Fresh;
+            current = self.hold(newer);
+            if fresh {
+                trace.token(current.source);
+                return current.token.access_token;
+            }
+        }
+        let owner = self.owner(ports);
+        let claim = self.shared.claim(ports, now, owner, Need::Early).await;
+        if let Claim::HeldBy(until) = claim {
+            self.deferred_until.set(until);
+            return current.token.access_token;
+        }
+        let fetched = self.fetch(settings, ports, trace).await;
+        if claim == Claim::Taken {
+            self.shared.release(ports, owner).await;
+        }
+        fetched.unwrap_or(current.token.access_token)
+    }
+
+    /// No valid token in memory: the shared stores, else IMS, waiting a
+    /// little for an instance that holds the lease file to write its token.
+    async fn cold<P: Ports>(
+        &self,
+        settings: &Settings,
+        ports: &P,
+        trace: &Trace,
+    ) -> Result<String, ImsError> {
+        let now = ports.now_ms();
+        if let Some(found) = self.read_shared(settings, ports, now, 0, true).await {
+            return Ok(self.take(found, trace));
+        }
+        let owner = self.owner(ports);
+        match self.shared.claim(ports, now, owner, Need::Cold).await {
+            Claim::Taken => {
+                // The holder before us may have finished just now.
+                let found = self
+                    .read_shared(settings, ports, ports.now_ms(), 0, false)
+                    .await;
+                let result = match found {
+                    Some(found) => Ok(self.take(found, trace)),
+                    None => self.fetch(settings, ports, trace).await,
+                };
+                self.shared.release(ports, owner).await;
+                result
+            }
+            Claim::HeldBy(until) => {
+                let deadline = until.min(now.saturating_add(COLD_WAIT_MS));
+                while ports.now_ms() < deadline {
+                    ports.sleep(COLD_POLL).await;
+                    if let Some(found) = self
+                        .read_shared(settings, ports, ports.now_ms(), 0, false)
+                        .await
+                    {
+                        return Ok(self.take(found, trace));
+                    }
+                }
+                self.fetch(settings, ports, trace).await
+            }
+            Claim::None => self.fetch(settings, ports, trace).await,
+        }
+    }
+
+    fn take(&self, found: Held, trace: &Trace) -> String {
+        trace.token(found.source);
+        self.hold(found).token.access_token
+    }
+
+    fn hold(&self, h: Held) -> Held {
+        *self.held.borrow_mut() = Some(h.clone());
+        h
     }
 
     fn recently_failed(&self, now: u64) -> bool {
@@ -169,39 +287,69 @@ impl Tokens {
             .is_some_and(|(at, _)| now.saturating_sub(*at) < REFRESH_RETRY_MS)
     }
 
-    async fn read_kv<P: Ports>(&self, settings: &Settings, ports: &P, now: u64) -> Option<String> {
-        let value = match ports.kv_get(&self.kv_key).await {
-            Ok(v) => v?,
-            Err(e) => {
-                self.warn_kv(ports, &e.0);
-                return None;
-            }
-        };
+    fn owner<P: Ports>(&self, ports: &P) -> u64 {
+        if self.owner.get() == 0 {
+            self.owner.set(random_u64(ports).max(1));
+        }
+        self.owner.get()
+    }
+
+    /// A usable token from the key-value store or else the token file that
+    /// expires after `after_ms`. `with_kv` false looks at the file alone.
+    async fn read_shared<P: Ports>(
+        &self,
+        settings: &Settings,
+        ports: &P,
+        now: u64,
+        after_ms: u64,
+        with_kv: bool,
+    ) -> Option<Held> {
+        if with_kv
+            && let Some(value) = self.shared.read_kv(ports).await
+            && let Some(h) = self.open(settings, ports, &value, now, after_ms, TokenSource::Kv)
+        {
+            return Some(h);
+        }
+        let value = self.shared.read_file(ports).await?;
+        self.open(settings, ports, &value, now, after_ms, TokenSource::File)
+    }
+
+    /// A sealed value that opens under one of the secrets, is not the token
+    /// ACCS refused, can still be sent and expires after `after_ms`.
+    fn open<P: Ports>(
+        &self,
+        settings: &Settings,
+        ports: &P,
+        value: &[u8],
+        now: u64,
+        after_ms: u64,
+        source: TokenSource,
+    ) -> Option<Held> {
         let token = settings.ims_client_secrets.iter().find_map(|secret| {
             seal::open(
                 &seal::derive_key(secret.expose(), &self.fingerprint),
-                &self.kv_key,
-                &value,
+                self.shared.kv_key(),
+                value,
             )
         })?;
-        if self.revoked.borrow().as_deref() == Some(token.access_token.as_str()) {
+        if self.revoked.borrow().as_deref() == Some(token.access_token.as_str())
+            || token.expires_at_ms <= after_ms
+        {
             return None;
         }
         let jitter_ms = random_u64(ports);
         if token.freshness(now, jitter_ms) == Freshness::Unusable {
             return None;
         }
-        let access = token.access_token.clone();
-        *self.held.borrow_mut() = Some(Held {
+        Some(Held {
             token,
             jitter_ms,
-            source: TokenSource::Kv,
-        });
-        Some(access)
+            source,
+        })
     }
 
     /// Asks IMS, trying the rotation secrets in order from the last one that
-    /// worked while IMS answers `invalid_client`.
+    /// worked while IMS answers `invalid_client`, and shares what it got.
     async fn fetch<P: Ports>(
         &self,
         settings: &Settings,
@@ -227,22 +375,21 @@ impl Tokens {
             Ok((index, token)) => {
                 self.secret_index.set(index);
                 *self.last_failure.borrow_mut() = None;
+                self.deferred_until.set(0);
                 let access = token.access_token.clone();
                 let sealed = seal::seal(
                     &seal::derive_key(secrets[index].expose(), &self.fingerprint),
-                    &self.kv_key,
+                    self.shared.kv_key(),
                     &token,
                     random_nonce(ports),
                 );
-                *self.held.borrow_mut() = Some(Held {
+                self.hold(Held {
                     token,
                     jitter_ms: random_u64(ports),
                     source: TokenSource::Ims,
                 });
                 trace.token(TokenSource::Ims);
-                if let Err(e) = ports.kv_set(&self.kv_key, sealed).await {
-                    self.warn_kv(ports, &e.0);
-                }
+                self.shared.write(ports, sealed).await;
                 Ok(access)
             }
             Err(e) => {
@@ -281,17 +428,6 @@ impl Tokens {
                 trace.upstream("ims", 0, took);
                 Err(ImsError::Unavailable(e.to_string()))
             }
-        }
-    }
-
-    fn warn_kv<P: Ports>(&self, ports: &P, reason: &str) {
-        if !self.kv_warned.replace(true) {
-            let line = serde_json::json!({
-                "level": "warn",
-                "message": "key-value store unavailable; keeping the token in memory only",
-                "reason": reason,
-            });
-            ports.log(&line.to_string());
         }
     }
 }
@@ -355,3 +491,21 @@ fn random_nonce<P: Ports>(ports: &P) -> [u8; 12] {
     ports.fill_random(&mut b);
     b
 }
+
+#[cfg(test)]
+impl Tokens {
+    /// When the held token enters its refresh window, jitter included.
+    fn refresh_at_ms(&self) -> Option<u64> {
+        let held = self.held.borrow();
+        held.as_ref().map(|h| h.token.refresh_at_ms(h.jitter_ms))
+    }
+
+    /// When the held token may no longer be sent.
+    fn unusable_at_ms(&self) -> Option<u64> {
+        let held = self.held.borrow();
+        held.as_ref().map(|h| h.token.unusable_at_ms())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -54,6 +54,18 @@ impl Token {
         }
     }
 
+    /// The first moment `freshness` answers `Refresh` (or `Unusable`).
+    pub fn refresh_at_ms(&self, jitter_ms: u64) -> u64 {
+        let window = self.refresh_window_ms();
+        self.expires_at_ms
+            .saturating_sub(window + jitter_ms % (window / 5 + 1))
+    }
+
+    /// The first moment `freshness` answers `Unusable`.
+    pub fn unusable_at_ms(&self) -> u64 {
+        self.expires_at_ms.saturating_sub(MIN_REMAINING_MS) + 1
+    }
+
     pub fn seconds_left(&self, now_ms: u64) -> u64 {
         self.expires_at_ms.saturating_sub(now_ms) / 1000
     }
@@ -180,6 +192,19 @@ mod tests {
         assert_eq!(t.freshness(refresh_at - 61_000, u64::MAX), Freshness::Fresh);
         for jitter in [0, 1, 59_999, 60_000, 1 << 40] {
             assert_eq!(t.freshness(refresh_at, jitter), Freshness::Refresh);
+        }
+    }
+
+    #[test]
+    fn refresh_and_unusable_moments_agree_with_freshness() {
+        for (lifetime, jitter) in [(86_400, 0), (900, 59_999), (3_600, 12_345), (120, 7)] {
+            let t = token(lifetime, 5_000);
+            let at = t.refresh_at_ms(jitter);
+            assert_eq!(t.freshness(at - 1, jitter), Freshness::Fresh);
+            assert_eq!(t.freshness(at, jitter), Freshness::Refresh);
+            let gone = t.unusable_at_ms();
+            assert_eq!(t.freshness(gone - 1, jitter), Freshness::Refresh);
+            assert_eq!(t.freshness(gone, jitter), Freshness::Unusable);
         }
     }
 
