@@ -2,6 +2,8 @@
 //! the mapping of ACCS answers to our problem codes.
 
 pub mod path;
+pub mod retry;
+pub mod retry_after;
 
 use crate::config::Settings;
 use crate::host::{OutRequest, OutResponse, Ports, SendError};
