@@ -1,18 +1,27 @@
-//! The ACCS client every route uses: URL building, headers, the token, and
-//! the mapping of ACCS answers to our problem codes.
+//! The ACCS client every route uses: the URL guard, headers, the token and
+//! the 401 rule, retries within a time budget, and the mapping of ACCS
+//! answers to our problem codes.
+//!
+//! `Ctx::call` is the one way out to ACCS. It checks the URL (`guard`), then
+//! tries up to [`retry::MAX_ATTEMPTS`] times within `accs_timeout_ms`,
+//! waiting by `Retry-After` or full-jitter backoff (`retry`, `retry_after`),
+//! and maps what it got (`problems`).
 
+mod guard;
 pub mod path;
+mod problems;
 pub mod retry;
 pub mod retry_after;
+
+pub use problems::map_status;
 
 use crate::config::Settings;
 use crate::host::{OutRequest, OutResponse, Ports, SendError};
 use crate::ims::Tokens;
-use crate::problem::{Code, Problem};
+use crate::problem::Problem;
 use crate::trace::Trace;
+use retry::{Budget, Outcome, Step, Stop};
 use std::time::Duration;
-
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything a route needs to call upstream, borrowed for one request.
 pub struct Ctx<'a, P> {
@@ -23,6 +32,8 @@ pub struct Ctx<'a, P> {
 }
 
 /// One ACCS call: `path_and_query` starts with `/V1/` and is already encoded.
+/// Whether it may be retried after ACCS may have acted on it follows from
+/// `method` ([`retry::is_idempotent`]).
 pub struct Call {
     pub method: &'static str,
     pub path_and_query: String,
@@ -30,49 +41,107 @@ pub struct Call {
 }
 
 impl Call {
-    pub fn get(path_and_query: String) -> Self {
+    pub fn new(method: &'static str, path_and_query: String, body: Option<Vec<u8>>) -> Self {
         Call {
-            method: "GET",
+            method,
             path_and_query,
-            body: None,
+            body,
         }
+    }
+
+    pub fn get(path_and_query: String) -> Self {
+        Call::new("GET", path_and_query, None)
+    }
+
+    /// A JSON body sent with `PUT`: retried like a `GET`.
+    pub fn put(path_and_query: String, body: Vec<u8>) -> Self {
+        Call::new("PUT", path_and_query, Some(body))
+    }
+
+    /// A JSON body sent with `POST`: retried only when nothing was sent (or
+    /// on a 429, which ACCS answers before doing anything).
+    pub fn post(path_and_query: String, body: Vec<u8>) -> Self {
+        Call::new("POST", path_and_query, Some(body))
+    }
+
+    pub fn delete(path_and_query: String) -> Self {
+        Call::new("DELETE", path_and_query, None)
     }
 }
 
 impl<P: Ports> Ctx<'_, P> {
-    /// Sends `call` with a token. A 401 drops the token only if it is the one
-    /// that was sent, fetches a new one and tries once more: never a loop.
+    /// Sends `call` with a token, retrying by the rules of [`retry`] within
+    /// `accs_timeout_ms` from the first attempt. A 401 drops the token only
+    /// if it is the one that was sent, fetches a new one and sends once more
+    /// (not counted as an attempt): never a loop. A URL outside the tenant's
+    /// `/V1/` is a 400 before anything, even a token request, goes out.
     pub async fn call(&self, call: &Call) -> Result<OutResponse, Problem> {
-        debug_assert!(call.path_and_query.starts_with("/V1/"));
-        let url = format!(
-            "{}{}",
-            self.settings.accs_base_url.as_str().trim_end_matches('/'),
-            call.path_and_query
-        );
-        let mut resp = None;
-        for _ in 0..2 {
+        let url = guard::upstream_url(&self.settings.accs_base_url, &call.path_and_query)?;
+        let mut budget = None;
+        let mut repaired = false;
+        let mut attempts = 0;
+        loop {
             let token = self
                 .tokens
                 .get(self.settings, self.ports, self.trace)
                 .await?;
-            let r = self.send(call, &url, &token).await?;
-            if r.status != 401 {
-                resp = Some(r);
-                break;
+            let budget = *budget.get_or_insert_with(|| {
+                Budget::new(self.ports.now_ms(), self.settings.accs_timeout_ms)
+            });
+            let timeout = budget.attempt_timeout(self.ports.now_ms());
+            if timeout.is_zero() {
+                return Err(problems::budget_spent());
             }
-            self.tokens.invalidate(&token);
-        }
-        match resp {
-            Some(r) if (200..300).contains(&r.status) => Ok(r),
-            Some(r) => Err(map_status(&r)),
-            None => Err(Problem::new(
-                Code::AccsAuthFailed,
-                "ACCS refused a freshly issued token: check that the credential has the commerce.accs scope and the product profile of this ACCS instance",
-            )),
+            let res = self.send(call, url.as_str(), &token, timeout).await;
+            if matches!(&res, Ok(r) if r.status == 401) {
+                self.tokens.invalidate(&token);
+                if repaired {
+                    return Err(problems::auth_failed());
+                }
+                repaired = true;
+                continue;
+            }
+            attempts += 1;
+            let res = match res {
+                Ok(r) if (200..300).contains(&r.status) => return Ok(r),
+                other => other,
+            };
+            let outcome = match &res {
+                Ok(r) => Outcome::Status(r.status),
+                Err(SendError::Connect(_)) => Outcome::NotSent,
+                Err(SendError::Timeout) => Outcome::TimedOut,
+                Err(SendError::TooLarge(_)) => Outcome::TooLarge,
+                Err(SendError::Other(_)) => Outcome::Broken,
+            };
+            let now = self.ports.now_ms();
+            let asked = res
+                .as_ref()
+                .ok()
+                .and_then(|r| r.header("retry-after"))
+                .and_then(|v| retry_after::parse(v, now));
+            let step = retry::next(
+                call.method,
+                outcome,
+                attempts,
+                asked,
+                self.random(),
+                &budget,
+                now,
+            );
+            match step {
+                Step::Wait(wait) => self.ports.sleep(wait).await,
+                Step::Stop(stop) => return Err(give_up(&res, stop, asked, now)),
+            }
         }
     }
 
-    async fn send(&self, call: &Call, url: &str, token: &str) -> Result<OutResponse, Problem> {
+    async fn send(
+        &self,
+        call: &Call,
+        url: &str,
+        token: &str,
+        timeout: Duration,
+    ) -> Result<OutResponse, SendError> {
         let s = self.settings;
         let mut headers = vec![
             ("authorization", format!("Bearer {token}")),
@@ -94,119 +163,38 @@ impl<P: Ports> Ctx<'_, P> {
             body: call.body.clone().unwrap_or_default(),
         };
         let started = self.ports.now_ms();
-        let res = self.ports.send(req, ATTEMPT_TIMEOUT).await;
+        let res = self.ports.send(req, timeout).await;
         let took = self.ports.now_ms().saturating_sub(started);
         self.trace
             .upstream("accs", res.as_ref().map_or(0, |r| r.status), took);
-        res.map_err(|e| map_send_error(&e))
+        res
+    }
+
+    /// One draw for the backoff jitter.
+    fn random(&self) -> u64 {
+        let mut b = [0u8; 8];
+        self.ports.fill_random(&mut b);
+        u64::from_le_bytes(b)
     }
 }
 
-fn map_send_error(e: &SendError) -> Problem {
-    match e {
-        SendError::Timeout => {
-            Problem::new(Code::AccsUnavailable, "ACCS did not answer in time").with_status(504)
+/// The problem for the last attempt's result once retrying stops.
+fn give_up(
+    last: &Result<OutResponse, SendError>,
+    stop: Stop,
+    asked: Option<Duration>,
+    now_ms: u64,
+) -> Problem {
+    match (last, stop) {
+        // ACCS gave no Retry-After and our own backoff did not fit: tell the
+        // caller that wait instead.
+        (Ok(r), Stop::NoTime { wait }) if r.status == 429 && asked.is_none() => {
+            problems::rate_limited(retry_after::caller_seconds(wait))
         }
-        SendError::TooLarge(n) => Problem::new(
-            Code::AccsUnavailable,
-            format!("ACCS answered with a body over {n} bytes"),
-        ),
-        SendError::Connect(_) | SendError::Other(_) => {
-            Problem::new(Code::AccsUnavailable, "ACCS could not be reached")
-        }
+        (Ok(r), _) => map_status(r, now_ms),
+        (Err(e), _) => problems::send_error(e),
     }
-}
-
-/// Maps a non-2xx ACCS answer, keeping Magento's `message` and `parameters`.
-pub fn map_status(r: &OutResponse) -> Problem {
-    let upstream = magento_error(&r.body);
-    match r.status {
-        401 => Problem::new(Code::AccsAuthFailed, "ACCS refused the access token"),
-        403 => {
-            let p = Problem::new(
-                Code::AccsError,
-                "ACCS answered 403: the credential needs the commerce.accs scope and a product profile of this ACCS instance with access to this resource",
-            )
-            .with_status(403);
-            with_upstream(p, upstream)
-        }
-        429 => {
-            let mut p = Problem::new(Code::AccsRateLimited, "ACCS is rate limiting requests");
-            if let Some(s) = r
-                .header("retry-after")
-                .and_then(|v| v.trim().parse::<u64>().ok())
-            {
-                p = p.with_retry_after(s);
-            }
-            p
-        }
-        400..=499 => with_upstream(
-            Problem::new(Code::AccsError, format!("ACCS answered {}", r.status))
-                .with_status(r.status),
-            upstream,
-        ),
-        _ => Problem::new(Code::AccsUnavailable, format!("ACCS answered {}", r.status)),
-    }
-}
-
-fn with_upstream(p: Problem, upstream: Option<serde_json::Value>) -> Problem {
-    match upstream {
-        Some(u) => p.with_upstream(u),
-        None => p,
-    }
-}
-
-/// `{"message","parameters"}` out of a Magento error body, and nothing else.
-fn magento_error(body: &[u8]) -> Option<serde_json::Value> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let message = v.get("message")?.as_str()?;
-    let mut out = serde_json::Map::new();
-    out.insert("message".into(), message.into());
-    if let Some(p) = v.get("parameters") {
-        out.insert("parameters".into(), p.clone());
-    }
-    Some(out.into())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn resp(status: u16, body: &str) -> OutResponse {
-        OutResponse {
-            status,
-            headers: vec![("retry-after".into(), "7".into())],
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
-    #[test]
-    fn magento_4xx_keeps_status_message_and_parameters() {
-        let p = map_status(&resp(
-            404,
-            r#"{"message":"The product that was requested doesn't exist.","parameters":[],"trace":"x"}"#,
-        ));
-        assert_eq!((p.code, p.status), (Code::AccsError, 404));
-        assert_eq!(
-            p.upstream.unwrap(),
-            serde_json::json!({"message":"The product that was requested doesn't exist.","parameters":[]})
-        );
-    }
-
-    #[test]
-    fn statuses_map_to_the_documented_codes() {
-        assert_eq!(map_status(&resp(401, "")).code, Code::AccsAuthFailed);
-        let p = map_status(&resp(403, "{}"));
-        assert_eq!((p.code, p.status), (Code::AccsError, 403));
-        assert!(p.detail.contains("commerce.accs"));
-        let p = map_status(&resp(429, ""));
-        assert_eq!(
-            (p.code, p.status, p.retry_after),
-            (Code::AccsRateLimited, 429, Some(7))
-        );
-        let p = map_status(&resp(503, "<html>"));
-        assert_eq!((p.code, p.status), (Code::AccsUnavailable, 502));
-        assert_eq!(map_send_error(&SendError::Timeout).status, 504);
-        assert_eq!(map_send_error(&SendError::Connect("x".into())).status, 502);
-    }
-}
+mod tests;

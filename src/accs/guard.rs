@@ -1,0 +1,166 @@
+//! The last check before anything leaves for ACCS: the URL must be the
+//! configured origin, under the tenant's `/V1/` prefix, whatever a route
+//! built. Routes encode caller input already (`path.rs`); this guard is the
+//! backstop that makes a bug in a route a 400, never an open proxy.
+
+use crate::problem::Problem;
+use url::Url;
+
+/// `base` joined with `path_and_query` (already encoded, starting `/V1/`),
+/// or a 400 `invalid_request` naming the rule it broke. What is sent is the
+/// parsed URL, so the query goes out normalized.
+pub fn upstream_url(base: &Url, path_and_query: &str) -> Result<Url, Problem> {
+    check(path_and_query).map_err(refuse)?;
+    let prefix = base.as_str().trim_end_matches('/');
+    let joined = format!("{prefix}{path_and_query}");
+    let url = Url::parse(&joined).map_err(|_| refuse("it does not form a valid URL"))?;
+    if url.origin() != base.origin() {
+        return Err(refuse("it leaves the configured ACCS origin"));
+    }
+    let tenant = format!("{}/V1/", base.path().trim_end_matches('/'));
+    if !url.path().starts_with(&tenant) {
+        return Err(refuse("it leaves the tenant's /V1/ prefix"));
+    }
+    // Dot segments or stray characters that URL parsing would rewrite in the
+    // path were not what the route meant: refuse rather than send elsewhere.
+    // The query may only gain percent-escapes (`'`, `"`, `<`, `>`), which
+    // change no meaning.
+    let path = path_and_query
+        .split_once('?')
+        .map_or(path_and_query, |(p, _)| p);
+    let path_as_meant = format!("{}{path}", base.path().trim_end_matches('/'));
+    if url.path() != path_as_meant || !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse("URL parsing would rewrite its path"));
+    }
+    Ok(url)
+}
+
+fn refuse(why: &str) -> Problem {
+    Problem::bad_request(format!(
+        "refused to call ACCS outside the tenant's /V1/ API: {why}"
+    ))
+}
+
+/// The textual rules. `@` and `//` matter only in the path: in the query
+/// they are ordinary characters (an e-mail, a URL in a filter value) and the
+/// origin check above covers the whole URL anyway.
+fn check(path_and_query: &str) -> Result<(), &'static str> {
+    if !path_and_query.starts_with("/V1/") {
+        return Err("the path must start with /V1/");
+    }
+    if !path_and_query.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("it has control characters, spaces or non-ASCII characters");
+    }
+    if path_and_query.contains(['\\', '#']) {
+        return Err("it has a backslash or a fragment");
+    }
+    let path = path_and_query
+        .split_once('?')
+        .map_or(path_and_query, |(p, _)| p);
+    if path.contains('@') {
+        return Err("the path has an `@`");
+    }
+    if path.contains("//") {
+        return Err("the path has an empty segment (`//`)");
+    }
+    for segment in path.split('/').skip(1) {
+        let decoded = decode(segment).ok_or("the path has a malformed percent escape")?;
+        if decoded == b"." || decoded == b".." {
+            return Err("the path has a `.` or `..` segment, plain or encoded");
+        }
+        if decoded.iter().any(|b| b.is_ascii_control()) {
+            return Err("the path has an encoded control character");
+        }
+    }
+    Ok(())
+}
+
+/// Strict percent-decoding: `None` for a `%` not followed by two hex digits.
+fn decode(segment: &str) -> Option<Vec<u8>> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hi = hex_digit(*bytes.get(i + 1)?)?;
+            let lo = hex_digit(*bytes.get(i + 2)?)?;
+            out.push(hi << 4 | lo);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+fn hex_digit(b: u8) -> Option<u8> {
+    char::from(b).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Url {
+        Url::parse("https://na1.api.commerce.adobe.com/T1").unwrap()
+    }
+
+    #[test]
+    fn encoded_paths_under_v1_pass_unchanged() {
+        for pq in [
+            "/V1/products/SKU-0001",
+            "/V1/products/a%2Fb%20c",
+            "/V1/products/..%2Fadmin",
+            "/V1/products/dot.sku",
+            "/V1/products/...",
+            "/V1/products/100%25",
+            "/V1/products?searchCriteria%5BpageSize%5D=20&searchCriteria[currentPage]=1",
+            "/V1/products?q=a@b.example&u=https://x.example/",
+            "/V1/inventory/source-items",
+        ] {
+            let url = upstream_url(&base(), pq).unwrap_or_else(|p| panic!("{pq}: {}", p.detail));
+            assert_eq!(
+                url.as_str(),
+                format!("https://na1.api.commerce.adobe.com/T1{pq}")
+            );
+        }
+        // A passthrough query may carry characters URL parsing escapes.
+        let url = upstream_url(&base(), "/V1/customers/search?q='x\"<y>").unwrap();
+        assert_eq!(url.path(), "/T1/V1/customers/search");
+        assert_eq!(url.query(), Some("q=%27x%22%3Cy%3E"));
+    }
+
+    #[test]
+    fn each_textual_rule_names_itself() {
+        for (pq, why) in [
+            ("/v1/products", "start with /V1/"),
+            ("/V1/products/a b", "control characters, spaces"),
+            ("/V1/products/é", "non-ASCII"),
+            ("/V1/products\\x", "backslash"),
+            ("/V1/products#x", "fragment"),
+            ("/V1/a@b", "`@`"),
+            ("/V1//x", "`//`"),
+            ("/V1/products/%2", "malformed percent"),
+            ("/V1/../x", "`..` segment"),
+            ("/V1/%2E%2e/x", "`..` segment"),
+            ("/V1/.%2E/x", "`..` segment"),
+            ("/V1/%2e/x", "`..` segment"),
+            ("/V1/products/%0A", "encoded control"),
+            ("/V1/products/%7f", "encoded control"),
+        ] {
+            let err = check(pq).unwrap_err();
+            assert!(err.contains(why), "{pq}: {err}");
+        }
+        assert_eq!(check("/V1/products?q=a@b//c"), Ok(()));
+    }
+
+    #[test]
+    fn decode_is_strict() {
+        assert_eq!(decode("a%2Fb").unwrap(), b"a/b");
+        assert_eq!(decode("%2e%2E").unwrap(), b"..");
+        for bad in ["%", "%2", "%zz", "%2g", "a%", "%é", "%+1", "%-1"] {
+            assert_eq!(decode(bad), None, "{bad}");
+        }
+    }
+}

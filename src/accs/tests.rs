@@ -1,0 +1,517 @@
+//! `Ctx::call` over fake ports: exact attempt counts and waits per retry
+//! rule, with the fake clock and the fakes' seeded randomness; and the
+//! URL guard, which must let nothing out.
+
+use super::*;
+use crate::problem::Code;
+use crate::testing::FakePorts;
+use futures::executor::block_on;
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+
+const NOW: u64 = 1_700_000_000_000;
+const MS: fn(u64) -> Duration = Duration::from_millis;
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+type Answer = Result<OutResponse, SendError>;
+
+fn status(status: u16) -> Answer {
+    with_header(status, None)
+}
+
+fn with_header(status: u16, retry_after: Option<&str>) -> Answer {
+    let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+    if let Some(v) = retry_after {
+        headers.push(("retry-after".to_owned(), v.to_owned()));
+    }
+    Ok(OutResponse {
+        status,
+        headers,
+        body: format!(r#"{{"message":"answer {status}","parameters":[]}}"#).into_bytes(),
+    })
+}
+
+/// IMS issues tok-1, tok-2, ...; ACCS call k gets `script[k]`, the last
+/// entry repeating forever, and takes `send_ms` of fake time.
+struct Harness {
+    settings: Settings,
+    tokens: Tokens,
+    ports: Rc<FakePorts>,
+    send_ms: Rc<Cell<u64>>,
+}
+
+impl Harness {
+    fn new(script: Vec<Answer>) -> Self {
+        Harness::with(script, &[])
+    }
+
+    fn with(script: Vec<Answer>, extra: &[(&str, &str)]) -> Self {
+        let mut vars: HashMap<&str, String> = HashMap::from([
+            ("ims_client_id", "client-1".to_owned()),
+            ("ims_client_secret", "secret-1".to_owned()),
+            (
+                "ims_token_url",
+                "https://ims.example/ims/token/v3".to_owned(),
+            ),
+            (
+                "accs_base_url",
+                "https://na1.api.commerce.adobe.com/T1".to_owned(),
+            ),
+            ("api_keys", format!("erp:{}", "k".repeat(32))),
+        ]);
+        for (k, v) in extra {
+            vars.insert(k, (*v).to_owned());
+        }
+        let settings = Settings::from_lookup(|n| vars.get(n).cloned()).expect("valid settings");
+        let issued = Cell::new(0);
+        let accs_calls = Cell::new(0usize);
+        let send_ms = Rc::new(Cell::new(0));
+        let ports = Rc::new(FakePorts::new(|_, _| Err(SendError::Other("unset".into()))));
+        // The upstream advances the fakes' own clock, so it holds them weakly.
+        let clock: Weak<FakePorts> = Rc::downgrade(&ports);
+        let took = send_ms.clone();
+        *ports.upstream.borrow_mut() = Box::new(move |req, _| {
+            if req.url.contains("/ims/") {
+                issued.set(issued.get() + 1);
+                return crate::testing::respond(
+                    200,
+                    &format!(
+                        r#"{{"access_token":"tok-{}","expires_in":86399}}"#,
+                        issued.get()
+                    ),
+                );
+            }
+            if let Some(ports) = clock.upgrade() {
+                ports.advance(took.get());
+            }
+            let k = accs_calls.get();
+            accs_calls.set(k + 1);
+            script[k.min(script.len() - 1)].clone()
+        });
+        ports.now.set(NOW);
+        Harness {
+            tokens: Tokens::new(&settings),
+            settings,
+            ports,
+            send_ms,
+        }
+    }
+
+    fn call(&self, call: Call) -> Result<OutResponse, Problem> {
+        let trace = Trace::new("req-1".into());
+        let ctx = Ctx {
+            settings: &self.settings,
+            ports: &*self.ports,
+            tokens: &self.tokens,
+            trace: &trace,
+        };
+        block_on(ctx.call(&call))
+    }
+
+    fn accs_sent(&self) -> usize {
+        self.ports.sent_to("/V1/")
+    }
+
+    fn ims_sent(&self) -> usize {
+        self.ports.sent_to("/ims/")
+    }
+
+    fn slept(&self) -> Vec<Duration> {
+        self.ports.slept.borrow().clone()
+    }
+}
+
+fn get() -> Call {
+    Call::get("/V1/products/SKU-1".into())
+}
+
+fn put() -> Call {
+    Call::put("/V1/products/SKU-1".into(), br#"{"product":{}}"#.to_vec())
+}
+
+fn post() -> Call {
+    Call::post(
+        "/V1/inventory/source-items".into(),
+        br#"{"sourceItems":[]}"#.to_vec(),
+    )
+}
+
+fn code(r: Result<OutResponse, Problem>) -> (Code, u16) {
+    let p = r.expect_err("a problem");
+    (p.code, p.status)
+}
+
+#[test]
+fn post_with_500_is_sent_once() {
+    let h = Harness::new(vec![status(500), status(200)]);
+    assert_eq!(code(h.call(post())), (Code::AccsUnavailable, 502));
+    assert_eq!(h.accs_sent(), 1);
+    assert!(h.slept().is_empty());
+}
+
+#[test]
+fn put_with_500_is_retried() {
+    let h = Harness::new(vec![status(500), status(500), status(200)]);
+    let r = h.call(put()).expect("the third attempt succeeds");
+    assert_eq!(r.status, 200);
+    assert_eq!(h.accs_sent(), 3);
+    let sent = h.ports.sent.borrow();
+    assert!(sent.iter().filter(|r| r.url.contains("/V1/")).all(|r| {
+        r.method == "PUT"
+            && r.body == br#"{"product":{}}"#
+            && r.headers
+                .contains(&("content-type", "application/json".into()))
+    }));
+}
+
+#[test]
+fn put_with_500_forever_is_three_attempts_then_502() {
+    let h = Harness::new(vec![status(500)]);
+    assert_eq!(code(h.call(put())), (Code::AccsUnavailable, 502));
+    assert_eq!(h.accs_sent(), 3);
+    assert_eq!(h.slept().len(), 2);
+}
+
+#[test]
+fn get_with_500_is_retried() {
+    let h = Harness::new(vec![status(500), status(200)]);
+    assert_eq!(h.call(get()).unwrap().status, 200);
+    assert_eq!(h.accs_sent(), 2);
+}
+
+#[test]
+fn post_is_retried_when_nothing_was_sent() {
+    let refused = || Err(SendError::Connect("ConnectionRefused".into()));
+    let h = Harness::new(vec![refused(), refused(), status(200)]);
+    assert_eq!(h.call(post()).unwrap().status, 200);
+    assert_eq!(h.accs_sent(), 3);
+
+    let h = Harness::new(vec![refused()]);
+    assert_eq!(code(h.call(post())), (Code::AccsUnavailable, 502));
+    assert_eq!(h.accs_sent(), 3);
+}
+
+#[test]
+fn post_is_never_retried_after_a_5xx_a_timeout_or_a_broken_exchange() {
+    for (answer, want) in [
+        (status(502), 502),
+        (status(503), 502),
+        (status(504), 502),
+        (Err(SendError::Timeout), 504),
+        (Err(SendError::Other("reset".into())), 502),
+    ] {
+        let h = Harness::new(vec![answer.clone(), status(200)]);
+        assert_eq!(
+            code(h.call(post())),
+            (Code::AccsUnavailable, want),
+            "{answer:?}"
+        );
+        assert_eq!(h.accs_sent(), 1, "{answer:?}");
+    }
+}
+
+#[test]
+fn post_is_retried_after_a_429_which_acts_on_nothing() {
+    let h = Harness::new(vec![with_header(429, Some("1")), status(200)]);
+    assert_eq!(h.call(post()).unwrap().status, 200);
+    assert_eq!(h.accs_sent(), 2);
+    assert_eq!(h.slept(), [SECS(1)]);
+}
+
+#[test]
+fn gateway_errors_and_timeouts_are_retried_for_get() {
+    for answer in [
+        status(502),
+        status(503),
+        status(504),
+        Err(SendError::Timeout),
+        Err(SendError::Other("reset".into())),
+    ] {
+        let h = Harness::new(vec![answer.clone(), answer.clone(), status(200)]);
+        assert_eq!(h.call(get()).unwrap().status, 200, "{answer:?}");
+        assert_eq!(h.accs_sent(), 3, "{answer:?}");
+    }
+}
+
+#[test]
+fn get_503_forever_is_three_attempts_then_502() {
+    let h = Harness::new(vec![status(503)]);
+    assert_eq!(code(h.call(get())), (Code::AccsUnavailable, 502));
+    assert_eq!(h.accs_sent(), 3);
+}
+
+#[test]
+fn get_timeouts_forever_are_three_attempts_then_504() {
+    let h = Harness::new(vec![Err(SendError::Timeout)]);
+    assert_eq!(code(h.call(get())), (Code::AccsUnavailable, 504));
+    assert_eq!(h.accs_sent(), 3);
+}
+
+#[test]
+fn final_answers_are_not_retried() {
+    for (answer, want) in [
+        (status(400), (Code::AccsError, 400)),
+        (status(403), (Code::AccsError, 403)),
+        (status(404), (Code::AccsError, 404)),
+        (status(409), (Code::AccsError, 409)),
+        (status(501), (Code::AccsUnavailable, 502)),
+        (status(301), (Code::AccsUnavailable, 502)),
+        (status(302), (Code::AccsUnavailable, 502)),
+        (status(307), (Code::AccsUnavailable, 502)),
+        (
+            Err(SendError::TooLarge(crate::host::MAX_UPSTREAM_BODY)),
+            (Code::AccsUnavailable, 502),
+        ),
+    ] {
+        let h = Harness::new(vec![answer.clone(), status(200)]);
+        assert_eq!(code(h.call(get())), want, "{answer:?}");
+        assert_eq!(h.accs_sent(), 1, "{answer:?}");
+        assert!(h.slept().is_empty());
+    }
+}
+
+#[test]
+fn accs_error_keeps_magentos_message() {
+    let h = Harness::new(vec![status(404)]);
+    let p = h.call(get()).unwrap_err();
+    assert_eq!(
+        p.upstream,
+        Some(serde_json::json!({"message":"answer 404","parameters":[]}))
+    );
+}
+
+#[test]
+fn backoff_waits_follow_the_full_jitter_schedule() {
+    let h = Harness::new(vec![status(503)]);
+    h.call(get()).unwrap_err();
+    let slept = h.slept();
+    assert_eq!(slept.len(), 2);
+    assert!(slept[0] <= MS(200), "{slept:?}");
+    assert!(slept[1] <= MS(400), "{slept:?}");
+    // The fakes' randomness is seeded: the same run waits the same.
+    let again = Harness::new(vec![status(503)]);
+    again.call(get()).unwrap_err();
+    assert_eq!(again.slept(), slept);
+}
+
+#[test]
+fn retry_after_seconds_replace_the_backoff() {
+    let h = Harness::new(vec![with_header(429, Some("2")), status(200)]);
+    assert_eq!(h.call(get()).unwrap().status, 200);
+    assert_eq!(h.slept(), [SECS(2)]);
+    assert_eq!(h.accs_sent(), 2);
+}
+
+#[test]
+fn retry_after_http_date_is_relative_to_the_clock() {
+    let at = std::time::UNIX_EPOCH + MS(NOW + 3_000);
+    let date = httpdate::fmt_http_date(at);
+    let h = Harness::new(vec![with_header(429, Some(&date)), status(200)]);
+    assert_eq!(h.call(get()).unwrap().status, 200);
+    assert_eq!(h.slept(), [SECS(3)]);
+}
+
+#[test]
+fn retry_after_on_a_503_is_honoured_too() {
+    let h = Harness::new(vec![with_header(503, Some("4")), status(200)]);
+    assert_eq!(h.call(get()).unwrap().status, 200);
+    assert_eq!(h.slept(), [SECS(4)]);
+}
+
+#[test]
+fn retry_after_is_capped_at_twenty_seconds() {
+    let h = Harness::with(
+        vec![with_header(429, Some("45")), status(200)],
+        &[("accs_timeout_ms", "60000")],
+    );
+    assert_eq!(h.call(get()).unwrap().status, 200);
+    assert_eq!(h.slept(), [SECS(20)]);
+}
+
+#[test]
+fn an_invalid_retry_after_falls_back_to_the_backoff() {
+    for bad in ["soon", "-3", "1.5", "Sun, 32 Nov 1994 08:49:37 GMT"] {
+        let h = Harness::new(vec![with_header(429, Some(bad)), status(200)]);
+        assert_eq!(h.call(get()).unwrap().status, 200, "{bad}");
+        let slept = h.slept();
+        assert_eq!(slept.len(), 1);
+        assert!(slept[0] <= MS(200), "{bad}: {slept:?}");
+    }
+}
+
+#[test]
+fn a_retry_after_beyond_the_budget_fails_fast_with_429() {
+    let h = Harness::with(
+        vec![with_header(429, Some("120")), status(200)],
+        &[("accs_timeout_ms", "5000")],
+    );
+    let p = h.call(get()).unwrap_err();
+    assert_eq!((p.code, p.status), (Code::AccsRateLimited, 429));
+    assert_eq!(
+        p.retry_after,
+        Some(120),
+        "the caller hears ACCS's full wait"
+    );
+    assert_eq!(h.accs_sent(), 1);
+    assert!(h.slept().is_empty());
+}
+
+#[test]
+fn exhausted_429s_pass_retry_after_on() {
+    let h = Harness::new(vec![with_header(429, Some("1"))]);
+    let p = h.call(get()).unwrap_err();
+    assert_eq!((p.code, p.retry_after), (Code::AccsRateLimited, Some(1)));
+    assert_eq!(h.accs_sent(), 3);
+    assert_eq!(h.slept(), [SECS(1), SECS(1)]);
+}
+
+#[test]
+fn slow_attempts_spend_the_budget_from_the_first_attempt() {
+    // 45 s budget, 20 s per attempt: the third attempt still starts (about
+    // 4.6 s left), and the call ends after it.
+    let h = Harness::with(vec![status(503)], &[("accs_timeout_ms", "45000")]);
+    h.send_ms.set(20_000);
+    assert_eq!(code(h.call(get())), (Code::AccsUnavailable, 502));
+    assert_eq!(h.accs_sent(), 3);
+    // 25 s per attempt: after two the budget is spent, so no third.
+    let h = Harness::with(vec![status(503)], &[("accs_timeout_ms", "45000")]);
+    h.send_ms.set(25_000);
+    assert_eq!(code(h.call(get())), (Code::AccsUnavailable, 502));
+    assert_eq!(h.accs_sent(), 2);
+}
+
+#[test]
+fn no_retry_when_the_backoff_does_not_fit_the_budget() {
+    let h = Harness::with(vec![status(503)], &[("accs_timeout_ms", "1000")]);
+    h.send_ms.set(950);
+    assert_eq!(code(h.call(get())), (Code::AccsUnavailable, 502));
+    assert_eq!(h.accs_sent(), 1);
+    assert!(h.slept().is_empty());
+
+    // A 429 without Retry-After tells the caller at least a second.
+    let h = Harness::with(vec![status(429)], &[("accs_timeout_ms", "1000")]);
+    h.send_ms.set(950);
+    let p = h.call(get()).unwrap_err();
+    assert_eq!((p.code, p.retry_after), (Code::AccsRateLimited, Some(1)));
+    assert_eq!(h.accs_sent(), 1);
+}
+
+#[test]
+fn a_401_repair_is_not_an_attempt_and_happens_once() {
+    // 503 (attempt 1), 401 (repair: new token), 503 (attempt 2), 200 (attempt 3).
+    let h = Harness::new(vec![status(503), status(401), status(503), status(200)]);
+    assert_eq!(h.call(get()).unwrap().status, 200);
+    assert_eq!((h.accs_sent(), h.ims_sent()), (4, 2));
+    let auth: Vec<String> = h
+        .ports
+        .sent
+        .borrow()
+        .iter()
+        .filter(|r| r.url.contains("/V1/"))
+        .filter_map(|r| {
+            r.headers
+                .iter()
+                .find(|(n, _)| *n == "authorization")
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
+    assert_eq!(
+        auth,
+        [
+            "Bearer tok-1",
+            "Bearer tok-1",
+            "Bearer tok-2",
+            "Bearer tok-2"
+        ]
+    );
+
+    // A second 401 in the same call is final, whatever attempts are left.
+    let h = Harness::new(vec![status(503), status(401), status(401), status(200)]);
+    assert_eq!(code(h.call(get())), (Code::AccsAuthFailed, 502));
+    assert_eq!((h.accs_sent(), h.ims_sent()), (3, 2));
+}
+
+#[test]
+fn path_escape_attempts_send_nothing_at_all() {
+    for pq in [
+        "",
+        "/",
+        "V1/products",
+        "/v1/products",
+        "/V2/products",
+        "/V1",
+        "//evil.example/V1/products",
+        "/V1/../admin",
+        "/V1/products/..",
+        "/V1/products/../../admin",
+        "/V1/./products",
+        "/V1/products/.",
+        "/V1/%2e%2e/admin",
+        "/V1/%2E%2E/admin",
+        "/V1/.%2e/admin",
+        "/V1/%2e./admin",
+        "/V1/%2e/products",
+        "/V1/products/%2e%2e",
+        "/V1//evil.example/x",
+        "/V1/products//",
+        "/V1/products/a@evil.example",
+        "/V1/@evil.example",
+        "/V1/products\\..\\admin",
+        "/V1/products/%5c..%5c/../x",
+        "/V1/products/a b",
+        "/V1/products/a\tb",
+        "/V1/products/a\nb",
+        "/V1/products/a\r\nHost: evil.example",
+        "/V1/products/\u{7f}",
+        "/V1/products/\u{0}",
+        "/V1/products/é",
+        "/V1/products/%00",
+        "/V1/products/%0d%0aHost:%20evil.example",
+        "/V1/products/%zz",
+        "/V1/products/%",
+        "/V1/products/x#fragment",
+        "/V1/products?x=1#y",
+        "/V1/products/{sku}",
+        "/V1/products/<x>",
+        "/V1/products?q=a b",
+        "@evil.example/V1/products",
+        "http://evil.example/V1/products",
+        "https://na1.api.commerce.adobe.com/T2/V1/products",
+        "/V1:443@evil.example/",
+    ] {
+        let h = Harness::new(vec![status(200)]);
+        let p = h.call(Call::get(pq.to_owned())).unwrap_err();
+        assert_eq!((p.code, p.status), (Code::InvalidRequest, 400), "{pq:?}");
+        assert!(h.ports.sent.borrow().is_empty(), "{pq:?} sent something");
+    }
+}
+
+#[test]
+fn allowed_paths_reach_exactly_the_tenant_url() {
+    for pq in [
+        "/V1/products/SKU-1",
+        "/V1/products/a%2Fb%20c",
+        "/V1/products/..%2Fadmin",
+        "/V1/products?searchCriteria%5BpageSize%5D=20",
+        "/V1/products?q=a@b.example&u=https://x.example/",
+    ] {
+        let h = Harness::new(vec![status(200)]);
+        assert_eq!(
+            h.call(Call::get(pq.to_owned())).unwrap().status,
+            200,
+            "{pq}"
+        );
+        let sent = h.ports.sent.borrow();
+        let accs: Vec<&str> = sent
+            .iter()
+            .filter(|r| !r.url.contains("/ims/"))
+            .map(|r| r.url.as_str())
+            .collect();
+        assert_eq!(
+            accs,
+            [format!("https://na1.api.commerce.adobe.com/T1{pq}")],
+            "{pq}"
+        );
+    }
+}
