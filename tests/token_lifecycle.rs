@@ -1,0 +1,747 @@
+//! The token lifecycle of the built component, both flavours, in edge-host
+//! against the simulator: single flight, the refresh window under an IMS
+//! outage, the lease, the sealed shared copies (key-value store and token
+//! file) and what is a miss, rotation, IMS refusals, `/v1/token`.
+//!
+//! Tokens in their refresh window are made by sealing a real simulator token
+//! with a chosen expiry, as another instance would have stored it: the
+//! component cannot be given a fake clock, and a real token takes minutes to
+//! reach its window. The fake-clock walk through every boundary is in
+//! `src/ims/tests.rs`.
+
+mod common;
+
+use accs_edge::config::Settings;
+use accs_edge::ims::Tokens;
+use accs_edge::ims::lease::Lease;
+use accs_edge::ims::seal;
+use accs_edge::ims::token::Token;
+use accs_sim::{Faults, Sim, SimConfig};
+use common::rig::*;
+use common::serve::TempDir;
+use common::*;
+use edge_host::{EdgeHost, HostOptions, SharedKv};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const OTHER_SECRET: &str = "p8e-OTHER-secret-99aa88bb77cc66dd55ee44ff";
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// How one host is set up: the flavour's store seeded or shared, a token
+/// directory or not.
+#[derive(Clone, Default)]
+struct Setup {
+    vars: BTreeMap<String, String>,
+    kv: Option<SharedKv>,
+    kv_seed: BTreeMap<String, Vec<u8>>,
+    dir: Option<PathBuf>,
+}
+
+fn options(flavour: Flavour, sim: &Sim, setup: &Setup) -> HostOptions {
+    let mut opts = HostOptions::new(flavour, wasm(flavour));
+    opts.vars = vars(sim);
+    opts.vars.extend(setup.vars.clone());
+    if let Some(kv) = &setup.kv {
+        opts.kv = kv.clone();
+    }
+    opts.kv_seed = setup.kv_seed.clone();
+    if let Some(dir) = &setup.dir {
+        opts.preopen_dir = Some(dir.clone());
+        opts.vars.insert(
+            "token_cache_dir".into(),
+            edge_host::PREOPEN_GUEST_PATH.into(),
+        );
+    }
+    opts
+}
+
+fn rig_with(flavour: Flavour, sim: Sim, setup: &Setup) -> Rig {
+    let host = EdgeHost::new(options(flavour, &sim, setup)).expect("hosting the component");
+    Rig {
+        flavour,
+        sim,
+        host,
+        captured: Default::default(),
+    }
+}
+
+/// Puts another host (a new deployment of the same component) in the rig,
+/// keeping what the old one logged for the secrets check.
+fn rehost(rig: &mut Rig, setup: &Setup) {
+    let logs = rig.host.logs();
+    rig.captured.lock().unwrap().push(logs);
+    rig.host = EdgeHost::new(options(rig.flavour, &rig.sim, setup)).expect("hosting");
+}
+
+async fn sim_with(cfg: SimConfig) -> Sim {
+    Sim::start(cfg).await.expect("starting accs-sim")
+}
+
+/// The component's own view of the variables: fingerprint, keys, file names.
+/// `token_cache_dir` is set to the preopen so that the file names are known;
+/// it changes neither the fingerprint nor the keys.
+fn tokens_for(vars: &BTreeMap<String, String>) -> (Settings, Tokens) {
+    let mut vars = vars.clone();
+    vars.insert(
+        "token_cache_dir".into(),
+        edge_host::PREOPEN_GUEST_PATH.into(),
+    );
+    let settings = Settings::from_lookup(|n| vars.get(n).cloned()).expect("valid variables");
+    let tokens = Tokens::new(&settings);
+    (settings, tokens)
+}
+
+/// A real token from the simulator (counted there as one token request).
+async fn sim_token(sim: &Sim) -> String {
+    let body = format!(
+        "grant_type=client_credentials&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}&scope=commerce.accs"
+    );
+    let r = reqwest::Client::new()
+        .post(sim.ims_token_url())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
+/// `access` sealed as the component seals it, under `secret`, expiring at
+/// `expires_at_ms` after a one-hour lifetime (refresh window 360 s).
+fn sealed(
+    vars: &BTreeMap<String, String>,
+    access: &str,
+    expires_at_ms: u64,
+    secret: &str,
+) -> Vec<u8> {
+    let (settings, tokens) = tokens_for(vars);
+    let token = Token {
+        access_token: access.to_owned(),
+        expires_at_ms,
+        lifetime_ms: 3_600_000,
+    };
+    seal::seal(
+        &seal::derive_key(secret, &settings.token_fingerprint()),
+        tokens.kv_key(),
+        &token,
+        [3; 12],
+    )
+}
+
+fn host_path(dir: &Path, guest: &str) -> PathBuf {
+    dir.join(guest.rsplit('/').next().unwrap())
+}
+
+fn dir_listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn bearer(r: &accs_sim::RecordedRequest) -> &str {
+    r.headers["authorization"].trim_start_matches("Bearer ")
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+// ---- single flight ----
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_concurrent_cold_requests_on_one_instance_cost_one_ims_call() {
+    let dir = TempDir::new("cold-200");
+    let cases = [
+        (Flavour::Spin, None),
+        (Flavour::Wasmtime, None),
+        (Flavour::Wasmtime, Some(dir.0.clone())),
+    ];
+    for (flavour, dir) in cases {
+        let setup = Setup {
+            dir: dir.clone(),
+            ..Setup::default()
+        };
+        let rig = rig_with(flavour, start_sim().await, &setup);
+        let inst = rig.host.instance().await.unwrap();
+        let reqs = (0..200)
+            .map(|i| {
+                request(
+                    "GET",
+                    &format!("/v1/products/SKU-{:04}", i % 50 + 1),
+                    Some(API_KEY),
+                )
+            })
+            .collect();
+        let answers = inst.handle_concurrent(reqs).await.unwrap();
+        assert_eq!(answers.len(), 200);
+        for resp in answers {
+            assert_eq!(rig.answer(resp).status, 200, "{flavour:?} {dir:?}");
+        }
+        assert_eq!(
+            rig.sim.counters().token_requests,
+            1,
+            "{flavour:?} {dir:?}: one IMS call for 200 cold requests"
+        );
+        assert_eq!(rig.accs_calls("/V1/products/"), 200);
+        rig.finish();
+    }
+}
+
+// ---- the refresh window ----
+
+/// One flavour's run through the window with IMS down: a token with 75 s
+/// left (inside its 360 s window) is sealed where the instance looks first.
+async fn outage_through_the_window(flavour: Flavour, with_dir: bool) {
+    let sim = start_sim().await;
+    let token = sim_token(&sim).await;
+    let base = sim.counters().token_requests;
+    let dir = with_dir.then(|| TempDir::new(&format!("outage-{flavour:?}")));
+    let mut setup = Setup {
+        dir: dir.as_ref().map(|d| d.0.clone()),
+        ..Setup::default()
+    };
+    let vars = vars(&sim);
+    let (_, tokens) = tokens_for(&vars);
+    let expires_at = now_ms() + 75_000;
+    let value = sealed(&vars, &token, expires_at, CLIENT_SECRET);
+    match (&dir, flavour) {
+        (Some(d), _) => {
+            std::fs::write(host_path(&d.0, tokens.file_path().unwrap()), &value).unwrap()
+        }
+        (None, Flavour::Spin) => setup.kv = Some(SharedKv::with_data([(tokens.kv_key(), value)])),
+        (None, Flavour::Wasmtime) => {
+            setup.kv_seed.insert(tokens.kv_key().to_owned(), value);
+        }
+    }
+    let rig = rig_with(flavour, sim, &setup);
+    let what = format!("{flavour:?} dir={with_dir}");
+    rig.sim.set_faults(Faults {
+        ims_outage: true,
+        ..Default::default()
+    });
+
+    let inst = rig.host.instance().await.unwrap();
+    let mut served = 0;
+    // Until 63 s are left: every caller is served with the valid token.
+    while now_ms() + 63_000 < expires_at {
+        let a = rig
+            .on(&inst, "GET", "/v1/products/SKU-0001", Some(API_KEY))
+            .await;
+        assert_eq!(a.status, 200, "{what}: {}", a.body);
+        served += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(served >= 10, "{what}: only {served} requests");
+    assert!(rig.sim.requests().iter().all(|r| bearer(r) == token));
+    let c = rig.sim.counters();
+    assert_eq!(
+        (c.token_requests - base, c.token_failures),
+        (1, 1),
+        "{what}: one refresh attempt, then no retry within 30 s"
+    );
+    let a = rig.on(&inst, "GET", "/v1/token", Some(API_KEY)).await;
+    assert_eq!(a.body["cached"], true, "{what}");
+    assert_eq!(a.body["refresh_due"], true, "{what}");
+    assert_eq!(a.body["last_refresh_error"], "ims_unavailable", "{what}");
+    assert_eq!(
+        a.body["source"],
+        if with_dir { "file" } else { "kv" },
+        "{what}"
+    );
+
+    // The lease: in the key-value store (Spin), or a file given back after the attempt.
+    if flavour == Flavour::Spin && !with_dir {
+        let lease = rig
+            .host
+            .kv()
+            .get(tokens.lease_key())
+            .expect("a lease entry");
+        assert!(tokens.lease_key().starts_with("accs-edge/ims-lease/v1/"));
+        let lease_at = Lease::parse(&lease).expect("a lease value");
+        assert!(lease_at.expires_ms > expires_at - 75_000, "{what}");
+        assert!(!contains(&lease, &token) && !contains(&lease, CLIENT_SECRET));
+    }
+    if let Some(d) = &dir {
+        assert_eq!(
+            dir_listing(&d.0),
+            [host_path(&d.0, tokens.file_path().unwrap())
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()],
+            "{what}: no lease or temp file left"
+        );
+    }
+
+    // Under 60 s left: never sent; IMS is down, so 503 with Retry-After.
+    let wait = (expires_at - 59_000).saturating_sub(now_ms());
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+    let accs_before = rig.accs_calls("/V1/");
+    let a = rig
+        .on(&inst, "GET", "/v1/products/SKU-0001", Some(API_KEY))
+        .await;
+    assert_eq!(a.status, 503, "{what}: {}", a.body);
+    assert_eq!(a.body["code"], "ims_unavailable");
+    assert!(a.headers.contains_key("retry-after"), "{what}");
+    assert_eq!(
+        rig.accs_calls("/V1/"),
+        accs_before,
+        "{what}: the old token stayed home"
+    );
+
+    // IMS back: a new token at once.
+    rig.sim.set_faults(Faults::default());
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let a = rig
+        .on(&inst, "GET", "/v1/products/SKU-0001", Some(API_KEY))
+        .await;
+    assert_eq!(a.status, 200, "{what}: {}", a.body);
+    let last = rig.sim.requests().pop().unwrap();
+    assert_ne!(bearer(&last), token, "{what}");
+    let a = rig.on(&inst, "GET", "/v1/token", Some(API_KEY)).await;
+    assert_eq!(a.body["source"], "ims", "{what}");
+    assert_eq!(a.body["last_refresh_error"], serde_json::Value::Null);
+    rig.finish();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ims_outage_through_the_refresh_window_costs_callers_nothing() {
+    // About 17 s each; the three run side by side.
+    futures::future::join_all([
+        Box::pin(outage_through_the_window(Flavour::Spin, false))
+            as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+        Box::pin(outage_through_the_window(Flavour::Wasmtime, false)),
+        Box::pin(outage_through_the_window(Flavour::Wasmtime, true)),
+    ])
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_instances_live_lease_holds_the_refresh_back() {
+    for with_dir in [false, true] {
+        let flavour = if with_dir {
+            Flavour::Wasmtime
+        } else {
+            Flavour::Spin
+        };
+        let sim = start_sim().await;
+        let token = sim_token(&sim).await;
+        let base = sim.counters().token_requests;
+        let vars = vars(&sim);
+        let (_, tokens) = tokens_for(&vars);
+        let now = now_ms();
+        let value = sealed(&vars, &token, now + 200_000, CLIENT_SECRET);
+        let lease = Lease::new(now, 0x5eed).encode();
+        let dir = TempDir::new("held-lease");
+        let mut setup = Setup::default();
+        if with_dir {
+            std::fs::write(host_path(&dir.0, tokens.file_path().unwrap()), &value).unwrap();
+            std::fs::write(host_path(&dir.0, tokens.lease_path().unwrap()), &lease).unwrap();
+            setup.dir = Some(dir.0.clone());
+        } else {
+            setup.kv = Some(SharedKv::with_data([
+                (tokens.kv_key(), value),
+                (tokens.lease_key(), lease.clone()),
+            ]));
+        }
+        let rig = rig_with(flavour, sim, &setup);
+        let inst = rig.host.instance().await.unwrap();
+        for _ in 0..20 {
+            let a = rig
+                .on(&inst, "GET", "/v1/products/SKU-0002", Some(API_KEY))
+                .await;
+            assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        }
+        assert_eq!(
+            rig.sim.counters().token_requests - base,
+            0,
+            "{flavour:?}: the lease holder refreshes, not us"
+        );
+        assert!(rig.sim.requests().iter().all(|r| bearer(r) == token));
+        let a = rig.on(&inst, "GET", "/v1/token", Some(API_KEY)).await;
+        assert_eq!(a.body["refresh_due"], true);
+        if with_dir {
+            let on_disk = std::fs::read(host_path(&dir.0, tokens.lease_path().unwrap())).unwrap();
+            assert_eq!(
+                on_disk, lease,
+                "a live lease of another instance is left alone"
+            );
+        } else {
+            assert_eq!(rig.host.kv().get(tokens.lease_key()), Some(lease));
+            // Under the lease, a warm request touches the store no more.
+            let gets = rig.host.kv().gets();
+            rig.on(&inst, "GET", "/v1/products/SKU-0002", Some(API_KEY))
+                .await;
+            assert_eq!(rig.host.kv().gets(), gets);
+        }
+        rig.finish();
+    }
+}
+
+// ---- IMS refusing ----
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ims_refusing_the_credentials_is_502_with_its_code_and_no_secret() {
+    const WRONG: &str = "p8e-WRONG-secret-000111222333444555666777";
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |v| {
+            v.insert("ims_client_secret".into(), WRONG.into());
+        })
+        .await;
+        let a = rig.get("/v1/products/SKU-0001", Some(API_KEY)).await;
+        assert_eq!(a.status, 502, "{flavour:?}: {}", a.body);
+        assert_eq!(a.body["code"], "ims_auth_failed");
+        let detail = a.body["detail"].as_str().unwrap();
+        assert!(detail.contains("invalid_client"), "{detail}");
+        let a = rig.get("/v1/token", Some(API_KEY)).await;
+        assert_eq!(a.body["cached"], false);
+        assert_eq!(rig.accs_calls("/V1/"), 0);
+        let mut all = rig.captured.lock().unwrap().clone();
+        all.push(rig.host.logs());
+        assert!(
+            all.iter().all(|t| !t.contains(WRONG)),
+            "{flavour:?}: the secret leaked"
+        );
+        rig.finish();
+    }
+}
+
+// ---- the shared copies ----
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_key_value_store_warns_once_and_requests_still_succeed() {
+    let rig = rig(Flavour::Spin, |_| {}).await;
+    rig.host.kv().set_failing(true);
+    let inst = rig.host.instance().await.unwrap();
+    for i in 0..6 {
+        if i == 3 {
+            rig.sim.revoke_tokens();
+        }
+        let a = rig
+            .on(&inst, "GET", "/v1/products/SKU-0001", Some(API_KEY))
+            .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+    }
+    assert_eq!(rig.sim.counters().token_requests, 2);
+    assert!(
+        rig.host.kv().snapshot().is_empty(),
+        "nothing could be stored"
+    );
+    let logs = rig.host.logs();
+    assert_eq!(
+        logs.matches("key-value store unavailable").count(),
+        1,
+        "one warning: {logs}"
+    );
+    rig.finish();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupted_or_foreign_kv_value_is_a_miss_and_ims_is_asked() {
+    for flavour in FLAVOURS {
+        let mut rig = rig_with(flavour, start_sim().await, &Setup::default());
+        let vars = vars(&rig.sim);
+        let (_, tokens) = tokens_for(&vars);
+        let key = tokens.kv_key().to_owned();
+        let good = sealed(&vars, "eyJ-not-used", now_ms() + 3_000_000, CLIENT_SECRET);
+        let mut flipped = good.clone();
+        flipped[30] ^= 0x40;
+        let cases: [(&str, Vec<u8>); 6] = [
+            ("garbage", b"\x00garbage\xff".to_vec()),
+            ("empty", vec![]),
+            ("truncated", good[..good.len() - 3].to_vec()),
+            ("flipped bit", flipped),
+            (
+                "plain token",
+                br#"{"t":"eyJ-plain","e":99999999999999,"l":1}"#.to_vec(),
+            ),
+            (
+                "another secret",
+                sealed(&vars, "eyJ-other", now_ms() + 3_000_000, OTHER_SECRET),
+            ),
+        ];
+        for (what, value) in cases {
+            let mut setup = Setup::default();
+            match flavour {
+                Flavour::Spin => setup.kv = Some(SharedKv::with_data([(key.clone(), value)])),
+                Flavour::Wasmtime => {
+                    setup.kv_seed.insert(key.clone(), value);
+                }
+            }
+            rehost(&mut rig, &setup);
+            let before = rig.sim.counters().token_requests;
+            let a = rig.get("/v1/products/SKU-0001", Some(API_KEY)).await;
+            assert_eq!(a.status, 200, "{flavour:?} {what}: {}", a.body);
+            assert_eq!(
+                rig.sim.counters().token_requests,
+                before + 1,
+                "{flavour:?} {what}: a miss, so IMS is asked"
+            );
+            if flavour == Flavour::Spin {
+                // Replaced by a good entry the next instance uses.
+                let a = rig.get("/v1/products/SKU-0002", Some(API_KEY)).await;
+                assert_eq!(a.status, 200);
+                assert_eq!(rig.sim.counters().token_requests, before + 1, "{what}");
+            }
+            assert!(
+                !rig.host.logs().contains(r#""level":"warn""#),
+                "{what}: no warning"
+            );
+        }
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entry_written_under_another_secret_is_a_miss_unless_the_rotation_list_has_it() {
+    let sim = sim_with(SimConfig {
+        client_secrets: vec![CLIENT_SECRET.into(), OTHER_SECRET.into()],
+        ..sim_config()
+    })
+    .await;
+    // A deployment with the other secret writes the shared entry.
+    let kv = SharedKv::new();
+    let mut rig = rig_with(
+        Flavour::Spin,
+        sim,
+        &Setup {
+            kv: Some(kv.clone()),
+            vars: [("ims_client_secret".to_owned(), OTHER_SECRET.to_owned())].into(),
+            ..Setup::default()
+        },
+    );
+    assert_eq!(
+        rig.get("/v1/products/SKU-0001", Some(API_KEY)).await.status,
+        200
+    );
+    assert_eq!(rig.sim.counters().token_requests, 1);
+    let written = kv.snapshot();
+
+    // Our secret alone: the entry does not open.
+    rehost(
+        &mut rig,
+        &Setup {
+            kv: Some(SharedKv::with_data(written.clone())),
+            ..Setup::default()
+        },
+    );
+    assert_eq!(
+        rig.get("/v1/products/SKU-0001", Some(API_KEY)).await.status,
+        200
+    );
+    assert_eq!(
+        rig.sim.counters().token_requests,
+        2,
+        "another secret's entry is a miss"
+    );
+
+    // Ours first, the other second in the rotation list: it opens.
+    rehost(
+        &mut rig,
+        &Setup {
+            kv: Some(SharedKv::with_data(written)),
+            vars: [(
+                "ims_client_secret".to_owned(),
+                format!("{CLIENT_SECRET},{OTHER_SECRET}"),
+            )]
+            .into(),
+            ..Setup::default()
+        },
+    );
+    let inst = rig.host.instance().await.unwrap();
+    assert_eq!(
+        rig.on(&inst, "GET", "/v1/products/SKU-0001", Some(API_KEY))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        rig.sim.counters().token_requests,
+        2,
+        "a listed secret's entry opens"
+    );
+    let a = rig.on(&inst, "GET", "/v1/token", Some(API_KEY)).await;
+    assert_eq!(a.body["source"], "kv");
+    let captured_other = rig.captured.lock().unwrap().join("\n") + &rig.host.logs();
+    assert!(!captured_other.contains(OTHER_SECRET));
+    rig.finish();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rotation_list_is_tried_in_order_and_the_secret_that_worked_is_remembered() {
+    const NEW: &str = "p8e-NEW-secret-not-yet-active-0a1b2c3d4e5f";
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |v| {
+            // `;` as under `wasmtime serve`, where `-S` splits on commas.
+            v.insert("ims_client_secret".into(), format!("{NEW};{CLIENT_SECRET}"));
+        })
+        .await;
+        let inst = rig.host.instance().await.unwrap();
+        let a = rig
+            .on(&inst, "GET", "/v1/products/SKU-0001", Some(API_KEY))
+            .await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        rig.sim.revoke_tokens();
+        let a = rig
+            .on(&inst, "GET", "/v1/products/SKU-0002", Some(API_KEY))
+            .await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        let statuses: Vec<u16> = rig.sim.token_requests().iter().map(|t| t.status).collect();
+        assert_eq!(
+            statuses,
+            [401, 200, 200],
+            "{flavour:?}: new then old; after that the old one first"
+        );
+        let mut all = rig.captured.lock().unwrap().clone();
+        all.push(rig.host.logs());
+        assert!(all.iter().all(|t| !t.contains(NEW)));
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_file_carries_the_token_across_instances_and_a_torn_one_is_a_miss() {
+    let dir = TempDir::new("token-file");
+    let setup = Setup {
+        dir: Some(dir.0.clone()),
+        ..Setup::default()
+    };
+    let rig = rig_with(Flavour::Wasmtime, start_sim().await, &setup);
+    let (_, tokens) = tokens_for(&vars(&rig.sim));
+    let file = host_path(&dir.0, tokens.file_path().unwrap());
+
+    assert_eq!(
+        rig.get("/v1/products/SKU-0001", Some(API_KEY)).await.status,
+        200
+    );
+    assert_eq!(rig.sim.counters().token_requests, 1);
+    assert_eq!(
+        dir_listing(&dir.0),
+        [file.file_name().unwrap().to_string_lossy().into_owned()],
+        "the token file alone: no temp file, no lease"
+    );
+    let sealed_bytes = std::fs::read(&file).unwrap();
+    for secret in secrets(&rig.sim) {
+        assert!(
+            !contains(&sealed_bytes, &secret),
+            "the file holds a secret in clear"
+        );
+    }
+
+    // New instances (as wasmtime serve makes after 1 s idle) read the file.
+    for _ in 0..3 {
+        let inst = rig.host.instance().await.unwrap();
+        let a = rig
+            .on(&inst, "GET", "/v1/products/SKU-0002", Some(API_KEY))
+            .await;
+        assert_eq!(a.status, 200);
+        let a = rig.on(&inst, "GET", "/v1/token", Some(API_KEY)).await;
+        assert_eq!(a.body["source"], "file");
+    }
+    assert_eq!(rig.sim.counters().token_requests, 1);
+
+    // Torn: a miss, IMS is asked, and the file is whole again for the next one.
+    std::fs::write(&file, &sealed_bytes[..sealed_bytes.len() / 2]).unwrap();
+    assert_eq!(
+        rig.get("/v1/products/SKU-0003", Some(API_KEY)).await.status,
+        200
+    );
+    assert_eq!(rig.sim.counters().token_requests, 2);
+    assert_eq!(
+        rig.get("/v1/products/SKU-0004", Some(API_KEY)).await.status,
+        200
+    );
+    assert_eq!(rig.sim.counters().token_requests, 2);
+    assert!(!rig.host.logs().contains(r#""level":"warn""#));
+    rig.finish();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_directory_that_cannot_be_used_warns_once_and_changes_nothing_else() {
+    // Spin ignores token_cache_dir; the wasmtime flavour without the preopen fails to use it.
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |v| {
+            v.insert("token_cache_dir".into(), "/cache".into());
+        })
+        .await;
+        let inst = rig.host.instance().await.unwrap();
+        for i in 0..4 {
+            if i == 2 {
+                rig.sim.revoke_tokens();
+            }
+            let a = rig
+                .on(&inst, "GET", "/v1/products/SKU-0001", Some(API_KEY))
+                .await;
+            assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        }
+        assert_eq!(rig.sim.counters().token_requests, 2, "{flavour:?}");
+        let logs = rig.host.logs();
+        assert_eq!(
+            logs.matches("token_cache_dir unavailable").count(),
+            1,
+            "{flavour:?}: {logs}"
+        );
+        rig.finish();
+    }
+}
+
+// ---- /v1/token ----
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_status_names_each_source_and_never_shows_the_token() {
+    let dir = TempDir::new("status");
+    for flavour in FLAVOURS {
+        let setup = Setup {
+            dir: (flavour == Flavour::Wasmtime).then(|| dir.0.clone()),
+            ..Setup::default()
+        };
+        let rig = rig_with(flavour, start_sim().await, &setup);
+        let mut bodies = Vec::new();
+        let first = rig.host.instance().await.unwrap();
+        let a = rig.on(&first, "GET", "/v1/token", Some(API_KEY)).await;
+        assert_eq!(
+            (a.body["cached"].as_bool(), a.body["source"].is_null()),
+            (Some(false), true)
+        );
+        bodies.push(a.body.to_string());
+        rig.on(&first, "GET", "/v1/products/SKU-0001", Some(API_KEY))
+            .await;
+        let a = rig.on(&first, "GET", "/v1/token", Some(API_KEY)).await;
+        assert_eq!(a.body["source"], "ims", "{flavour:?}");
+        assert!(a.body["seconds_left"].as_u64().unwrap() > 86_000);
+        bodies.push(a.body.to_string());
+        let second = rig.host.instance().await.unwrap();
+        rig.on(&second, "GET", "/v1/products/SKU-0001", Some(API_KEY))
+            .await;
+        let a = rig.on(&second, "GET", "/v1/token", Some(API_KEY)).await;
+        let shared = if flavour == Flavour::Spin {
+            "kv"
+        } else {
+            "file"
+        };
+        assert_eq!(a.body["source"], shared, "{flavour:?}");
+        bodies.push(a.body.to_string());
+        assert_eq!(rig.sim.counters().token_requests, 1);
+        let issued = secrets(&rig.sim);
+        for body in &bodies {
+            for s in &issued {
+                assert!(!body.contains(s.as_str()), "{flavour:?}: {body}");
+            }
+        }
+        rig.finish();
+    }
+}
