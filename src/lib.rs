@@ -14,6 +14,7 @@ pub mod ims;
 pub mod problem;
 pub mod routes;
 pub mod trace;
+pub mod webhook;
 
 #[cfg(test)]
 mod testing;

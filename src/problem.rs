@@ -23,6 +23,8 @@ pub enum Code {
     AccsRateLimited,
     AccsUnavailable,
     AccsError,
+    WebhookNotConfigured,
+    Conflict,
     Internal,
 }
 
@@ -42,6 +44,8 @@ impl Code {
             Code::AccsRateLimited => "accs_rate_limited",
             Code::AccsUnavailable => "accs_unavailable",
             Code::AccsError => "accs_error",
+            Code::WebhookNotConfigured => "webhook_not_configured",
+            Code::Conflict => "conflict",
             Code::Internal => "internal_error",
         }
     }
@@ -58,7 +62,8 @@ impl Code {
             Code::Forbidden => 403,
             Code::ConfigInvalid | Code::Internal => 500,
             Code::ImsAuthFailed | Code::AccsAuthFailed | Code::AccsUnavailable => 502,
-            Code::ImsUnavailable => 503,
+            Code::ImsUnavailable | Code::WebhookNotConfigured => 503,
+            Code::Conflict => 409,
             Code::AccsRateLimited => 429,
             Code::AccsError => 400,
         }
@@ -79,6 +84,8 @@ impl Code {
             Code::AccsRateLimited => "ACCS rate limit",
             Code::AccsUnavailable => "ACCS unavailable",
             Code::AccsError => "ACCS error",
+            Code::WebhookNotConfigured => "Webhooks not configured",
+            Code::Conflict => "Delivery in progress",
             Code::Internal => "Internal error",
         }
     }
@@ -93,11 +100,12 @@ pub struct Problem {
     /// Seconds, sent as `Retry-After` so callers back off by the book.
     pub retry_after: Option<u64>,
     /// ACCS's own `message` and `parameters`, kept for `accs_error`.
-    pub upstream: Option<Value>,
+    /// Boxed, like `errors`, to keep `Result<_, Problem>` small.
+    pub upstream: Option<Box<Value>>,
     /// Methods a 405 answer lists in `Allow`.
     pub allow: Option<&'static str>,
     /// Itemised input errors, e.g. each bad index of a batch.
-    pub errors: Option<Value>,
+    pub errors: Option<Box<Value>>,
 }
 
 impl Problem {
@@ -124,7 +132,7 @@ impl Problem {
     }
 
     pub fn with_upstream(mut self, upstream: Value) -> Self {
-        self.upstream = Some(upstream);
+        self.upstream = Some(Box::new(upstream));
         self
     }
 
@@ -168,8 +176,8 @@ impl Problem {
             detail: &self.detail,
             code: self.code.as_str(),
             request_id,
-            upstream: self.upstream.as_ref(),
-            errors: self.errors.as_ref(),
+            upstream: self.upstream.as_deref(),
+            errors: self.errors.as_deref(),
         };
         serde_json::to_vec(&body).unwrap_or_default()
     }
@@ -220,6 +228,8 @@ mod tests {
             AccsRateLimited,
             AccsUnavailable,
             AccsError,
+            WebhookNotConfigured,
+            Conflict,
             Internal,
         ];
         let mut names: Vec<_> = all.iter().map(|c| c.as_str()).collect();

@@ -132,7 +132,7 @@ mod tests {
         );
         assert_eq!((p.code, p.status), (Code::AccsError, 404));
         assert_eq!(
-            p.upstream.unwrap(),
+            *p.upstream.unwrap(),
             serde_json::json!({"message":"The product that was requested doesn't exist.","parameters":[]})
         );
     }

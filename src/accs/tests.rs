@@ -276,8 +276,8 @@ fn accs_error_keeps_magentos_message() {
     let h = Harness::new(vec![status(404)]);
     let p = h.call(get()).unwrap_err();
     assert_eq!(
-        p.upstream,
-        Some(serde_json::json!({"message":"answer 404","parameters":[]}))
+        p.upstream.as_deref(),
+        Some(&serde_json::json!({"message":"answer 404","parameters":[]}))
     );
 }
 

@@ -63,7 +63,7 @@ pub fn validate(body: &[u8]) -> Result<Vec<Item>, Problem> {
         first.join("; "),
         if errors.len() > 5 { "; ..." } else { "" }
     ));
-    p.errors = Some(Value::Array(listed));
+    p.errors = Some(Box::new(Value::Array(listed)));
     Err(p)
 }
 
@@ -107,17 +107,22 @@ fn check_item(item: Value) -> Result<Item, String> {
 pub struct ItemResult {
     pub index: usize,
     pub sku: String,
-    pub source_code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_code: Option<String>,
     /// `ok` or `failed`.
     pub result: &'static str,
-    pub batch: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct BatchError {
-    pub batch: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
     pub code: &'static str,
     pub status: u16,
     pub detail: String,
@@ -175,19 +180,20 @@ pub async fn sync<P: Ports>(ctx: &Ctx<'_, P>, items: &[(usize, Item)]) -> Outcom
             .extend(chunk.iter().map(|(index, item)| ItemResult {
                 index: *index,
                 sku: str_of(item, "sku"),
-                source_code: str_of(item, "source_code"),
+                source_code: Some(str_of(item, "source_code")),
                 result: if error.is_none() { "ok" } else { "failed" },
-                batch,
+                batch: Some(batch),
                 error,
             }));
         if let Err(p) = result {
             outcome.retry_after = outcome.retry_after.max(p.retry_after);
             outcome.errors.push(BatchError {
-                batch,
+                batch: Some(batch),
+                sku: None,
                 code: p.code.as_str(),
                 status: p.status,
                 detail: p.detail.clone(),
-                upstream: p.upstream.clone(),
+                upstream: p.upstream.as_deref().cloned(),
             });
             outcome.first_problem.get_or_insert(p);
         }
@@ -206,13 +212,18 @@ fn str_of(item: &Item, key: &str) -> String {
 /// status (with `Retry-After` where ACCS gave one) when none did: a sender
 /// that retries on 429/5xx then does the right thing.
 pub fn respond(outcome: &Outcome) -> InResponse {
-    let total = outcome.results.len();
-    let ok = outcome.ok();
-    let status = match (&outcome.first_problem, ok) {
+    let status = match (&outcome.first_problem, outcome.ok()) {
         (None, _) => 200,
         (Some(_), n) if n > 0 => 207,
         (Some(p), _) => p.status,
     };
+    report(outcome, status)
+}
+
+/// The JSON report with `status`, and `Retry-After` where ACCS asked for one.
+pub fn report(outcome: &Outcome, status: u16) -> InResponse {
+    let total = outcome.results.len();
+    let ok = outcome.ok();
     let body = serde_json::json!({
         "summary": {
             "items": total,

@@ -5,6 +5,7 @@ pub mod orders;
 pub mod passthrough;
 pub mod products;
 pub mod search;
+pub mod webhooks;
 
 use crate::accs::Ctx;
 use crate::config::{ConfigError, Settings};
@@ -101,6 +102,17 @@ impl<P: Ports> App<P> {
             Ok(edge) => edge,
             Err(e) => return (template, Err(config_problem(e))),
         };
+        let ctx = Ctx {
+            settings: &edge.settings,
+            ports: &self.ports,
+            tokens: &edge.tokens,
+            trace,
+        };
+        // Webhooks authenticate by signature only: an API key never opens them,
+        // and a signature never opens anything else.
+        if let Route::Webhook(topic) = route {
+            return (template, webhooks::post(&ctx, req, topic).await);
+        }
         if crate::auth::api_key(req.header("authorization"), &edge.settings.api_keys).is_none() {
             return (
                 template,
@@ -110,12 +122,6 @@ impl<P: Ports> App<P> {
                 )),
             );
         }
-        let ctx = Ctx {
-            settings: &edge.settings,
-            ports: &self.ports,
-            tokens: &edge.tokens,
-            trace,
-        };
         let ok = |body: Vec<u8>| json(200, body);
         let query = req.query.as_deref();
         let result = match route {
@@ -133,6 +139,7 @@ impl<P: Ports> App<P> {
             Route::Orders => orders::list(&ctx, query).await.map(ok),
             Route::Order(id) => orders::get_one(&ctx, id).await.map(ok),
             Route::Passthrough(rest) => passthrough::forward(&ctx, req, rest).await,
+            Route::Webhook(_) => unreachable!("answered above"),
         };
         (template, result)
     }
@@ -154,6 +161,7 @@ enum Route<'a> {
     Order(&'a str),
     /// The raw path after `/v1/accs`.
     Passthrough(&'a str),
+    Webhook(&'a str),
 }
 
 impl<'a> Route<'a> {
@@ -174,6 +182,9 @@ impl<'a> Route<'a> {
             ["v1", "inventory", "source-items"] => (Route::SourceItems, "POST"),
             ["v1", "orders"] => (Route::Orders, "GET"),
             ["v1", "orders", id] => (Route::Order(id), "GET"),
+            ["v1", "webhooks", topic] if webhooks::TOPICS.contains(topic) => {
+                (Route::Webhook(topic), "POST")
+            }
             _ => return Err(("unmatched", Problem::not_found())),
         };
         let method_ok =
@@ -195,6 +206,7 @@ impl<'a> Route<'a> {
             Route::Orders => "/v1/orders",
             Route::Order(_) => "/v1/orders/{id}",
             Route::Passthrough(_) => "/v1/accs/{path}",
+            Route::Webhook(_) => "/v1/webhooks/{topic}",
         }
     }
 }
@@ -211,7 +223,7 @@ pub(crate) fn json(status: u16, body: Vec<u8>) -> InResponse {
     }
 }
 
-fn problem_response(p: &Problem, request_id: &str) -> InResponse {
+pub(crate) fn problem_response(p: &Problem, request_id: &str) -> InResponse {
     let mut headers = vec![("content-type", "application/problem+json".to_owned())];
     if let Some(s) = p.retry_after {
         headers.push(("retry-after", s.to_string()));

@@ -1,0 +1,364 @@
+//! Signed webhooks, both flavours: Standard Webhooks vectors computed here,
+//! independently of the component, replay, partial failure and retry.
+
+mod common;
+
+use accs_sim::{Faults, ScriptedResponse};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use common::rig::*;
+use common::*;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const KEY_A: &[u8] = b"webhook-key-A-0123456789abcdef!!";
+const KEY_B: &[u8] = b"webhook-key-B-rotated-9876543210";
+
+fn whsec(key: &[u8]) -> String {
+    format!("whsec_{}", STANDARD.encode(key))
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn sign(key: &[u8], id: &str, ts: u64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    mac.update(format!("{id}.{ts}.").as_bytes());
+    mac.update(body);
+    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+fn delivery(topic: &str, headers: &[(&str, String)], body: &[u8]) -> http::Request<Bytes> {
+    let mut b = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://localhost/v1/webhooks/{topic}"))
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        b = b.header(*k, v);
+    }
+    b.body(Bytes::copy_from_slice(body)).unwrap()
+}
+
+fn signed(topic: &str, id: &str, body: &[u8]) -> http::Request<Bytes> {
+    let ts = now();
+    delivery(
+        topic,
+        &[
+            ("webhook-id", id.into()),
+            ("webhook-timestamp", ts.to_string()),
+            ("webhook-signature", sign(KEY_A, id, ts, body)),
+        ],
+        body,
+    )
+}
+
+fn inventory_body(n: usize) -> Vec<u8> {
+    let items: Vec<Value> = (0..n)
+        .map(|i| json!({"sku": format!("WH-{i:03}"), "source_code": "default", "quantity": 5, "status": 1}))
+        .collect();
+    serde_json::to_vec(&json!({ "sourceItems": items })).unwrap()
+}
+
+async fn webhook_rig(flavour: Flavour) -> Rig {
+    rig(flavour, |v| {
+        v.insert(
+            "webhook_secrets".into(),
+            format!("{},{}", whsec(KEY_A), whsec(KEY_B)),
+        );
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_valid_delivery_syncs_and_a_repeat_is_answered_from_the_ledger() {
+    for flavour in FLAVOURS {
+        let rig = webhook_rig(flavour).await;
+        let inst = rig.host.instance().await.unwrap();
+        let body = inventory_body(12);
+        let first = rig
+            .send_on(&inst, signed("inventory", "msg-1", &body))
+            .await;
+        assert_eq!(first.status, 200, "{flavour:?}: {}", first.body);
+        assert_eq!(first.body["summary"]["ok"], 12);
+        assert_eq!(rig.sim.inventory_receipts().len(), 12);
+        let calls = rig.sim.counters().accs_requests;
+
+        let again = rig
+            .send_on(&inst, signed("inventory", "msg-1", &body))
+            .await;
+        assert_eq!(again.status, 200);
+        assert_eq!(again.body, first.body);
+        assert_eq!(again.headers["webhook-replayed"], "true");
+        assert_eq!(
+            rig.sim.counters().accs_requests,
+            calls,
+            "{flavour:?}: a repeat touches nothing upstream"
+        );
+        assert!(rig.sim.inventory_receipts().values().all(|&n| n == 1));
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_signatures_are_401_with_no_upstream_call() {
+    for flavour in FLAVOURS {
+        let rig = webhook_rig(flavour).await;
+        let body = inventory_body(1);
+        let ts = now();
+        let good = sign(KEY_A, "m", ts, &body);
+        type Case<'a> = (&'a str, Vec<(&'a str, String)>, Vec<u8>);
+        let cases: Vec<Case> = vec![
+            (
+                "tampered body",
+                vec![
+                    ("webhook-id", "m".into()),
+                    ("webhook-timestamp", ts.to_string()),
+                    ("webhook-signature", good.clone()),
+                ],
+                inventory_body(2),
+            ),
+            (
+                "wrong secret",
+                vec![
+                    ("webhook-id", "m".into()),
+                    ("webhook-timestamp", ts.to_string()),
+                    (
+                        "webhook-signature",
+                        sign(b"not-our-key-0123456789abcdef0000", "m", ts, &body),
+                    ),
+                ],
+                body.clone(),
+            ),
+            (
+                "stale",
+                vec![
+                    ("webhook-id", "m".into()),
+                    ("webhook-timestamp", (ts - 301).to_string()),
+                    ("webhook-signature", sign(KEY_A, "m", ts - 301, &body)),
+                ],
+                body.clone(),
+            ),
+            (
+                "future",
+                vec![
+                    ("webhook-id", "m".into()),
+                    ("webhook-timestamp", (ts + 301).to_string()),
+                    ("webhook-signature", sign(KEY_A, "m", ts + 301, &body)),
+                ],
+                body.clone(),
+            ),
+            (
+                "empty v1",
+                vec![
+                    ("webhook-id", "m".into()),
+                    ("webhook-timestamp", ts.to_string()),
+                    ("webhook-signature", "v1,".into()),
+                ],
+                body.clone(),
+            ),
+            (
+                "truncated",
+                vec![
+                    ("webhook-id", "m".into()),
+                    ("webhook-timestamp", ts.to_string()),
+                    ("webhook-signature", good[..20].to_owned()),
+                ],
+                body.clone(),
+            ),
+            (
+                "unknown version",
+                vec![
+                    ("webhook-id", "m".into()),
+                    ("webhook-timestamp", ts.to_string()),
+                    ("webhook-signature", good.replacen("v1,", "v2,", 1)),
+                ],
+                body.clone(),
+            ),
+            (
+                "no id",
+                vec![
+                    ("webhook-timestamp", ts.to_string()),
+                    ("webhook-signature", good.clone()),
+                ],
+                body.clone(),
+            ),
+            (
+                "no timestamp",
+                vec![
+                    ("webhook-id", "m".into()),
+                    ("webhook-signature", good.clone()),
+                ],
+                body.clone(),
+            ),
+            (
+                "no signature",
+                vec![
+                    ("webhook-id", "m".into()),
+                    ("webhook-timestamp", ts.to_string()),
+                ],
+                body.clone(),
+            ),
+            (
+                "an API key instead",
+                vec![("authorization", format!("Bearer {API_KEY}"))],
+                body.clone(),
+            ),
+        ];
+        for (what, headers, body) in cases {
+            let a = rig.send(delivery("inventory", &headers, &body)).await;
+            assert_eq!(
+                (a.status, a.body["code"].as_str()),
+                (401, Some("unauthorized")),
+                "{flavour:?}: {what}"
+            );
+        }
+        assert_eq!(
+            rig.sim.counters().accs_requests + rig.sim.counters().token_requests,
+            0
+        );
+
+        // Several signatures, one valid; and the second, rotated secret.
+        let multi = format!("v1,AAAA {} {good}", sign(b"x", "m", ts, &body));
+        let headers = [
+            ("webhook-id", "m".into()),
+            ("webhook-timestamp", ts.to_string()),
+            ("webhook-signature", multi),
+        ];
+        assert_eq!(
+            rig.send(delivery("inventory", &headers, &body))
+                .await
+                .status,
+            200,
+            "{flavour:?}"
+        );
+        let headers = [
+            ("webhook-id", "m2".into()),
+            ("webhook-timestamp", ts.to_string()),
+            ("webhook-signature", sign(KEY_B, "m2", ts, &body)),
+        ];
+        assert_eq!(
+            rig.send(delivery("inventory", &headers, &body))
+                .await
+                .status,
+            200,
+            "{flavour:?}"
+        );
+
+        // A signature opens nothing else.
+        let mut req = signed("inventory", "m3", &body);
+        *req.uri_mut() = "http://localhost/v1/products/SKU-0001".parse().unwrap();
+        *req.method_mut() = http::Method::GET;
+        assert_eq!(rig.send(req).await.status, 401);
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_topics_and_missing_secrets() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        let a = rig.send(signed("inventory", "x", &inventory_body(1))).await;
+        assert_eq!(
+            (a.status, a.body["code"].as_str()),
+            (503, Some("webhook_not_configured")),
+            "{flavour:?}"
+        );
+        let a = rig.send(signed("customers", "x", b"{}")).await;
+        assert_eq!(
+            (a.status, a.body["code"].as_str()),
+            (404, Some("not_found"))
+        );
+        assert_eq!(rig.sim.counters().accs_requests, 0);
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_after_partial_success_sends_only_what_did_not_land() {
+    for flavour in FLAVOURS {
+        let rig = webhook_rig(flavour).await;
+        let inst = rig.host.instance().await.unwrap();
+        rig.sim.set_faults(Faults {
+            script: vec![ScriptedResponse {
+                method: Some("PUT".into()),
+                path_prefix: Some("/V1/products/P-2".into()),
+                status: 503,
+                headers: BTreeMap::new(),
+                body: None,
+                times: 0,
+            }],
+            ..Default::default()
+        });
+        let body = serde_json::to_vec(&json!({"products": [
+            {"sku": "P-1", "name": "One", "price": 1},
+            {"sku": "P-2", "name": "Two", "price": 2},
+            {"sku": "P-3", "name": "Three", "price": 3},
+        ]}))
+        .unwrap();
+        let a = rig
+            .send_on(&inst, signed("products", "delivery-7", &body))
+            .await;
+        assert_eq!(a.status, 503, "{flavour:?}: {}", a.body);
+        assert!(a.headers.contains_key("retry-after"));
+        let results: Vec<&str> = a.body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["result"].as_str().unwrap())
+            .collect();
+        assert_eq!(results, ["ok", "failed", "ok"]);
+        assert_eq!(a.body["errors"][0]["sku"], "P-2");
+        assert_eq!(rig.sim.product("P-1").unwrap()["name"], "One");
+
+        rig.sim.set_faults(Faults::default());
+        let puts = |sku: &str| {
+            rig.sim
+                .requests()
+                .iter()
+                .filter(|r| r.method == "PUT" && r.raw_path.ends_with(&format!("/{sku}")))
+                .count()
+        };
+        let (p1, p3) = (puts("P-1"), puts("P-3"));
+        let a = rig
+            .send_on(&inst, signed("products", "delivery-7", &body))
+            .await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        assert_eq!(a.body["summary"]["ok"], 3);
+        assert_eq!(
+            (puts("P-1"), puts("P-3")),
+            (p1, p3),
+            "{flavour:?}: landed items are not re-sent"
+        );
+        assert_eq!(rig.sim.product("P-2").unwrap()["name"], "Two");
+        rig.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_payloads_are_400_and_stay_400() {
+    for flavour in FLAVOURS {
+        let rig = webhook_rig(flavour).await;
+        let inst = rig.host.instance().await.unwrap();
+        let body =
+            br#"{"sourceItems":[{"sku":"A","source_code":"default","quantity":-1,"status":1}]}"#;
+        let a = rig.send_on(&inst, signed("inventory", "bad-1", body)).await;
+        assert_eq!(
+            (a.status, a.body["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{flavour:?}"
+        );
+        let again = rig.send_on(&inst, signed("inventory", "bad-1", body)).await;
+        assert_eq!(again.status, 400);
+        assert_eq!(again.headers["webhook-replayed"], "true");
+        assert_eq!(rig.sim.counters().accs_requests, 0);
+        rig.finish();
+    }
+}
