@@ -32,6 +32,14 @@ const COLD_WAIT_MS: u64 = 2_000;
 /// How often it looks at the token file meanwhile.
 const COLD_POLL: Duration = Duration::from_millis(20);
 
+/// Where `read_shared` looks: waiting on a lease file, only the file can
+/// change, so the key-value store is not asked again and again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Look {
+    Everywhere,
+    FileOnly,
+}
+
 #[derive(Clone, Debug)]
 struct Held {
     token: Token,
@@ -204,7 +212,13 @@ impl Tokens {
         let now = ports.now_ms();
         let mut current = held;
         if let Some(newer) = self
-            .read_shared(settings, ports, now, current.token.expires_at_ms, true)
+            .read_shared(
+                settings,
+                ports,
+                now,
+                current.token.expires_at_ms,
+                Look::Everywhere,
+            )
             .await
         {
             let fresh = newer.token.freshness(now, newer.jitter_ms) == Freshness::Fresh;
@@ -236,7 +250,10 @@ impl Tokens {
         trace: &Trace,
     ) -> Result<String, ImsError> {
         let now = ports.now_ms();
-        if let Some(found) = self.read_shared(settings, ports, now, 0, true).await {
+        if let Some(found) = self
+            .read_shared(settings, ports, now, 0, Look::Everywhere)
+            .await
+        {
             return Ok(self.take(found, trace));
         }
         let owner = self.owner(ports);
@@ -244,7 +261,7 @@ impl Tokens {
             Claim::Taken => {
                 // The holder before us may have finished just now.
                 let found = self
-                    .read_shared(settings, ports, ports.now_ms(), 0, false)
+                    .read_shared(settings, ports, ports.now_ms(), 0, Look::FileOnly)
                     .await;
                 let result = match found {
                     Some(found) => Ok(self.take(found, trace)),
@@ -258,7 +275,7 @@ impl Tokens {
                 while ports.now_ms() < deadline {
                     ports.sleep(COLD_POLL).await;
                     if let Some(found) = self
-                        .read_shared(settings, ports, ports.now_ms(), 0, false)
+                        .read_shared(settings, ports, ports.now_ms(), 0, Look::FileOnly)
                         .await
                     {
                         return Ok(self.take(found, trace));
@@ -294,17 +311,17 @@ impl Tokens {
         self.owner.get()
     }
 
-    /// A usable token from the key-value store or else the token file that
-    /// expires after `after_ms`. `with_kv` false looks at the file alone.
+    /// A usable token that expires after `after_ms`, from the key-value store
+    /// or else the token file.
     async fn read_shared<P: Ports>(
         &self,
         settings: &Settings,
         ports: &P,
         now: u64,
         after_ms: u64,
-        with_kv: bool,
+        look: Look,
     ) -> Option<Held> {
-        if with_kv
+        if look == Look::Everywhere
             && let Some(value) = self.shared.read_kv(ports).await
             && let Some(h) = self.open(settings, ports, &value, now, after_ms, TokenSource::Kv)
         {

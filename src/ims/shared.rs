@@ -97,7 +97,7 @@ impl Shared {
         match ports.file_read(&files.token).await {
             Ok(v) => v,
             Err(e) => {
-                self.warn_file(ports, &e.0);
+                self.warn_file(ports, "read the token file", &e.0);
                 None
             }
         }
@@ -114,7 +114,7 @@ impl Shared {
             };
             if let Err(e) = written {
                 let _ = ports.file_remove(&tmp).await;
-                self.warn_file(ports, &e.0);
+                self.warn_file(ports, "write the token file", &e.0);
             }
         }
         if let Err(e) = ports.kv_set(&self.kv_key, sealed).await {
@@ -172,7 +172,7 @@ impl Shared {
         let tmp = temp_path(ports, &files.dir, "lease");
         if let Err(e) = ports.file_write(&tmp, &lease.encode()).await {
             let _ = ports.file_remove(&tmp).await;
-            self.warn_file(ports, &e.0);
+            self.warn_file(ports, "write the lease", &e.0);
             return Claim::None;
         }
         let mut claim = Claim::None;
@@ -185,14 +185,14 @@ impl Shared {
                 }
                 Ok(false) => {}
                 Err(e) => {
-                    self.warn_file(ports, &e.0);
+                    self.warn_file(ports, "link the lease", &e.0);
                     break;
                 }
             }
             let current = match ports.file_read(&files.lease).await {
                 Ok(v) => v,
                 Err(e) => {
-                    self.warn_file(ports, &e.0);
+                    self.warn_file(ports, "read the lease", &e.0);
                     break;
                 }
             };
@@ -206,7 +206,7 @@ impl Shared {
             }
             // Expired, ours from before, or not a lease: clear it and retry.
             if let Err(e) = ports.file_remove(&files.lease).await {
-                self.warn_file(ports, &e.0);
+                self.warn_file(ports, "remove a stale lease", &e.0);
                 break;
             }
         }
@@ -237,12 +237,14 @@ impl Shared {
         }
     }
 
-    fn warn_file<P: Ports>(&self, ports: &P, reason: &str) {
+    /// Names the operation: without hard links, say, the token file still
+    /// works and only the lease is skipped.
+    fn warn_file<P: Ports>(&self, ports: &P, operation: &str, reason: &str) {
         if !self.file_warned.replace(true) {
             warn(
                 ports,
-                "token_cache_dir unavailable; the token file is not used",
-                reason,
+                "token_cache_dir unavailable; going on without what failed",
+                &format!("{operation}: {reason}"),
             );
         }
     }
