@@ -198,3 +198,30 @@ impl Ports for FakePorts {
         self.logs.borrow_mut().push(line.to_owned());
     }
 }
+
+/// The API key the test settings accept.
+pub const TEST_API_KEY: &str = "erp-key-0123456789abcdef0123456789";
+
+/// Valid settings for tests, with `extra` variables set over the base ones.
+pub fn settings(
+    extra: &[(&'static str, &str)],
+) -> Result<crate::config::Settings, crate::config::ConfigError> {
+    let mut vars: HashMap<&str, String> = HashMap::from([
+        ("ims_client_id", "client-1".to_owned()),
+        ("ims_client_secret", "secret-1".to_owned()),
+        (
+            "ims_token_url",
+            "https://ims.example/ims/token/v3".to_owned(),
+        ),
+        (
+            "accs_base_url",
+            "https://na1.api.commerce.adobe.com/T1".to_owned(),
+        ),
+        ("ims_org_id", "ORG@AdobeOrg".to_owned()),
+        ("api_keys", format!("erp:{TEST_API_KEY}")),
+    ]);
+    for (k, v) in extra {
+        vars.insert(k, (*v).to_owned());
+    }
+    crate::config::Settings::from_lookup(|n| vars.get(n).cloned())
+}

@@ -7,7 +7,6 @@ use crate::problem::Code;
 use crate::testing::FakePorts;
 use futures::executor::block_on;
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 const NOW: u64 = 1_700_000_000_000;
@@ -46,24 +45,8 @@ impl Harness {
         Harness::with(script, &[])
     }
 
-    fn with(script: Vec<Answer>, extra: &[(&str, &str)]) -> Self {
-        let mut vars: HashMap<&str, String> = HashMap::from([
-            ("ims_client_id", "client-1".to_owned()),
-            ("ims_client_secret", "secret-1".to_owned()),
-            (
-                "ims_token_url",
-                "https://ims.example/ims/token/v3".to_owned(),
-            ),
-            (
-                "accs_base_url",
-                "https://na1.api.commerce.adobe.com/T1".to_owned(),
-            ),
-            ("api_keys", format!("erp:{}", "k".repeat(32))),
-        ]);
-        for (k, v) in extra {
-            vars.insert(k, (*v).to_owned());
-        }
-        let settings = Settings::from_lookup(|n| vars.get(n).cloned()).expect("valid settings");
+    fn with(script: Vec<Answer>, extra: &[(&'static str, &str)]) -> Self {
+        let settings = crate::testing::settings(extra).expect("valid settings");
         let issued = Cell::new(0);
         let accs_calls = Cell::new(0usize);
         let send_ms = Rc::new(Cell::new(0));

@@ -8,7 +8,6 @@ use crate::config::Settings;
 use crate::testing::{FakePorts, respond};
 use futures::executor::block_on;
 use futures::future::join_all;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 const T0: u64 = 1_700_000_000_000;
@@ -22,26 +21,7 @@ struct World {
 }
 
 fn settings(extra: &[(&'static str, &str)]) -> Settings {
-    let mut vars: HashMap<&str, String> = HashMap::from([
-        ("ims_client_id", "client-1".to_owned()),
-        ("ims_client_secret", "secret-1".to_owned()),
-        (
-            "ims_token_url",
-            "https://ims.example/ims/token/v3".to_owned(),
-        ),
-        (
-            "accs_base_url",
-            "https://na1.api.commerce.adobe.com/T1".to_owned(),
-        ),
-        (
-            "api_keys",
-            "erp:erp-key-0123456789abcdef0123456789".to_owned(),
-        ),
-    ]);
-    for (k, v) in extra {
-        vars.insert(k, v.to_string());
-    }
-    Settings::from_lookup(|n| vars.get(n).cloned()).unwrap()
+    crate::testing::settings(extra).unwrap()
 }
 
 fn world(expires_in: Option<u64>, extra: &[(&'static str, &str)]) -> World {

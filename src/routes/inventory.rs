@@ -140,6 +140,20 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Records one failed call (a batch, or one product's upsert).
+    pub fn fail(&mut self, batch: Option<usize>, sku: Option<String>, p: Problem) {
+        self.retry_after = self.retry_after.max(p.retry_after);
+        self.errors.push(BatchError {
+            batch,
+            sku,
+            code: p.code.as_str(),
+            status: p.status,
+            detail: p.detail.clone(),
+            upstream: p.upstream.as_deref().cloned(),
+        });
+        self.first_problem.get_or_insert(p);
+    }
+
     pub fn ok(&self) -> usize {
         self.results.iter().filter(|r| r.result == "ok").count()
     }
@@ -163,18 +177,10 @@ pub async fn sync<P: Ports>(ctx: &Ctx<'_, P>, items: &[(usize, Item)]) -> Outcom
             };
             (batch, chunk, ctx.call(&call).await)
         });
-    let mut done: Vec<_> = futures::stream::iter(calls)
-        .buffer_unordered(ctx.settings.sync_concurrency.max(1))
-        .collect()
-        .await;
-    done.sort_by_key(|(batch, _, _)| *batch);
-
+    let done = bounded(ctx, calls).await;
     let mut outcome = Outcome::default();
     for (batch, chunk, result) in done {
-        let error = match &result {
-            Ok(_) => None,
-            Err(p) => Some(p.code.as_str()),
-        };
+        let error = result.as_ref().err().map(|p| p.code.as_str());
         outcome
             .results
             .extend(chunk.iter().map(|(index, item)| ItemResult {
@@ -186,19 +192,21 @@ pub async fn sync<P: Ports>(ctx: &Ctx<'_, P>, items: &[(usize, Item)]) -> Outcom
                 error,
             }));
         if let Err(p) = result {
-            outcome.retry_after = outcome.retry_after.max(p.retry_after);
-            outcome.errors.push(BatchError {
-                batch: Some(batch),
-                sku: None,
-                code: p.code.as_str(),
-                status: p.status,
-                detail: p.detail.clone(),
-                upstream: p.upstream.as_deref().cloned(),
-            });
-            outcome.first_problem.get_or_insert(p);
+            outcome.fail(Some(batch), None, p);
         }
     }
     outcome
+}
+
+/// Runs `calls` with at most `sync_concurrency` in flight; results in input order.
+pub async fn bounded<P: Ports, F: Future>(
+    ctx: &Ctx<'_, P>,
+    calls: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    futures::stream::iter(calls)
+        .buffered(ctx.settings.sync_concurrency.max(1))
+        .collect()
+        .await
 }
 
 fn str_of(item: &Item, key: &str) -> String {

@@ -2,33 +2,12 @@
 //! the 401 rule, with an injected clock.
 
 use super::*;
-use crate::testing::{FakePorts, respond};
+use crate::testing::{FakePorts, respond, settings};
 use futures::executor::block_on;
 use std::collections::HashMap;
 
-const KEY: &str = "erp-key-0123456789abcdef0123456789";
+const KEY: &str = crate::testing::TEST_API_KEY;
 const TOKEN_OK: &str = r#"{"access_token":"tok-1","token_type":"bearer","expires_in":86399}"#;
-
-fn settings(extra: &[(&'static str, &str)]) -> Result<Settings, ConfigError> {
-    let mut vars: HashMap<&str, String> = HashMap::from([
-        ("ims_client_id", "client-1".to_owned()),
-        ("ims_client_secret", "secret-1".to_owned()),
-        (
-            "ims_token_url",
-            "https://ims.example/ims/token/v3".to_owned(),
-        ),
-        (
-            "accs_base_url",
-            "https://na1.api.commerce.adobe.com/T1".to_owned(),
-        ),
-        ("ims_org_id", "ORG@AdobeOrg".to_owned()),
-        ("api_keys", format!("erp:{KEY}")),
-    ]);
-    for (k, v) in extra {
-        vars.insert(k, v.to_string());
-    }
-    Settings::from_lookup(|n| vars.get(n).cloned())
-}
 
 /// IMS hands out tok-1, tok-2, ...; ACCS accepts what `accept` says.
 fn upstream(accept: impl Fn(&str, usize) -> bool + 'static) -> FakePorts {

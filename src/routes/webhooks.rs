@@ -5,14 +5,13 @@
 //! signature over the raw body (401), ledger (replay, busy or resume), then
 //! parsing and the sync. Only after the signature holds is anything parsed.
 
-use super::inventory::{self, BatchError, ItemResult, Outcome};
+use super::inventory::{self, ItemResult, Outcome};
 use super::{InRequest, InResponse, json, products};
 use crate::accs::{Ctx, path};
 use crate::host::Ports;
 use crate::problem::{Code, Problem};
 use crate::webhook::ledger::{self, Record, State, Verdict};
 use crate::webhook::signature;
-use futures::StreamExt;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
@@ -287,13 +286,8 @@ async fn sync_products<P: Ports>(
                 .map(|_| ());
             (index, sku, r)
         });
-    let mut done: Vec<_> = futures::stream::iter(calls)
-        .buffer_unordered(ctx.settings.sync_concurrency.max(1))
-        .collect()
-        .await;
-    done.sort_by_key(|(index, _, _)| *index);
     let mut outcome = Outcome::default();
-    for (index, sku, result) in done {
+    for (index, sku, result) in inventory::bounded(ctx, calls).await {
         let error = result.as_ref().err().map(|p| p.code.as_str());
         outcome.results.push(ItemResult {
             index,
@@ -304,16 +298,7 @@ async fn sync_products<P: Ports>(
             error,
         });
         if let Err(p) = result {
-            outcome.retry_after = outcome.retry_after.max(p.retry_after);
-            outcome.errors.push(BatchError {
-                batch: None,
-                sku: Some(sku.clone()),
-                code: p.code.as_str(),
-                status: p.status,
-                detail: p.detail.clone(),
-                upstream: p.upstream.as_deref().cloned(),
-            });
-            outcome.first_problem.get_or_insert(p);
+            outcome.fail(None, Some(sku.clone()), p);
         }
     }
     Ok(outcome)
