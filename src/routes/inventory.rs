@@ -198,15 +198,23 @@ pub async fn sync<P: Ports>(ctx: &Ctx<'_, P>, items: &[(usize, Item)]) -> Outcom
     outcome
 }
 
-/// Runs `calls` with at most `sync_concurrency` in flight; results in input order.
+/// Runs `calls` with at most `sync_concurrency` in flight; results in input
+/// order. Unordered underneath: a slow or retrying call does not hold back
+/// the start of the next ones, as `buffered` would.
 pub async fn bounded<P: Ports, F: Future>(
     ctx: &Ctx<'_, P>,
     calls: impl Iterator<Item = F>,
 ) -> Vec<F::Output> {
-    futures::stream::iter(calls)
-        .buffered(ctx.settings.sync_concurrency.max(1))
-        .collect()
-        .await
+    let mut done: Vec<(usize, F::Output)> = futures::stream::iter(
+        calls
+            .enumerate()
+            .map(|(i, call)| async move { (i, call.await) }),
+    )
+    .buffer_unordered(ctx.settings.sync_concurrency.max(1))
+    .collect()
+    .await;
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, output)| output).collect()
 }
 
 fn str_of(item: &Item, key: &str) -> String {
