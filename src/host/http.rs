@@ -6,7 +6,8 @@ use bytes::Bytes;
 use futures::FutureExt;
 use http_body_util::BodyExt;
 use spin_sdk::http::{FullBody, Request};
-use spin_sdk::wasip3::http::types::ErrorCode;
+use spin_sdk::wasip3::http::types::{ErrorCode, RequestOptions};
+use spin_sdk::wasip3::http_compat::RequestOptionsExtension;
 use std::time::Duration;
 
 pub async fn send(req: OutRequest, timeout: Duration) -> Result<OutResponse, SendError> {
@@ -14,10 +15,14 @@ pub async fn send(req: OutRequest, timeout: Duration) -> Result<OutResponse, Sen
     for (name, value) in &req.headers {
         builder = builder.header(*name, value);
     }
-    let request = builder
+    let mut request = builder
         .body(FullBody::new(Bytes::from(req.body)))
         .map_err(|e| SendError::Other(e.to_string()))?;
-    // Spin waits up to 600 s on its own: the deadline is ours to enforce.
+    request
+        .extensions_mut()
+        .insert(RequestOptionsExtension(options(timeout)));
+    // Spin waits up to 600 s on its own, and a host may ignore the options:
+    // the deadline is also enforced here.
     let exchange = async {
         let resp = spin_sdk::http::send(request).await.map_err(send_error)?;
         let status = resp.status().as_u16();
@@ -42,6 +47,18 @@ pub async fn send(req: OutRequest, timeout: Duration) -> Result<OutResponse, Sen
         r = exchange.fuse() => r,
         _ = spin_sdk::time::sleep(timeout).fuse() => Err(SendError::Timeout),
     }
+}
+
+/// WASI 0.3 request options, so a host that honours them cancels the
+/// attempt itself. A host that refuses one keeps its own default.
+fn options(timeout: Duration) -> RequestOptions {
+    const CONNECT: Duration = Duration::from_secs(10);
+    let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    let opts = RequestOptions::new();
+    let _ = opts.set_connect_timeout(Some(ns(timeout.min(CONNECT))));
+    let _ = opts.set_first_byte_timeout(Some(ns(timeout)));
+    let _ = opts.set_between_bytes_timeout(Some(ns(timeout)));
+    opts
 }
 
 fn send_error(code: ErrorCode) -> SendError {
