@@ -1,0 +1,182 @@
+//! `accs-bench`: what accs-edge costs and how close it gets to the limits.
+//!
+//! `cargo run -p accs-bench --release` builds both `.wasm` flavours and
+//! `accs-sim`, starts the simulator and the component under the real
+//! `wasmtime serve`, drives load from this process over loopback, and writes
+//! `docs/BENCHMARKS.md`. Every loop is bounded in requests and time, and every
+//! child process is killed on exit, so it is safe on a shared machine.
+
+mod artifacts;
+mod load;
+mod machine;
+mod procs;
+mod report;
+mod scenarios;
+mod sim;
+mod stats;
+
+use anyhow::{Context as _, Result, bail};
+use procs::{ServeOpts, TempDir};
+use scenarios::Bench;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const USAGE: &str =
+    "usage: cargo run -p accs-bench --release -- [--runs N] [--window-ms MS] [--out PATH]
+
+  --runs N        runs per figure, reported as the median (default 5)
+  --window-ms MS  length of one throughput measurement (default 2000)
+  --out PATH      where the report goes (default docs/BENCHMARKS.md)";
+
+struct Opts {
+    runs: usize,
+    window: Duration,
+    out: PathBuf,
+}
+
+fn parse_args(root: &Path) -> Result<Option<Opts>> {
+    let mut opts = Opts {
+        runs: 5,
+        window: Duration::from_millis(2000),
+        out: root.join("docs/BENCHMARKS.md"),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--runs" => opts.runs = value()?.parse::<usize>()?.clamp(1, 20),
+            "--window-ms" => {
+                opts.window = Duration::from_millis(value()?.parse::<u64>()?.clamp(200, 10_000))
+            }
+            "--out" => opts.out = PathBuf::from(value()?),
+            other => bail!("unknown argument {other}\n\n{USAGE}"),
+        }
+    }
+    Ok(Some(opts))
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    procs::install_panic_hook();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = root.canonicalize().context("finding the workspace root")?;
+    std::env::set_current_dir(&root)?;
+    let Some(opts) = parse_args(&root)? else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    tokio::select! {
+        r = bench(&root, &opts) => r,
+        _ = tokio::signal::ctrl_c() => bail!("interrupted; servers stopped"),
+    }
+}
+
+async fn bench(root: &Path, opts: &Opts) -> Result<()> {
+    let started = Instant::now();
+    let machine = machine::Machine::probe();
+    let built = artifacts::build(root)?;
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+
+    let client = load::client();
+    let sim = procs::start_sim(&built.sim, &client).await?;
+    let admin = sim::Admin {
+        http: client.clone(),
+        base: sim.base.clone(),
+    };
+    let b = Bench {
+        client,
+        admin,
+        sim,
+        wasm: built.wasm_wasmtime.clone(),
+        runs: opts.runs,
+        window: opts.window,
+    };
+
+    // A first process fills wasmtime's compile cache, so that the memory
+    // figures below are not those of Cranelift compiling the component.
+    let primer = procs::spawn_serve(&b.wasm, &b.sim, &ServeOpts::default())?;
+    primer.wait_ready(&b.client).await?;
+    drop(primer);
+
+    // One long-lived `wasmtime serve` for the warm reads and the syncs,
+    // configured as the README recommends (token file on).
+    let cache = TempDir::new("main-cache")?;
+    let main_opts = ServeOpts {
+        token_cache: Some(cache.0.clone()),
+        vars: scenarios::sync::vars(),
+        ..Default::default()
+    };
+    let serve = procs::spawn_serve(&b.wasm, &b.sim, &main_opts)?;
+    serve.wait_ready(&b.client).await?;
+    let t = scenarios::component_read(&serve.base);
+    procs::wait_for(&b.client, &t.url, &t.headers, Duration::from_secs(30)).await?;
+    let idle_rss_kib = serve.proc.status_kib("VmRSS");
+
+    eprintln!("accs-bench: 1. warm reads");
+    let warm = scenarios::warm::run(&b, &serve).await?;
+    let hwm_after_warm_kib = serve.proc.status_kib("VmHWM");
+    eprintln!("accs-bench: 4. sync");
+    let sync = scenarios::sync::run(&b, &serve).await?;
+    let hwm_after_sync_kib = serve.proc.status_kib("VmHWM");
+    let serve_args = serve.args.clone();
+    drop(serve);
+
+    eprintln!("accs-bench: 2. cold start");
+    let cold = scenarios::cold::run(&b).await?;
+    eprintln!("accs-bench: 3. token economy");
+    let tokens = scenarios::tokens::run(&b).await?;
+
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = if args.is_empty() {
+        "cargo run -p accs-bench --release".to_owned()
+    } else {
+        format!("cargo run -p accs-bench --release -- {}", args.join(" "))
+    };
+    let report = report::Report {
+        machine,
+        command,
+        build_commands: built.commands,
+        serve_args: redact(serve_args),
+        runs: opts.runs,
+        window: opts.window,
+        size_wasmtime: size(&built.wasm_wasmtime),
+        size_spin: size(&built.wasm_spin),
+        warm,
+        cold,
+        tokens,
+        sync,
+        memory: report::Memory {
+            idle_rss_kib,
+            hwm_after_warm_kib,
+            hwm_after_sync_kib,
+        },
+        elapsed: started.elapsed(),
+        loadavg_end: machine::loadavg(),
+    };
+    let text = report.render();
+    std::fs::write(&opts.out, &text).with_context(|| format!("writing {}", opts.out.display()))?;
+    println!("{text}");
+    eprintln!(
+        "accs-bench: wrote {} in {:.0} s",
+        opts.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Ports and temp paths change every run; the report shows placeholders.
+fn redact(args: Vec<String>) -> Vec<String> {
+    args.into_iter()
+        .map(|a| {
+            if a.ends_with("::/cache") {
+                "--dir=<tmp>::/cache".to_owned()
+            } else if let Some((k, v)) = a.split_once("=http://127.0.0.1:") {
+                let path = v.split_once('/').map_or("", |(_, p)| p);
+                format!("{k}=http://127.0.0.1:<sim>/{path}")
+            } else {
+                a
+            }
+        })
+        .collect()
+}

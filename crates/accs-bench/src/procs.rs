@@ -1,0 +1,373 @@
+//! The two servers as child processes: `accs-sim` and `wasmtime serve` with
+//! the component. Every child is killed when its handle drops, and also from
+//! the panic hook (the release profile aborts on panic, so drops would not
+//! run): a benchmark must never leave servers behind on a shared machine.
+
+use anyhow::{Context as _, Result, bail};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const CLIENT_ID: &str = "bench-client";
+pub const CLIENT_SECRET: &str = "bench-secret-0123456789abcdef0123";
+pub const TENANT: &str = "tenant-bench";
+pub const API_KEY: &str = "bench-key-0123456789abcdef0123456789abcdef";
+
+/// Pids of live children, for the panic hook.
+static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Kills every live child before the process aborts on a panic.
+pub fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let pids = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
+        for pid in pids {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        previous(info);
+    }));
+}
+
+/// A directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Result<TempDir> {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("accs-bench-{}-{n}-{tag}", std::process::id()));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
+        Ok(TempDir(p))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A child process, killed and reaped on drop.
+pub struct Proc {
+    child: Child,
+}
+
+impl Proc {
+    fn spawn(cmd: &mut Command) -> Result<Proc> {
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {:?}", cmd.get_program()))?;
+        if let Ok(mut l) = LIVE.lock() {
+            l.push(child.id());
+        }
+        Ok(Proc { child })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// User plus system CPU time so far, from `/proc/<pid>/stat`. CPU per
+    /// request is steadier than requests per second on a shared machine.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid())).ok()?;
+        // Fields after the `(comm)`, which may hold spaces: utime and stime
+        // are the 12th and 13th of them.
+        let rest = stat.rsplit_once(')')?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+        Some(Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64))
+    }
+
+    /// A `kB` field of `/proc/<pid>/status`, e.g. `VmHWM` (peak resident set).
+    pub fn status_kib(&self, field: &str) -> Option<u64> {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        status.lines().find_map(|l| {
+            let rest = l.strip_prefix(field)?.strip_prefix(':')?;
+            rest.trim().trim_end_matches("kB").trim().parse().ok()
+        })
+    }
+}
+
+/// `getconf CLK_TCK`, read once; 100 on every common Linux.
+fn clock_ticks() -> u64 {
+    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100)
+    })
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let pid = self.child.id();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Ok(mut l) = LIVE.lock() {
+            l.retain(|p| *p != pid);
+        }
+    }
+}
+
+pub struct Sim {
+    pub base: String,
+    pub proc: Proc,
+    _dir: TempDir,
+}
+
+impl Sim {
+    pub fn accs_base(&self) -> String {
+        format!("{}/{TENANT}", self.base)
+    }
+}
+
+/// Starts the simulator and waits for its admin health check.
+pub async fn start_sim(bin: &Path, client: &reqwest::Client) -> Result<Sim> {
+    let dir = TempDir::new("sim")?;
+    let port = free_port()?;
+    let proc = Proc::spawn(
+        Command::new(bin)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET])
+            .args(["--tenant", TENANT])
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE")
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(dir.0.join("sim.out"))?)
+            .stderr(fs::File::create(dir.0.join("sim.err"))?),
+    )?;
+    let sim = Sim {
+        base: format!("http://127.0.0.1:{port}"),
+        proc,
+        _dir: dir,
+    };
+    let health = format!("{}/_admin/health", sim.base);
+    wait_for(
+        client,
+        &health,
+        &Default::default(),
+        Duration::from_secs(20),
+    )
+    .await
+    .context("accs-sim did not come up")?;
+    Ok(sim)
+}
+
+/// How to start `wasmtime serve`.
+#[derive(Clone, Default)]
+pub struct ServeOpts {
+    /// Preopened as `/cache` with `token_cache_dir=/cache`.
+    pub token_cache: Option<PathBuf>,
+    /// `-C cache=n`: Cranelift compiles the component at start.
+    pub no_compile_cache: bool,
+    /// More `-Sconfig-var` pairs.
+    pub vars: Vec<(String, String)>,
+}
+
+/// `wasmtime serve` running the component; its stderr (wasmtime's and the
+/// guest's log lines) goes to a file the scenarios read.
+pub struct Serve {
+    pub base: String,
+    pub log: PathBuf,
+    pub proc: Proc,
+    pub args: Vec<String>,
+    _dir: TempDir,
+}
+
+/// The `wasmtime serve` arguments, without `--addr` and the `.wasm`; the
+/// report prints them.
+pub fn serve_args(sim: &Sim, opts: &ServeOpts) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "-Wcomponent-model-async",
+        "-Sp3",
+        "-Scli",
+        "-Shttp",
+        "-Sconfig",
+        "-Skeyvalue",
+    ]
+    .map(String::from)
+    .to_vec();
+    if opts.no_compile_cache {
+        args.push("-Ccache=n".into());
+    }
+    if let Some(dir) = &opts.token_cache {
+        args.push(format!("--dir={}::/cache", dir.display()));
+    }
+    let mut vars = vec![
+        ("ims_client_id".to_owned(), CLIENT_ID.to_owned()),
+        ("ims_client_secret".into(), CLIENT_SECRET.into()),
+        ("ims_token_url".into(), format!("{}/ims/token/v3", sim.base)),
+        ("accs_base_url".into(), sim.accs_base()),
+        ("api_keys".into(), format!("bench:{API_KEY}")),
+        ("allow_http".into(), "true".into()),
+    ];
+    if opts.token_cache.is_some() {
+        vars.push(("token_cache_dir".into(), "/cache".into()));
+    }
+    vars.extend(opts.vars.iter().cloned());
+    for (k, v) in vars {
+        // `-S` splits on commas: lists are written with `;`.
+        args.push(format!("-Sconfig-var={k}={}", v.replace(',', ";")));
+    }
+    args
+}
+
+/// Spawns `wasmtime serve` without waiting: cold-start timing starts here.
+pub fn spawn_serve(wasm: &Path, sim: &Sim, opts: &ServeOpts) -> Result<Serve> {
+    let dir = TempDir::new("serve")?;
+    let port = free_port()?;
+    let log = dir.0.join("serve.err");
+    let args = serve_args(sim, opts);
+    let proc = Proc::spawn(
+        Command::new("wasmtime")
+            .arg("serve")
+            .arg(format!("--addr=127.0.0.1:{port}"))
+            .args(&args)
+            .arg(wasm)
+            // With RUST_BACKTRACE=1, wasmtime 48 captures a backtrace for an
+            // error it makes on every request (about 2.5 % of its CPU): not
+            // how it runs in production.
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE")
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(dir.0.join("serve.out"))?)
+            .stderr(fs::File::create(&log)?),
+    )?;
+    Ok(Serve {
+        base: format!("http://127.0.0.1:{port}"),
+        log,
+        proc,
+        args,
+        _dir: dir,
+    })
+}
+
+impl Serve {
+    pub async fn wait_ready(&self, client: &reqwest::Client) -> Result<()> {
+        let url = format!("{}/healthz", self.base);
+        wait_for(client, &url, &Default::default(), Duration::from_secs(60))
+            .await
+            .with_context(|| format!("wasmtime serve did not come up: {}", self.log_tail()))?;
+        Ok(())
+    }
+
+    /// Log bytes written so far: pass to [`Serve::log_since`] to see one phase.
+    pub fn log_len(&self) -> u64 {
+        fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn log_since(&self, offset: u64) -> LogSummary {
+        let text = fs::read(&self.log).unwrap_or_default();
+        let from = (offset as usize).min(text.len());
+        LogSummary::parse(&String::from_utf8_lossy(&text[from..]))
+    }
+
+    fn log_tail(&self) -> String {
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        let start = text.len().saturating_sub(2000);
+        text.get(start..).unwrap_or_default().to_owned()
+    }
+}
+
+/// Polls `url` until it answers 200; every failure is retried after 2 ms.
+pub async fn wait_for(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &reqwest::header::HeaderMap,
+    timeout: Duration,
+) -> Result<Instant> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(r) = client.get(url).headers(headers.clone()).send().await {
+            let status = r.status();
+            let _ = r.bytes().await;
+            if status == 200 {
+                return Ok(Instant::now());
+            }
+        }
+        if Instant::now() >= deadline {
+            bail!("{url} gave no 200 within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// What the guest's log lines say about a phase. `wasmtime serve` prefixes
+/// each guest write with `stderr [<instance id>] :: `, which counts instances.
+/// A guest line written in two pieces (line, then newline) can interleave
+/// with another instance's, so prefixes and fields are found anywhere in a
+/// line rather than at its start.
+#[derive(Debug, Default, PartialEq)]
+pub struct LogSummary {
+    pub instances: usize,
+    /// Request log lines (they carry `"route"`).
+    pub requests: usize,
+    /// `token_source` of each request that needed a token: memory, kv, file, ims.
+    pub token_sources: BTreeMap<String, usize>,
+}
+
+impl LogSummary {
+    pub fn parse(text: &str) -> LogSummary {
+        const PREFIX: &str = "stderr [";
+        const SOURCE: &str = "\"token_source\":\"";
+        let mut ids = BTreeSet::new();
+        let mut s = LogSummary::default();
+        let mut rest = text;
+        while let Some(at) = rest.find(PREFIX) {
+            rest = &rest[at + PREFIX.len()..];
+            if let Some((id, _)) = rest.split_once("] :: ")
+                && !id.is_empty()
+                && id.bytes().all(|b| b.is_ascii_digit())
+            {
+                ids.insert(id.to_owned());
+            }
+        }
+        s.requests = text.matches("\"route\":").count();
+        let mut rest = text;
+        while let Some(at) = rest.find(SOURCE) {
+            rest = &rest[at + SOURCE.len()..];
+            if let Some((src, _)) = rest.split_once('"') {
+                *s.token_sources.entry(src.to_owned()).or_default() += 1;
+            }
+        }
+        s.instances = ids.len();
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_instances_requests_and_token_sources() {
+        let log = "Serving HTTP on http://127.0.0.1:1/\n\
+            stderr [0] :: {\"route\":\"/healthz\",\"status\":200}\n\
+            stderr [0] :: {\"route\":\"/v1/products/{sku}\",\"token_source\":\"ims\"}\n\
+            stderr [3] :: {\"route\":\"/v1/products/{sku}\",\"token_source\":\"memory\"}\n\
+            stderr [3] :: {\"level\":\"warn\",\"message\":\"x\"}\n\
+            stderr [4] :: {\"route\":\"/v1/products/{sku}\",\"token_source\":\"memory\"}\n\
+            stderr [8] :: stderr [6] :: {\"route\":\"/v1/products/{sku}\",\"token_source\":\"ims\"}\n\
+            {\"route\":\"/v1/products/{sku}\",\"token_source\":\"memory\"}\n";
+        let s = LogSummary::parse(log);
+        assert_eq!(s.instances, 5);
+        assert_eq!(s.requests, 6);
+        assert_eq!(s.token_sources["ims"], 2);
+        assert_eq!(s.token_sources["memory"], 3);
+    }
+}

@@ -1,0 +1,400 @@
+//! Renders `docs/BENCHMARKS.md`: the machine, the commands, and each figure
+//! as the median of the runs, with the targets of issue #7 next to them.
+
+use crate::machine::Machine;
+use crate::scenarios::cold::ColdRow;
+use crate::scenarios::sync::{self, SyncResult};
+use crate::scenarios::tokens::{self, TokenRow};
+use crate::scenarios::warm::{self, WarmRow};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+pub const MIB: u64 = 1024 * 1024;
+
+pub struct Memory {
+    /// Resident set right after the first request.
+    pub idle_rss_kib: Option<u64>,
+    pub hwm_after_warm_kib: Option<u64>,
+    pub hwm_after_sync_kib: Option<u64>,
+}
+
+pub struct Report {
+    pub machine: Machine,
+    pub command: String,
+    pub build_commands: Vec<String>,
+    pub serve_args: Vec<String>,
+    pub runs: usize,
+    pub window: Duration,
+    pub size_wasmtime: u64,
+    pub size_spin: u64,
+    pub warm: Vec<WarmRow>,
+    pub cold: Vec<ColdRow>,
+    pub tokens: Vec<TokenRow>,
+    pub sync: SyncResult,
+    pub memory: Memory,
+    pub elapsed: Duration,
+    pub loadavg_end: String,
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or("n/a".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "meets the target"
+    } else {
+        "misses the target"
+    }
+}
+
+impl Report {
+    pub fn render(&self) -> String {
+        let mut o = String::new();
+        let m = &self.machine;
+        let _ = writeln!(
+            o,
+            "# Benchmarks\n\n\
+             Written by `accs-bench` (`crates/accs-bench`); do not edit by hand, run it again.\n\
+             Every figure is the median of {runs} runs; ratios are taken within a run, where both\n\
+             sides were measured back to back, then the median. The machine is shared with other\n\
+             builds, so absolute figures are noisy; ratios much less so.\n\n\
+             ## Machine and commands\n\n\
+             | | |\n|---|---|\n\
+             | date | {date} |\n| commit | {commit} |\n| CPU | {cpu} |\n| nproc | {nproc} |\n\
+             | memory | {mem} |\n| load average at start, at end | {load}; {load_end} |\n| rustc | {rustc} |\n\
+             | wasmtime | {wasmtime} |\n| whole run | {secs:.0} s |\n\n\
+             ```sh\n{cmd}\n```\n\n\
+             It builds (each `.wasm` in its own target directory):\n\n```sh\n{builds}\n```\n\n\
+             and starts `accs-sim --listen 127.0.0.1:<port> --client-id ... --client-secret ... \
+             --tenant tenant-bench`, then:\n\n```sh\nwasmtime serve --addr=127.0.0.1:<port> \\\n  {serve} \\\n  accs_edge.wasm\n```\n\n\
+             Load comes from the benchmark process (a third process, closed loop: each worker\n\
+             sends its next request when the previous answer is read; keep-alive connections),\n\
+             all on 127.0.0.1. One throughput measurement lasts {window:.1} s or a request budget,\n\
+             whichever ends first.\n",
+            runs = self.runs,
+            date = m.date,
+            commit = m.commit,
+            cpu = m.cpu,
+            nproc = m.nproc,
+            mem = m.mem_total,
+            load = m.loadavg,
+            load_end = self.loadavg_end,
+            rustc = m.rustc,
+            wasmtime = m.wasmtime,
+            secs = self.elapsed.as_secs_f64(),
+            cmd = self.command,
+            builds = self.build_commands.join("\n"),
+            serve = self.serve_args.join(" \\\n  "),
+            window = self.window.as_secs_f64(),
+        );
+        self.render_summary(&mut o);
+        self.render_warm(&mut o);
+        self.render_cold(&mut o);
+        self.render_tokens(&mut o);
+        self.render_sync(&mut o);
+        self.render_size(&mut o);
+        o
+    }
+
+    /// The five figures against their targets, for the note that quotes them.
+    fn render_summary(&self, o: &mut String) {
+        let _ = writeln!(
+            o,
+            "## Summary\n\n| figure | result | target |\n|---|---|---|"
+        );
+        let last = warm::PATHS.len() - 1;
+        for r in &self.warm {
+            let _ = writeln!(
+                o,
+                "| 1. warm reads, c={} | {:.0} req/s vs {:.0} direct ({:.3}x); p50 {:.2} ms vs {:.2} ms (+{:.2} ms) | overhead, no target |",
+                r.concurrency,
+                r.paths[last].rps,
+                r.paths[0].rps,
+                r.rps_ratio,
+                r.paths[last].p50_ms,
+                r.paths[0].p50_ms,
+                r.added_p50_ms
+            );
+        }
+        if let Some(r) = self.warm.last() {
+            let _ = writeln!(
+                o,
+                "| 1. `wasmtime serve` CPU per request, c={} | product read {:.0} µs, `/healthz` {:.0} µs | steadier than req/s on a shared machine |",
+                r.concurrency, r.paths[last].serve_cpu_us, r.paths[2].serve_cpu_us
+            );
+        }
+        if let (Some(first), Some(warm)) = (self.cold.first(), self.cold.get(1)) {
+            let _ = writeln!(
+                o,
+                "| 2. cold start to first product read | {:.0} ms (compile cache warm), {:.0} ms (compiling) | no target |",
+                warm.product_ms, first.product_ms
+            );
+        }
+        for r in &self.tokens {
+            let _ = writeln!(
+                o,
+                "| 3. IMS calls, 1,000 reads at c=16, {} | {:.0} for {:.0} instances | one per instance |",
+                r.label, r.ims_calls, r.instances
+            );
+        }
+        match &self.sync {
+            SyncResult::Rows(rows) => {
+                if let Some(r) = rows.iter().find(|r| r.ratio.is_some()) {
+                    let x = r.ratio.unwrap_or(f64::NAN);
+                    let _ = writeln!(
+                        o,
+                        "| 4. sync, 10,000 items, +{} ms per ACCS call | {:.0} ms vs {:.0} ms minimum: **{x:.2}** (runs {:.2} to {:.2}) | <= 1.25: {} |",
+                        r.latency_ms,
+                        r.wall_ms,
+                        r.min_ms,
+                        r.ratio_range.0,
+                        r.ratio_range.1,
+                        verdict(x <= 1.25)
+                    );
+                }
+            }
+            SyncResult::Unavailable(why) => {
+                let _ = writeln!(o, "| 4. sync | route not available: {why} | <= 1.25 |");
+            }
+        }
+        let _ = writeln!(
+            o,
+            "| 5. `.wasm` size | wasmtime {:.2} MiB, Spin {:.2} MiB | <= 1 MiB each: {} |\n\
+             | 5. peak memory of `wasmtime serve` | {} after reads and syncs | no target |\n",
+            self.size_wasmtime as f64 / MIB as f64,
+            self.size_spin as f64 / MIB as f64,
+            verdict(self.size_wasmtime <= MIB && self.size_spin <= MIB),
+            mib(self.memory.hwm_after_sync_kib),
+        );
+    }
+
+    fn render_warm(&self, o: &mut String) {
+        let _ = writeln!(
+            o,
+            "## 1. Warm product reads\n\n\
+             `GET /v1/products/SKU-0001` through the component (`wasmtime serve`, token file on)\n\
+             versus `GET /tenant-bench/V1/products/SKU-0001` straight to the simulator with an\n\
+             IMS token and the headers the component sends. Ratios are component over direct.\n\n\
+             | concurrency | direct req/s | component req/s | ratio | direct p50 | component p50 | ratio | added p50 | direct p99 | component p99 | ratio |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|"
+        );
+        let (d, k) = (0, warm::PATHS.len() - 1);
+        for r in &self.warm {
+            let (dp, kp) = (&r.paths[d], &r.paths[k]);
+            let _ = writeln!(
+                o,
+                "| {} | {:.0} | {:.0} | {:.3} | {:.2} ms | {:.2} ms | {:.1} | +{:.2} ms | {:.2} ms | {:.2} ms | {:.1} |",
+                r.concurrency,
+                dp.rps,
+                kp.rps,
+                r.rps_ratio,
+                dp.p50_ms,
+                kp.p50_ms,
+                r.p50_ratio,
+                r.added_p50_ms,
+                dp.p99_ms,
+                kp.p99_ms,
+                r.p99_ratio,
+            );
+        }
+        let _ = writeln!(
+            o,
+            "\nEvery path measured, to show where the difference goes:\n\n\
+             | concurrency | path | req/s | p50 | p99 | `wasmtime serve` CPU per request | `accs-sim` CPU per request | errors |\n\
+             |---|---|---|---|---|---|---|---|"
+        );
+        for r in &self.warm {
+            for (i, (name, p)) in warm::PATHS.iter().zip(&r.paths).enumerate() {
+                let serve = if i < 2 {
+                    "-".to_owned()
+                } else {
+                    format!("{:.0} µs", p.serve_cpu_us)
+                };
+                let sim = if i == 2 {
+                    "-".to_owned()
+                } else {
+                    format!("{:.0} µs", p.sim_cpu_us)
+                };
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {:.0} | {:.2} ms | {:.2} ms | {serve} | {sim} | {} |",
+                    r.concurrency, name, p.rps, p.p50_ms, p.p99_ms, p.errors
+                );
+            }
+        }
+        let _ = writeln!(
+            o,
+            "\nWhat the host did during the component's product reads (median per 1,000 reads):\n\n\
+             | concurrency | reads per run | instances created | IMS calls |\n|---|---|---|---|"
+        );
+        for r in &self.warm {
+            let _ = writeln!(
+                o,
+                "| {} | {:.0} | {:.1} | {:.1} |",
+                r.concurrency, r.requests, r.instances_per_1000, r.ims_per_1000
+            );
+        }
+        let _ = writeln!(
+            o,
+            "\n`wasmtime serve` drops an instance after 128 requests and starts another whenever\n\
+             no live instance is ready to take a request (a busy instance is not offered new\n\
+             ones), so \"warm\" reads still include the first request of each new instance:\n\
+             reading the variables, building the settings and finding a token (memory is empty;\n\
+             the token file or IMS). Its outbound HTTP opens a new connection for every request\n\
+             (no pooling in `wasmtime-wasi-http`'s default sender), which the second path above\n\
+             prices on its own.\n"
+        );
+    }
+
+    fn render_cold(&self, o: &mut String) {
+        let _ = writeln!(
+            o,
+            "## 2. Cold start\n\n\
+             A fresh `wasmtime serve` process per measurement, polled every 2 ms on a new\n\
+             connection from the moment it is spawned. \"Product read\" is spawn to the first 200\n\
+             on `GET /v1/products/SKU-0001` (process start, compile or cache load, instantiation,\n\
+             variables, the token, the ACCS call); \"that read alone\" is the one request that\n\
+             answered 200, from its send.\n\n\
+             | start | spawn to healthz 200 | spawn to product 200 | that read alone | IMS calls |\n\
+             |---|---|---|---|---|"
+        );
+        let note = "\nWith the compile cache off, `wasmtime serve` compiles the component with Cranelift\n\
+             before it listens: the first start after deploying a new `.wasm` (unless it was\n\
+             precompiled with `wasmtime compile` and served with `--allow-precompiled`). Every\n\
+             later start loads the cached machine code.";
+        for r in &self.cold {
+            let _ = writeln!(
+                o,
+                "| {} | {:.0} ms | {:.0} ms | {:.1} ms | {:.0} |",
+                r.label, r.healthz_ms, r.product_ms, r.first_read_ms, r.ims_calls
+            );
+        }
+        let _ = writeln!(o, "{note}\n");
+    }
+
+    fn render_tokens(&self, o: &mut String) {
+        let _ = writeln!(
+            o,
+            "## 3. Token economy\n\n\
+             {} product reads at concurrency {} on a fresh `wasmtime serve` (one process per run).\n\
+             Target: one IMS call per instance the host created; instances are counted from the\n\
+             `stderr [<instance>] ::` prefix `wasmtime serve` puts on each guest log line.\n\n\
+             | mode | IMS calls | instances | IMS calls per instance | token sources (all runs) | errors | peak RSS (VmHWM) |\n\
+             |---|---|---|---|---|---|---|",
+            tokens::REQUESTS,
+            tokens::CONCURRENCY
+        );
+        for r in &self.tokens {
+            let sources = r
+                .sources
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(
+                o,
+                "| {} | {:.0} | {:.0} | {:.2} | {} | {} | {} |",
+                r.label,
+                r.ims_calls,
+                r.instances,
+                r.ims_calls / r.instances.max(1.0),
+                sources,
+                r.errors,
+                mib(Some(r.vm_hwm_kib as u64))
+            );
+        }
+        let _ = writeln!(
+            o,
+            "\n`wasmtime serve`'s `wasi:keyvalue` keeps nothing between instances, so without the\n\
+             token file every instance asks IMS once (single flight inside the instance). With\n\
+             `--dir HOST::/cache -Sconfig-var=token_cache_dir=/cache` a new instance reads the\n\
+             sealed token the first one wrote; instances that start before that file exists still\n\
+             ask IMS unless the refresh lease in the same directory holds them back; the row with\n\
+             a 100 ms IMS is the one where instances overlap a token request.\n"
+        );
+    }
+
+    fn render_sync(&self, o: &mut String) {
+        let _ = writeln!(
+            o,
+            "## 4. Sync throughput\n\n\
+             One `POST /v1/inventory/source-items` with {} items (`sync_batch_size={}`,\n\
+             `sync_concurrency={}`), the simulator adding the latency below to every ACCS call\n\
+             (`POST /_admin/faults {{\"latency_ms\":50}}`). Minimum = ceil(items / batch /\n\
+             concurrency) x latency. Target: ratio <= 1.25.\n",
+            sync::ITEMS,
+            sync::BATCH,
+            sync::CONCURRENCY
+        );
+        match &self.sync {
+            SyncResult::Unavailable(why) => {
+                let _ = writeln!(o, "Route not available: {why}.\n");
+            }
+            SyncResult::Rows(rows) => {
+                let _ = writeln!(
+                    o,
+                    "| added latency | wall time | minimum | ratio to minimum | direct batches | ratio to direct | ACCS calls | items ok | statuses |\n\
+                     |---|---|---|---|---|---|---|---|---|"
+                );
+                for r in rows {
+                    let ratio = r.ratio.map_or("n/a".into(), |x| {
+                        format!("**{x:.2}** ({})", verdict(x <= 1.25))
+                    });
+                    let _ = writeln!(
+                        o,
+                        "| {} ms | {:.0} ms | {:.0} ms | {} | {:.0} ms | {:.2} | {:.0} | {:.0} | {:?} |",
+                        r.latency_ms,
+                        r.wall_ms,
+                        r.min_ms,
+                        ratio,
+                        r.direct_ms,
+                        r.direct_ratio,
+                        r.accs_calls,
+                        r.ok_items,
+                        r.statuses,
+                    );
+                }
+                let body = rows.first().map_or(0, |r| r.body_bytes);
+                let _ = writeln!(
+                    o,
+                    "\nThe request body is {} KiB. \"Direct batches\" is the benchmark posting the\n\
+                     same {} batches straight to the simulator, {} at a time: the floor for any\n\
+                     client, the simulator's own parsing included. The 0 ms row is the component's\n\
+                     own work on 10,000 items (parse, validate, split, encode, answer), which a 50 ms\n\
+                     upstream cannot hide because it runs before the first batch and after the last.\n",
+                    body / 1024,
+                    sync::ITEMS.div_ceil(sync::BATCH),
+                    sync::CONCURRENCY
+                );
+            }
+        }
+    }
+
+    fn render_size(&self, o: &mut String) {
+        let mem = &self.memory;
+        let _ = writeln!(
+            o,
+            "## 5. Size and memory\n\n\
+             | | bytes | |\n|---|---|---|\n\
+             | wasmtime flavour `.wasm` | {} ({:.2} MiB) | {} (<= 1 MiB) |\n\
+             | Spin flavour `.wasm` | {} ({:.2} MiB) | {} (<= 1 MiB) |\n\n\
+             Peak resident memory (`VmHWM` from `/proc/<pid>/status`) of the `wasmtime serve`\n\
+             process serving sections 1 and 4:\n\n\
+             | moment | memory |\n|---|---|\n\
+             | resident after the first request (VmRSS) | {} |\n\
+             | peak after the warm reads (c=1 and c=16) | {} |\n\
+             | peak after the syncs (10,000 items) | {} |\n\n\
+             The peak of a fresh process after 1,000 reads at c=16 is in section 3.",
+            self.size_wasmtime,
+            self.size_wasmtime as f64 / MIB as f64,
+            verdict(self.size_wasmtime <= MIB),
+            self.size_spin,
+            self.size_spin as f64 / MIB as f64,
+            verdict(self.size_spin <= MIB),
+            mib(mem.idle_rss_kib),
+            mib(mem.hwm_after_warm_kib),
+            mib(mem.hwm_after_sync_kib),
+        );
+    }
+}
