@@ -202,23 +202,16 @@ async fn sync_inventory<P: Ports>(
         .enumerate()
         .partition(|(i, _)| !landed.contains(i));
     let mut outcome = inventory::sync(ctx, &todo).await;
-    outcome.results.extend(done.iter().map(|(index, item)| {
-        ItemResult {
+    outcome
+        .results
+        .extend(done.iter().map(|(index, item)| ItemResult {
             index: *index,
-            sku: item
-                .get("sku")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            source_code: item
-                .get("source_code")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            sku: item.sku.clone(),
+            source_code: Some(item.source_code.clone()),
             result: "ok",
             batch: None,
             error: None,
-        }
-    }));
+        }));
     outcome.results.sort_by_key(|r| r.index);
     Ok(outcome)
 }
