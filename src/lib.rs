@@ -76,7 +76,10 @@ mod entry {
     }
 
     fn into_response(resp: InResponse) -> Response<FullBody<Bytes>> {
-        let mut builder = http::Response::builder().status(resp.status);
+        // The whole body is in hand: say its length, so the host need not chunk it.
+        let mut builder = http::Response::builder()
+            .status(resp.status)
+            .header("content-length", resp.body.len());
         for (name, value) in &resp.headers {
             builder = builder.header(*name, value);
         }

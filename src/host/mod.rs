@@ -121,3 +121,15 @@ fn fill_random(buf: &mut [u8]) {
         *dst = src;
     }
 }
+
+/// One log line in one write: `eprintln!` writes the text and the newline
+/// separately, and `wasmtime serve` prefixes every write, so under
+/// concurrency lines came out torn and interleaved.
+#[cfg(target_arch = "wasm32")]
+fn write_log(line: &str) {
+    use std::io::Write;
+    let mut buf = String::with_capacity(line.len() + 1);
+    buf.push_str(line);
+    buf.push('\n');
+    let _ = std::io::stderr().write_all(buf.as_bytes());
+}

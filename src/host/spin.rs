@@ -94,7 +94,7 @@ impl Ports for HostPorts {
     }
 
     fn log(&self, line: &str) {
-        eprintln!("{line}");
+        super::write_log(line)
     }
 }
 

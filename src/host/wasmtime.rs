@@ -98,6 +98,6 @@ impl Ports for HostPorts {
     }
 
     fn log(&self, line: &str) {
-        eprintln!("{line}");
+        super::write_log(line)
     }
 }
