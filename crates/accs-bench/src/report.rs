@@ -94,6 +94,7 @@ impl Report {
         self.render_tokens(&mut o);
         self.render_sync(&mut o);
         self.render_size(&mut o);
+        o.push_str(include_str!("../HISTORY.md"));
         o
     }
 
