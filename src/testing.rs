@@ -6,6 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,7 +16,10 @@ pub struct FakePorts {
     pub upstream: RefCell<Upstream>,
     pub sent: RefCell<Vec<OutRequest>>,
     pub now: Cell<u64>,
-    pub kv: RefCell<HashMap<String, Vec<u8>>>,
+    /// Shareable, so two fake instances can use one store.
+    pub kv: Rc<RefCell<HashMap<String, Vec<u8>>>>,
+    /// Let other tasks run inside each store call, as a networked store would.
+    pub kv_yields: Cell<bool>,
     pub kv_failing: Cell<bool>,
     /// Guest operations on the store, failed ones included.
     pub kv_gets: Cell<usize>,
@@ -26,7 +30,8 @@ pub struct FakePorts {
     pub files_failing: Cell<bool>,
     pub logs: RefCell<Vec<String>>,
     pub slept: RefCell<Vec<Duration>>,
-    seed: Cell<u64>,
+    /// The fake randomness; two fakes standing for two instances need different seeds.
+    pub seed: Cell<u64>,
 }
 
 impl FakePorts {
@@ -38,7 +43,8 @@ impl FakePorts {
             upstream: RefCell::new(Box::new(upstream)),
             sent: RefCell::default(),
             now: Cell::new(1_700_000_000_000),
-            kv: RefCell::default(),
+            kv: Rc::default(),
+            kv_yields: Cell::new(false),
             kv_failing: Cell::new(false),
             kv_gets: Cell::new(0),
             kv_sets: Cell::new(0),
@@ -109,6 +115,9 @@ impl Ports for FakePorts {
 
     async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         self.kv_gets.set(self.kv_gets.get() + 1);
+        if self.kv_yields.get() {
+            YieldOnce(false).await;
+        }
         if self.kv_failing.get() {
             return Err(KvError("injected".into()));
         }
@@ -117,6 +126,9 @@ impl Ports for FakePorts {
 
     async fn kv_set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError> {
         self.kv_sets.set(self.kv_sets.get() + 1);
+        if self.kv_yields.get() {
+            YieldOnce(false).await;
+        }
         if self.kv_failing.get() {
             return Err(KvError("injected".into()));
         }

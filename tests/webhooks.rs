@@ -362,3 +362,37 @@ async fn malformed_payloads_are_400_and_stay_400() {
         rig.finish();
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_delivery_racing_on_two_instances_is_processed_once() {
+    // Spin: both instances share the key-value store, as two Spin instances
+    // behind one Redis would. edge-host's store answers at once, so here the
+    // second instance finds the first one's claim; the case where both read
+    // "nothing yet" and the read-back decides is
+    // routes::tests::a_delivery_racing_on_two_instances_is_sent_once.
+    let rig = webhook_rig(Flavour::Spin).await;
+    let (a, b) = (
+        rig.host.instance().await.unwrap(),
+        rig.host.instance().await.unwrap(),
+    );
+    let body = inventory_body(3);
+    let (ra, rb) = tokio::join!(
+        a.handle(signed("inventory", "race-1", &body)),
+        b.handle(signed("inventory", "race-1", &body)),
+    );
+    let mut statuses = [
+        rig.checked("POST", "/v1/webhooks/inventory", ra.unwrap())
+            .status,
+        rig.checked("POST", "/v1/webhooks/inventory", rb.unwrap())
+            .status,
+    ];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "one processes, the other backs off");
+    assert_eq!(
+        rig.accs_calls("/V1/inventory/source-items"),
+        1,
+        "ACCS written once"
+    );
+    assert!(rig.sim.inventory_receipts().values().all(|&n| n == 1));
+    rig.finish();
+}

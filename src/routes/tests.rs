@@ -331,3 +331,52 @@ fn logs_have_one_line_per_request_and_no_secrets() {
         }
     }
 }
+
+#[test]
+fn a_delivery_racing_on_two_instances_is_sent_once() {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let key = b"race-key-0123456789abcdef0123456";
+    let secret = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    );
+    let app = |ports: FakePorts| App::new(ports, settings(&[("webhook_secrets", &secret)]));
+    // One store, and store calls that let the other instance run in between,
+    // so both read "nothing yet" before either claims.
+    let a = app(upstream(|_, _| true));
+    let mut b_ports = upstream(|_, _| true);
+    b_ports.kv = a.ports.kv.clone();
+    b_ports.seed.set(0x5eed);
+    let b = app(b_ports);
+    for p in [&a.ports, &b.ports] {
+        p.kv_yields.set(true);
+        p.now.set(1_700_000_000_000);
+    }
+    let body = br#"{"sourceItems":[{"sku":"A","source_code":"default","quantity":1,"status":1}]}"#;
+    let ts = "1700000000";
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    mac.update(format!("race-1.{ts}.").as_bytes());
+    mac.update(body);
+    let sig = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+    let req = || InRequest {
+        method: "POST".into(),
+        path: "/v1/webhooks/inventory".into(),
+        query: None,
+        headers: vec![
+            ("webhook-id".into(), "race-1".into()),
+            ("webhook-timestamp".into(), ts.into()),
+            ("webhook-signature".into(), sig.clone()),
+        ],
+        body: body.to_vec(),
+    };
+    let (ra, rb) = block_on(futures::future::join(a.handle(req()), b.handle(req())));
+    let mut statuses = [ra.status, rb.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409]);
+    let sent = a.ports.sent_to("/V1/inventory") + b.ports.sent_to("/V1/inventory");
+    assert_eq!(sent, 1, "ACCS is written once");
+}
