@@ -237,3 +237,12 @@ pub fn settings(
     }
     crate::config::Settings::from_lookup(|n| vars.get(n).cloned())
 }
+
+/// The item indexes a 400 lists in its `errors`.
+pub fn bad_indexes(p: &crate::problem::Problem) -> Vec<u64> {
+    p.errors
+        .as_deref()
+        .and_then(serde_json::Value::as_array)
+        .map(|a| a.iter().filter_map(|e| e["index"].as_u64()).collect())
+        .unwrap_or_default()
+}

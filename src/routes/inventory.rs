@@ -332,14 +332,7 @@ mod tests {
         ]}"#;
         let p = validate(body).unwrap_err();
         assert_eq!(p.status, 400);
-        let idx: Vec<u64> = p
-            .errors
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["index"].as_u64().unwrap())
-            .collect();
+        let idx = crate::testing::bad_indexes(&p);
         assert_eq!(idx, [1, 2, 3, 4, 5, 6]);
         assert!(p.detail.starts_with("6 of the source items are invalid"));
     }

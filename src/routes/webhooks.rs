@@ -310,14 +310,7 @@ mod tests {
             br#"{"products":[{"sku":"A"},{"name":"x"},{"sku":""},7,{"sku":".."}]}"#,
         )
         .unwrap_err();
-        let idx: Vec<u64> = p
-            .errors
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["index"].as_u64().unwrap())
-            .collect();
+        let idx = crate::testing::bad_indexes(&p);
         assert_eq!(idx, [1, 2, 3, 4]);
         for bad in [&b"{}"[..], br#"{"products":[]}"#, b"[]", b"x"] {
             assert_eq!(validate_products(bad).unwrap_err().status, 400);

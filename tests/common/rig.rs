@@ -108,6 +108,12 @@ impl Rig {
         self.checked(&method, &path, resp)
     }
 
+    /// Every call the simulator saw, IMS and ACCS.
+    pub fn upstream_calls(&self) -> u64 {
+        let c = self.sim.counters();
+        c.token_requests + c.accs_requests
+    }
+
     pub fn accs_calls(&self, prefix: &str) -> usize {
         self.sim
             .requests()
