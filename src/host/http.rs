@@ -75,7 +75,10 @@ fn send_error(code: ErrorCode) -> SendError {
         | ErrorCode::TlsProtocolError
         | ErrorCode::HttpRequestUriInvalid
         | ErrorCode::HttpRequestDenied => SendError::Connect(format!("{code:?}")),
-        ErrorCode::HttpResponseTimeout => SendError::Timeout,
+        // The request options' first-byte and between-bytes timeouts.
+        ErrorCode::HttpResponseTimeout
+        | ErrorCode::ConnectionReadTimeout
+        | ErrorCode::ConnectionWriteTimeout => SendError::Timeout,
         other => SendError::Other(format!("{other:?}")),
     }
 }
