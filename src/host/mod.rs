@@ -16,13 +16,17 @@ mod http;
 #[cfg(all(target_arch = "wasm32", feature = "spin"))]
 mod spin;
 #[cfg(all(target_arch = "wasm32", feature = "spin"))]
-pub use spin::{HostPorts, read_variables};
+pub use spin::read_variables;
 #[cfg(all(target_arch = "wasm32", not(feature = "spin"), feature = "wasmtime"))]
 mod wasmtime;
 #[cfg(target_arch = "wasm32")]
 pub use http::{InboundBodyError, read_inbound};
 #[cfg(all(target_arch = "wasm32", not(feature = "spin"), feature = "wasmtime"))]
-pub use wasmtime::{HostPorts, read_variables};
+pub use wasmtime::read_variables;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+#[cfg(target_arch = "wasm32")]
+pub use wasm::HostPorts;
 
 /// An outbound HTTP request, fully built: the URL comes from configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -107,29 +111,3 @@ pub trait Ports {
 pub const MAX_UPSTREAM_BODY: usize = 10 * 1024 * 1024;
 /// The largest request body accepted from a caller.
 pub const MAX_INBOUND_BODY: usize = 1024 * 1024;
-
-#[cfg(target_arch = "wasm32")]
-fn clock_ms() -> u64 {
-    let now = spin_sdk::wasip3::clocks::system_clock::now();
-    (now.seconds.max(0) as u64) * 1000 + u64::from(now.nanoseconds / 1_000_000)
-}
-
-#[cfg(target_arch = "wasm32")]
-fn fill_random(buf: &mut [u8]) {
-    let bytes = spin_sdk::wasip3::random::random::get_random_bytes(buf.len() as u64);
-    for (dst, src) in buf.iter_mut().zip(bytes) {
-        *dst = src;
-    }
-}
-
-/// One log line in one write: `eprintln!` writes the text and the newline
-/// separately, and `wasmtime serve` prefixes every write, so under
-/// concurrency lines came out torn and interleaved.
-#[cfg(target_arch = "wasm32")]
-fn write_log(line: &str) {
-    use std::io::Write;
-    let mut buf = String::with_capacity(line.len() + 1);
-    buf.push_str(line);
-    buf.push('\n');
-    let _ = std::io::stderr().write_all(buf.as_bytes());
-}

@@ -1,11 +1,10 @@
 //! The Spin flavour: `spin:variables` and `spin:key-value` (default store).
 
-use super::{FileError, KvError, OutRequest, OutResponse, Ports, SendError};
+use super::KvError;
 use spin_sdk::key_value::Store;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::time::Duration;
 
 /// Reads every variable once. `Undefined` is "unset"; any other failure is
 /// also reported as unset, by name, so the operator sees which one is wrong.
@@ -19,13 +18,14 @@ pub async fn read_variables(names: &[&'static str]) -> BTreeMap<&'static str, St
     out
 }
 
+/// The default store, opened on first use and kept: opening per call costs
+/// a host round trip.
 #[derive(Default)]
-pub struct HostPorts {
-    /// Opened on first use and kept: opening per call costs a host round trip.
+pub struct Kv {
     store: RefCell<Option<Rc<Store>>>,
 }
 
-impl HostPorts {
+impl Kv {
     async fn store(&self) -> Result<Rc<Store>, KvError> {
         if let Some(s) = self.store.borrow().as_ref() {
             return Ok(s.clone());
@@ -38,14 +38,8 @@ impl HostPorts {
         *self.store.borrow_mut() = Some(store.clone());
         Ok(store)
     }
-}
 
-impl Ports for HostPorts {
-    async fn send(&self, req: OutRequest, timeout: Duration) -> Result<OutResponse, SendError> {
-        super::http::send(req, timeout).await
-    }
-
-    async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         self.store()
             .await?
             .get(key)
@@ -53,55 +47,43 @@ impl Ports for HostPorts {
             .map_err(|e| KvError(format!("{e:?}")))
     }
 
-    async fn kv_set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError> {
+    pub async fn set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError> {
         self.store()
             .await?
             .set(key, &value)
             .await
             .map_err(|e| KvError(format!("{e:?}")))
     }
-
-    async fn file_read(&self, _path: &str) -> Result<Option<Vec<u8>>, FileError> {
-        Err(no_files())
-    }
-
-    async fn file_write(&self, _path: &str, _value: &[u8]) -> Result<(), FileError> {
-        Err(no_files())
-    }
-
-    async fn file_rename(&self, _from: &str, _to: &str) -> Result<(), FileError> {
-        Err(no_files())
-    }
-
-    async fn file_link(&self, _from: &str, _to: &str) -> Result<bool, FileError> {
-        Err(no_files())
-    }
-
-    async fn file_remove(&self, _path: &str) -> Result<(), FileError> {
-        Err(no_files())
-    }
-
-    async fn sleep(&self, duration: Duration) {
-        spin_sdk::time::sleep(duration).await
-    }
-
-    fn now_ms(&self) -> u64 {
-        super::clock_ms()
-    }
-
-    fn fill_random(&self, buf: &mut [u8]) {
-        super::fill_random(buf)
-    }
-
-    fn log(&self, line: &str) {
-        super::write_log(line)
-    }
 }
 
 /// Spin shares the token through `spin:key-value`; `token_cache_dir` is for
 /// the wasmtime flavour, and setting it here earns one warning.
-fn no_files() -> FileError {
-    FileError(
-        "the Spin flavour keeps the token in spin:key-value; token_cache_dir is ignored".into(),
-    )
+pub mod files {
+    use super::super::FileError;
+
+    fn refused() -> FileError {
+        FileError(
+            "the Spin flavour keeps the token in spin:key-value; token_cache_dir is ignored".into(),
+        )
+    }
+
+    pub fn read(_path: &str) -> Result<Option<Vec<u8>>, FileError> {
+        Err(refused())
+    }
+
+    pub fn write(_path: &str, _value: &[u8]) -> Result<(), FileError> {
+        Err(refused())
+    }
+
+    pub fn rename(_from: &str, _to: &str) -> Result<(), FileError> {
+        Err(refused())
+    }
+
+    pub fn link(_from: &str, _to: &str) -> Result<bool, FileError> {
+        Err(refused())
+    }
+
+    pub fn remove(_path: &str) -> Result<(), FileError> {
+        Err(refused())
+    }
 }

@@ -3,11 +3,11 @@
 //! `std::fs` (`wasi:filesystem`): under `wasmtime serve` the key-value store
 //! keeps nothing between instances, a preopened directory does.
 
-use super::{FileError, KvError, OutRequest, OutResponse, Ports, SendError, fs};
+use super::KvError;
+pub(super) use super::fs as files;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::time::Duration;
 
 mod bindings {
     spin_sdk::wit_bindgen::generate!({
@@ -31,12 +31,15 @@ pub async fn read_variables(names: &[&'static str]) -> BTreeMap<&'static str, St
         .collect()
 }
 
+/// The host's default bucket, opened on first use and kept for the instance:
+/// under `wasmtime serve` each `open` gets a fresh copy of the seed data, so
+/// writes survive only on a kept handle.
 #[derive(Default)]
-pub struct HostPorts {
+pub struct Kv {
     bucket: RefCell<Option<Rc<kv::Bucket>>>,
 }
 
-impl HostPorts {
+impl Kv {
     fn bucket(&self) -> Result<Rc<kv::Bucket>, KvError> {
         if let Some(b) = self.bucket.borrow().as_ref() {
             return Ok(b.clone());
@@ -46,58 +49,16 @@ impl HostPorts {
         *self.bucket.borrow_mut() = Some(bucket.clone());
         Ok(bucket)
     }
-}
 
-impl Ports for HostPorts {
-    async fn send(&self, req: OutRequest, timeout: Duration) -> Result<OutResponse, SendError> {
-        super::http::send(req, timeout).await
-    }
-
-    async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         self.bucket()?
             .get(key)
             .map_err(|e| KvError(format!("{e:?}")))
     }
 
-    async fn kv_set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError> {
+    pub async fn set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError> {
         self.bucket()?
             .set(key, &value)
             .map_err(|e| KvError(format!("{e:?}")))
-    }
-
-    async fn file_read(&self, path: &str) -> Result<Option<Vec<u8>>, FileError> {
-        fs::read(path)
-    }
-
-    async fn file_write(&self, path: &str, value: &[u8]) -> Result<(), FileError> {
-        fs::write(path, value)
-    }
-
-    async fn file_rename(&self, from: &str, to: &str) -> Result<(), FileError> {
-        fs::rename(from, to)
-    }
-
-    async fn file_link(&self, from: &str, to: &str) -> Result<bool, FileError> {
-        fs::link(from, to)
-    }
-
-    async fn file_remove(&self, path: &str) -> Result<(), FileError> {
-        fs::remove(path)
-    }
-
-    async fn sleep(&self, duration: Duration) {
-        spin_sdk::time::sleep(duration).await
-    }
-
-    fn now_ms(&self) -> u64 {
-        super::clock_ms()
-    }
-
-    fn fill_random(&self, buf: &mut [u8]) {
-        super::fill_random(buf)
-    }
-
-    fn log(&self, line: &str) {
-        super::write_log(line)
     }
 }

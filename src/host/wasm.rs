@@ -1,0 +1,78 @@
+//! The one `Ports` of both flavours. What the flavours share (outbound HTTP,
+//! clock, randomness, sleep, logging) lives here; each flavour module brings
+//! only its key-value store (`Kv`) and its token-file operations (`files`).
+
+use super::{FileError, KvError, OutRequest, OutResponse, Ports, SendError};
+use std::time::Duration;
+
+#[cfg(feature = "spin")]
+use super::spin as flavour;
+#[cfg(all(not(feature = "spin"), feature = "wasmtime"))]
+use super::wasmtime as flavour;
+use flavour::files;
+
+#[derive(Default)]
+pub struct HostPorts {
+    kv: flavour::Kv,
+}
+
+impl Ports for HostPorts {
+    async fn send(&self, req: OutRequest, timeout: Duration) -> Result<OutResponse, SendError> {
+        super::http::send(req, timeout).await
+    }
+
+    async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.kv.get(key).await
+    }
+
+    async fn kv_set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError> {
+        self.kv.set(key, value).await
+    }
+
+    async fn file_read(&self, path: &str) -> Result<Option<Vec<u8>>, FileError> {
+        files::read(path)
+    }
+
+    async fn file_write(&self, path: &str, value: &[u8]) -> Result<(), FileError> {
+        files::write(path, value)
+    }
+
+    async fn file_rename(&self, from: &str, to: &str) -> Result<(), FileError> {
+        files::rename(from, to)
+    }
+
+    async fn file_link(&self, from: &str, to: &str) -> Result<bool, FileError> {
+        files::link(from, to)
+    }
+
+    async fn file_remove(&self, path: &str) -> Result<(), FileError> {
+        files::remove(path)
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        spin_sdk::time::sleep(duration).await
+    }
+
+    fn now_ms(&self) -> u64 {
+        let now = spin_sdk::wasip3::clocks::system_clock::now();
+        (now.seconds.max(0) as u64) * 1000 + u64::from(now.nanoseconds / 1_000_000)
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) {
+        let bytes = spin_sdk::wasip3::random::random::get_random_bytes(buf.len() as u64);
+        for (dst, src) in buf.iter_mut().zip(bytes) {
+            *dst = src;
+        }
+    }
+
+    /// One log line in one write: `eprintln!` writes the text and the newline
+    /// separately, and `wasmtime serve` prefixes every write, so under
+    /// concurrency lines came out torn and interleaved.
+    fn log(&self, line: &str) {
+        use std::io::Write;
+        let mut buf = String::with_capacity(line.len() + 1);
+        buf.push_str(line);
+        buf.push('\n');
+        let _ = std::io::stderr().write_all(buf.as_bytes());
+    }
+}
