@@ -3,6 +3,11 @@ use serde_json::{Value, json};
 
 use crate::common::{client, get_json, sim, token};
 
+/// A GET on the admin API, read as `T`.
+async fn admin_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> T {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 #[tokio::test]
 async fn admin_api_round_trip() {
     let sim = sim().await;
@@ -11,33 +16,12 @@ async fn admin_api_round_trip() {
     let token = token(&sim).await;
     assert_eq!(get_json(&sim, "/V1/products/SKU-0003", &token).await.0, 200);
 
-    let counters: Counters = http
-        .get(admin("counters"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let counters: Counters = admin_json(&http, &admin("counters")).await;
     assert_eq!((counters.token_requests, counters.accs_requests), (1, 1));
     assert_eq!(counters.by_route["GET /V1/products/{sku}"], 1);
-    let requests: Vec<RecordedRequest> = http
-        .get(admin("requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let requests: Vec<RecordedRequest> = admin_json(&http, &admin("requests")).await;
     assert_eq!(requests[0].raw_path, "/tenant-sim/V1/products/SKU-0003");
-    let tokens: Vec<RecordedTokenRequest> = http
-        .get(admin("token-requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens: Vec<RecordedTokenRequest> = admin_json(&http, &admin("token-requests")).await;
     assert_eq!(tokens.len(), 1);
 
     // Faults by JSON, naming only some fields.
@@ -49,14 +33,7 @@ async fn admin_api_round_trip() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 204);
-    let current: Faults = http
-        .get(admin("faults"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let current: Faults = admin_json(&http, &admin("faults")).await;
     assert_eq!(current.script.len(), 1);
     assert_eq!(get_json(&sim, "/V1/orders/1", &token).await.0, 503);
 
@@ -72,14 +49,7 @@ async fn admin_api_round_trip() {
     .await
     .unwrap();
     assert_eq!(resp.status(), 200);
-    let receipts: Value = http
-        .get(admin("inventory-receipts"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let receipts: Value = admin_json(&http, &admin("inventory-receipts")).await;
     assert_eq!(
         receipts,
         json!([{ "sku": "SKU-0001", "source_code": "default", "count": 1 }])
@@ -95,14 +65,7 @@ async fn admin_api_round_trip() {
         http.post(admin("reset")).send().await.unwrap().status(),
         204
     );
-    let counters: Counters = http
-        .get(admin("counters"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let counters: Counters = admin_json(&http, &admin("counters")).await;
     assert_eq!(counters.accs_requests, 0);
     assert!(sim.inventory_receipts().is_empty());
     assert_eq!(get_json(&sim, "/V1/products/SKU-0003", &token).await.0, 200);
