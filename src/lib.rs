@@ -19,76 +19,24 @@ pub mod webhook;
 #[cfg(test)]
 mod testing;
 
+// The WASI 0.3 builds use spin-sdk 7 under its own name, so that Cargo can
+// hold it beside spin-sdk 5.2; only one of the two is compiled per build.
+#[cfg(all(target_arch = "wasm32", feature = "p3", not(feature = "spin")))]
+extern crate spin_sdk_p3 as spin_sdk;
+
 #[cfg(all(
     target_arch = "wasm32",
-    not(any(feature = "spin", feature = "wasmtime"))
+    not(any(feature = "spin", feature = "spin-p3", feature = "wasmtime"))
 ))]
-compile_error!("enable one flavour: the `spin` (default) or the `wasmtime` feature");
+compile_error!("enable one build: `spin` (default), `spin-p3` or `wasmtime`");
 
-#[cfg(target_arch = "wasm32")]
-mod entry {
-    use crate::config::{Settings, VARIABLES};
-    use crate::host::{self, HostPorts, InboundBodyError, MAX_INBOUND_BODY};
-    use crate::problem::{Code, Problem};
-    use crate::routes::{App, InResponse};
-    use bytes::Bytes;
-    use spin_sdk::http::{FullBody, Request, Response};
-    use std::cell::RefCell;
-    use std::rc::Rc;
-
-    thread_local! {
-        /// Built on the first request and kept for the life of the instance,
-        /// which p3 hosts reuse for many requests: a warm request reads no
-        /// variable and no key-value entry.
-        static APP: RefCell<Option<Rc<App<HostPorts>>>> = const { RefCell::new(None) };
-    }
-
-    async fn app() -> Rc<App<HostPorts>> {
-        if let Some(app) = APP.with(|a| a.borrow().clone()) {
-            return app;
-        }
-        let vars = host::read_variables(VARIABLES).await;
-        let settings = Settings::from_lookup(|name| vars.get(name).cloned());
-        let app = Rc::new(App::new(HostPorts::default(), settings));
-        // Concurrent first requests may each build one; the first stored wins.
-        APP.with(|a| a.borrow_mut().get_or_insert(app).clone())
-    }
-
-    #[spin_sdk::http_service]
-    async fn handle(req: Request) -> Response<FullBody<Bytes>> {
-        let app = app().await;
-        let resp = match host::read_inbound(req, MAX_INBOUND_BODY).await {
-            Ok(inbound) => app.handle(inbound).await,
-            Err(e) => {
-                let p = match e {
-                    InboundBodyError::TooLarge => Problem::new(
-                        Code::PayloadTooLarge,
-                        format!("request bodies are limited to {MAX_INBOUND_BODY} bytes"),
-                    ),
-                    InboundBodyError::Broken(_) => {
-                        Problem::bad_request("the request body could not be read")
-                    }
-                };
-                app.reject(&p)
-            }
-        };
-        into_response(resp)
-    }
-
-    fn into_response(resp: InResponse) -> Response<FullBody<Bytes>> {
-        // The whole body is in hand: say its length, so the host need not chunk it.
-        let mut builder = http::Response::builder()
-            .status(resp.status)
-            .header("content-length", resp.body.len());
-        for (name, value) in &resp.headers {
-            builder = builder.header(*name, value);
-        }
-        builder
-            .body(FullBody::new(Bytes::from(resp.body)))
-            .unwrap_or_else(|_| {
-                let mut r = http::Response::new(FullBody::new(Bytes::new()));
-                *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-                r
-            })
-    }
-}
+#[cfg(all(
+    target_arch = "wasm32",
+    any(
+        all(feature = "spin", feature = "p3"),
+        all(feature = "spin-p3", feature = "wasmtime")
+    )
+))]
+compile_error!(
+    "enable exactly one build: `--no-default-features --features spin-p3` (or `wasmtime`)"
+);

@@ -6,27 +6,14 @@
 
 use std::time::Duration;
 
-#[cfg(any(
-    test,
-    all(target_arch = "wasm32", not(feature = "spin"), feature = "wasmtime")
-))]
-mod fs;
-#[cfg(target_arch = "wasm32")]
-mod http;
+#[cfg(any(test, all(target_arch = "wasm32", feature = "wasmtime")))]
+pub(crate) mod fs;
+/// The WASI 0.2 Spin build (spin-sdk 5.2): released Spin, SpinKube, Akamai.
 #[cfg(all(target_arch = "wasm32", feature = "spin"))]
-mod spin;
-#[cfg(all(target_arch = "wasm32", feature = "spin"))]
-pub use spin::read_variables;
-#[cfg(all(target_arch = "wasm32", not(feature = "spin"), feature = "wasmtime"))]
-mod wasmtime;
-#[cfg(target_arch = "wasm32")]
-pub use http::{InboundBodyError, read_inbound};
-#[cfg(all(target_arch = "wasm32", not(feature = "spin"), feature = "wasmtime"))]
-pub use wasmtime::read_variables;
-#[cfg(target_arch = "wasm32")]
-mod wasm;
-#[cfg(target_arch = "wasm32")]
-pub use wasm::HostPorts;
+mod p2;
+/// The WASI 0.3 builds (spin-sdk 7): Spin 4.1+ and `wasmtime serve`.
+#[cfg(all(target_arch = "wasm32", feature = "p3"))]
+mod p3;
 
 /// An outbound HTTP request, fully built: the URL comes from configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -71,6 +58,17 @@ pub enum SendError {
     Other(String),
 }
 
+/// The outcome of [`Ports::kv_swap`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Swap {
+    /// The key held what was expected and now holds the new value.
+    Done,
+    /// Another writer changed the key first; nothing was written.
+    Changed,
+    /// The host has no compare-and-swap: the caller falls back.
+    Unsupported,
+}
+
 /// A key-value store failure; the cache degrades to memory and IMS.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("key-value store: {0}")]
@@ -87,6 +85,18 @@ pub trait Ports {
     async fn send(&self, req: OutRequest, timeout: Duration) -> Result<OutResponse, SendError>;
     async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError>;
     async fn kv_set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError>;
+    /// Writes `value` only if `key` still holds `expected` (`None`: absent),
+    /// atomically across every instance sharing the store. Hosts without a
+    /// compare-and-swap answer [`Swap::Unsupported`].
+    async fn kv_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: Vec<u8>,
+    ) -> Result<Swap, KvError> {
+        let _ = (key, expected, value);
+        Ok(Swap::Unsupported)
+    }
     /// The whole file, or `None` when there is none. Paths are absolute
     /// guest paths under `token_cache_dir`; flavours without files refuse.
     async fn file_read(&self, path: &str) -> Result<Option<Vec<u8>>, FileError>;
@@ -107,7 +117,51 @@ pub trait Ports {
     fn log(&self, line: &str);
 }
 
+/// One log line in one write: `eprintln!` writes the text and the newline
+/// separately, and `wasmtime serve` prefixes every write, so under
+/// concurrency lines came out torn and interleaved.
+#[cfg(target_arch = "wasm32")]
+fn log_line(line: &str) {
+    use std::io::Write;
+    let mut buf = String::with_capacity(line.len() + 1);
+    buf.push_str(line);
+    buf.push('\n');
+    let _ = std::io::stderr().write_all(buf.as_bytes());
+}
+
 /// The largest response body read from an upstream.
 pub const MAX_UPSTREAM_BODY: usize = 10 * 1024 * 1024;
 /// The largest request body accepted from a caller.
 pub const MAX_INBOUND_BODY: usize = 1024 * 1024;
+
+/// Why an inbound body was not read.
+#[derive(Debug)]
+pub enum InboundBodyError {
+    TooLarge,
+    Broken(String),
+}
+
+impl InboundBodyError {
+    /// The answer to a body that was not read: 413 or 400.
+    pub fn problem(&self) -> crate::problem::Problem {
+        use crate::problem::{Code, Problem};
+        match self {
+            InboundBodyError::TooLarge => Problem::new(
+                Code::PayloadTooLarge,
+                format!("request bodies are limited to {MAX_INBOUND_BODY} bytes"),
+            ),
+            InboundBodyError::Broken(_) => {
+                Problem::bad_request("the request body could not be read")
+            }
+        }
+    }
+}
+
+/// Appends `chunk` to `out` unless that passes `cap`.
+pub fn append_capped(out: &mut Vec<u8>, chunk: &[u8], cap: usize) -> Result<(), InboundBodyError> {
+    if out.len() + chunk.len() > cap {
+        return Err(InboundBodyError::TooLarge);
+    }
+    out.extend_from_slice(chunk);
+    Ok(())
+}

@@ -1,15 +1,10 @@
-//! The one `Ports` of both flavours. What the flavours share (outbound HTTP,
-//! clock, randomness, sleep, logging) lives here; each flavour module brings
-//! only its key-value store (`Kv`) and its token-file operations (`files`).
+//! The one `Ports` of both WASI 0.3 flavours. What they share (outbound
+//! HTTP, clock, randomness, sleep, logging) lives here; each flavour module
+//! brings only its key-value store (`Kv`) and its token-file operations.
 
-use super::{FileError, KvError, OutRequest, OutResponse, Ports, SendError};
+use super::flavour::{self, files};
+use crate::host::{FileError, KvError, OutRequest, OutResponse, Ports, SendError};
 use std::time::Duration;
-
-#[cfg(feature = "spin")]
-use super::spin as flavour;
-#[cfg(all(not(feature = "spin"), feature = "wasmtime"))]
-use super::wasmtime as flavour;
-use flavour::files;
 
 #[derive(Default)]
 pub struct HostPorts {
@@ -65,14 +60,7 @@ impl Ports for HostPorts {
         }
     }
 
-    /// One log line in one write: `eprintln!` writes the text and the newline
-    /// separately, and `wasmtime serve` prefixes every write, so under
-    /// concurrency lines came out torn and interleaved.
     fn log(&self, line: &str) {
-        use std::io::Write;
-        let mut buf = String::with_capacity(line.len() + 1);
-        buf.push_str(line);
-        buf.push('\n');
-        let _ = std::io::stderr().write_all(buf.as_bytes());
+        crate::host::log_line(line)
     }
 }

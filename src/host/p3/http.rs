@@ -1,7 +1,10 @@
-//! `wasi:http` 0.3 through spin-sdk: outbound calls with a deadline and a body
-//! cap, and reading the inbound body with a cap. Shared by both flavours.
+//! `wasi:http` 0.3 through spin-sdk 7: outbound calls with a deadline and a
+//! body cap, and reading the inbound body with a cap. Shared by both WASI 0.3
+//! flavours.
 
-use super::{MAX_UPSTREAM_BODY, OutRequest, OutResponse, SendError};
+use crate::host::{
+    InboundBodyError, MAX_UPSTREAM_BODY, OutRequest, OutResponse, SendError, append_capped,
+};
 use bytes::Bytes;
 use futures::FutureExt;
 use http_body_util::BodyExt;
@@ -83,12 +86,6 @@ fn send_error(code: ErrorCode) -> SendError {
     }
 }
 
-#[derive(Debug)]
-pub enum InboundBodyError {
-    TooLarge,
-    Broken(String),
-}
-
 /// The whole body, or `TooLarge` as soon as it passes `cap`.
 pub async fn read_capped<B>(body: B, cap: usize) -> Result<Vec<u8>, InboundBodyError>
 where
@@ -100,10 +97,7 @@ where
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| InboundBodyError::Broken(format!("{e:?}")))?;
         if let Ok(data) = frame.into_data() {
-            if out.len() + data.len() > cap {
-                return Err(InboundBodyError::TooLarge);
-            }
-            out.extend_from_slice(&data);
+            append_capped(&mut out, &data, cap)?;
         }
     }
     Ok(out)

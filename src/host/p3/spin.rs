@@ -1,6 +1,6 @@
 //! The Spin flavour: `spin:variables` and `spin:key-value` (default store).
 
-use super::KvError;
+use crate::host::KvError;
 use spin_sdk::key_value::Store;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -59,7 +59,7 @@ impl Kv {
 /// Spin shares the token through `spin:key-value`; `token_cache_dir` is for
 /// the wasmtime flavour, and setting it here earns one warning.
 pub mod files {
-    use super::super::FileError;
+    use crate::host::FileError;
 
     fn refused() -> FileError {
         FileError(

@@ -1,0 +1,146 @@
+//! `wasi:http` 0.2 through spin-sdk 5.2: outbound calls with a deadline and a
+//! body cap, and the inbound request read with a cap.
+
+use super::time::sleep;
+use crate::host::{
+    InboundBodyError, MAX_UPSTREAM_BODY, OutRequest, OutResponse, SendError, append_capped,
+};
+use crate::routes::InRequest;
+use futures::{FutureExt, Stream, StreamExt};
+use spin_sdk::http::{ErrorCode, IncomingRequest, IncomingResponse, Method, Request};
+use std::time::Duration;
+
+pub async fn send(req: OutRequest, timeout: Duration) -> Result<OutResponse, SendError> {
+    let mut builder = Request::builder();
+    builder.method(method(req.method)).uri(req.url);
+    for (name, value) in req.headers {
+        builder.header(name, value);
+    }
+    let request = builder.body(req.body).build();
+    // spin-sdk 5.2's `send` sets no request options and Spin then waits up to
+    // 600 s: the deadline is enforced here.
+    let exchange = async {
+        let resp: IncomingResponse = spin_sdk::http::send(request).await.map_err(send_error)?;
+        let status = resp.status();
+        let headers = resp
+            .headers()
+            .entries()
+            .into_iter()
+            .filter_map(|(n, v)| Some((n, String::from_utf8(v).ok()?)))
+            .collect();
+        let body = read_capped(resp.take_body_stream(), MAX_UPSTREAM_BODY)
+            .await
+            .map_err(|e| match e {
+                InboundBodyError::TooLarge => SendError::TooLarge(MAX_UPSTREAM_BODY),
+                InboundBodyError::Broken(m) => SendError::Other(m),
+            })?;
+        Ok(OutResponse {
+            status,
+            headers,
+            body,
+        })
+    };
+    futures::select_biased! {
+        r = exchange.fuse() => r,
+        _ = sleep(timeout).fuse() => Err(SendError::Timeout),
+    }
+}
+
+fn method(m: &str) -> Method {
+    match m {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        "PATCH" => Method::Patch,
+        "OPTIONS" => Method::Options,
+        other => Method::Other(other.to_owned()),
+    }
+}
+
+fn send_error(e: spin_sdk::http::SendError) -> SendError {
+    let spin_sdk::http::SendError::Http(code) = e else {
+        return SendError::Other(e.to_string());
+    };
+    match code {
+        ErrorCode::DnsTimeout
+        | ErrorCode::DnsError(_)
+        | ErrorCode::DestinationNotFound
+        | ErrorCode::DestinationUnavailable
+        | ErrorCode::DestinationIpProhibited
+        | ErrorCode::DestinationIpUnroutable
+        | ErrorCode::ConnectionRefused
+        | ErrorCode::ConnectionTimeout
+        | ErrorCode::TlsCertificateError
+        | ErrorCode::TlsProtocolError
+        | ErrorCode::HttpRequestUriInvalid
+        | ErrorCode::HttpRequestDenied => SendError::Connect(format!("{code:?}")),
+        ErrorCode::HttpResponseTimeout
+        | ErrorCode::ConnectionReadTimeout
+        | ErrorCode::ConnectionWriteTimeout => SendError::Timeout,
+        other => SendError::Other(format!("{other:?}")),
+    }
+}
+
+/// The whole body, or `TooLarge` as soon as it passes `cap`.
+async fn read_capped<S, E>(body: S, cap: usize) -> Result<Vec<u8>, InboundBodyError>
+where
+    S: Stream<Item = Result<Vec<u8>, E>>,
+    E: std::fmt::Debug,
+{
+    let mut body = std::pin::pin!(body);
+    let mut out = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| InboundBodyError::Broken(format!("{e:?}")))?;
+        append_capped(&mut out, &chunk, cap)?;
+    }
+    Ok(out)
+}
+
+/// The request with its body read, or `TooLarge` past `cap` (checked against
+/// `content-length` first, so an honest oversized upload is refused unread).
+pub async fn read_inbound(req: IncomingRequest, cap: usize) -> Result<InRequest, InboundBodyError> {
+    let (path, query) = split_path(req.path_with_query().unwrap_or_default());
+    let method = match req.method() {
+        Method::Get => "GET".to_owned(),
+        Method::Head => "HEAD".to_owned(),
+        Method::Post => "POST".to_owned(),
+        Method::Put => "PUT".to_owned(),
+        Method::Delete => "DELETE".to_owned(),
+        Method::Connect => "CONNECT".to_owned(),
+        Method::Options => "OPTIONS".to_owned(),
+        Method::Trace => "TRACE".to_owned(),
+        Method::Patch => "PATCH".to_owned(),
+        Method::Other(m) => m,
+    };
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .entries()
+        .into_iter()
+        .filter_map(|(n, v)| Some((n.to_ascii_lowercase(), String::from_utf8(v).ok()?)))
+        .collect();
+    let declared = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > cap) {
+        return Err(InboundBodyError::TooLarge);
+    }
+    let body = read_capped(req.into_body_stream(), cap).await?;
+    Ok(InRequest {
+        method,
+        path,
+        query,
+        headers,
+        body,
+    })
+}
+
+/// `/a/b?x=1` into the path and the query, as the WASI 0.3 builds get them.
+fn split_path(path_with_query: String) -> (String, Option<String>) {
+    match path_with_query.split_once('?') {
+        Some((path, query)) => (path.to_owned(), Some(query.to_owned())),
+        None => (path_with_query, None),
+    }
+}
