@@ -1,7 +1,7 @@
 //! Fake ports for native tests: a scripted upstream, a settable clock, an
 //! in-memory store and file system, captured logs.
 
-use crate::host::{FileError, KvError, OutRequest, OutResponse, Ports, SendError};
+use crate::host::{FileError, KvError, OutRequest, OutResponse, Ports, SendError, Swap};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
@@ -21,6 +21,8 @@ pub struct FakePorts {
     /// Let other tasks run inside each store call, as a networked store would.
     pub kv_yields: Cell<bool>,
     pub kv_failing: Cell<bool>,
+    /// Offer an atomic compare-and-swap, as Spin's `wasi:keyvalue/atomics`.
+    pub kv_cas: Cell<bool>,
     /// Guest operations on the store, failed ones included.
     pub kv_gets: Cell<usize>,
     pub kv_sets: Cell<usize>,
@@ -46,6 +48,7 @@ impl FakePorts {
             kv: Rc::default(),
             kv_yields: Cell::new(false),
             kv_failing: Cell::new(false),
+            kv_cas: Cell::new(false),
             kv_gets: Cell::new(0),
             kv_sets: Cell::new(0),
             files: RefCell::default(),
@@ -134,6 +137,30 @@ impl Ports for FakePorts {
         }
         self.kv.borrow_mut().insert(key.to_owned(), value);
         Ok(())
+    }
+
+    async fn kv_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: Vec<u8>,
+    ) -> Result<Swap, KvError> {
+        if !self.kv_cas.get() {
+            return Ok(Swap::Unsupported);
+        }
+        if self.kv_yields.get() {
+            YieldOnce(false).await;
+        }
+        if self.kv_failing.get() {
+            return Err(KvError("injected".into()));
+        }
+        // The compare and the write happen in one step, as on the host.
+        let mut kv = self.kv.borrow_mut();
+        if kv.get(key).map(Vec::as_slice) != expected {
+            return Ok(Swap::Changed);
+        }
+        kv.insert(key.to_owned(), value);
+        Ok(Swap::Done)
     }
 
     async fn file_read(&self, path: &str) -> Result<Option<Vec<u8>>, FileError> {

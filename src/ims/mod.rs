@@ -173,7 +173,7 @@ impl Tokens {
                     let Some(_flight) = Flight::try_start(&self.refreshing) else {
                         return Ok(h.token.access_token);
                     };
-                    return Ok(self.refresh_early(settings, ports, trace, h).await);
+                    return Ok(self.refresh_early(settings, ports, trace, h, true).await);
                 }
                 Freshness::Unusable => {}
             }
@@ -200,26 +200,29 @@ impl Tokens {
     }
 
     /// Inside the refresh window, by the one caller holding the flight: take
-    /// a newer token another instance stored, else refresh under the lease,
-    /// else keep `held`, which is still valid.
+    /// a newer token another instance stored (`reread`: the stores were not
+    /// just read), else refresh under the lease, else keep `held`, which is
+    /// still valid.
     async fn refresh_early<P: Ports>(
         &self,
         settings: &Settings,
         ports: &P,
         trace: &Trace,
         held: Held,
+        reread: bool,
     ) -> String {
         let now = ports.now_ms();
         let mut current = held;
-        if let Some(newer) = self
-            .read_shared(
-                settings,
-                ports,
-                now,
-                current.token.expires_at_ms,
-                Look::Everywhere,
-            )
-            .await
+        if reread
+            && let Some(newer) = self
+                .read_shared(
+                    settings,
+                    ports,
+                    now,
+                    current.token.expires_at_ms,
+                    Look::Everywhere,
+                )
+                .await
         {
             let fresh = newer.token.freshness(now, newer.jitter_ms) == Freshness::Fresh;
             current = self.hold(newer);
@@ -254,6 +257,18 @@ impl Tokens {
             .read_shared(settings, ports, now, 0, Look::Everywhere)
             .await
         {
+            // A stored token inside its refresh window is refreshed here too:
+            // a WASI 0.2 instance lives for one request, so every request
+            // starts cold, and without this the token would only be renewed
+            // once it can no longer be sent, by every instance at once.
+            if found.token.freshness(now, found.jitter_ms) == Freshness::Refresh {
+                // A refresh that succeeds names IMS as the source instead.
+                trace.token(found.source);
+                let held = self.hold(found);
+                return Ok(self
+                    .refresh_early(settings, ports, trace, held, false)
+                    .await);
+            }
             return Ok(self.take(found, trace));
         }
         let owner = self.owner(ports);

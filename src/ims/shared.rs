@@ -8,7 +8,7 @@
 //! skipped write, and each kind of store is warned about once per instance.
 
 use super::lease::Lease;
-use crate::host::Ports;
+use crate::host::{Ports, Swap};
 use std::cell::Cell;
 
 pub struct Shared {
@@ -138,16 +138,28 @@ impl Shared {
     }
 
     async fn claim_kv<P: Ports>(&self, ports: &P, now: u64, lease: Lease) -> Claim {
-        match ports.kv_get(&self.kv_lease_key).await {
-            Ok(current) => {
-                if let Some(until) = current
-                    .as_deref()
-                    .and_then(Lease::parse)
-                    .and_then(|l| l.holds_back(lease.owner, now))
-                {
-                    return Claim::HeldBy(until);
-                }
+        let current = match ports.kv_get(&self.kv_lease_key).await {
+            Ok(current) => current,
+            Err(e) => {
+                self.warn_kv(ports, &e.0);
+                return Claim::None;
             }
+        };
+        if let Some(until) = current
+            .as_deref()
+            .and_then(Lease::parse)
+            .and_then(|l| l.holds_back(lease.owner, now))
+        {
+            return Claim::HeldBy(until);
+        }
+        // Exact where the host can: replace only the lease that was read.
+        match ports
+            .kv_swap(&self.kv_lease_key, current.as_deref(), lease.encode())
+            .await
+        {
+            Ok(Swap::Done) => return Claim::Taken,
+            Ok(Swap::Changed) => return Claim::HeldBy(lease.expires_ms),
+            Ok(Swap::Unsupported) => {}
             Err(e) => {
                 self.warn_kv(ports, &e.0);
                 return Claim::None;

@@ -693,3 +693,61 @@ fn status_never_holds_the_token() {
     assert_eq!(v["refresh_due"], true);
     assert_eq!(v["last_refresh_error"], "ims_unavailable");
 }
+
+#[test]
+fn with_compare_and_swap_two_instances_never_both_take_the_kv_lease() {
+    for cas in [true, false] {
+        let a = FakePorts::new(|_, _| unreachable!("no upstream call"));
+        let mut b = FakePorts::new(|_, _| unreachable!("no upstream call"));
+        b.kv = a.kv.clone();
+        for p in [&a, &b] {
+            p.kv_yields.set(true); // both read "no lease" before either writes
+            p.kv_cas.set(cas);
+        }
+        let shared = Shared::new("fp", None);
+        let (ca, cb) = block_on(futures::future::join(
+            shared.claim(&a, T0, 1, Need::Early),
+            shared.claim(&b, T0, 2, Need::Early),
+        ));
+        let taken = [ca, cb].iter().filter(|c| **c == Claim::Taken).count();
+        if cas {
+            assert_eq!(taken, 1, "{ca:?} {cb:?}");
+            assert!([ca, cb].contains(&Claim::HeldBy(T0 + LEASE_MS)));
+        } else {
+            // The fallback is a last-writer-wins set: both may think they won,
+            // which costs one extra IMS call, never a wrong token.
+            assert_eq!(taken, 2, "{ca:?} {cb:?}");
+        }
+    }
+}
+
+#[test]
+fn a_cold_instance_refreshes_a_stored_token_inside_its_window() {
+    // A WASI 0.2 instance lives for one request: it must still renew a
+    // stored token ahead of expiry, or the token would only be renewed
+    // once it can no longer be sent, by every instance at once.
+    let w = world(Some(3600), &[]);
+    let first = Tokens::new(&w.settings);
+    assert_eq!(w.get(&first).as_deref(), Ok("tok-1"));
+    w.ports.now.set(T0 + 3_400_000); // inside the window (≥ 5 min before expiry)
+    let fresh_instance = Tokens::new(&w.settings);
+    assert_eq!(w.get(&fresh_instance).as_deref(), Ok("tok-2"));
+    assert_eq!(w.ports.sent_to("/ims/token"), 2);
+    // The next fresh instance takes the renewed token from the store.
+    let next = Tokens::new(&w.settings);
+    assert_eq!(w.get(&next).as_deref(), Ok("tok-2"));
+    assert_eq!(w.ports.sent_to("/ims/token"), 2);
+    // IMS down inside the window: the stored token is still served, and the
+    // lease the failed refresh took keeps other instances off IMS meanwhile.
+    w.ports.now.set(T0 + 3_400_000 + 3_400_000);
+    w.down.set(true);
+    let during_outage = Tokens::new(&w.settings);
+    assert_eq!(w.get(&during_outage).as_deref(), Ok("tok-2"));
+    let another = Tokens::new(&w.settings);
+    assert_eq!(w.get(&another).as_deref(), Ok("tok-2"));
+    assert_eq!(
+        w.ports.sent_to("/ims/token"),
+        3,
+        "one attempt while the lease holds"
+    );
+}

@@ -5,6 +5,7 @@ use super::*;
 use crate::testing::{FakePorts, respond, settings};
 use futures::executor::block_on;
 use std::collections::HashMap;
+use std::time::Duration;
 
 const KEY: &str = crate::testing::TEST_API_KEY;
 const TOKEN_OK: &str = r#"{"access_token":"tok-1","token_type":"bearer","expires_in":86399}"#;
@@ -334,6 +335,24 @@ fn logs_have_one_line_per_request_and_no_secrets() {
 
 #[test]
 fn a_delivery_racing_on_two_instances_is_sent_once() {
+    let (a, b) = webhook_race(false);
+    // Without compare-and-swap the claim waits, then reads back.
+    assert!(a.slept.borrow().contains(&Duration::from_millis(50)));
+    drop(b);
+}
+
+#[test]
+fn with_compare_and_swap_two_claimants_never_both_win() {
+    let (a, b) = webhook_race(true);
+    // The swap decides at once: nobody waits for a read-back.
+    for p in [&a, &b] {
+        assert!(!p.slept.borrow().contains(&Duration::from_millis(50)));
+    }
+}
+
+/// Two instances on one store receive the same delivery at once; returns
+/// their ports after asserting that ACCS was written exactly once.
+fn webhook_race(cas: bool) -> (FakePorts, FakePorts) {
     use base64::Engine;
     use hmac::{Hmac, Mac};
     let key = b"race-key-0123456789abcdef0123456";
@@ -351,6 +370,7 @@ fn a_delivery_racing_on_two_instances_is_sent_once() {
     let b = app(b_ports);
     for p in [&a.ports, &b.ports] {
         p.kv_yields.set(true);
+        p.kv_cas.set(cas);
         p.now.set(1_700_000_000_000);
     }
     let body = br#"{"sourceItems":[{"sku":"A","source_code":"default","quantity":1,"status":1}]}"#;
@@ -379,4 +399,45 @@ fn a_delivery_racing_on_two_instances_is_sent_once() {
     assert_eq!(statuses, [200, 409]);
     let sent = a.ports.sent_to("/V1/inventory") + b.ports.sent_to("/V1/inventory");
     assert_eq!(sent, 1, "ACCS is written once");
+    (a.ports, b.ports)
+}
+
+#[test]
+fn each_route_reads_only_the_variables_it_needs() {
+    use super::variables_for;
+    let names = |p: &str| variables_for(p).collect::<Vec<_>>();
+    assert!(names("/healthz").is_empty());
+    assert!(names("/v1/openapi.json").is_empty());
+    let read = names("/v1/products/SKU-1");
+    assert!(read.contains(&"api_keys") && read.contains(&"ims_client_secret"));
+    for skipped in [
+        "webhook_secrets",
+        "passthrough_allow",
+        "sync_batch_size",
+        "token_cache_dir",
+    ] {
+        assert!(!read.contains(&skipped), "{skipped}");
+    }
+    assert!(names("/v1/inventory/source-items").contains(&"sync_concurrency"));
+    assert!(names("/v1/webhooks/inventory").contains(&"webhook_secrets"));
+    assert!(names("/v1/accs/V1/categories").contains(&"passthrough_allow"));
+    assert!(!names("/v1/accsx").contains(&"passthrough_allow"));
+    // Every required variable is read on every route that checks config.
+    for path in ["/v1/token", "/v1/orders", "/v1/webhooks/products", "/nope"] {
+        for required in [
+            "ims_client_id",
+            "ims_client_secret",
+            "accs_base_url",
+            "api_keys",
+        ] {
+            assert!(names(path).contains(&required), "{path} {required}");
+        }
+    }
+    // And a broken deployment still says so on those routes.
+    let settings = Settings::from_lookup(|n| {
+        variables_for("/v1/orders")
+            .any(|v| v == n && n != "accs_base_url")
+            .then(|| "x".to_owned())
+    });
+    assert!(settings.is_err());
 }

@@ -8,7 +8,7 @@
 use super::inventory::{self, ItemResult, Outcome};
 use super::{InRequest, InResponse, json, products};
 use crate::accs::{Ctx, path};
-use crate::host::Ports;
+use crate::host::{Ports, Swap};
 use crate::problem::{Code, Problem};
 use crate::webhook::ledger::{self, Record, State, Verdict};
 use crate::webhook::signature;
@@ -50,12 +50,10 @@ pub async fn post<P: Ports>(
     .map_err(|e| Problem::new(Code::Unauthorized, e.to_string()))?;
 
     let key = ledger::key(topic, id);
-    let record = match ctx.ports.kv_get(&key).await {
-        Ok(v) => v.as_deref().and_then(ledger::parse),
-        // Without the store there is no replay protection, but the syncs are
-        // idempotent (set quantity, upsert product): process anyway.
-        Err(_) => None,
-    };
+    // Without the store there is no replay protection, but the syncs are
+    // idempotent (set quantity, upsert product): process anyway.
+    let stored = ctx.ports.kv_get(&key).await.ok().flatten();
+    let record = stored.as_deref().and_then(ledger::parse);
     let landed = match ledger::verdict(record, ctx.ports.now_ms()) {
         Verdict::Replay {
             status,
@@ -72,7 +70,7 @@ pub async fn post<P: Ports>(
         Verdict::Busy { retry_after_s } => return Err(busy(retry_after_s)),
         Verdict::Process { landed } => landed,
     };
-    let owner = claim(ctx, &key, &landed).await?;
+    let owner = claim(ctx, &key, stored.as_deref(), &landed).await?;
 
     let result = match topic {
         "inventory" => sync_inventory(ctx, &req.body, &landed).await,
@@ -100,9 +98,17 @@ fn busy(retry_after_s: u64) -> Problem {
     .with_retry_after(retry_after_s)
 }
 
-/// Claims the delivery: write, wait, read back. The last writer wins, so two
-/// instances racing see the same owner and only one proceeds.
-async fn claim<P: Ports>(ctx: &Ctx<'_, P>, key: &str, landed: &[usize]) -> Result<String, Problem> {
+/// Claims the delivery. Where the host has a compare-and-swap (Spin's
+/// `wasi:keyvalue/atomics`), the claim replaces exactly the record that was
+/// read, so of two racing instances exactly one wins. Elsewhere: write,
+/// wait, read back; the last writer wins, so two instances racing see the
+/// same owner and (barring a store slower than the wait) only one proceeds.
+async fn claim<P: Ports>(
+    ctx: &Ctx<'_, P>,
+    key: &str,
+    stored: Option<&[u8]>,
+    landed: &[usize],
+) -> Result<String, Problem> {
     let mut b = [0u8; 12];
     ctx.ports.fill_random(&mut b);
     let owner = crate::config::hex(&b);
@@ -115,6 +121,16 @@ async fn claim<P: Ports>(ctx: &Ctx<'_, P>, key: &str, landed: &[usize]) -> Resul
         body: String::new(),
         problem: false,
     };
+    match ctx
+        .ports
+        .kv_swap(key, stored, ledger::encode(&record))
+        .await
+    {
+        Ok(Swap::Done) => return Ok(owner),
+        Ok(Swap::Changed) => return Err(busy(1)),
+        Ok(Swap::Unsupported) => {}
+        Err(_) => return Ok(owner),
+    }
     if ctx
         .ports
         .kv_set(key, ledger::encode(&record))
