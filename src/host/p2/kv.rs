@@ -58,7 +58,16 @@ impl Kv {
         }
         match atomics::swap(cas, value) {
             Ok(()) => Ok(Swap::Done),
-            Err(atomics::CasError::CasFailed(_)) => Ok(Swap::Changed),
+            // A failed swap is not always a lost one: Spin's Redis store
+            // (spinframework/spin crates/key-value-redis/src/store.rs) sends
+            // `UNWATCH <key>`, which Redis refuses (UNWATCH takes no
+            // argument), so every swap reports `cas-failed`, whether its
+            // MULTI/EXEC wrote or was aborted by the WATCH. What the key holds
+            // now tells which: our bytes, or the winner's.
+            Err(atomics::CasError::CasFailed(_)) => match self.get(key)? {
+                Some(now) if now == value => Ok(Swap::Done),
+                _ => Ok(Swap::Changed),
+            },
             Err(atomics::CasError::StoreError(e)) => Err(err(e)),
         }
     }
