@@ -6,6 +6,7 @@
 pub mod openapi;
 pub mod rig;
 pub mod serve;
+pub mod spin;
 
 use accs_sim::{Sim, SimConfig};
 use std::collections::BTreeMap;
@@ -23,23 +24,45 @@ pub use edge_host::Flavour;
 
 pub const FLAVOURS: [Flavour; 2] = [Flavour::Spin, Flavour::Wasmtime];
 
-fn name(flavour: Flavour) -> &'static str {
-    match flavour {
-        Flavour::Spin => "spin",
-        Flavour::Wasmtime => "wasmtime",
+/// The three builds of the component, each from its own cargo features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Build {
+    /// `spin` (default): WASI 0.2, released Spin. Runs only under real Spin.
+    SpinP2,
+    /// `spin-p3`: WASI 0.3, Spin 4.1+; also edge-host's `Flavour::Spin`.
+    SpinP3,
+    /// `wasmtime`: WASI 0.3, `wasmtime serve`; edge-host's `Flavour::Wasmtime`.
+    Wasmtime,
+}
+
+impl Build {
+    fn name(self) -> &'static str {
+        match self {
+            Build::SpinP2 => "spin",
+            Build::SpinP3 => "spin-p3",
+            Build::Wasmtime => "wasmtime",
+        }
     }
 }
 
-/// Builds the release `.wasm` of a flavour once per test process, each
-/// flavour in its own target directory so the two never overwrite each other.
+/// The release `.wasm` of an edge-host flavour.
 pub fn wasm(flavour: Flavour) -> PathBuf {
+    build_wasm(match flavour {
+        Flavour::Spin => Build::SpinP3,
+        Flavour::Wasmtime => Build::Wasmtime,
+    })
+}
+
+/// Builds the release `.wasm` of a build once per test process, each in its
+/// own target directory so they never overwrite each other.
+pub fn build_wasm(build: Build) -> PathBuf {
     static BUILT: OnceLock<Mutex<BTreeMap<&'static str, PathBuf>>> = OnceLock::new();
     let built = BUILT.get_or_init(Default::default);
     let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = built.get(name(flavour)) {
+    if let Some(p) = built.get(build.name()) {
         return p.clone();
     }
-    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("wasm-{}", name(flavour)));
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("wasm-{}", build.name()));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -52,14 +75,14 @@ pub fn wasm(flavour: Flavour) -> PathBuf {
             "--target-dir",
         ])
         .arg(&target_dir);
-    if flavour == Flavour::Wasmtime {
-        cmd.args(["--no-default-features", "--features", "wasmtime"]);
+    if build != Build::SpinP2 {
+        cmd.args(["--no-default-features", "--features", build.name()]);
     }
     let status = cmd.status().expect("running cargo to build the component");
     assert!(
         status.success(),
-        "building the {} flavour failed",
-        name(flavour)
+        "building the {} build failed",
+        build.name()
     );
     let path = target_dir.join("wasm32-wasip2/release/accs_edge.wasm");
     assert!(
@@ -67,7 +90,7 @@ pub fn wasm(flavour: Flavour) -> PathBuf {
         "{} is missing after the build",
         path.display()
     );
-    built.insert(name(flavour), path.clone());
+    built.insert(build.name(), path.clone());
     path
 }
 

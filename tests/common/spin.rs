@@ -1,0 +1,338 @@
+//! The Spin builds under the real `spin up`: finding a Spin CLI, writing a
+//! manifest that points at the built `.wasm`, starting and stopping hosts,
+//! a private Redis, and signing webhook deliveries.
+
+use super::serve::{TempDir, free_port};
+use super::*;
+use std::fs;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Which Spin a build needs: the WASI 0.2 build runs on every Spin (the
+/// released 3.x and 4.0 is what users have); the WASI 0.3 build needs 4.1+.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpinBuild {
+    /// Feature `spin` (default), on the Spin in `SPIN`.
+    P2,
+    /// Feature `spin-p3`, on the Spin in `SPIN_P3`.
+    P3,
+}
+
+impl SpinBuild {
+    pub fn variable(self) -> &'static str {
+        match self {
+            SpinBuild::P2 => "SPIN",
+            SpinBuild::P3 => "SPIN_P3",
+        }
+    }
+
+    pub fn wasm(self) -> PathBuf {
+        match self {
+            SpinBuild::P2 => build_wasm(Build::SpinP2),
+            SpinBuild::P3 => build_wasm(Build::SpinP3),
+        }
+    }
+}
+
+/// `major.minor` of `spin --version`.
+fn version(bin: &str) -> Option<(u32, u32)> {
+    let out = Command::new(bin).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v = text.split_whitespace().nth(1)?;
+    let mut parts = v.split(['.', '-']);
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// The Spin CLI for `build`: `$SPIN` / `$SPIN_P3`, else a `spin` on `PATH`
+/// that can run it. `None` (after one line on stderr saying why) when there
+/// is none: the caller returns without asserting anything.
+pub fn spin_for(build: SpinBuild, test: &str) -> Option<String> {
+    let var = build.variable();
+    let (bin, from) = match std::env::var(var) {
+        Ok(b) if !b.is_empty() => (b, var),
+        _ => ("spin".to_owned(), "PATH"),
+    };
+    let ok = match (version(&bin), build) {
+        (Some(_), SpinBuild::P2) => true,
+        (Some(v), SpinBuild::P3) => v >= (4, 1),
+        (None, _) => false,
+    };
+    if !ok {
+        assert!(
+            std::env::var_os("ACCS_EDGE_REQUIRE_SPIN").is_none(),
+            "{test}: ACCS_EDGE_REQUIRE_SPIN is set but {var} gives no usable Spin ({:?})",
+            version(&bin)
+        );
+        // Straight to the process's stderr: cargo's capture would hide it.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: no Spin for the {build:?} build (set {var} to a spin CLI{}; `{from}` gave {:?})",
+            if build == SpinBuild::P3 {
+                " 4.1 or newer"
+            } else {
+                ""
+            },
+            version(&bin),
+        );
+        return None;
+    }
+    Some(bin)
+}
+
+/// Which manifest a host runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Manifest {
+    /// The shipped `spin.toml`, as a user deploys it.
+    Shipped,
+    /// `spin.sim.toml`, the quick start's manifest.
+    Sim,
+}
+
+/// One `spin up` process.
+pub struct SpinUp {
+    child: Option<Child>,
+    pub base: String,
+    /// Holds the manifest, `.spin/` (the SQLite store) and the logs.
+    pub dir: PathBuf,
+    bin: String,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    log_runs: usize,
+}
+
+impl SpinUp {
+    /// Everything the host and the component wrote so far, every run.
+    pub fn log(&self) -> String {
+        (0..self.log_runs)
+            .map(|i| fs::read_to_string(self.dir.join(format!("spin-{i}.log"))).unwrap_or_default())
+            .collect()
+    }
+
+    /// The component's JSON log lines.
+    pub fn log_lines(&self) -> Vec<serde_json::Value> {
+        self.log()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l.get(l.find('{')?..)?).ok())
+            .collect()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the same host again, in the same directory (same store).
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.start().await;
+    }
+
+    async fn start(&mut self) {
+        let log = self.dir.join(format!("spin-{}.log", self.log_runs));
+        self.log_runs += 1;
+        let out = fs::File::create(&log).unwrap();
+        let child = Command::new(&self.bin)
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.bin));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Ok(r) = reqwest::get(format!("{}/healthz", self.base)).await
+                && r.status() == 200
+            {
+                return;
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            assert!(
+                exited.is_none() && Instant::now() < deadline,
+                "spin up did not come up ({exited:?}): {}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for SpinUp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Options of one host.
+#[derive(Default)]
+pub struct HostSetup {
+    /// `SPIN_VARIABLE_<NAME>` values (names in lower case).
+    pub vars: BTreeMap<String, String>,
+    /// A runtime config file's contents (`--runtime-config-file`).
+    pub runtime_config: Option<String>,
+}
+
+/// Writes `manifest` into a new directory, pointing it at the `.wasm` of
+/// `build`, and starts `spin up` there on a free port.
+pub async fn spin_up(
+    bin: &str,
+    build: SpinBuild,
+    manifest: Manifest,
+    tag: &str,
+    setup: HostSetup,
+) -> SpinUp {
+    let wasm = build.wasm();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let source = match manifest {
+        Manifest::Shipped => "spin.toml",
+        Manifest::Sim => "spin.sim.toml",
+    };
+    let text = fs::read_to_string(root.join(source)).unwrap();
+    let shipped_source = r#"source = "target/wasm32-wasip2/release/accs_edge.wasm""#;
+    assert!(text.contains(shipped_source), "{source} names its .wasm");
+    let text = text.replace(
+        shipped_source,
+        &format!("source = {:?}", wasm.display().to_string()),
+    );
+    // A TempDir that outlives the process's other tests; removed on drop.
+    let dir = TempDir::new(&format!("spin-{tag}"));
+    let path = dir.0.clone();
+    std::mem::forget(dir);
+    fs::write(path.join("spin.toml"), text).unwrap();
+    let port = free_port();
+    let mut args = vec![
+        "up".to_owned(),
+        "-f".to_owned(),
+        path.join("spin.toml").display().to_string(),
+        "--listen".to_owned(),
+        format!("127.0.0.1:{port}"),
+    ];
+    if let Some(rc) = &setup.runtime_config {
+        fs::write(path.join("runtime-config.toml"), rc).unwrap();
+        args.push("--runtime-config-file".to_owned());
+        args.push(path.join("runtime-config.toml").display().to_string());
+    }
+    let env = setup
+        .vars
+        .iter()
+        .map(|(k, v)| {
+            (
+                format!("SPIN_VARIABLE_{}", k.to_ascii_uppercase()),
+                v.clone(),
+            )
+        })
+        .collect();
+    let mut up = SpinUp {
+        child: None,
+        base: format!("http://127.0.0.1:{port}"),
+        dir: path,
+        bin: bin.to_owned(),
+        args,
+        env,
+        log_runs: 0,
+    };
+    up.start().await;
+    up
+}
+
+/// The variables that point a Spin host at `sim`: the test's credentials,
+/// and the outbound origins the shipped manifest allows.
+pub fn spin_vars(sim: &Sim) -> BTreeMap<String, String> {
+    let mut v = vars(sim);
+    let origin = sim.base_url();
+    v.insert("ims_origin".into(), origin.clone());
+    v.insert("accs_origin".into(), origin);
+    v
+}
+
+/// A private `redis-server` on a free loopback port, stopped on drop.
+pub struct Redis {
+    child: Child,
+    pub url: String,
+    _dir: TempDir,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `None` (after one line on stderr) when no `redis-server` is found
+/// through `REDIS_SERVER` or `PATH`.
+pub async fn redis(test: &str) -> Option<Redis> {
+    let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+    if Command::new(&bin).arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("ACCS_EDGE_REQUIRE_SPIN").is_none(),
+            "{test}: ACCS_EDGE_REQUIRE_SPIN is set but there is no redis-server"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: no redis-server (set REDIS_SERVER or put it on PATH; Debian: apt-get install redis-server)"
+        );
+        return None;
+    }
+    let dir = TempDir::new(&format!("redis-{test}"));
+    let port = free_port();
+    let child = Command::new(&bin)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+        ])
+        .arg(&dir.0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting redis-server");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "redis-server did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Some(Redis {
+        child,
+        url: format!("redis://127.0.0.1:{port}"),
+        _dir: dir,
+    })
+}
+
+/// A runtime config that puts the default store in `redis`, pooling on.
+pub fn redis_runtime_config(redis: &Redis) -> String {
+    format!(
+        "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n\n[outbound_http]\nconnection_pooling = true\n",
+        redis.url
+    )
+}
+
+/// The `webhook-signature` of a Standard Webhooks delivery.
+pub fn webhook_signature(key: &[u8], id: &str, ts: u64, body: &[u8]) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    mac.update(format!("{id}.{ts}.").as_bytes());
+    mac.update(body);
+    let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    format!("v1,{sig}")
+}

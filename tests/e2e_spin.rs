@@ -1,0 +1,541 @@
+//! End to end under the real `spin up`: the WASI 0.2 build (feature `spin`,
+//! the default) on a released Spin (`SPIN`, 3.x or 4.0), and the WASI 0.3
+//! build (`spin-p3`) on Spin 4.1+ (`SPIN_P3`), against the simulator on
+//! loopback. `.ci/run` provides both Spins and Redis; without them each test
+//! says in one line that it did not run.
+//!
+//! What Spin does here is Spin's own: the manifest's variables reach the
+//! component as `SPIN_VARIABLE_*` (spinframework/spin `crates/variables`,
+//! the env provider), `allowed_outbound_hosts` templates are resolved from
+//! them, the default key-value store is SQLite under `.spin/` unless a
+//! runtime config names another (`[key_value_store.default] type = "redis"`).
+
+mod common;
+
+use common::spin::*;
+use common::*;
+use reqwest::Client;
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The dev secret of `spin.sim.toml` (the Standard Webhooks example key).
+const SIM_WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// The dev API key of `spin.sim.toml`.
+const SIM_API_KEY: &str = "dev-key-0123456789abcdef0123456789";
+
+fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn sim_webhook_key() -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(SIM_WEBHOOK_SECRET.trim_start_matches("whsec_"))
+        .unwrap()
+}
+
+/// A response's head and body, for the secret grep.
+async fn text(r: reqwest::Response, captured: &mut Vec<String>) -> (u16, String) {
+    let status = r.status().as_u16();
+    let head = format!("{:?}", r.headers());
+    let body = r.text().await.unwrap();
+    captured.push(format!("{head} {body}"));
+    (status, body)
+}
+
+async fn deliver(
+    client: &Client,
+    base: &str,
+    topic: &str,
+    id: &str,
+    body: &[u8],
+) -> reqwest::Response {
+    let ts = now_s();
+    client
+        .post(format!("{base}/v1/webhooks/{topic}"))
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", ts.to_string())
+        .header(
+            "webhook-signature",
+            webhook_signature(&sim_webhook_key(), id, ts, body),
+        )
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+fn inventory_body(n: usize, qty: u32) -> Vec<u8> {
+    let items: Vec<_> = (0..n)
+        .map(|i| {
+            serde_json::json!({"sku": format!("E2E-{i:05}"), "source_code": "default",
+                               "quantity": qty, "status": 1})
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({ "sourceItems": items })).unwrap()
+}
+
+/// The simulator's ACCS calls to one route template.
+fn calls(sim: &accs_sim::Sim, route: &str) -> u64 {
+    sim.counters().by_route.get(route).copied().unwrap_or(0)
+}
+
+// ---- one host: the promises of every route ----
+
+async fn one_host(build: SpinBuild, test: &str) {
+    let Some(bin) = spin_for(build, test) else {
+        return;
+    };
+    let sim = start_sim().await;
+    let mut vars = spin_vars(&sim);
+    vars.insert("webhook_secrets".into(), SIM_WEBHOOK_SECRET.into());
+    let mut host = spin_up(
+        &bin,
+        build,
+        Manifest::Shipped,
+        test,
+        HostSetup {
+            vars,
+            ..Default::default()
+        },
+    )
+    .await;
+    let client = Client::new();
+    let base = host.base.clone();
+    let mut captured = Vec::new();
+
+    // Health: no key, no upstream call.
+    let (status, body) = text(
+        client.get(format!("{base}/healthz")).send().await.unwrap(),
+        &mut captured,
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+
+    // No key: 401, nothing upstream.
+    let r = client
+        .get(format!("{base}/v1/products/SKU-0001"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let (status, body) = text(r, &mut captured).await;
+    assert_eq!(status, 401);
+    assert!(body.contains(r#""code":"unauthorized""#), "{body}");
+    assert_eq!(
+        sim.counters().accs_requests + sim.counters().token_requests,
+        0
+    );
+
+    // A product read, then 99 more: one IMS call for all 100, each request a
+    // fresh instance on the WASI 0.2 build (the token comes from the store).
+    for i in 0..100 {
+        let r = client
+            .get(format!("{base}/v1/products/SKU-{:04}", i % 50 + 1))
+            .bearer_auth(API_KEY)
+            .header("x-request-id", format!("spin-{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["x-request-id"], format!("spin-{i}").as_str());
+        let (status, body) = text(r, &mut captured).await;
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["sku"], format!("SKU-{:04}", i % 50 + 1).as_str());
+    }
+    assert_eq!(
+        sim.counters().token_requests,
+        1,
+        "100 reads cost 1 IMS call"
+    );
+    let sources: Vec<_> = host
+        .log_lines()
+        .into_iter()
+        .filter(|l| l["route"] == "/v1/products/{sku}" && l["status"] == 200)
+        .map(|l| l["token_source"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(sources.len(), 100);
+    assert_eq!(sources.iter().filter(|s| *s == "ims").count(), 1);
+    if build == SpinBuild::P2 {
+        assert!(sources[1..].iter().all(|s| s == "kv"), "{sources:?}");
+    }
+
+    // Odd SKUs reach ACCS encoded exactly once, as one path segment.
+    sim.reset();
+    for (inbound, wire) in [
+        ("a%2Fb%20c", "a%2Fb%20c"),
+        ("100%25", "100%25"),
+        ("x%2By", "x%2By"),
+        ("%C3%A9t%C3%A9", "%C3%A9t%C3%A9"),
+    ] {
+        let r = client
+            .get(format!("{base}/v1/products/{inbound}"))
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .unwrap();
+        text(r, &mut captured).await;
+        let seen = sim
+            .requests()
+            .last()
+            .map(|r| r.raw_path.clone())
+            .unwrap_or_default();
+        assert_eq!(seen, format!("/{TENANT}/V1/products/{wire}"), "{inbound}");
+    }
+
+    // A signed webhook syncs inventory; its replay is answered from the
+    // ledger without an ACCS call.
+    sim.reset();
+    let body = inventory_body(3, 7);
+    let (status, first) = text(
+        deliver(&client, &base, "inventory", "msg-e2e-1", &body).await,
+        &mut captured,
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(calls(&sim, "POST /V1/inventory/source-items"), 1);
+    let r = deliver(&client, &base, "inventory", "msg-e2e-1", &body).await;
+    assert_eq!(r.headers()["webhook-replayed"], "true");
+    let (status, again) = text(r, &mut captured).await;
+    assert_eq!((status, again.as_str()), (200, first.as_str()));
+    assert_eq!(
+        calls(&sim, "POST /V1/inventory/source-items"),
+        1,
+        "a replay costs no ACCS call"
+    );
+    // A tampered body is refused before anything is sent.
+    let r = client
+        .post(format!("{base}/v1/webhooks/inventory"))
+        .header("webhook-id", "msg-e2e-2")
+        .header("webhook-timestamp", now_s().to_string())
+        .header(
+            "webhook-signature",
+            webhook_signature(&sim_webhook_key(), "msg-e2e-2", now_s(), b"{}"),
+        )
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text(r, &mut captured).await.0, 401);
+    assert_eq!(calls(&sim, "POST /V1/inventory/source-items"), 1);
+
+    // The inventory sync: 1,200 items in batches of 500, each item once.
+    sim.reset();
+    let r = client
+        .post(format!("{base}/v1/inventory/source-items"))
+        .bearer_auth(API_KEY)
+        .header("content-type", "application/json")
+        .body(inventory_body(1200, 3))
+        .send()
+        .await
+        .unwrap();
+    let (status, report) = text(r, &mut captured).await;
+    assert_eq!(status, 200, "{report}");
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["summary"]["ok"], 1200, "{report}");
+    assert_eq!(calls(&sim, "POST /V1/inventory/source-items"), 3);
+    let receipts = sim.inventory_receipts();
+    assert_eq!(receipts.len(), 1200);
+    assert!(receipts.values().all(|n| *n == 1));
+
+    // The default SQLite store keeps the token across a restart: 0 IMS calls.
+    sim.reset();
+    host.restart().await;
+    let r = client
+        .get(format!("{base}/v1/products/SKU-0001"))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text(r, &mut captured).await.0, 200);
+    assert_eq!(
+        sim.counters().token_requests,
+        0,
+        "the restarted host reuses the stored token"
+    );
+
+    captured.push(host.log());
+    assert!(host.log_lines().len() >= 110);
+    assert_no_secrets(&sim, &captured);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wasi_p2_build_on_released_spin() {
+    one_host(SpinBuild::P2, "wasi_p2_build_on_released_spin").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wasi_p3_build_on_spin_4_1() {
+    one_host(SpinBuild::P3, "wasi_p3_build_on_spin_4_1").await
+}
+
+// ---- configuration errors and the quick start's manifest ----
+
+async fn config_and_quick_start(build: SpinBuild, test: &str) {
+    let Some(bin) = spin_for(build, test) else {
+        return;
+    };
+    let sim = start_sim().await;
+    let client = Client::new();
+    let mut captured = Vec::new();
+
+    // A required variable left empty: every route but health names it, and
+    // never its value; nothing goes upstream.
+    let mut vars = spin_vars(&sim);
+    vars.insert("accs_base_url".into(), String::new());
+    let host = spin_up(
+        &bin,
+        build,
+        Manifest::Shipped,
+        &format!("{test}-cfg"),
+        HostSetup {
+            vars,
+            ..Default::default()
+        },
+    )
+    .await;
+    let r = client
+        .get(format!("{}/v1/products/SKU-0001", host.base))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = text(r, &mut captured).await;
+    assert_eq!(status, 500);
+    assert!(
+        body.contains(r#""code":"config_invalid""#) && body.contains("accs_base_url"),
+        "{body}"
+    );
+    let r = client
+        .get(format!("{}/healthz", host.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        sim.counters().accs_requests + sim.counters().token_requests,
+        0
+    );
+    captured.push(host.log());
+    drop(host);
+
+    // spin.sim.toml as the README's quick start runs it, with only the
+    // simulator's address moved to this test's port.
+    let sim_vars = [
+        ("ims_client_id", CLIENT_ID.to_owned()),
+        ("ims_client_secret", CLIENT_SECRET.to_owned()),
+        ("ims_token_url", sim.ims_token_url()),
+        ("accs_base_url", sim.accs_base_url()),
+    ];
+    let vars = sim_vars
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    let host = spin_up(
+        &bin,
+        build,
+        Manifest::Sim,
+        &format!("{test}-sim"),
+        HostSetup {
+            vars,
+            ..Default::default()
+        },
+    )
+    .await;
+    let get = |path: &str| {
+        client
+            .get(format!("{}{path}", host.base))
+            .bearer_auth(SIM_API_KEY)
+            .send()
+    };
+    let (status, body) = text(get("/v1/products/SKU-0001").await.unwrap(), &mut captured).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = text(
+        get("/v1/products?page_size=5").await.unwrap(),
+        &mut captured,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(5), "{body}");
+    let (status, body) = text(get("/v1/products/a%2Fb%20c").await.unwrap(), &mut captured).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = text(
+        get("/v1/accs/V1/categories/2").await.unwrap(),
+        &mut captured,
+    )
+    .await;
+    assert_eq!(status, 200, "the passthrough rule of spin.sim.toml: {body}");
+    let (status, _) = text(get("/v1/accs/V1/customers/1").await.unwrap(), &mut captured).await;
+    assert_eq!(status, 403);
+    let (status, body) = text(
+        deliver(
+            &client,
+            &host.base,
+            "inventory",
+            "qs-1",
+            &inventory_body(2, 1),
+        )
+        .await,
+        &mut captured,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    captured.push(host.log());
+    assert_no_secrets(&sim, &captured);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wasi_p2_build_config_errors_and_quick_start() {
+    config_and_quick_start(SpinBuild::P2, "wasi_p2_build_config_errors_and_quick_start").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wasi_p3_build_config_errors_and_quick_start() {
+    config_and_quick_start(SpinBuild::P3, "wasi_p3_build_config_errors_and_quick_start").await
+}
+
+// ---- two hosts, one Redis ----
+
+async fn two_hosts(build: SpinBuild, test: &str) {
+    let Some(bin) = spin_for(build, test) else {
+        return;
+    };
+    let Some(redis) = redis(test).await else {
+        return;
+    };
+    let sim = start_sim().await;
+    let setup = || {
+        let mut vars = spin_vars(&sim);
+        vars.insert("webhook_secrets".into(), SIM_WEBHOOK_SECRET.into());
+        HostSetup {
+            vars,
+            runtime_config: Some(redis_runtime_config(&redis)),
+        }
+    };
+    let a = spin_up(
+        &bin,
+        build,
+        Manifest::Shipped,
+        &format!("{test}-a"),
+        setup(),
+    )
+    .await;
+    let b = spin_up(
+        &bin,
+        build,
+        Manifest::Shipped,
+        &format!("{test}-b"),
+        setup(),
+    )
+    .await;
+    let client = Client::new();
+    let mut captured = Vec::new();
+    let read = |base: String, sku: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .get(format!("{base}/v1/products/{sku}"))
+                .bearer_auth(API_KEY)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // 20 reads alternating between the hosts: one IMS call.
+    for i in 0..20 {
+        let host = if i % 2 == 0 { &a } else { &b };
+        let (status, body) = text(read(host.base.clone(), "SKU-0001").await, &mut captured).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(
+        sim.counters().token_requests,
+        1,
+        "20 reads over two hosts cost 1 IMS call"
+    );
+
+    // ACCS revokes the token: host A refreshes once, host B adopts A's
+    // token from Redis instead of asking IMS.
+    sim.revoke_tokens();
+    let (status, _) = text(read(a.base.clone(), "SKU-0002").await, &mut captured).await;
+    assert_eq!(status, 200);
+    assert_eq!(sim.counters().token_requests, 2);
+    for _ in 0..3 {
+        let (status, _) = text(read(b.base.clone(), "SKU-0003").await, &mut captured).await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(
+        sim.counters().token_requests,
+        2,
+        "host B adopts the token host A refreshed"
+    );
+
+    // The same delivery to both hosts at once lands exactly once, 20 times.
+    let mut outcomes = BTreeMap::new();
+    for rep in 0..20 {
+        sim.reset();
+        let id = format!("race-{rep}");
+        let body = inventory_body(2, rep + 1);
+        let (ra, rb) = tokio::join!(
+            deliver(&client, &a.base, "inventory", &id, &body),
+            deliver(&client, &b.base, "inventory", &id, &body)
+        );
+        let mut pair = Vec::new();
+        for r in [ra, rb] {
+            let replayed = r.headers().contains_key("webhook-replayed");
+            let (status, _) = text(r, &mut captured).await;
+            pair.push((status, replayed));
+        }
+        pair.sort();
+        assert_eq!(
+            calls(&sim, "POST /V1/inventory/source-items"),
+            1,
+            "rep {rep}: {pair:?}"
+        );
+        assert!(
+            pair.iter().any(|(s, r)| *s == 200 && !r),
+            "rep {rep}: one processed it: {pair:?}"
+        );
+        *outcomes.entry(format!("{pair:?}")).or_insert(0) += 1;
+        // The other host replays it without calling ACCS.
+        let other = if rep % 2 == 0 { &b } else { &a };
+        let r = deliver(&client, &other.base, "inventory", &id, &body).await;
+        assert_eq!(
+            r.headers()
+                .get("webhook-replayed")
+                .map(|v| v.to_str().unwrap()),
+            Some("true")
+        );
+        assert_eq!(text(r, &mut captured).await.0, 200);
+        assert_eq!(
+            calls(&sim, "POST /V1/inventory/source-items"),
+            1,
+            "rep {rep}: replay"
+        );
+    }
+    let _ = writeln_stderr(&format!("{test}: 20 racing deliveries: {outcomes:?}"));
+
+    captured.push(a.log());
+    captured.push(b.log());
+    assert_no_secrets(&sim, &captured);
+}
+
+fn writeln_stderr(line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    writeln!(std::io::stderr(), "{line}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wasi_p2_build_two_hosts_one_redis() {
+    two_hosts(SpinBuild::P2, "wasi_p2_build_two_hosts_one_redis").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wasi_p3_build_two_hosts_one_redis() {
+    two_hosts(SpinBuild::P3, "wasi_p3_build_two_hosts_one_redis").await
+}
