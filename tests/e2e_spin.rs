@@ -447,7 +447,11 @@ async fn two_hosts(build: SpinBuild, test: &str) {
         }
     };
 
-    // 20 reads alternating between the hosts: one IMS call.
+    // 20 reads alternating between the hosts: one IMS call, and what the
+    // hosts asked of Redis. WASI 0.2: one GET per request (every request is a
+    // new instance) and one SET, the new token. WASI 0.3: instances keep the
+    // token, so fewer GETs; still one SET.
+    redis.reset_stats().await;
     for i in 0..20 {
         let host = if i % 2 == 0 { &a } else { &b };
         let (status, body) = text(read(host.base.clone(), "SKU-0001").await, &mut captured).await;
@@ -458,6 +462,17 @@ async fn two_hosts(build: SpinBuild, test: &str) {
         1,
         "20 reads over two hosts cost 1 IMS call"
     );
+    let ops = redis.calls().await;
+    let (gets, sets) = (
+        ops.get("get").copied().unwrap_or(0),
+        ops.get("set").copied().unwrap_or(0),
+    );
+    assert_eq!(sets, 1, "one write, the token: {ops:?}");
+    match build {
+        SpinBuild::P2 => assert_eq!(gets, 20, "one read per request: {ops:?}"),
+        SpinBuild::P3 => assert!((1..20).contains(&gets), "{ops:?}"),
+    }
+    let _ = writeln_stderr(&format!("{test}: Redis commands for 20 reads: {ops:?}"));
 
     // ACCS revokes the token: host A refreshes once, host B adopts A's
     // token from Redis instead of asking IMS.

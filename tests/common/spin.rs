@@ -318,6 +318,53 @@ pub async fn redis(test: &str) -> Option<Redis> {
     })
 }
 
+impl Redis {
+    /// One command over RESP; the reply as text (a bulk string or a status).
+    async fn command(&self, args: &[&str]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.url.trim_start_matches("redis://");
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        conn.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = tokio::time::timeout(Duration::from_millis(300), conn.read(&mut buf)).await;
+            match n {
+                Ok(Ok(n)) if n > 0 => out.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Forgets the command counters.
+    pub async fn reset_stats(&self) {
+        assert!(
+            self.command(&["CONFIG", "RESETSTAT"])
+                .await
+                .starts_with("+OK")
+        );
+    }
+
+    /// How often each command ran since the last reset (`INFO commandstats`):
+    /// what the hosts really asked of the store.
+    pub async fn calls(&self) -> BTreeMap<String, u64> {
+        self.command(&["INFO", "commandstats"])
+            .await
+            .lines()
+            .filter_map(|l| {
+                let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+                let calls = rest.split(',').find_map(|kv| kv.strip_prefix("calls="))?;
+                Some((name.to_owned(), calls.parse().ok()?))
+            })
+            .collect()
+    }
+}
+
 /// A runtime config that puts the default store in `redis`, pooling on.
 pub fn redis_runtime_config(redis: &Redis) -> String {
     format!(
