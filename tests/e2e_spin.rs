@@ -238,6 +238,18 @@ async fn one_host(build: SpinBuild, test: &str) {
     let report: serde_json::Value = serde_json::from_str(&report).unwrap();
     assert_eq!(report["summary"]["ok"], 1200, "{report}");
     assert_eq!(calls(&sim, "POST /V1/inventory/source-items"), 3);
+    // Each batch went out with its length, never chunked.
+    for r in sim.requests().iter().filter(|r| r.method == "POST") {
+        assert_eq!(
+            r.headers.get("content-length"),
+            Some(&r.body.len().to_string())
+        );
+        assert!(
+            !r.headers.contains_key("transfer-encoding"),
+            "{:?}",
+            r.headers
+        );
+    }
     let receipts = sim.inventory_receipts();
     assert_eq!(receipts.len(), 1200);
     assert!(receipts.values().all(|n| *n == 1));

@@ -32,6 +32,16 @@ pub struct OutResponse {
     pub body: Vec<u8>,
 }
 
+impl OutRequest {
+    /// The `content-length` to send: the body is always known in full, and
+    /// some gateways answer 411 to a chunked upload. `None` for a bodiless
+    /// GET, HEAD or DELETE.
+    pub fn content_length(&self) -> Option<String> {
+        let sends_body = !self.body.is_empty() || matches!(self.method, "POST" | "PUT" | "PATCH");
+        sends_body.then(|| self.body.len().to_string())
+    }
+}
+
 impl OutResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -164,4 +174,26 @@ pub fn append_capped(out: &mut Vec<u8>, chunk: &[u8], cap: usize) -> Result<(), 
     }
     out.extend_from_slice(chunk);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OutRequest;
+
+    #[test]
+    fn bodies_go_out_with_their_length() {
+        let req = |method, body: &[u8]| OutRequest {
+            method,
+            url: "https://x/V1/y".into(),
+            headers: vec![],
+            body: body.to_vec(),
+        };
+        assert_eq!(
+            req("POST", b"{\"a\":1}").content_length().as_deref(),
+            Some("7")
+        );
+        assert_eq!(req("PUT", b"").content_length().as_deref(), Some("0"));
+        assert_eq!(req("GET", b"").content_length(), None);
+        assert_eq!(req("DELETE", b"").content_length(), None);
+    }
 }

@@ -12,6 +12,9 @@ use std::time::Duration;
 
 pub async fn send(req: OutRequest, timeout: Duration) -> Result<OutResponse, SendError> {
     let mut builder = Request::builder();
+    if let Some(len) = req.content_length() {
+        builder.header("content-length", len);
+    }
     builder.method(method(req.method)).uri(req.url);
     for (name, value) in req.headers {
         builder.header(name, value);

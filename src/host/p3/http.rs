@@ -15,6 +15,9 @@ use std::time::Duration;
 
 pub async fn send(req: OutRequest, timeout: Duration) -> Result<OutResponse, SendError> {
     let mut builder = http::Request::builder().method(req.method).uri(&req.url);
+    if let Some(len) = req.content_length() {
+        builder = builder.header("content-length", len);
+    }
     for (name, value) in &req.headers {
         builder = builder.header(*name, value);
     }
