@@ -79,6 +79,35 @@ pub enum Swap {
     Unsupported,
 }
 
+/// Maps a `wasi:http` `error-code` (0.2 and 0.3 name the cases alike, in two
+/// types) to a [`SendError`]: what reached nobody can be retried for any method.
+#[cfg(target_arch = "wasm32")]
+macro_rules! send_error_from_code {
+    ($code:expr, $E:ident) => {
+        match $code {
+            $E::DnsTimeout
+            | $E::DnsError(_)
+            | $E::DestinationNotFound
+            | $E::DestinationUnavailable
+            | $E::DestinationIpProhibited
+            | $E::DestinationIpUnroutable
+            | $E::ConnectionRefused
+            | $E::ConnectionTimeout
+            | $E::TlsCertificateError
+            | $E::TlsProtocolError
+            | $E::HttpRequestUriInvalid
+            | $E::HttpRequestDenied => $crate::host::SendError::Connect(format!("{:?}", $code)),
+            // The request options' first-byte and between-bytes timeouts.
+            $E::HttpResponseTimeout | $E::ConnectionReadTimeout | $E::ConnectionWriteTimeout => {
+                $crate::host::SendError::Timeout
+            }
+            other => $crate::host::SendError::Other(format!("{other:?}")),
+        }
+    };
+}
+#[cfg(target_arch = "wasm32")]
+use send_error_from_code;
+
 /// A key-value store failure; the cache degrades to memory and IMS.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("key-value store: {0}")]

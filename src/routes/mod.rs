@@ -145,39 +145,31 @@ impl<P: Ports> App<P> {
     }
 }
 
-/// The variables every route but health and the OpenAPI document reads: the
-/// required ones and those of every upstream call.
-const CORE_VARIABLES: &[&str] = &[
-    "ims_client_id",
-    "ims_client_secret",
-    "ims_org_id",
-    "ims_token_url",
-    "ims_scopes",
-    "accs_base_url",
-    "accs_store_code",
-    "api_keys",
-    "allow_http",
-    "accs_timeout_ms",
-];
 /// The variables a request to `path` needs, for hosts that build the app
 /// per request (WASI 0.2: an instance per request, and every variable read
-/// is a host call). An optional variable a route does not use keeps its
-/// default; `token_cache_dir` is the wasmtime flavour's alone.
+/// is a host call). Health and the OpenAPI document read none; an optional
+/// variable a route does not use keeps its default; `token_cache_dir` is the
+/// wasmtime flavour's alone. Anything else, a new variable included, is read.
 pub fn variables_for(path: &str) -> impl Iterator<Item = &'static str> + use<> {
-    const SYNC: &[&str] = &["sync_batch_size", "sync_concurrency"];
-    const WEBHOOKS: &[&str] = &["sync_batch_size", "sync_concurrency", "webhook_secrets"];
     let under = |prefix: &str| {
         path.strip_prefix(prefix)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     };
-    let (core, extra): (&[&str], &[&str]) = match path {
-        "/healthz" | "/v1/openapi.json" => (&[], &[]),
-        _ if under("/v1/webhooks") => (CORE_VARIABLES, WEBHOOKS),
-        _ if under("/v1/accs") => (CORE_VARIABLES, &["passthrough_allow"]),
-        "/v1/inventory/source-items" => (CORE_VARIABLES, SYNC),
-        _ => (CORE_VARIABLES, &[]),
-    };
-    core.iter().chain(extra).copied()
+    let none = matches!(path, "/healthz" | "/v1/openapi.json");
+    let webhooks = under("/v1/webhooks");
+    let passthrough = under("/v1/accs");
+    let sync = webhooks || path == "/v1/inventory/source-items";
+    crate::config::VARIABLES
+        .iter()
+        .copied()
+        .filter(move |name| match *name {
+            _ if none => false,
+            "token_cache_dir" => false,
+            "webhook_secrets" => webhooks,
+            "passthrough_allow" => passthrough,
+            "sync_batch_size" | "sync_concurrency" => sync,
+            _ => true,
+        })
 }
 
 /// The OpenAPI document, served as is: `docs/openapi.yaml` is written in

@@ -66,24 +66,7 @@ fn send_error(e: spin_sdk::http::SendError) -> SendError {
     let spin_sdk::http::SendError::Http(code) = e else {
         return SendError::Other(e.to_string());
     };
-    match code {
-        ErrorCode::DnsTimeout
-        | ErrorCode::DnsError(_)
-        | ErrorCode::DestinationNotFound
-        | ErrorCode::DestinationUnavailable
-        | ErrorCode::DestinationIpProhibited
-        | ErrorCode::DestinationIpUnroutable
-        | ErrorCode::ConnectionRefused
-        | ErrorCode::ConnectionTimeout
-        | ErrorCode::TlsCertificateError
-        | ErrorCode::TlsProtocolError
-        | ErrorCode::HttpRequestUriInvalid
-        | ErrorCode::HttpRequestDenied => SendError::Connect(format!("{code:?}")),
-        ErrorCode::HttpResponseTimeout
-        | ErrorCode::ConnectionReadTimeout
-        | ErrorCode::ConnectionWriteTimeout => SendError::Timeout,
-        other => SendError::Other(format!("{other:?}")),
-    }
+    crate::host::send_error_from_code!(code, ErrorCode)
 }
 
 /// The whole body, or `TooLarge` as soon as it passes `cap`.

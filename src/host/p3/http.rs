@@ -68,25 +68,7 @@ fn options(timeout: Duration) -> RequestOptions {
 }
 
 fn send_error(code: ErrorCode) -> SendError {
-    match code {
-        ErrorCode::DnsTimeout
-        | ErrorCode::DnsError(_)
-        | ErrorCode::DestinationNotFound
-        | ErrorCode::DestinationUnavailable
-        | ErrorCode::DestinationIpProhibited
-        | ErrorCode::DestinationIpUnroutable
-        | ErrorCode::ConnectionRefused
-        | ErrorCode::ConnectionTimeout
-        | ErrorCode::TlsCertificateError
-        | ErrorCode::TlsProtocolError
-        | ErrorCode::HttpRequestUriInvalid
-        | ErrorCode::HttpRequestDenied => SendError::Connect(format!("{code:?}")),
-        // The request options' first-byte and between-bytes timeouts.
-        ErrorCode::HttpResponseTimeout
-        | ErrorCode::ConnectionReadTimeout
-        | ErrorCode::ConnectionWriteTimeout => SendError::Timeout,
-        other => SendError::Other(format!("{other:?}")),
-    }
+    crate::host::send_error_from_code!(code, ErrorCode)
 }
 
 /// The whole body, or `TooLarge` as soon as it passes `cap`.
