@@ -31,6 +31,10 @@ const IMS_RETRY_AFTER_S: u64 = 10;
 const COLD_WAIT_MS: u64 = 2_000;
 /// How often it looks at the token file meanwhile.
 const COLD_POLL: Duration = Duration::from_millis(20);
+/// A token issued less than this long ago is not stale: a 401 to it is about
+/// the integration's permissions (DESIGN.md "seconds old"), never a reason
+/// to drop it or fetch another.
+pub const YOUNG_MS: u64 = 60_000;
 
 /// Where `read_shared` looks: waiting on a lease file, only the file can
 /// change, so the key-value store is not asked again and again.
@@ -140,13 +144,51 @@ impl Tokens {
         }
     }
 
-    /// ACCS refused `sent`: forget it, unless a newer token already replaced it.
-    pub fn invalidate(&self, sent: &str) {
-        let mut held = self.held.borrow_mut();
-        if held.as_ref().is_some_and(|h| h.token.access_token == sent) {
-            *held = None;
+    /// Whether `sent` is the token held and was issued under [`YOUNG_MS`] ago.
+    pub fn is_young(&self, sent: &str, now_ms: u64) -> bool {
+        self.held.borrow().as_ref().is_some_and(|h| {
+            h.token.access_token == sent
+                && now_ms.saturating_sub(h.token.issued_at_ms()) < YOUNG_MS
+        })
+    }
+
+    /// ACCS answered 401 to `sent`, an older token: get another one, keeping
+    /// `sent` in hand until it arrives. One renewal at a time per instance
+    /// (the single flight): callers that refused the same token meanwhile
+    /// find the new one and fetch nothing. A stale copy of `sent` in a store
+    /// is a miss. When IMS fails, `sent` stays held, so other routes keep
+    /// working with it, and this caller gets the IMS problem.
+    pub async fn renew<P: Ports>(
+        &self,
+        sent: &str,
+        settings: &Settings,
+        ports: &P,
+        trace: &Trace,
+    ) -> Result<(), Problem> {
+        let _flight = Flight::start(&self.refreshing, ports).await;
+        let now = ports.now_ms();
+        if self.held.borrow().as_ref().is_some_and(|h| {
+            h.token.access_token != sent && h.token.freshness(now, h.jitter_ms) != Freshness::Unusable
+        }) {
+            return Ok(());
         }
         *self.revoked.borrow_mut() = Some(sent.to_owned());
+        if let Some(found) = self
+            .read_shared(settings, ports, now, 0, Look::Everywhere)
+            .await
+        {
+            self.take(found, trace);
+            return Ok(());
+        }
+        if let Some((at, e)) = self.last_failure.borrow().as_ref()
+            && *at >= now.saturating_sub(1_000)
+        {
+            return Err(problem(e));
+        }
+        self.fetch(settings, ports, trace)
+            .await
+            .map(|_| ())
+            .map_err(|e| problem(&e))
     }
 
     /// A token that may be sent now.
@@ -511,6 +553,16 @@ fn random_nonce<P: Ports>(ports: &P) -> [u8; 12] {
 
 #[cfg(test)]
 impl Tokens {
+    /// Forgets `sent` as if ACCS had refused it, unless a newer token already
+    /// replaced it (the tests' shortcut to a cold cache with a revoked token).
+    pub(crate) fn invalidate(&self, sent: &str) {
+        let mut held = self.held.borrow_mut();
+        if held.as_ref().is_some_and(|h| h.token.access_token == sent) {
+            *held = None;
+        }
+        *self.revoked.borrow_mut() = Some(sent.to_owned());
+    }
+
     /// When the held token enters its refresh window, jitter included.
     fn refresh_at_ms(&self) -> Option<u64> {
         let held = self.held.borrow();

@@ -66,6 +66,11 @@ impl Token {
         self.expires_at_ms.saturating_sub(MIN_REMAINING_MS) + 1
     }
 
+    /// When IMS issued it (as far as its lifetime tells).
+    pub fn issued_at_ms(&self) -> u64 {
+        self.expires_at_ms.saturating_sub(self.lifetime_ms)
+    }
+
     pub fn seconds_left(&self, now_ms: u64) -> u64 {
         self.expires_at_ms.saturating_sub(now_ms) / 1000
     }

@@ -394,11 +394,15 @@ mod cost {
             }
         });
         let trace = crate::trace::Trace::new("r".into());
+        let denials = crate::accs::denials::Denials::default();
         let ctx = Ctx {
             settings: &settings,
             ports: &ports,
             tokens: &tokens,
             trace: &trace,
+            denials: &denials,
+            route: "/v1/inventory/source-items",
+            budget: crate::accs::retry::Budget::new(ports.now_ms(), settings.accs_timeout_ms),
         };
         let runs = 20;
         let t = std::time::Instant::now();

@@ -8,6 +8,8 @@ pub mod search;
 pub mod webhooks;
 
 use crate::accs::Ctx;
+use crate::accs::denials::Denials;
+use crate::accs::retry::Budget;
 use crate::config::{ConfigError, Settings};
 use crate::host::Ports;
 use crate::ims::Tokens;
@@ -41,10 +43,12 @@ pub struct InResponse {
     pub body: Vec<u8>,
 }
 
-/// The per-instance state: validated settings and the token, built once.
+/// The per-instance state: validated settings, the token and the
+/// remembered permission denials, built once.
 pub struct Edge {
     pub settings: Settings,
     pub tokens: Tokens,
+    pub denials: Denials,
 }
 
 pub struct App<P> {
@@ -56,6 +60,7 @@ impl<P: Ports> App<P> {
     pub fn new(ports: P, settings: Result<Settings, ConfigError>) -> Self {
         let edge = settings.map(|settings| Edge {
             tokens: Tokens::new(&settings),
+            denials: Denials::default(),
             settings,
         });
         App { ports, edge }
@@ -107,6 +112,9 @@ impl<P: Ports> App<P> {
             ports: &self.ports,
             tokens: &edge.tokens,
             trace,
+            denials: &edge.denials,
+            route: template,
+            budget: Budget::new(self.ports.now_ms(), edge.settings.accs_timeout_ms),
         };
         // Webhooks authenticate by signature only: an API key never opens them,
         // and a signature never opens anything else.

@@ -213,22 +213,37 @@ fn a_new_instance_reads_the_sealed_token_from_the_store() {
 
 #[test]
 fn revoked_token_is_refreshed_once_and_the_read_succeeds() {
-    // tok-1 is revoked; anything newer is accepted.
-    let app = App::new(upstream(|tok, _| tok != "tok-1"), settings(&[]));
+    // tok-1 works, then is revoked once it is two minutes old; tok-2 works.
+    let revoked = std::rc::Rc::new(std::cell::Cell::new(false));
+    let flag = revoked.clone();
+    let app = App::new(
+        upstream(move |tok, _| !(flag.get() && tok == "tok-1")),
+        settings(&[]),
+    );
+    assert_eq!(block_on(app.handle(get("/v1/products/SKU-1", Some(KEY)))).status, 200);
+    app.ports.advance(120_000);
+    revoked.set(true);
     let r = block_on(app.handle(get("/v1/products/SKU-1", Some(KEY))));
     assert_eq!(r.status, 200);
     assert_eq!(app.ports.sent_to("/ims/token"), 2);
-    assert_eq!(app.ports.sent_to("/V1/products"), 2);
+    assert_eq!(app.ports.sent_to("/V1/products"), 3);
 }
 
 #[test]
-fn persistent_401_is_502_after_exactly_two_attempts() {
+fn an_acl_401_is_403_naming_nothing_secret_and_costs_one_token_per_instance() {
+    // Magento's ACL 401 to every product call: the role lacks the resource.
     let app = App::new(upstream(|_, _| false), settings(&[]));
     let r = block_on(app.handle(get("/v1/products/SKU-1", Some(KEY))));
-    assert_eq!(r.status, 502);
-    assert_eq!(body(&r)["code"], "accs_auth_failed");
-    assert_eq!(app.ports.sent_to("/V1/products"), 2);
-    assert_eq!(app.ports.sent_to("/ims/token"), 2);
+    assert_eq!(r.status, 403);
+    assert_eq!(body(&r)["code"], "accs_forbidden");
+    assert_eq!(app.ports.sent_to("/V1/products"), 1);
+    assert_eq!(app.ports.sent_to("/ims/token"), 1, "a young token is kept");
+    for _ in 0..4 {
+        let r = block_on(app.handle(get("/v1/products/SKU-2", Some(KEY))));
+        assert_eq!(body(&r)["code"], "accs_forbidden");
+    }
+    assert_eq!(app.ports.sent_to("/V1/products"), 1, "remembered per route");
+    assert_eq!(app.ports.sent_to("/ims/token"), 1);
 }
 
 #[test]
