@@ -543,7 +543,10 @@ mod tests {
             assert_eq!(e.variable, "api_keys");
             assert!(shown.contains(entry), "{shown}");
             assert!(!shown.contains(&KEY[..8]), "a value leaked: {shown}");
-            assert!(!shown.contains("erp") && !shown.contains("short"), "{shown}");
+            assert!(
+                !shown.contains("erp") && !shown.contains("short"),
+                "{shown}"
+            );
         }
     }
 

@@ -110,14 +110,22 @@ mod tests {
     fn a_denial_is_remembered_for_thirty_seconds_per_scope() {
         let d = Denials::default();
         assert_eq!(d.active("GET /v1/orders/{id}", 0), None);
-        d.remember("GET /v1/orders/{id}", "Magento_Sales::actions_view", "tok", 1_000);
+        d.remember(
+            "GET /v1/orders/{id}",
+            "Magento_Sales::actions_view",
+            "tok",
+            1_000,
+        );
         assert_eq!(
             d.active("GET /v1/orders/{id}", 30_999).as_deref(),
             Some("Magento_Sales::actions_view")
         );
         assert_eq!(d.active("GET /v1/orders/{id}", 31_000), None);
         assert_eq!(d.active("GET /v1/orders", 1_000), None, "per scope");
-        assert!(d.refused("GET /v1/orders/{id}", "tok"), "the token stays known");
+        assert!(
+            d.refused("GET /v1/orders/{id}", "tok"),
+            "the token stays known"
+        );
         assert!(!d.refused("GET /v1/orders/{id}", "other"));
         assert!(!d.refused("GET /v1/orders", "tok"));
     }
@@ -129,8 +137,14 @@ mod tests {
             d.remember(&format!("GET /V1/x/{i}"), "r", "t", i);
         }
         assert_eq!(d.by_scope.borrow().len(), MAX_SCOPES);
-        assert!(d.active("GET /V1/x/0", 1).is_none(), "the oldest went first");
-        assert!(d.active(&format!("GET /V1/x/{}", MAX_SCOPES + 9), 1).is_some());
+        assert!(
+            d.active("GET /V1/x/0", 1).is_none(),
+            "the oldest went first"
+        );
+        assert!(
+            d.active(&format!("GET /V1/x/{}", MAX_SCOPES + 9), 1)
+                .is_some()
+        );
     }
 
     #[test]

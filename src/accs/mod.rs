@@ -14,7 +14,7 @@ mod problems;
 pub mod retry;
 pub mod retry_after;
 
-pub use problems::map_status;
+pub use problems::{budget_spent, map_status};
 
 use crate::config::Settings;
 use crate::host::{OutRequest, OutResponse, Ports, SendError};

@@ -261,7 +261,15 @@ mod tests {
             Step::Wait(MS(1_000))
         );
         assert_eq!(
-            next("GET", Outcome::Status(429), 1, Some(RETRY_AFTER_CAP), 7, &b, 0),
+            next(
+                "GET",
+                Outcome::Status(429),
+                1,
+                Some(RETRY_AFTER_CAP),
+                7,
+                &b,
+                0
+            ),
             Step::Wait(RETRY_AFTER_CAP)
         );
         assert_eq!(

@@ -456,7 +456,11 @@ fn an_acl_401_to_a_young_token_is_403_at_once_and_remembered() {
     let h = Harness::new(vec![acl_denied()]);
     let p = h.call(get()).unwrap_err();
     assert_eq!((p.code, p.status), (Code::AccsForbidden, 403));
-    assert!(p.detail.contains("Magento_Catalog::products"), "{}", p.detail);
+    assert!(
+        p.detail.contains("Magento_Catalog::products"),
+        "{}",
+        p.detail
+    );
     assert_eq!((h.accs_sent(), h.ims_sent()), (1, 1), "no renewal");
     // Repeats within 30 s: nothing goes out at all.
     for _ in 0..4 {
@@ -477,7 +481,11 @@ fn an_acl_401_to_an_old_token_renews_it_once_then_is_403() {
     let h = Harness::new(vec![acl_denied()]);
     h.age_token();
     assert_eq!(code(h.call(get())), (Code::AccsForbidden, 403));
-    assert_eq!((h.accs_sent(), h.ims_sent()), (2, 2), "one renewal, one retry");
+    assert_eq!(
+        (h.accs_sent(), h.ims_sent()),
+        (2, 2),
+        "one renewal, one retry"
+    );
     for _ in 0..4 {
         assert_eq!(code(h.call(get())), (Code::AccsForbidden, 403));
     }
@@ -505,7 +513,10 @@ fn a_renewal_that_fails_keeps_the_old_token_for_everyone_else() {
     // ...and the next call still sends tok-1, which ACCS accepts.
     assert_eq!(h.call(put()).unwrap().status, 200);
     let last = h.ports.sent.borrow().last().unwrap().clone();
-    assert!(last.headers.contains(&("authorization", "Bearer tok-1".into())));
+    assert!(
+        last.headers
+            .contains(&("authorization", "Bearer tok-1".into()))
+    );
 }
 
 #[test]

@@ -147,8 +147,7 @@ impl Tokens {
     /// Whether `sent` is the token held and was issued under [`YOUNG_MS`] ago.
     pub fn is_young(&self, sent: &str, now_ms: u64) -> bool {
         self.held.borrow().as_ref().is_some_and(|h| {
-            h.token.access_token == sent
-                && now_ms.saturating_sub(h.token.issued_at_ms()) < YOUNG_MS
+            h.token.access_token == sent && now_ms.saturating_sub(h.token.issued_at_ms()) < YOUNG_MS
         })
     }
 
@@ -168,7 +167,8 @@ impl Tokens {
         let _flight = Flight::start(&self.refreshing, ports).await;
         let now = ports.now_ms();
         if self.held.borrow().as_ref().is_some_and(|h| {
-            h.token.access_token != sent && h.token.freshness(now, h.jitter_ms) != Freshness::Unusable
+            h.token.access_token != sent
+                && h.token.freshness(now, h.jitter_ms) != Freshness::Unusable
         }) {
             return Ok(());
         }

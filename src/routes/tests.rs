@@ -220,7 +220,10 @@ fn revoked_token_is_refreshed_once_and_the_read_succeeds() {
         upstream(move |tok, _| !(flag.get() && tok == "tok-1")),
         settings(&[]),
     );
-    assert_eq!(block_on(app.handle(get("/v1/products/SKU-1", Some(KEY)))).status, 200);
+    assert_eq!(
+        block_on(app.handle(get("/v1/products/SKU-1", Some(KEY)))).status,
+        200
+    );
     app.ports.advance(120_000);
     revoked.set(true);
     let r = block_on(app.handle(get("/v1/products/SKU-1", Some(KEY))));

@@ -51,7 +51,10 @@ impl Framing {
         let chunked = headers
             .get_all(axum::http::header::TRANSFER_ENCODING)
             .iter()
-            .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("chunked")));
+            .any(|v| {
+                v.to_str()
+                    .is_ok_and(|v| v.to_ascii_lowercase().contains("chunked"))
+            });
         if chunked {
             Framing::Chunked
         } else if headers.contains_key(axum::http::header::CONTENT_LENGTH) {

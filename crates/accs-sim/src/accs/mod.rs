@@ -46,8 +46,7 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
     let raw_path = parts.uri.path();
     let raw_query = parts.uri.query();
     let framing = Framing::of(&parts.headers);
-    let refuse_chunked =
-        framing == Framing::Chunked && shared.lock().faults.require_content_length;
+    let refuse_chunked = framing == Framing::Chunked && shared.lock().faults.require_content_length;
     let (route, response) = match &body {
         Ok(_) if refuse_chunked => (
             UNMATCHED.to_owned(),
