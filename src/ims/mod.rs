@@ -144,6 +144,30 @@ impl Tokens {
         }
     }
 
+    /// Like [`Tokens::status`], but a fresh instance with nothing in memory
+    /// looks in the shared stores (read only: nothing is taken or written),
+    /// so a valid token another instance shares is reported as cached.
+    pub async fn status_shared<P: Ports>(&self, settings: &Settings, ports: &P) -> TokenStatus {
+        let now = ports.now_ms();
+        let status = self.status(now);
+        if status.cached {
+            return status;
+        }
+        match self
+            .read_shared(settings, ports, now, 0, Look::Everywhere)
+            .await
+        {
+            Some(h) => TokenStatus {
+                cached: true,
+                seconds_left: h.token.seconds_left(now),
+                source: Some(h.source),
+                refresh_due: h.token.freshness(now, h.jitter_ms) == Freshness::Refresh,
+                ..status
+            },
+            None => status,
+        }
+    }
+
     /// Whether `sent` is the token held and was issued under [`YOUNG_MS`] ago.
     pub fn is_young(&self, sent: &str, now_ms: u64) -> bool {
         self.held.borrow().as_ref().is_some_and(|h| {
@@ -215,7 +239,7 @@ impl Tokens {
                     let Some(_flight) = Flight::try_start(&self.refreshing) else {
                         return Ok(h.token.access_token);
                     };
-                    return Ok(self.refresh_early(settings, ports, trace, h).await);
+                    return self.refresh_early(settings, ports, trace, h).await;
                 }
                 Freshness::Unusable => {}
             }
@@ -250,7 +274,7 @@ impl Tokens {
         ports: &P,
         trace: &Trace,
         held: Held,
-    ) -> String {
+    ) -> Result<String, Problem> {
         let now = ports.now_ms();
         let mut current = held;
         if let Some(newer) = self
@@ -267,20 +291,32 @@ impl Tokens {
             current = self.hold(newer);
             if fresh {
                 trace.token(current.source);
-                return current.token.access_token;
+                return Ok(current.token.access_token);
             }
         }
         let owner = self.owner(ports);
         let claim = self.shared.claim(ports, now, owner, Need::Early).await;
         if let Claim::HeldBy(until) = claim {
             self.deferred_until.set(until);
-            return current.token.access_token;
+            return Ok(current.token.access_token);
         }
         let fetched = self.fetch(settings, ports, trace).await;
         if claim == Claim::Taken {
             self.shared.release(ports, owner).await;
         }
-        fetched.unwrap_or(current.token.access_token)
+        match fetched {
+            Ok(token) => Ok(token),
+            // IMS failed: the token in hand, if it may still be sent now
+            // (a slow failure can outlast what it had left).
+            Err(e) => {
+                let now = ports.now_ms();
+                if current.token.freshness(now, current.jitter_ms) == Freshness::Unusable {
+                    Err(problem(&e))
+                } else {
+                    Ok(current.token.access_token)
+                }
+            }
+        }
     }
 
     /// No valid token in memory: the shared stores, else IMS, waiting a

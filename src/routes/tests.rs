@@ -2,6 +2,7 @@
 //! the 401 rule, with an injected clock.
 
 use super::*;
+use crate::problem::{Code, Problem};
 use crate::testing::{FakePorts, respond, settings};
 use futures::executor::block_on;
 use std::collections::HashMap;
@@ -397,4 +398,81 @@ fn a_delivery_racing_on_two_instances_is_sent_once() {
     assert_eq!(statuses, [200, 409]);
     let sent = a.ports.sent_to("/V1/inventory") + b.ports.sent_to("/V1/inventory");
     assert_eq!(sent, 1, "ACCS is written once");
+}
+
+#[test]
+fn sync_routes_take_four_mib_and_ten_thousand_pretty_items_fit() {
+    assert_eq!(
+        body_limit("POST", "/v1/inventory/source-items"),
+        4 * 1024 * 1024
+    );
+    assert_eq!(
+        body_limit("POST", "/v1/webhooks/inventory"),
+        4 * 1024 * 1024
+    );
+    assert_eq!(body_limit("POST", "/v1/webhooks/products"), 4 * 1024 * 1024);
+    for (m, p) in [
+        ("PUT", "/v1/products/A"),
+        ("POST", "/v1/accs/V1/x"),
+        ("GET", "/v1/inventory/source-items"),
+    ] {
+        assert_eq!(body_limit(m, p), crate::host::MAX_INBOUND_BODY, "{m} {p}");
+    }
+    let items: Vec<serde_json::Value> = (0..10_000)
+        .map(|i| serde_json::json!({"sku": format!("ACME-WIDGET-BLUE-{i:07}"), "source_code": "warehouse-berlin-01", "quantity": 12345.5, "status": 1}))
+        .collect();
+    let pretty = serde_json::to_vec_pretty(&serde_json::json!({"sourceItems": items})).unwrap();
+    assert!(
+        pretty.len() > crate::host::MAX_INBOUND_BODY,
+        "{}",
+        pretty.len()
+    );
+    assert!(pretty.len() < SYNC_BODY_LIMIT / 2, "{}", pretty.len());
+}
+
+#[test]
+fn a_rejected_request_echoes_the_callers_request_id() {
+    let app = App::new(upstream(|_, _| true), settings(&[]));
+    let p = Problem::new(Code::PayloadTooLarge, "too big");
+    let r = app.reject_with(&p, &[("x-request-id".into(), "caller-42".into())]);
+    assert_eq!(r.status, 413);
+    assert!(r.headers.contains(&("x-request-id", "caller-42".into())));
+    assert_eq!(body(&r)["request_id"], "caller-42");
+    let r = app.reject_with(&p, &[("x-request-id".into(), "bad id!".into())]);
+    let id = r
+        .headers
+        .iter()
+        .find(|(n, _)| *n == "x-request-id")
+        .unwrap();
+    assert_ne!(id.1, "bad id!");
+}
+
+#[test]
+fn token_status_on_a_fresh_instance_sees_the_shared_token_read_only() {
+    let first = App::new(upstream(|_, _| true), settings(&[]));
+    block_on(first.handle(get("/v1/products/SKU-1", Some(KEY))));
+    let second = App::new(upstream(|_, _| true), settings(&[]));
+    let shared = first.ports.kv.borrow().clone();
+    *second.ports.kv.borrow_mut() = shared;
+    let sets = second.ports.kv.borrow().len();
+    let r = block_on(second.handle(get("/v1/token", Some(KEY))));
+    let b = body(&r);
+    assert_eq!(
+        (b["cached"].as_bool(), b["source"].as_str()),
+        (Some(true), Some("kv"))
+    );
+    assert!(b["seconds_left"].as_u64().unwrap() > 80_000);
+    assert_eq!(second.ports.sent_to("/ims/"), 0);
+    assert_eq!(second.ports.kv.borrow().len(), sets, "nothing written");
+    assert_eq!(
+        second
+            .edge
+            .as_ref()
+            .unwrap()
+            .tokens
+            .status(second.ports.now_ms())
+            .cached,
+        false,
+        "nothing taken into memory"
+    );
 }
