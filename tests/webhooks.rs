@@ -401,12 +401,19 @@ async fn the_same_delivery_racing_on_two_instances_is_processed_once() {
 async fn a_used_webhook_id_with_a_different_body_is_409_not_a_replay() {
     for flavour in FLAVOURS {
         let rig = webhook_rig(flavour).await;
+        // One instance: the wasmtime flavour's key-value store lives as long
+        // as its instance.
+        let inst = rig.host.instance().await.unwrap();
         let first = inventory_body(2);
-        let a = rig.send(signed("inventory", "msg_bound", &first)).await;
+        let a = rig
+            .send_on(&inst, signed("inventory", "msg_bound", &first))
+            .await;
         assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
         let sent = rig.sim.counters().accs_requests;
         let other = inventory_body(3);
-        let a = rig.send(signed("inventory", "msg_bound", &other)).await;
+        let a = rig
+            .send_on(&inst, signed("inventory", "msg_bound", &other))
+            .await;
         assert_eq!(a.status, 409, "{flavour:?}: {}", a.body);
         assert_eq!(a.body["code"], "conflict");
         assert!(
@@ -429,7 +436,9 @@ async fn a_used_webhook_id_with_a_different_body_is_409_not_a_replay() {
                 .contains_key(&("WH-002".into(), "default".into())),
             "the third item never went out"
         );
-        let a = rig.send(signed("inventory", "msg_bound", &first)).await;
+        let a = rig
+            .send_on(&inst, signed("inventory", "msg_bound", &first))
+            .await;
         assert_eq!(a.status, 200);
         assert_eq!(a.headers["webhook-replayed"], "true");
         assert_eq!(rig.sim.counters().accs_requests, sent);
