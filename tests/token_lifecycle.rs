@@ -782,7 +782,8 @@ async fn an_old_revoked_token_is_renewed_once_and_the_read_succeeds() {
         );
         let statuses: Vec<u16> = rig.sim.requests().iter().map(|r| r.status).collect();
         assert_eq!(statuses, [200, 401, 200], "{flavour:?}");
-        let bearers: Vec<&str> = rig.sim.requests().iter().map(bearer).collect::<Vec<_>>();
+        let requests = rig.sim.requests();
+        let bearers: Vec<&str> = requests.iter().map(bearer).collect();
         assert_eq!(&bearers[..2], [old.as_str(), old.as_str()]);
         assert_ne!(bearers[2], old);
         rig.finish();
