@@ -533,7 +533,7 @@ mod tests {
             (format!("erp:{KEY}x,{KEY}:erp"), "entry 2"),
             (format!("{KEY}:short"), "entry 1"),
             (format!("{KEY}:{KEY}y,{KEY}:{KEY}z"), "entry 2"),
-            (format!("{KEY}"), "entry 1"),
+            (KEY.to_owned(), "entry 1"),
             (format!("a/{KEY}:{KEY}y"), "entry 1"),
         ] {
             let mut vars = base();

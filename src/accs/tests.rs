@@ -473,7 +473,7 @@ fn an_acl_401_to_a_young_token_is_403_at_once_and_remembered() {
     assert_eq!(code(h.call(get())), (Code::AccsForbidden, 403));
     assert_eq!((h.accs_sent(), h.ims_sent()), (2, 1));
     // The token was kept: another route uses it without IMS.
-    assert_eq!(h.tokens.status(h.ports.now_ms()).cached, true);
+    assert!(h.tokens.status(h.ports.now_ms()).cached);
 }
 
 #[test]
