@@ -341,11 +341,18 @@ fn api_keys(raw: &str) -> Result<Vec<ApiKey>, ConfigError> {
         if key.len() < MIN_API_KEY_LEN || !is_token(key) {
             return Err(err(
                 NAME,
-                format!("key `{name}` must be at least {MIN_API_KEY_LEN} visible ASCII characters"),
+                format!(
+                    "entry {} needs a key of at least {MIN_API_KEY_LEN} visible ASCII characters",
+                    i + 1
+                ),
             ));
         }
         if keys.iter().any(|k| k.name == name) {
-            return Err(err(NAME, format!("name `{name}` appears twice")));
+            // By position only: with name and key swapped, the "name" is the key.
+            return Err(err(
+                NAME,
+                format!("entry {} repeats the name of an earlier entry", i + 1),
+            ));
         }
         keys.push(ApiKey {
             name: name.to_owned(),
@@ -516,6 +523,30 @@ mod tests {
             let mut vars = base();
             vars.insert("accs_base_url", bad.into());
             assert_eq!(parse(&vars).unwrap_err().variable, "accs_base_url", "{bad}");
+        }
+    }
+
+    #[test]
+    fn api_keys_errors_name_entries_by_position_never_by_value() {
+        // Name and key swapped: the "name" is the secret and must not show.
+        for (bad, entry) in [
+            (format!("erp:{KEY}x,{KEY}:erp"), "entry 2"),
+            (format!("{KEY}:short"), "entry 1"),
+            (format!("{KEY}:{KEY}y,{KEY}:{KEY}z"), "entry 2"),
+            (KEY.to_owned(), "entry 1"),
+            (format!("a/{KEY}:{KEY}y"), "entry 1"),
+        ] {
+            let mut vars = base();
+            vars.insert("api_keys", bad.clone());
+            let e = parse(&vars).unwrap_err();
+            let shown = e.to_string();
+            assert_eq!(e.variable, "api_keys");
+            assert!(shown.contains(entry), "{shown}");
+            assert!(!shown.contains(&KEY[..8]), "a value leaked: {shown}");
+            assert!(
+                !shown.contains("erp") && !shown.contains("short"),
+                "{shown}"
+            );
         }
     }
 

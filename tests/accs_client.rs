@@ -145,7 +145,7 @@ async fn a_retry_after_beyond_the_budget_fails_fast_with_429() {
             v.insert("accs_timeout_ms".into(), "5000".into());
         })
         .await;
-        // 120 s, capped to 20 s, still does not fit a 5 s budget.
+        // 120 s is over the 20 s we may wait (and the 5 s budget): not waited.
         rig.sim
             .set_faults(script(429, &[("Retry-After", "120")], 0));
         let a = rig.get("/v1/products/SKU-0006", Some(API_KEY)).await;

@@ -745,3 +745,47 @@ async fn token_status_names_each_source_and_never_shows_the_token() {
         rig.finish();
     }
 }
+
+/// A revoked token that is ten minutes old is renewed once and the read
+/// succeeds (the token arrived through the key-value store, planted here).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_old_revoked_token_is_renewed_once_and_the_read_succeeds() {
+    for flavour in FLAVOURS {
+        let sim = sim_with(sim_config()).await;
+        let old = sim_token(&sim).await;
+        let v = vars(&sim);
+        let (_, tokens) = tokens_for(&v);
+        // One-hour lifetime, 50 minutes left: issued 10 minutes ago.
+        let setup = Setup {
+            kv_seed: BTreeMap::from([(
+                tokens.kv_key().to_owned(),
+                sealed(&v, &old, now_ms() + 3_000_000, CLIENT_SECRET),
+            )]),
+            ..Setup::default()
+        };
+        let rig = rig_with(flavour, sim, &setup);
+        let inst = rig.host.instance().await.unwrap();
+        let a = rig
+            .on(&inst, "GET", "/v1/products/SKU-0001", Some(API_KEY))
+            .await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        rig.sim.revoke_tokens();
+        let a = rig
+            .on(&inst, "GET", "/v1/products/SKU-0003", Some(API_KEY))
+            .await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        assert_eq!(a.body["sku"], "SKU-0003");
+        assert_eq!(
+            rig.sim.counters().token_requests,
+            2,
+            "{flavour:?}: the planted one and one renewal"
+        );
+        let statuses: Vec<u16> = rig.sim.requests().iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [200, 401, 200], "{flavour:?}");
+        let requests = rig.sim.requests();
+        let bearers: Vec<&str> = requests.iter().map(bearer).collect();
+        assert_eq!(&bearers[..2], [old.as_str(), old.as_str()]);
+        assert_ne!(bearers[2], old);
+        rig.finish();
+    }
+}

@@ -393,3 +393,132 @@ async fn the_same_delivery_racing_on_two_instances_is_processed_once() {
     assert!(rig.sim.inventory_receipts().values().all(|&n| n == 1));
     rig.finish();
 }
+
+/// Issue #11 point 7: a webhook-id names one message. The same id with a
+/// different body is 409, never a replay of the first answer, and sends
+/// nothing; the first body under its id still replays.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_used_webhook_id_with_a_different_body_is_409_not_a_replay() {
+    for flavour in FLAVOURS {
+        let rig = webhook_rig(flavour).await;
+        // One instance: the wasmtime flavour's key-value store lives as long
+        // as its instance.
+        let inst = rig.host.instance().await.unwrap();
+        let first = inventory_body(2);
+        let a = rig
+            .send_on(&inst, signed("inventory", "msg_bound", &first))
+            .await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        let sent = rig.sim.counters().accs_requests;
+        let other = inventory_body(3);
+        let a = rig
+            .send_on(&inst, signed("inventory", "msg_bound", &other))
+            .await;
+        assert_eq!(a.status, 409, "{flavour:?}: {}", a.body);
+        assert_eq!(a.body["code"], "conflict");
+        assert!(
+            a.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("different body"),
+            "{}",
+            a.body
+        );
+        assert!(a.headers.get("webhook-replayed").is_none());
+        assert!(
+            a.headers.get("retry-after").is_none(),
+            "retrying cannot help"
+        );
+        assert_eq!(rig.sim.counters().accs_requests, sent, "nothing sent");
+        assert!(
+            !rig.sim
+                .inventory_receipts()
+                .contains_key(&("WH-002".into(), "default".into())),
+            "the third item never went out"
+        );
+        let a = rig
+            .send_on(&inst, signed("inventory", "msg_bound", &first))
+            .await;
+        assert_eq!(a.status, 200);
+        assert_eq!(a.headers["webhook-replayed"], "true");
+        assert_eq!(rig.sim.counters().accs_requests, sent);
+        rig.finish();
+    }
+}
+
+/// Issue #11 point 8: a SKU in JSON is taken as written: `BOX%2012` is that
+/// SKU, encoded once into the path, never decoded to `BOX 12`.
+#[tokio::test(flavor = "multi_thread")]
+async fn product_skus_in_json_are_taken_as_written() {
+    for flavour in FLAVOURS {
+        let rig = webhook_rig(flavour).await;
+        let body = serde_json::to_vec(&json!({"products": [
+            {"sku": "BOX%2012", "name": "Box of twelve"},
+            {"sku": "a/b c", "name": "Odd"},
+        ]}))
+        .unwrap();
+        let a = rig.send(signed("products", "msg_skus", &body)).await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        let mut paths: Vec<String> = rig
+            .sim
+            .requests()
+            .iter()
+            .map(|r| r.raw_path.clone())
+            .collect();
+        paths.sort();
+        assert_eq!(
+            paths,
+            [
+                "/tenantT1/V1/products/BOX%252012",
+                "/tenantT1/V1/products/a%2Fb%20c"
+            ]
+        );
+        assert_eq!(
+            rig.sim.product("BOX%2012").unwrap()["name"],
+            "Box of twelve"
+        );
+        assert!(rig.sim.product("BOX 12").is_none());
+        assert_eq!(a.body["results"][0]["sku"], "BOX%2012");
+        rig.finish();
+    }
+}
+
+/// Issue #11 point 5 for products: one product ACCS refuses fails alone,
+/// with ACCS's message, and the others land once each.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_product_fails_alone_with_accss_message() {
+    for flavour in FLAVOURS {
+        let rig = webhook_rig(flavour).await;
+        rig.sim.set_faults(Faults {
+            script: vec![ScriptedResponse {
+                method: Some("PUT".into()),
+                path_prefix: Some("/V1/products/BAD".into()),
+                status: 400,
+                headers: BTreeMap::new(),
+                body: Some(json!({"message": "The \"%1\" attribute value is invalid.", "parameters": ["price"]})),
+                times: 0,
+            }],
+            ..Default::default()
+        });
+        let body = serde_json::to_vec(&json!({"products": [
+            {"sku": "GOOD-1", "name": "a"}, {"sku": "BAD", "price": -1}, {"sku": "GOOD-2", "name": "b"},
+        ]}))
+        .unwrap();
+        let a = rig.send(signed("products", "msg_one_bad", &body)).await;
+        assert_eq!(a.status, 422, "{flavour:?}: {}", a.body);
+        let results = a.body["results"].as_array().unwrap();
+        let failed: Vec<u64> = results
+            .iter()
+            .filter(|r| r["result"] == "failed")
+            .map(|r| r["index"].as_u64().unwrap())
+            .collect();
+        assert_eq!(failed, [1]);
+        assert_eq!(
+            results[1]["reason"],
+            "The \"price\" attribute value is invalid."
+        );
+        assert_eq!(rig.sim.requests().len(), 3, "one call per product");
+        assert!(rig.sim.product("GOOD-1").is_some() && rig.sim.product("GOOD-2").is_some());
+        rig.finish();
+    }
+}

@@ -7,19 +7,21 @@
 //! waiting by `Retry-After` or full-jitter backoff (`retry`, `retry_after`),
 //! and maps what it got (`problems`).
 
+pub mod denials;
 mod guard;
 pub mod path;
 mod problems;
 pub mod retry;
 pub mod retry_after;
 
-pub use problems::map_status;
+pub use problems::{budget_spent, map_status};
 
 use crate::config::Settings;
 use crate::host::{OutRequest, OutResponse, Ports, SendError};
 use crate::ims::Tokens;
 use crate::problem::Problem;
 use crate::trace::Trace;
+use denials::{Denials, Refusal};
 use retry::{Budget, Outcome, Step, Stop};
 use std::time::Duration;
 
@@ -29,6 +31,14 @@ pub struct Ctx<'a, P> {
     pub ports: &'a P,
     pub tokens: &'a Tokens,
     pub trace: &'a Trace,
+    /// The instance's remembered permission denials.
+    pub denials: &'a Denials,
+    /// The inbound route template: denials are remembered per route.
+    pub route: &'static str,
+    /// The whole inbound request's ACCS time (`accs_timeout_ms`), shared by
+    /// every call it makes: a sync of many batches gets one budget, not one
+    /// per batch.
+    pub budget: Budget,
 }
 
 /// One ACCS call: `path_and_query` starts with `/V1/` and is already encoded.
@@ -71,33 +81,60 @@ impl Call {
 
 impl<P: Ports> Ctx<'_, P> {
     /// Sends `call` with a token, retrying by the rules of [`retry`] within
-    /// `accs_timeout_ms` from the first attempt. A 401 drops the token only
-    /// if it is the one that was sent, fetches a new one and sends once more
-    /// (not counted as an attempt): never a loop. A URL outside the tenant's
+    /// what is left of the request's budget. A URL outside the tenant's
     /// `/V1/` is a 400 before anything, even a token request, goes out.
+    ///
+    /// A 401 ([`denials`]): to an older token never refused here before, the
+    /// token is renewed once (kept until the new one is in hand) and the call
+    /// sent once more, not counted as an attempt; to a token seconds old, or
+    /// again after the renewal, it is the integration's role lacking the
+    /// resource: 403 `accs_forbidden`, the token kept, the denial remembered
+    /// for [`denials::REMEMBER_MS`] so repeats cost no upstream call at all.
     pub async fn call(&self, call: &Call) -> Result<OutResponse, Problem> {
         let url = guard::upstream_url(&self.settings.accs_base_url, &call.path_and_query)?;
-        let mut budget = None;
+        let scope = self.scope(call);
+        if let Some(resource) = self.denials.active(&scope, self.ports.now_ms()) {
+            return Err(problems::forbidden(&resource));
+        }
+        let budget = self.budget;
         let mut repaired = false;
         let mut attempts = 0;
         loop {
+            if budget.attempt_timeout(self.ports.now_ms()).is_zero() {
+                return Err(problems::budget_spent());
+            }
             let token = self
                 .tokens
                 .get(self.settings, self.ports, self.trace)
                 .await?;
-            let budget = *budget.get_or_insert_with(|| {
-                Budget::new(self.ports.now_ms(), self.settings.accs_timeout_ms)
-            });
             let timeout = budget.attempt_timeout(self.ports.now_ms());
             if timeout.is_zero() {
                 return Err(problems::budget_spent());
             }
             let res = self.send(call, url.as_str(), &token, timeout).await;
-            if matches!(&res, Ok(r) if r.status == 401) {
-                self.tokens.invalidate(&token);
-                if repaired {
-                    return Err(problems::auth_failed());
+            if let Ok(r) = &res
+                && r.status == 401
+            {
+                let now = self.ports.now_ms();
+                let refusal = denials::classify(
+                    repaired,
+                    self.tokens.is_young(&token, now),
+                    self.denials.refused(&scope, &token),
+                );
+                if refusal == Refusal::Permission {
+                    return Err(match problems::denied_resource(&r.body) {
+                        Some(resource) => {
+                            self.denials.remember(&scope, &resource, &token, now);
+                            problems::forbidden(&resource)
+                        }
+                        // Not Magento's ACL message: the credential itself
+                        // is refused (scope, product profile).
+                        None => problems::auth_failed(),
+                    });
                 }
+                self.tokens
+                    .renew(&token, self.settings, self.ports, self.trace)
+                    .await?;
                 repaired = true;
                 continue;
             }
@@ -133,6 +170,23 @@ impl<P: Ports> Ctx<'_, P> {
                 Step::Stop(stop) => return Err(give_up(&res, stop, asked, now)),
             }
         }
+    }
+
+    /// What a denial is remembered under: the method and the inbound route
+    /// template (one ACCS route, one ACL resource), or for the passthrough,
+    /// which reaches many ACCS routes, the method and the ACCS path.
+    fn scope(&self, call: &Call) -> String {
+        if self.route.starts_with("/v1/accs") {
+            let path = call.path_and_query.split('?').next().unwrap_or("");
+            format!("{} {path}", call.method)
+        } else {
+            format!("{} {}", call.method, self.route)
+        }
+    }
+
+    /// Whether the request's budget still has room for a call.
+    pub fn budget_left(&self) -> bool {
+        !self.budget.attempt_timeout(self.ports.now_ms()).is_zero()
     }
 
     async fn send(

@@ -51,6 +51,23 @@ pub fn sku(raw: &str) -> Result<String, Problem> {
     Ok(sku)
 }
 
+/// A SKU from a JSON body, taken as written (never percent-decoded: `%20`
+/// there is three characters of the SKU) and checked like a path's.
+pub fn json_sku(sku: &str) -> Result<String, Problem> {
+    if sku.trim().is_empty() || sku == "." || sku == ".." {
+        return Err(Problem::bad_request("the SKU is empty or a dot segment"));
+    }
+    if sku.chars().any(char::is_control) {
+        return Err(Problem::bad_request("the SKU contains control characters"));
+    }
+    if sku.chars().count() > MAX_SKU_CHARS {
+        return Err(Problem::bad_request(format!(
+            "the SKU is longer than {MAX_SKU_CHARS} characters"
+        )));
+    }
+    Ok(sku.to_owned())
+}
+
 pub fn product(sku: &str) -> String {
     format!("/V1/products/{}", encode_segment(sku))
 }
@@ -58,6 +75,23 @@ pub fn product(sku: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_skus_are_taken_as_written_and_encoded_once() {
+        assert_eq!(json_sku("BOX%2012").unwrap(), "BOX%2012");
+        assert_eq!(
+            product(&json_sku("BOX%2012").unwrap()),
+            "/V1/products/BOX%252012"
+        );
+        assert_eq!(
+            product(&json_sku("a/b c").unwrap()),
+            "/V1/products/a%2Fb%20c"
+        );
+        for bad in ["", " ", ".", "..", "a\nb", &"x".repeat(65)] {
+            assert!(json_sku(bad).is_err(), "{bad:?}");
+        }
+        assert!(json_sku(&"é".repeat(64)).is_ok());
+    }
 
     #[test]
     fn skus_become_exactly_one_encoded_segment() {

@@ -17,13 +17,48 @@ pub fn auth_failed() -> Problem {
     )
 }
 
-/// The call's time budget (`accs_timeout_ms`) was spent before an attempt.
+/// The request's time budget (`accs_timeout_ms`) was spent before this call
+/// (or its next attempt) could start: nothing more was sent.
 pub fn budget_spent() -> Problem {
     Problem::new(
-        Code::AccsUnavailable,
-        "ACCS did not answer within the time budget (accs_timeout_ms)",
+        Code::AccsTimeout,
+        "the request's time budget for ACCS (accs_timeout_ms) ended before this call was sent",
     )
-    .with_status(504)
+}
+
+/// Magento's ACL answer: the integration's role lacks `resource`. The token
+/// is fine for everything else and is kept.
+pub fn forbidden(resource: &str) -> Problem {
+    Problem::new(
+        Code::AccsForbidden,
+        format!(
+            "ACCS refused access to {resource}: grant this resource to the integration's role (Adobe Admin Console product profile / Commerce role)"
+        ),
+    )
+}
+
+/// The resource of Magento's ACL 401 ("The consumer isn't authorized to
+/// access %resources.", `parameters.resources`), printable and bounded; `None`
+/// when the body is not that message. The message and its parameter are set
+/// by `Magento\Webapi\Controller\Rest\RequestValidator::checkPermissions`.
+pub fn denied_resource(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let message = v.get("message")?.as_str()?;
+    if !message.contains("authorized to access") {
+        return None;
+    }
+    let named = v
+        .pointer("/parameters/resources")
+        .or_else(|| v.pointer("/parameters/0"))
+        .and_then(serde_json::Value::as_str)
+        .map(|r| {
+            r.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || "_:, -".contains(*c))
+                .take(200)
+                .collect::<String>()
+        })
+        .filter(|r| !r.trim().is_empty());
+    Some(named.unwrap_or_else(|| "a resource ACCS did not name".to_owned()))
 }
 
 /// 429 `accs_rate_limited`, telling the caller when to come back.
@@ -162,6 +197,27 @@ mod tests {
         assert_eq!(send_error(&SendError::Timeout).status, 504);
         assert_eq!(send_error(&SendError::Connect("x".into())).status, 502);
         assert_eq!(send_error(&SendError::TooLarge(10)).status, 502);
+    }
+
+    #[test]
+    fn the_acl_401_names_its_resource_and_nothing_else_is_one() {
+        let acl = br#"{"message":"The consumer isn't authorized to access %resources.","parameters":{"resources":"Magento_Sales::actions_view"}}"#;
+        assert_eq!(
+            denied_resource(acl).as_deref(),
+            Some("Magento_Sales::actions_view")
+        );
+        let odd = br#"{"message":"The consumer isn't authorized to access %resources.","parameters":{"resources":"A::b<script>"}}"#;
+        assert_eq!(denied_resource(odd).as_deref(), Some("A::bscript"));
+        let unnamed = br#"{"message":"The consumer isn't authorized to access %resources."}"#;
+        assert!(denied_resource(unnamed).unwrap().contains("did not name"));
+        for other in [&br#"{"message":"Invalid token"}"#[..], b"", b"<html>"] {
+            assert_eq!(denied_resource(other), None);
+        }
+        let p = forbidden("Magento_Sales::actions_view");
+        assert_eq!((p.code, p.status), (Code::AccsForbidden, 403));
+        assert!(p.detail.contains("Magento_Sales::actions_view"));
+        let p = budget_spent();
+        assert_eq!((p.code.as_str(), p.status), ("accs_timeout", 504));
     }
 
     #[test]

@@ -11,8 +11,8 @@ use std::time::Duration;
 pub const MAX_ATTEMPTS: u32 = 3;
 pub const BACKOFF_BASE: Duration = Duration::from_millis(200);
 pub const BACKOFF_CAP: Duration = Duration::from_secs(5);
-/// We never wait longer than this for ACCS inside one request, whatever
-/// `Retry-After` says.
+/// We never wait longer than this for ACCS inside one request: a longer
+/// `Retry-After` is not waited at all, the caller gets it back at once.
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(20);
 /// No single attempt waits longer than this for its answer.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -115,8 +115,10 @@ pub enum Stop {
 }
 
 /// The decision after attempt number `attempts` (from 1) ended in `outcome`.
-/// `asked` is ACCS's `Retry-After`, used instead of the backoff when present
-/// (capped at [`RETRY_AFTER_CAP`]); `random` feeds the jitter.
+/// `asked` is ACCS's `Retry-After`, used instead of the backoff when present;
+/// one over [`RETRY_AFTER_CAP`] or the remaining budget stops at once
+/// (waiting 20 s of a 120 s ask would only earn another 429); `random` feeds
+/// the jitter.
 pub fn next(
     method: &str,
     outcome: Outcome,
@@ -133,10 +135,10 @@ pub fn next(
         return Step::Stop(Stop::Exhausted);
     }
     let wait = match asked {
-        Some(a) => a.min(RETRY_AFTER_CAP),
+        Some(a) => a,
         None => backoff(attempts.saturating_sub(1), random),
     };
-    if budget.fits(now_ms, wait) {
+    if wait <= RETRY_AFTER_CAP && budget.fits(now_ms, wait) {
         Step::Wait(wait)
     } else {
         Step::Stop(Stop::NoTime { wait })
@@ -253,14 +255,30 @@ mod tests {
             next("GET", Outcome::Status(503), 2, None, 350, &b, 0),
             Step::Wait(MS(350))
         );
-        // Retry-After replaces the backoff and is capped at 20 s.
+        // Retry-After replaces the backoff up to 20 s; beyond, no wait at all.
         assert_eq!(
             next("POST", Outcome::Status(429), 1, Some(MS(1_000)), 7, &b, 0),
             Step::Wait(MS(1_000))
         );
         assert_eq!(
-            next("GET", Outcome::Status(429), 1, Some(MS(120_000)), 7, &b, 0),
+            next(
+                "GET",
+                Outcome::Status(429),
+                1,
+                Some(RETRY_AFTER_CAP),
+                7,
+                &b,
+                0
+            ),
             Step::Wait(RETRY_AFTER_CAP)
+        );
+        assert_eq!(
+            next("GET", Outcome::Status(429), 1, Some(MS(20_001)), 7, &b, 0),
+            Step::Stop(Stop::NoTime { wait: MS(20_001) })
+        );
+        assert_eq!(
+            next("GET", Outcome::Status(429), 1, Some(MS(120_000)), 7, &b, 0),
+            Step::Stop(Stop::NoTime { wait: MS(120_000) })
         );
         // Three attempts at most.
         assert_eq!(
@@ -291,9 +309,7 @@ mod tests {
                 &small,
                 0
             ),
-            Step::Stop(Stop::NoTime {
-                wait: RETRY_AFTER_CAP
-            })
+            Step::Stop(Stop::NoTime { wait: MS(120_000) })
         );
         assert_eq!(
             next("GET", Outcome::Status(503), 1, None, 200, &small, 4_750),

@@ -36,6 +36,7 @@ fn with_header(status: u16, retry_after: Option<&str>) -> Answer {
 struct Harness {
     settings: Settings,
     tokens: Tokens,
+    denials: Denials,
     ports: Rc<FakePorts>,
     send_ms: Rc<Cell<u64>>,
 }
@@ -75,6 +76,7 @@ impl Harness {
         ports.now.set(NOW);
         Harness {
             tokens: Tokens::new(&settings),
+            denials: Denials::default(),
             settings,
             ports,
             send_ms,
@@ -88,8 +90,18 @@ impl Harness {
             ports: &*self.ports,
             tokens: &self.tokens,
             trace: &trace,
+            denials: &self.denials,
+            route: "/v1/products/{sku}",
+            budget: Budget::new(self.ports.now_ms(), self.settings.accs_timeout_ms),
         };
         block_on(ctx.call(&call))
+    }
+
+    /// Fetches tok-1 and lets two minutes pass: the token is no longer young.
+    fn age_token(&self) {
+        let trace = Trace::new("warm".into());
+        block_on(self.tokens.get(&self.settings, &*self.ports, &trace)).unwrap();
+        self.ports.advance(120_000);
     }
 
     fn accs_sent(&self) -> usize {
@@ -303,9 +315,21 @@ fn retry_after_on_a_503_is_honoured_too() {
 }
 
 #[test]
-fn retry_after_is_capped_at_twenty_seconds() {
+fn a_retry_after_over_twenty_seconds_is_not_waited_but_handed_back() {
     let h = Harness::with(
         vec![with_header(429, Some("45")), status(200)],
+        &[("accs_timeout_ms", "60000")],
+    );
+    let p = h.call(get()).unwrap_err();
+    assert_eq!(
+        (p.code, p.status, p.retry_after),
+        (Code::AccsRateLimited, 429, Some(45))
+    );
+    assert_eq!(h.slept(), [], "nothing slept");
+    assert_eq!(h.accs_sent(), 1);
+    // Twenty seconds within the budget is still honoured.
+    let h = Harness::with(
+        vec![with_header(429, Some("20")), status(200)],
         &[("accs_timeout_ms", "60000")],
     );
     assert_eq!(h.call(get()).unwrap().status, 200);
@@ -384,6 +408,7 @@ fn no_retry_when_the_backoff_does_not_fit_the_budget() {
 fn a_401_repair_is_not_an_attempt_and_happens_once() {
     // 503 (attempt 1), 401 (repair: new token), 503 (attempt 2), 200 (attempt 3).
     let h = Harness::new(vec![status(503), status(401), status(503), status(200)]);
+    h.age_token();
     assert_eq!(h.call(get()).unwrap().status, 200);
     assert_eq!((h.accs_sent(), h.ims_sent()), (4, 2));
     let auth: Vec<String> = h
@@ -409,10 +434,89 @@ fn a_401_repair_is_not_an_attempt_and_happens_once() {
         ]
     );
 
-    // A second 401 in the same call is final, whatever attempts are left.
+    // A second 401 in the same call is final, whatever attempts are left;
+    // without Magento's ACL message it is the credential that is refused.
     let h = Harness::new(vec![status(503), status(401), status(401), status(200)]);
+    h.age_token();
     assert_eq!(code(h.call(get())), (Code::AccsAuthFailed, 502));
     assert_eq!((h.accs_sent(), h.ims_sent()), (3, 2));
+}
+
+/// Magento's answer when the integration's role lacks a resource.
+fn acl_denied() -> Answer {
+    Ok(OutResponse {
+        status: 401,
+        headers: vec![],
+        body: br#"{"message":"The consumer isn't authorized to access %resources.","parameters":{"resources":"Magento_Catalog::products"}}"#.to_vec(),
+    })
+}
+
+#[test]
+fn an_acl_401_to_a_young_token_is_403_at_once_and_remembered() {
+    let h = Harness::new(vec![acl_denied()]);
+    let p = h.call(get()).unwrap_err();
+    assert_eq!((p.code, p.status), (Code::AccsForbidden, 403));
+    assert!(
+        p.detail.contains("Magento_Catalog::products"),
+        "{}",
+        p.detail
+    );
+    assert_eq!((h.accs_sent(), h.ims_sent()), (1, 1), "no renewal");
+    // Repeats within 30 s: nothing goes out at all.
+    for _ in 0..4 {
+        assert_eq!(code(h.call(get())), (Code::AccsForbidden, 403));
+    }
+    assert_eq!((h.accs_sent(), h.ims_sent()), (1, 1));
+    // After 30 s ACCS is asked again, and the same token refused again on
+    // the same route is not renewed either (it is old by now).
+    h.ports.advance(90_000);
+    assert_eq!(code(h.call(get())), (Code::AccsForbidden, 403));
+    assert_eq!((h.accs_sent(), h.ims_sent()), (2, 1));
+    // The token was kept: another route uses it without IMS.
+    assert!(h.tokens.status(h.ports.now_ms()).cached);
+}
+
+#[test]
+fn an_acl_401_to_an_old_token_renews_it_once_then_is_403() {
+    let h = Harness::new(vec![acl_denied()]);
+    h.age_token();
+    assert_eq!(code(h.call(get())), (Code::AccsForbidden, 403));
+    assert_eq!(
+        (h.accs_sent(), h.ims_sent()),
+        (2, 2),
+        "one renewal, one retry"
+    );
+    for _ in 0..4 {
+        assert_eq!(code(h.call(get())), (Code::AccsForbidden, 403));
+    }
+    assert_eq!((h.accs_sent(), h.ims_sent()), (2, 2));
+}
+
+#[test]
+fn a_renewal_that_fails_keeps_the_old_token_for_everyone_else() {
+    let h = Harness::new(vec![acl_denied(), status(200)]);
+    h.age_token();
+    // IMS goes down: the renewal fails, this call gets IMS's problem...
+    let ims_down = Rc::new(Cell::new(true));
+    let down = ims_down.clone();
+    let inner = std::mem::replace(
+        &mut *h.ports.upstream.borrow_mut(),
+        Box::new(|_, _| Err(SendError::Other("unset".into()))),
+    );
+    *h.ports.upstream.borrow_mut() = Box::new(move |req, t| {
+        if down.get() && req.url.contains("/ims/") {
+            return crate::testing::respond(503, r#"{"error":"server_error"}"#);
+        }
+        inner(req, t)
+    });
+    assert_eq!(code(h.call(get())), (Code::ImsUnavailable, 503));
+    // ...and the next call still sends tok-1, which ACCS accepts.
+    assert_eq!(h.call(put()).unwrap().status, 200);
+    let last = h.ports.sent.borrow().last().unwrap().clone();
+    assert!(
+        last.headers
+            .contains(&("authorization", "Bearer tok-1".into()))
+    );
 }
 
 #[test]

@@ -31,6 +31,10 @@ const IMS_RETRY_AFTER_S: u64 = 10;
 const COLD_WAIT_MS: u64 = 2_000;
 /// How often it looks at the token file meanwhile.
 const COLD_POLL: Duration = Duration::from_millis(20);
+/// A token issued less than this long ago is not stale: a 401 to it is about
+/// the integration's permissions (DESIGN.md "seconds old"), never a reason
+/// to drop it or fetch another.
+pub const YOUNG_MS: u64 = 60_000;
 
 /// Where `read_shared` looks: waiting on a lease file, only the file can
 /// change, so the key-value store is not asked again and again.
@@ -140,13 +144,75 @@ impl Tokens {
         }
     }
 
-    /// ACCS refused `sent`: forget it, unless a newer token already replaced it.
-    pub fn invalidate(&self, sent: &str) {
-        let mut held = self.held.borrow_mut();
-        if held.as_ref().is_some_and(|h| h.token.access_token == sent) {
-            *held = None;
+    /// Like [`Tokens::status`], but a fresh instance with nothing in memory
+    /// looks in the shared stores (read only: nothing is taken or written),
+    /// so a valid token another instance shares is reported as cached.
+    pub async fn status_shared<P: Ports>(&self, settings: &Settings, ports: &P) -> TokenStatus {
+        let now = ports.now_ms();
+        let status = self.status(now);
+        if status.cached {
+            return status;
+        }
+        match self
+            .read_shared(settings, ports, now, 0, Look::Everywhere)
+            .await
+        {
+            Some(h) => TokenStatus {
+                cached: true,
+                seconds_left: h.token.seconds_left(now),
+                source: Some(h.source),
+                refresh_due: h.token.freshness(now, h.jitter_ms) == Freshness::Refresh,
+                ..status
+            },
+            None => status,
+        }
+    }
+
+    /// Whether `sent` is the token held and was issued under [`YOUNG_MS`] ago.
+    pub fn is_young(&self, sent: &str, now_ms: u64) -> bool {
+        self.held.borrow().as_ref().is_some_and(|h| {
+            h.token.access_token == sent && now_ms.saturating_sub(h.token.issued_at_ms()) < YOUNG_MS
+        })
+    }
+
+    /// ACCS answered 401 to `sent`, an older token: get another one, keeping
+    /// `sent` in hand until it arrives. One renewal at a time per instance
+    /// (the single flight): callers that refused the same token meanwhile
+    /// find the new one and fetch nothing. A stale copy of `sent` in a store
+    /// is a miss. When IMS fails, `sent` stays held, so other routes keep
+    /// working with it, and this caller gets the IMS problem.
+    pub async fn renew<P: Ports>(
+        &self,
+        sent: &str,
+        settings: &Settings,
+        ports: &P,
+        trace: &Trace,
+    ) -> Result<(), Problem> {
+        let _flight = Flight::start(&self.refreshing, ports).await;
+        let now = ports.now_ms();
+        if self.held.borrow().as_ref().is_some_and(|h| {
+            h.token.access_token != sent
+                && h.token.freshness(now, h.jitter_ms) != Freshness::Unusable
+        }) {
+            return Ok(());
         }
         *self.revoked.borrow_mut() = Some(sent.to_owned());
+        if let Some(found) = self
+            .read_shared(settings, ports, now, 0, Look::Everywhere)
+            .await
+        {
+            self.take(found, trace);
+            return Ok(());
+        }
+        if let Some((at, e)) = self.last_failure.borrow().as_ref()
+            && *at >= now.saturating_sub(1_000)
+        {
+            return Err(problem(e));
+        }
+        self.fetch(settings, ports, trace)
+            .await
+            .map(|_| ())
+            .map_err(|e| problem(&e))
     }
 
     /// A token that may be sent now.
@@ -173,7 +239,7 @@ impl Tokens {
                     let Some(_flight) = Flight::try_start(&self.refreshing) else {
                         return Ok(h.token.access_token);
                     };
-                    return Ok(self.refresh_early(settings, ports, trace, h, true).await);
+                    return self.refresh_early(settings, ports, trace, h, true).await;
                 }
                 Freshness::Unusable => {}
             }
@@ -194,9 +260,7 @@ impl Tokens {
         {
             return Err(problem(e));
         }
-        self.cold(settings, ports, trace)
-            .await
-            .map_err(|e| problem(&e))
+        self.cold(settings, ports, trace).await
     }
 
     /// Inside the refresh window, by the one caller holding the flight: take
@@ -210,7 +274,7 @@ impl Tokens {
         trace: &Trace,
         held: Held,
         reread: bool,
-    ) -> String {
+    ) -> Result<String, Problem> {
         let now = ports.now_ms();
         let mut current = held;
         if reread
@@ -228,20 +292,32 @@ impl Tokens {
             current = self.hold(newer);
             if fresh {
                 trace.token(current.source);
-                return current.token.access_token;
+                return Ok(current.token.access_token);
             }
         }
         let owner = self.owner(ports);
         let claim = self.shared.claim(ports, now, owner, Need::Early).await;
         if let Claim::HeldBy(until) = claim {
             self.deferred_until.set(until);
-            return current.token.access_token;
+            return Ok(current.token.access_token);
         }
         let fetched = self.fetch(settings, ports, trace).await;
         if claim == Claim::Taken {
             self.shared.release(ports, owner).await;
         }
-        fetched.unwrap_or(current.token.access_token)
+        match fetched {
+            Ok(token) => Ok(token),
+            // IMS failed: the token in hand, if it may still be sent now
+            // (a slow failure can outlast what it had left).
+            Err(e) => {
+                let now = ports.now_ms();
+                if current.token.freshness(now, current.jitter_ms) == Freshness::Unusable {
+                    Err(problem(&e))
+                } else {
+                    Ok(current.token.access_token)
+                }
+            }
+        }
     }
 
     /// No valid token in memory: the shared stores, else IMS, waiting a
@@ -251,7 +327,7 @@ impl Tokens {
         settings: &Settings,
         ports: &P,
         trace: &Trace,
-    ) -> Result<String, ImsError> {
+    ) -> Result<String, Problem> {
         let now = ports.now_ms();
         if let Some(found) = self
             .read_shared(settings, ports, now, 0, Look::Everywhere)
@@ -265,12 +341,25 @@ impl Tokens {
                 // A refresh that succeeds names IMS as the source instead.
                 trace.token(found.source);
                 let held = self.hold(found);
-                return Ok(self
+                return self
                     .refresh_early(settings, ports, trace, held, false)
-                    .await);
+                    .await;
             }
             return Ok(self.take(found, trace));
         }
+        self.cold_fetch(settings, ports, trace, now)
+            .await
+            .map_err(|e| problem(&e))
+    }
+
+    /// Nothing usable stored: IMS, under the lease file where there is one.
+    async fn cold_fetch<P: Ports>(
+        &self,
+        settings: &Settings,
+        ports: &P,
+        trace: &Trace,
+        now: u64,
+    ) -> Result<String, ImsError> {
         let owner = self.owner(ports);
         match self.shared.claim(ports, now, owner, Need::Cold).await {
             Claim::Taken => {
@@ -526,6 +615,16 @@ fn random_nonce<P: Ports>(ports: &P) -> [u8; 12] {
 
 #[cfg(test)]
 impl Tokens {
+    /// Forgets `sent` as if ACCS had refused it, unless a newer token already
+    /// replaced it (the tests' shortcut to a cold cache with a revoked token).
+    pub(crate) fn invalidate(&self, sent: &str) {
+        let mut held = self.held.borrow_mut();
+        if held.as_ref().is_some_and(|h| h.token.access_token == sent) {
+            *held = None;
+        }
+        *self.revoked.borrow_mut() = Some(sent.to_owned());
+    }
+
     /// When the held token enters its refresh window, jitter included.
     fn refresh_at_ms(&self) -> Option<u64> {
         let held = self.held.borrow();

@@ -131,7 +131,14 @@ impl Shared {
     pub async fn claim<P: Ports>(&self, ports: &P, now: u64, owner: u64, need: Need) -> Claim {
         let lease = Lease::new(now, owner);
         match (&self.file, need) {
-            (Some(files), _) => self.claim_file(ports, files, now, lease).await,
+            // A directory that cannot be used (Spin has no token files, or
+            // it is missing) must not cost the early refresh its KV lease.
+            (Some(files), _) => match self.claim_file(ports, files, now, lease).await {
+                Claim::None if need == Need::Early && self.file_warned.get() => {
+                    self.claim_kv(ports, now, lease).await
+                }
+                claim => claim,
+            },
             (None, Need::Early) => self.claim_kv(ports, now, lease).await,
             (None, Need::Cold) => Claim::None,
         }

@@ -751,3 +751,23 @@ fn a_cold_instance_refreshes_a_stored_token_inside_its_window() {
         "one attempt while the lease holds"
     );
 }
+
+#[test]
+fn a_token_issued_for_under_a_minute_is_used_for_half_its_life() {
+    let w = world(Some(30), &[]);
+    let t = w.tokens();
+    let start = w.ports.now.get();
+    assert_eq!(ok(&w.get(&t)), "tok-1");
+    for after in [1_000, 5_000, 10_000] {
+        w.at(start + after);
+        assert_eq!(ok(&w.get(&t)), "tok-1", "not fetched on every request");
+    }
+    assert_eq!(w.ims_calls(), 1);
+    w.at(start + 15_001);
+    assert_eq!(
+        ok(&w.get(&t)),
+        "tok-2",
+        "under half its life left: never sent"
+    );
+    assert_eq!(w.ims_calls(), 2);
+}

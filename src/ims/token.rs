@@ -42,7 +42,7 @@ impl Token {
     /// so that instances holding the same token do not all refresh at once.
     pub fn freshness(&self, now_ms: u64, jitter_ms: u64) -> Freshness {
         let left = self.expires_at_ms.saturating_sub(now_ms);
-        if left < MIN_REMAINING_MS {
+        if left < self.min_remaining_ms() {
             return Freshness::Unusable;
         }
         let window = self.refresh_window_ms();
@@ -63,7 +63,20 @@ impl Token {
 
     /// The first moment `freshness` answers `Unusable`.
     pub fn unusable_at_ms(&self) -> u64 {
-        self.expires_at_ms.saturating_sub(MIN_REMAINING_MS) + 1
+        self.expires_at_ms.saturating_sub(self.min_remaining_ms()) + 1
+    }
+
+    /// What must be left to send it: 60 s, or half the lifetime of a token
+    /// IMS issued for under two minutes (else a token issued for 30 s would
+    /// be unusable on arrival, sent anyway and fetched again on every
+    /// request).
+    pub fn min_remaining_ms(&self) -> u64 {
+        MIN_REMAINING_MS.min(self.lifetime_ms / 2)
+    }
+
+    /// When IMS issued it (as far as its lifetime tells).
+    pub fn issued_at_ms(&self) -> u64 {
+        self.expires_at_ms.saturating_sub(self.lifetime_ms)
     }
 
     pub fn seconds_left(&self, now_ms: u64) -> u64 {

@@ -157,12 +157,71 @@ pub struct ItemResult {
     pub sku: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_code: Option<String>,
-    /// `ok` or `failed`.
+    /// `ok`, `failed` or `superseded`.
     pub result: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'static str>,
+    /// ACCS's own message for a failed item, or why it was not sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// For `superseded`: the later entry that replaced this one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<usize>,
+}
+
+impl ItemResult {
+    pub fn ok(index: usize, sku: &str, source_code: Option<&str>, batch: Option<usize>) -> Self {
+        ItemResult {
+            index,
+            sku: sku.to_owned(),
+            source_code: source_code.map(str::to_owned),
+            result: "ok",
+            batch,
+            error: None,
+            reason: None,
+            superseded_by: None,
+        }
+    }
+
+    pub fn failed(
+        index: usize,
+        sku: &str,
+        source_code: Option<&str>,
+        batch: Option<usize>,
+        p: &Problem,
+    ) -> Self {
+        ItemResult {
+            result: "failed",
+            error: Some(p.code.as_str()),
+            reason: upstream_message(p),
+            ..ItemResult::ok(index, sku, source_code, batch)
+        }
+    }
+}
+
+/// ACCS's `message`, with Magento's `%1`/`%name` placeholders filled from
+/// its `parameters`, bounded.
+fn upstream_message(p: &Problem) -> Option<String> {
+    let up = p.upstream.as_deref()?;
+    let mut message = up.get("message")?.as_str()?.to_owned();
+    match up.get("parameters") {
+        Some(Value::Array(list)) => {
+            for (i, v) in list.iter().enumerate().rev() {
+                let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                message = message.replace(&format!("%{}", i + 1), &text);
+            }
+        }
+        Some(Value::Object(map)) => {
+            for (k, v) in map {
+                let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                message = message.replace(&format!("%{k}"), &text);
+            }
+        }
+        _ => {}
+    }
+    Some(message.chars().take(500).collect())
 }
 
 #[derive(Debug, Serialize)]
@@ -185,6 +244,8 @@ pub struct Outcome {
     /// The first failure, which decides the status when nothing landed.
     pub first_problem: Option<Problem>,
     pub retry_after: Option<u64>,
+    /// Extra calls spent splitting batches ACCS refused with 400/413.
+    pub split_calls: usize,
 }
 
 impl Outcome {
@@ -205,45 +266,142 @@ impl Outcome {
     pub fn ok(&self) -> usize {
         self.results.iter().filter(|r| r.result == "ok").count()
     }
+
+    pub fn superseded(&self) -> usize {
+        self.results
+            .iter()
+            .filter(|r| r.result == "superseded")
+            .count()
+    }
 }
 
-/// Sends `items` (each with its index in the caller's list) in batches of
-/// `sync_batch_size`, `sync_concurrency` at a time.
-pub async fn sync<P: Ports>(ctx: &Ctx<'_, P>, items: &[(usize, Item)]) -> Outcome {
-    let size = ctx.settings.sync_batch_size.max(1);
-    let calls = items
-        .chunks(size)
-        .enumerate()
-        .map(|(batch, chunk)| async move {
-            let body = serde_json::json!({
-                "sourceItems": chunk.iter().map(|(_, item)| item).collect::<Vec<_>>()
-            });
-            let call = Call {
-                method: "POST",
-                path_and_query: "/V1/inventory/source-items".to_owned(),
-                body: Some(serde_json::to_vec(&body).unwrap_or_default()),
-            };
-            (batch, chunk, ctx.call(&call).await)
-        });
-    let done = bounded(ctx, calls).await;
-    let mut outcome = Outcome::default();
-    for (batch, chunk, result) in done {
-        let error = result.as_ref().err().map(|p| p.code.as_str());
-        outcome
-            .results
-            .extend(chunk.iter().map(|(index, item)| ItemResult {
-                index: *index,
-                sku: item.sku.clone(),
-                source_code: Some(item.source_code.clone()),
-                result: if error.is_none() { "ok" } else { "failed" },
-                batch: Some(batch),
-                error,
-            }));
-        if let Err(p) = result {
-            outcome.fail(Some(batch), None, p);
+/// At most this many extra calls per sync go to splitting refused batches;
+/// past it, a refused group fails as a whole with ACCS's message. One bad
+/// item in a batch of 500 costs 18; the cap bounds a sync where most items
+/// are bad (which would otherwise cost about two calls per item).
+pub const MAX_SPLIT_CALLS: usize = 1_000;
+
+/// Which entries of one sync are sent: for each `(sku, source_code)` the last
+/// entry wins and the earlier ones are superseded by it (never two writes of
+/// one key in one sync, so no race decides which value stays). Returns the
+/// indexes to send, in order, and `(index, by)` for each superseded one.
+pub fn last_wins(items: &[Item]) -> (Vec<usize>, Vec<(usize, usize)>) {
+    let mut last: std::collections::HashMap<(&str, &str), usize> =
+        std::collections::HashMap::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        last.insert((item.sku.as_str(), item.source_code.as_str()), i);
+    }
+    let mut send = Vec::with_capacity(last.len());
+    let mut superseded = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let by = last[&(item.sku.as_str(), item.source_code.as_str())];
+        if by == i {
+            send.push(i);
+        } else {
+            superseded.push((i, by));
         }
     }
+    (send, superseded)
+}
+
+/// Sends `items` (the caller's whole list) but those in `landed` (an earlier
+/// delivery's), last entry per key winning, in batches of `sync_batch_size`,
+/// `sync_concurrency` at a time, all within the request's budget. A batch
+/// ACCS refuses with 400 or 413 (Magento saves a batch all or nothing) is
+/// split in halves until the bad items stand alone. Every item ends `ok`,
+/// `failed` (with ACCS's reason, or `accs_timeout` when the budget ended
+/// first) or `superseded`.
+pub async fn sync<P: Ports>(ctx: &Ctx<'_, P>, items: &[Item], landed: &[usize]) -> Outcome {
+    let (send, superseded) = last_wins(items);
+    let mut outcome = Outcome::default();
+    for (index, by) in superseded {
+        let item = &items[index];
+        outcome.results.push(ItemResult {
+            result: "superseded",
+            superseded_by: Some(by),
+            reason: Some(format!(
+                "a later entry (index {by}) sets this sku and source_code"
+            )),
+            ..ItemResult::ok(index, &item.sku, Some(&item.source_code), None)
+        });
+    }
+    let (done, todo): (Vec<usize>, Vec<usize>) = send.into_iter().partition(|i| landed.contains(i));
+    for index in done {
+        let item = &items[index];
+        outcome.results.push(ItemResult::ok(
+            index,
+            &item.sku,
+            Some(&item.source_code),
+            None,
+        ));
+    }
+    let size = ctx.settings.sync_batch_size.max(1);
+    let splits = std::cell::Cell::new(0usize);
+    let calls = todo.chunks(size).enumerate().map(|(batch, chunk)| {
+        let splits = &splits;
+        async move { (batch, send_batch(ctx, items, chunk, splits).await) }
+    });
+    for (batch, parts) in bounded(ctx, calls).await {
+        for (group, result) in parts {
+            for &index in group {
+                let item = &items[index];
+                let sc = Some(item.source_code.as_str());
+                outcome.results.push(match &result {
+                    Ok(()) => ItemResult::ok(index, &item.sku, sc, Some(batch)),
+                    Err(p) => ItemResult::failed(index, &item.sku, sc, Some(batch), p),
+                });
+            }
+            if let Err(p) = result {
+                outcome.fail(Some(batch), None, p);
+            }
+        }
+    }
+    outcome.split_calls = splits.get();
+    outcome.results.sort_by_key(|r| r.index);
     outcome
+}
+
+/// One batch: sent whole, and on a 400/413 split in halves (depth first, so
+/// the good half of a split lands before the bad one is split further).
+async fn send_batch<'i, P: Ports>(
+    ctx: &Ctx<'_, P>,
+    items: &[Item],
+    chunk: &'i [usize],
+    splits: &std::cell::Cell<usize>,
+) -> Vec<(&'i [usize], Result<(), Problem>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![(chunk, false)];
+    while let Some((group, split)) = stack.pop() {
+        if split {
+            splits.set(splits.get() + 1);
+        }
+        let body = serde_json::json!({
+            "sourceItems": group.iter().map(|&i| &items[i]).collect::<Vec<_>>()
+        });
+        let call = Call::post(
+            "/V1/inventory/source-items".to_owned(),
+            serde_json::to_vec(&body).unwrap_or_default(),
+        );
+        match ctx.call(&call).await {
+            Err(p)
+                if refused_as_a_whole(&p)
+                    && group.len() > 1
+                    && splits.get() + 2 <= MAX_SPLIT_CALLS =>
+            {
+                let (a, b) = group.split_at(group.len() / 2);
+                stack.push((b, true));
+                stack.push((a, true));
+            }
+            other => out.push((group, other.map(|_| ()))),
+        }
+    }
+    out
+}
+
+/// ACCS refused the batch's content (Magento's all-or-nothing 400, or a 413
+/// for its size): smaller parts may pass.
+fn refused_as_a_whole(p: &Problem) -> bool {
+    p.code == crate::problem::Code::AccsError && matches!(p.status, 400 | 413)
 }
 
 /// Runs `calls` with at most `sync_concurrency` in flight; results in input
@@ -265,13 +423,16 @@ pub async fn bounded<P: Ports, F: Future>(
     done.into_iter().map(|(_, output)| output).collect()
 }
 
-/// 200 when every item landed, 207 when some did, and the first failure's
-/// status (with `Retry-After` where ACCS gave one) when none did: a sender
-/// that retries on 429/5xx then does the right thing.
+/// 200 when every item landed (or was superseded), 207 when some did, and
+/// when none did the first failure's status (with `Retry-After` where ACCS
+/// gave one), so a sender that retries on 429/5xx does the right thing;
+/// but ACCS's 400/413 is 422 with the report: our 400 and 413 keep meaning
+/// "nothing was sent".
 pub fn respond(outcome: &Outcome) -> InResponse {
     let status = match (&outcome.first_problem, outcome.ok()) {
         (None, _) => 200,
         (Some(_), n) if n > 0 => 207,
+        (Some(p), _) if refused_as_a_whole(p) => 422,
         (Some(p), _) => p.status,
     };
     report(outcome, status)
@@ -285,6 +446,13 @@ pub fn report(outcome: &Outcome, status: u16) -> InResponse {
         ok: usize,
         failed: usize,
         failed_batches: usize,
+        #[serde(skip_serializing_if = "is_zero")]
+        superseded: usize,
+        #[serde(skip_serializing_if = "is_zero")]
+        split_calls: usize,
+    }
+    fn is_zero(n: &usize) -> bool {
+        *n == 0
     }
     #[derive(Serialize)]
     struct Report<'a> {
@@ -292,13 +460,15 @@ pub fn report(outcome: &Outcome, status: u16) -> InResponse {
         results: &'a [ItemResult],
         errors: &'a [BatchError],
     }
-    let (items, ok) = (outcome.results.len(), outcome.ok());
+    let (items, ok, superseded) = (outcome.results.len(), outcome.ok(), outcome.superseded());
     let body = Report {
         summary: Summary {
             items,
             ok,
-            failed: items - ok,
+            failed: items - ok - superseded,
             failed_batches: outcome.errors.len(),
+            superseded,
+            split_calls: outcome.split_calls,
         },
         results: &outcome.results,
         errors: &outcome.errors,
@@ -311,13 +481,54 @@ pub fn report(outcome: &Outcome, status: u16) -> InResponse {
 }
 
 pub async fn post<P: Ports>(ctx: &Ctx<'_, P>, body: &[u8]) -> Result<InResponse, Problem> {
-    let items: Vec<(usize, Item)> = validate(body)?.into_iter().enumerate().collect();
-    Ok(respond(&sync(ctx, &items).await))
+    let items = validate(body)?;
+    Ok(respond(&sync(ctx, &items, &[]).await))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn item(sku: &str, source: &str, q: u32) -> Item {
+        Item {
+            sku: sku.into(),
+            source_code: source.into(),
+            quantity: q.into(),
+            status: 1,
+        }
+    }
+
+    #[test]
+    fn the_last_entry_of_a_key_wins_and_the_earlier_are_superseded() {
+        let items = [
+            item("A", "default", 1),
+            item("B", "default", 2),
+            item("A", "wh-1", 3),
+            item("A", "default", 4),
+            item("B", "default", 5),
+            item("A", "default", 6),
+        ];
+        let (send, superseded) = last_wins(&items);
+        assert_eq!(send, [2, 4, 5]);
+        assert_eq!(superseded, [(0, 5), (1, 4), (3, 5)]);
+    }
+
+    #[test]
+    fn accs_messages_get_their_parameters() {
+        let p = |up: Value| Problem::new(crate::problem::Code::AccsError, "x").with_upstream(up);
+        let m = upstream_message(&p(
+            serde_json::json!({"message": "Source %1 of %2.", "parameters": ["s", 7]}),
+        ));
+        assert_eq!(m.as_deref(), Some("Source s of 7."));
+        let m = upstream_message(&p(
+            serde_json::json!({"message": "\"%field\" is bad.", "parameters": {"field": "sku"}}),
+        ));
+        assert_eq!(m.as_deref(), Some("\"sku\" is bad."));
+        let m = upstream_message(&p(
+            serde_json::json!({"message": "Could not save Source Item"}),
+        ));
+        assert_eq!(m.as_deref(), Some("Could not save Source Item"));
+    }
 
     #[test]
     fn every_bad_item_is_named_and_nothing_passes() {
@@ -394,11 +605,15 @@ mod cost {
             }
         });
         let trace = crate::trace::Trace::new("r".into());
+        let denials = crate::accs::denials::Denials::default();
         let ctx = Ctx {
             settings: &settings,
             ports: &ports,
             tokens: &tokens,
             trace: &trace,
+            denials: &denials,
+            route: "/v1/inventory/source-items",
+            budget: crate::accs::retry::Budget::new(ports.now_ms(), settings.accs_timeout_ms),
         };
         let runs = 20;
         let t = std::time::Instant::now();

@@ -8,6 +8,8 @@ pub mod search;
 pub mod webhooks;
 
 use crate::accs::Ctx;
+use crate::accs::denials::Denials;
+use crate::accs::retry::Budget;
 use crate::config::{ConfigError, Settings};
 use crate::host::Ports;
 use crate::ims::Tokens;
@@ -41,10 +43,12 @@ pub struct InResponse {
     pub body: Vec<u8>,
 }
 
-/// The per-instance state: validated settings and the token, built once.
+/// The per-instance state: validated settings, the token and the
+/// remembered permission denials, built once.
 pub struct Edge {
     pub settings: Settings,
     pub tokens: Tokens,
+    pub denials: Denials,
 }
 
 pub struct App<P> {
@@ -56,6 +60,7 @@ impl<P: Ports> App<P> {
     pub fn new(ports: P, settings: Result<Settings, ConfigError>) -> Self {
         let edge = settings.map(|settings| Edge {
             tokens: Tokens::new(&settings),
+            denials: Denials::default(),
             settings,
         });
         App { ports, edge }
@@ -107,6 +112,9 @@ impl<P: Ports> App<P> {
             ports: &self.ports,
             tokens: &edge.tokens,
             trace,
+            denials: &edge.denials,
+            route: template,
+            budget: Budget::new(self.ports.now_ms(), edge.settings.accs_timeout_ms),
         };
         // Webhooks authenticate by signature only: an API key never opens them,
         // and a signature never opens anything else.
@@ -127,7 +135,7 @@ impl<P: Ports> App<P> {
         let result = match route {
             Route::Health | Route::OpenApi => unreachable!("answered above"),
             Route::Token => {
-                let status = edge.tokens.status(self.ports.now_ms());
+                let status = edge.tokens.status_shared(&edge.settings, &self.ports).await;
                 Ok(ok(serde_json::to_vec(&status).unwrap_or_default()))
             }
             Route::Products => products::list(&ctx, query).await.map(ok),
@@ -287,11 +295,36 @@ fn request_id<P: Ports>(req: &InRequest, ports: &P) -> String {
     }
 }
 
+/// The largest request body accepted for `method path`: 1 MiB, but 4 MiB for
+/// the routes that take a sync (10,000 realistic source items, pretty-printed,
+/// are about 1.5 MiB; 1,000 products with descriptions are larger still).
+pub const SYNC_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+pub fn body_limit(method: &str, path: &str) -> usize {
+    match (method, path) {
+        (
+            "POST",
+            "/v1/inventory/source-items" | "/v1/webhooks/inventory" | "/v1/webhooks/products",
+        ) => SYNC_BODY_LIMIT,
+        _ => crate::host::MAX_INBOUND_BODY,
+    }
+}
+
 impl<P: Ports> App<P> {
     /// Answers a request that never reached routing (an unreadable or
     /// oversized body), with the same headers and log line as any other.
     pub fn reject(&self, p: &Problem) -> InResponse {
-        let trace = Trace::new(request_id(&InRequest::default(), &self.ports));
+        self.reject_with(p, &[])
+    }
+
+    /// [`App::reject`], echoing the caller's `x-request-id` from `headers`
+    /// (lower-case names) when it is sane, like every other answer.
+    pub fn reject_with(&self, p: &Problem, headers: &[(String, String)]) -> InResponse {
+        let req = InRequest {
+            headers: headers.to_vec(),
+            ..InRequest::default()
+        };
+        let trace = Trace::new(request_id(&req, &self.ports));
         let mut resp = problem_response(p, &trace.request_id);
         resp.headers
             .push(("x-request-id", trace.request_id.clone()));

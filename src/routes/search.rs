@@ -41,6 +41,12 @@ pub fn search_criteria(query: Option<&str>, filters: &[Filter]) -> Result<String
             "page_size" => page_size = Some(number(&key, &value, 1, MAX_PAGE_SIZE)?),
             "sort" => sort = Some(sort_orders(&value)?),
             k if is_search_criteria_key(k) => {
+                if numeric_groups(k).any(|n| n.len() > 3) {
+                    return Err(Problem::bad_request(format!(
+                        "`{}`: searchCriteria indexes go from 0 to {MAX_INDEX}",
+                        printable(k)
+                    )));
+                }
                 match k {
                     "searchCriteria[currentPage]" => {
                         number(k, &value, 1, u32::MAX)?;
@@ -192,6 +198,18 @@ pub fn magento_datetime(value: &str) -> Option<String> {
     Some(format!("{} {time}", &value[..10]))
 }
 
+/// The largest `searchCriteria` index taken (`[filter_groups][N]`,
+/// `[filters][N]`, `[sortOrders][N]`): three digits, so the indexes of the
+/// conveniences appended after the caller's never come near overflow.
+pub const MAX_INDEX: u32 = 999;
+
+/// The all-digit `[...]` groups of a key (with leading zeros: `0001` is long).
+fn numeric_groups(key: &str) -> impl Iterator<Item = &str> {
+    key.split('[')
+        .filter_map(|g| g.strip_suffix(']'))
+        .filter(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
+}
+
 fn index_after(key: &str, prefix: &str) -> Option<u32> {
     let rest = key.strip_prefix(prefix)?;
     rest[..rest.find(']')?].parse().ok()
@@ -239,6 +257,32 @@ pub fn printable(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn indexes_above_the_bound_are_refused() {
+        let f = &[Filter {
+            param: "sku",
+            field: "sku",
+            kind: FilterKind::Equals,
+        }];
+        let key =
+            |i: &str| format!("searchCriteria[filter_groups][{i}][filters][0][field]=sku&sku=A");
+        for bad in [
+            "4294967295",
+            "4294967296",
+            "1000",
+            "0001",
+            "99999999999999999999",
+        ] {
+            let p = search_criteria(Some(&key(bad)), f).unwrap_err();
+            assert_eq!(p.status, 400, "{bad}");
+            assert!(p.detail.contains("0 to 999"), "{}", p.detail);
+        }
+        let ok = search_criteria(Some(&key("999")), f).unwrap();
+        assert!(ok.contains("filter_groups%5D%5B1000%5D"), "{ok}");
+        let p = search_criteria(Some("searchCriteria[sortOrders][4294967295][field]=x"), f);
+        assert_eq!(p.unwrap_err().status, 400);
+    }
 
     const PRODUCT_FILTERS: &[Filter] = &[
         Filter {

@@ -2,6 +2,7 @@
 //! the 401 rule, with an injected clock.
 
 use super::*;
+use crate::problem::{Code, Problem};
 use crate::testing::{FakePorts, respond, settings};
 use futures::executor::block_on;
 use std::collections::HashMap;
@@ -214,22 +215,40 @@ fn a_new_instance_reads_the_sealed_token_from_the_store() {
 
 #[test]
 fn revoked_token_is_refreshed_once_and_the_read_succeeds() {
-    // tok-1 is revoked; anything newer is accepted.
-    let app = App::new(upstream(|tok, _| tok != "tok-1"), settings(&[]));
+    // tok-1 works, then is revoked once it is two minutes old; tok-2 works.
+    let revoked = std::rc::Rc::new(std::cell::Cell::new(false));
+    let flag = revoked.clone();
+    let app = App::new(
+        upstream(move |tok, _| !(flag.get() && tok == "tok-1")),
+        settings(&[]),
+    );
+    assert_eq!(
+        block_on(app.handle(get("/v1/products/SKU-1", Some(KEY)))).status,
+        200
+    );
+    app.ports.advance(120_000);
+    revoked.set(true);
     let r = block_on(app.handle(get("/v1/products/SKU-1", Some(KEY))));
     assert_eq!(r.status, 200);
     assert_eq!(app.ports.sent_to("/ims/token"), 2);
-    assert_eq!(app.ports.sent_to("/V1/products"), 2);
+    assert_eq!(app.ports.sent_to("/V1/products"), 3);
 }
 
 #[test]
-fn persistent_401_is_502_after_exactly_two_attempts() {
+fn an_acl_401_is_403_naming_nothing_secret_and_costs_one_token_per_instance() {
+    // Magento's ACL 401 to every product call: the role lacks the resource.
     let app = App::new(upstream(|_, _| false), settings(&[]));
     let r = block_on(app.handle(get("/v1/products/SKU-1", Some(KEY))));
-    assert_eq!(r.status, 502);
-    assert_eq!(body(&r)["code"], "accs_auth_failed");
-    assert_eq!(app.ports.sent_to("/V1/products"), 2);
-    assert_eq!(app.ports.sent_to("/ims/token"), 2);
+    assert_eq!(r.status, 403);
+    assert_eq!(body(&r)["code"], "accs_forbidden");
+    assert_eq!(app.ports.sent_to("/V1/products"), 1);
+    assert_eq!(app.ports.sent_to("/ims/token"), 1, "a young token is kept");
+    for _ in 0..4 {
+        let r = block_on(app.handle(get("/v1/products/SKU-2", Some(KEY))));
+        assert_eq!(body(&r)["code"], "accs_forbidden");
+    }
+    assert_eq!(app.ports.sent_to("/V1/products"), 1, "remembered per route");
+    assert_eq!(app.ports.sent_to("/ims/token"), 1);
 }
 
 #[test]
@@ -440,4 +459,75 @@ fn each_route_reads_only_the_variables_it_needs() {
             .then(|| "x".to_owned())
     });
     assert!(settings.is_err());
+}
+
+#[test]
+fn sync_routes_take_four_mib_and_ten_thousand_pretty_items_fit() {
+    assert_eq!(
+        body_limit("POST", "/v1/inventory/source-items"),
+        4 * 1024 * 1024
+    );
+    assert_eq!(
+        body_limit("POST", "/v1/webhooks/inventory"),
+        4 * 1024 * 1024
+    );
+    assert_eq!(body_limit("POST", "/v1/webhooks/products"), 4 * 1024 * 1024);
+    for (m, p) in [
+        ("PUT", "/v1/products/A"),
+        ("POST", "/v1/accs/V1/x"),
+        ("GET", "/v1/inventory/source-items"),
+    ] {
+        assert_eq!(body_limit(m, p), crate::host::MAX_INBOUND_BODY, "{m} {p}");
+    }
+    let items: Vec<serde_json::Value> = (0..10_000)
+        .map(|i| serde_json::json!({"sku": format!("ACME-WIDGET-BLUE-{i:07}"), "source_code": "warehouse-berlin-01", "quantity": 12345.5, "status": 1}))
+        .collect();
+    let pretty = serde_json::to_vec_pretty(&serde_json::json!({"sourceItems": items})).unwrap();
+    assert!(
+        pretty.len() > crate::host::MAX_INBOUND_BODY,
+        "{}",
+        pretty.len()
+    );
+    assert!(pretty.len() < SYNC_BODY_LIMIT / 2, "{}", pretty.len());
+}
+
+#[test]
+fn a_rejected_request_echoes_the_callers_request_id() {
+    let app = App::new(upstream(|_, _| true), settings(&[]));
+    let p = Problem::new(Code::PayloadTooLarge, "too big");
+    let r = app.reject_with(&p, &[("x-request-id".into(), "caller-42".into())]);
+    assert_eq!(r.status, 413);
+    assert!(r.headers.contains(&("x-request-id", "caller-42".into())));
+    assert_eq!(body(&r)["request_id"], "caller-42");
+    let r = app.reject_with(&p, &[("x-request-id".into(), "bad id!".into())]);
+    let id = r
+        .headers
+        .iter()
+        .find(|(n, _)| *n == "x-request-id")
+        .unwrap();
+    assert_ne!(id.1, "bad id!");
+}
+
+#[test]
+fn token_status_on_a_fresh_instance_sees_the_shared_token_read_only() {
+    let first = App::new(upstream(|_, _| true), settings(&[]));
+    block_on(first.handle(get("/v1/products/SKU-1", Some(KEY))));
+    let second = App::new(upstream(|_, _| true), settings(&[]));
+    let shared = first.ports.kv.borrow().clone();
+    *second.ports.kv.borrow_mut() = shared;
+    let sets = second.ports.kv.borrow().len();
+    let r = block_on(second.handle(get("/v1/token", Some(KEY))));
+    let b = body(&r);
+    assert_eq!(
+        (b["cached"].as_bool(), b["source"].as_str()),
+        (Some(true), Some("kv"))
+    );
+    assert!(b["seconds_left"].as_u64().unwrap() > 80_000);
+    assert_eq!(second.ports.sent_to("/ims/"), 0);
+    assert_eq!(second.ports.kv.borrow().len(), sets, "nothing written");
+    let tokens = &second.edge.as_ref().unwrap().tokens;
+    assert!(
+        !tokens.status(second.ports.now_ms()).cached,
+        "nothing taken into memory"
+    );
 }

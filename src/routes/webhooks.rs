@@ -50,11 +50,12 @@ pub async fn post<P: Ports>(
     .map_err(|e| Problem::new(Code::Unauthorized, e.to_string()))?;
 
     let key = ledger::key(topic, id);
+    let digest = ledger::body_digest(&req.body);
     // Without the store there is no replay protection, but the syncs are
     // idempotent (set quantity, upsert product): process anyway.
     let stored = ctx.ports.kv_get(&key).await.ok().flatten();
     let record = stored.as_deref().and_then(ledger::parse);
-    let landed = match ledger::verdict(record, ctx.ports.now_ms()) {
+    let landed = match ledger::verdict(record, ctx.ports.now_ms(), &digest) {
         Verdict::Replay {
             status,
             body,
@@ -68,15 +69,21 @@ pub async fn post<P: Ports>(
             return Ok(resp);
         }
         Verdict::Busy { retry_after_s } => return Err(busy(retry_after_s)),
+        Verdict::Mismatch => {
+            return Err(Problem::new(
+                Code::Conflict,
+                "this webhook-id was already used for a different body: a webhook-id names one message, send a new message under a new id",
+            ));
+        }
         Verdict::Process { landed } => landed,
     };
-    let owner = claim(ctx, &key, stored.as_deref(), &landed).await?;
+    let owner = claim(ctx, &key, stored.as_deref(), &landed, &digest).await?;
 
     let result = match topic {
         "inventory" => sync_inventory(ctx, &req.body, &landed).await,
         _ => sync_products(ctx, &req.body, &landed).await,
     };
-    let (resp, record) = match result {
+    let (resp, mut record) = match result {
         Ok(outcome) => finish(outcome, owner, &landed, ctx.ports.now_ms()),
         Err(p) => {
             // A malformed payload stays malformed: repeats get the same 400.
@@ -86,6 +93,7 @@ pub async fn post<P: Ports>(
             (resp, record)
         }
     };
+    record.body_sha256 = digest;
     let _ = ctx.ports.kv_set(&key, ledger::encode(&record)).await;
     Ok(resp)
 }
@@ -108,6 +116,7 @@ async fn claim<P: Ports>(
     key: &str,
     stored: Option<&[u8]>,
     landed: &[usize],
+    digest: &str,
 ) -> Result<String, Problem> {
     let mut b = [0u8; 12];
     ctx.ports.fill_random(&mut b);
@@ -115,11 +124,12 @@ async fn claim<P: Ports>(
     let record = Record {
         state: State::Processing,
         owner: owner.clone(),
-        until_ms: ctx.ports.now_ms() + ledger::CLAIM_MS,
+        until_ms: ctx.ports.now_ms() + ledger::claim_ms(ctx.settings.accs_timeout_ms),
         landed: landed.to_vec(),
         status: 0,
         body: String::new(),
         problem: false,
+        body_sha256: digest.to_owned(),
     };
     match ctx
         .ports
@@ -158,6 +168,7 @@ fn done(owner: String, status: u16, body: &[u8], now_ms: u64) -> Record {
         status,
         body: String::from_utf8_lossy(body).into_owned(),
         problem: false,
+        body_sha256: String::new(),
     }
 }
 
@@ -203,6 +214,7 @@ fn finish(outcome: Outcome, owner: String, before: &[usize], now_ms: u64) -> (In
         status,
         body: String::new(),
         problem: false,
+        body_sha256: String::new(),
     };
     (inventory::report(&outcome, status), record)
 }
@@ -213,23 +225,7 @@ async fn sync_inventory<P: Ports>(
     landed: &[usize],
 ) -> Result<Outcome, Problem> {
     let items = inventory::validate(body)?;
-    let (todo, done): (Vec<_>, Vec<_>) = items
-        .into_iter()
-        .enumerate()
-        .partition(|(i, _)| !landed.contains(i));
-    let mut outcome = inventory::sync(ctx, &todo).await;
-    outcome
-        .results
-        .extend(done.iter().map(|(index, item)| ItemResult {
-            index: *index,
-            sku: item.sku.clone(),
-            source_code: Some(item.source_code.clone()),
-            result: "ok",
-            batch: None,
-            error: None,
-        }));
-    outcome.results.sort_by_key(|r| r.index);
-    Ok(outcome)
+    Ok(inventory::sync(ctx, &items, landed).await)
 }
 
 /// `{"products":[{"sku":...,...}]}`: every product checked before any is sent.
@@ -254,7 +250,9 @@ fn validate_products(body: &[u8]) -> Result<Vec<Upsert>, Problem> {
     let mut errors = Vec::new();
     for (index, p) in list.into_iter().enumerate() {
         let checked = match p {
-            Value::Object(p) => match p.get("sku").and_then(Value::as_str).map(path::sku) {
+            // Taken as written: a JSON string is not a URL segment, so
+            // `BOX%2012` is that SKU, not `BOX 12` (encoded once, into the path).
+            Value::Object(p) => match p.get("sku").and_then(Value::as_str).map(path::json_sku) {
                 Some(Ok(sku)) => Ok((sku, p)),
                 _ => Err("`sku` must be a string of 1 to 64 characters without controls"),
             },
@@ -295,16 +293,13 @@ async fn sync_products<P: Ports>(
                 .map(|_| ());
             (index, sku, r)
         });
+    // One product per call: an upsert ACCS refuses fails that product alone,
+    // with ACCS's message; there is no batch to split.
     let mut outcome = Outcome::default();
     for (index, sku, result) in inventory::bounded(ctx, calls).await {
-        let error = result.as_ref().err().map(|p| p.code.as_str());
-        outcome.results.push(ItemResult {
-            index,
-            sku: sku.clone(),
-            source_code: None,
-            result: if error.is_none() { "ok" } else { "failed" },
-            batch: None,
-            error,
+        outcome.results.push(match &result {
+            Ok(()) => ItemResult::ok(index, sku, None, None),
+            Err(p) => ItemResult::failed(index, sku, None, None, p),
         });
         if let Err(p) = result {
             outcome.fail(None, Some(sku.clone()), p);

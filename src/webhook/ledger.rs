@@ -8,8 +8,23 @@ use sha2::{Digest, Sha256};
 
 /// How long a finished delivery is remembered.
 pub const REMEMBER_MS: u64 = 24 * 60 * 60 * 1000;
-/// How long a claim holds while its delivery is processed.
+/// How long a claim holds while its delivery is processed, at least: never
+/// less than the request's ACCS budget ([`claim_ms`]), so a second delivery
+/// cannot start while the first may still be sending.
 pub const CLAIM_MS: u64 = 60_000;
+/// What a claim holds beyond the budget: the ledger writes and the answer.
+const CLAIM_MARGIN_MS: u64 = 10_000;
+
+/// The claim's length for a request whose ACCS budget is `budget_ms`.
+pub fn claim_ms(budget_ms: u64) -> u64 {
+    CLAIM_MS.max(budget_ms.saturating_add(CLAIM_MARGIN_MS))
+}
+
+/// The SHA-256 of a delivery's body, hex: a `webhook-id` names one message,
+/// and the ledger binds its record to this.
+pub fn body_digest(body: &[u8]) -> String {
+    crate::config::hex(&Sha256::digest(body))
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -37,6 +52,10 @@ pub struct Record {
     /// Of `body`: a stored problem replays as `application/problem+json`.
     #[serde(default)]
     pub problem: bool,
+    /// [`body_digest`] of the delivery this record is about (empty in
+    /// records written before it was kept: those match any body).
+    #[serde(default)]
+    pub body_sha256: String,
 }
 
 /// The store key of one delivery of one topic; the id is hashed so any
@@ -63,9 +82,20 @@ pub enum Verdict {
     Busy { retry_after_s: u64 },
     /// Process; these item indexes already landed.
     Process { landed: Vec<usize> },
+    /// The id was used for a different body: never a replay, never a resume.
+    Mismatch,
 }
 
-pub fn verdict(record: Option<Record>, now_ms: u64) -> Verdict {
+/// `digest` is the [`body_digest`] of the delivery at hand.
+pub fn verdict(record: Option<Record>, now_ms: u64, digest: &str) -> Verdict {
+    let forgotten = |r: &Record| r.state == State::Done && r.until_ms <= now_ms;
+    if let Some(r) = &record
+        && !r.body_sha256.is_empty()
+        && r.body_sha256 != digest
+        && !forgotten(r)
+    {
+        return Verdict::Mismatch;
+    }
     match record {
         Some(r) if r.until_ms > now_ms => match r.state {
             State::Done => Verdict::Replay {
@@ -74,7 +104,7 @@ pub fn verdict(record: Option<Record>, now_ms: u64) -> Verdict {
                 problem: r.problem,
             },
             State::Processing => Verdict::Busy {
-                retry_after_s: (r.until_ms - now_ms).div_ceil(1000).clamp(1, 60),
+                retry_after_s: (r.until_ms - now_ms).div_ceil(1000).clamp(1, 310),
             },
             State::Partial => Verdict::Process { landed: r.landed },
         },
@@ -106,14 +136,15 @@ mod tests {
             status: 200,
             body: "{}".into(),
             problem: false,
+            body_sha256: String::new(),
         }
     }
 
     #[test]
     fn verdicts() {
-        assert_eq!(verdict(None, 5), Verdict::Process { landed: vec![] });
+        assert_eq!(verdict(None, 5, ""), Verdict::Process { landed: vec![] });
         assert_eq!(
-            verdict(Some(rec(State::Done, 10)), 5),
+            verdict(Some(rec(State::Done, 10)), 5, ""),
             Verdict::Replay {
                 status: 200,
                 body: "{}".into(),
@@ -121,21 +152,51 @@ mod tests {
             }
         );
         assert_eq!(
-            verdict(Some(rec(State::Done, 10)), 10),
+            verdict(Some(rec(State::Done, 10)), 10, ""),
             Verdict::Process { landed: vec![] }
         );
         assert_eq!(
-            verdict(Some(rec(State::Processing, 30_000)), 5),
+            verdict(Some(rec(State::Processing, 30_000)), 5, ""),
             Verdict::Busy { retry_after_s: 30 }
         );
         assert_eq!(
-            verdict(Some(rec(State::Processing, 10)), 11),
+            verdict(Some(rec(State::Processing, 10)), 11, ""),
             Verdict::Process { landed: vec![1, 2] }
         );
         assert_eq!(
-            verdict(Some(rec(State::Partial, 10)), 5),
+            verdict(Some(rec(State::Partial, 10)), 5, ""),
             Verdict::Process { landed: vec![1, 2] }
         );
+    }
+
+    #[test]
+    fn a_record_is_bound_to_its_body() {
+        let mut r = rec(State::Done, 10);
+        r.body_sha256 = body_digest(b"one");
+        let d1 = body_digest(b"one");
+        let d2 = body_digest(b"two");
+        assert!(matches!(
+            verdict(Some(r.clone()), 5, &d1),
+            Verdict::Replay { .. }
+        ));
+        assert_eq!(verdict(Some(r.clone()), 5, &d2), Verdict::Mismatch);
+        for state in [State::Processing, State::Partial] {
+            r.state = state;
+            assert_eq!(verdict(Some(r.clone()), 5, &d2), Verdict::Mismatch);
+            assert_eq!(
+                verdict(Some(r.clone()), 50, &d2),
+                Verdict::Mismatch,
+                "expired"
+            );
+        }
+        // A finished delivery forgotten after 24 h: the id is free again.
+        r.state = State::Done;
+        assert_eq!(
+            verdict(Some(r), 50, &d2),
+            Verdict::Process { landed: vec![] }
+        );
+        assert_eq!(claim_ms(30_000), 60_000);
+        assert_eq!(claim_ms(300_000), 310_000);
     }
 
     #[test]

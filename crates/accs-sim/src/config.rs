@@ -14,6 +14,9 @@ pub struct SimConfig {
     pub expires_in: Option<u64>,
     /// Scope a token must carry for ACCS to accept it; empty disables the check.
     pub require_scope: String,
+    /// The inventory sources that exist: a source-items save naming any other
+    /// fails as a whole, like Magento's.
+    pub source_codes: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -24,6 +27,7 @@ impl Default for SimConfig {
             tenant: "tenant-sim".into(),
             expires_in: Some(86399),
             require_scope: "commerce.accs".into(),
+            source_codes: vec!["default".into(), "wh-1".into(), "wh-2".into()],
         }
     }
 }

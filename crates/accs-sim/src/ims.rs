@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use url::form_urlencoded;
 
 use crate::state::Shared;
-use crate::types::RecordedTokenRequest;
+use crate::types::{Framing, RecordedTokenRequest};
 
 const FORM: &str = "application/x-www-form-urlencoded";
 
@@ -54,7 +54,14 @@ pub(crate) async fn token(
         })
         .unwrap_or_default();
 
-    let (status, body) = if outage {
+    let framing = Framing::of(&headers);
+    let refuse_chunked = framing == Framing::Chunked && shared.lock().faults.require_content_length;
+    let (status, body) = if refuse_chunked {
+        (
+            StatusCode::LENGTH_REQUIRED,
+            json!({ "error": "invalid_request", "error_description": "Length Required" }),
+        )
+    } else if outage {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             json!({ "error": "server_error" }),
@@ -69,6 +76,7 @@ pub(crate) async fn token(
         client_id: form.get("client_id").cloned(),
         scopes,
         status: status.as_u16(),
+        framing,
     });
     (
         status,

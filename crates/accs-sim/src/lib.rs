@@ -26,7 +26,9 @@ use tokio::task::JoinHandle;
 
 pub use config::SimConfig;
 pub use seed::ODD_SKUS;
-pub use types::{Counters, Faults, RecordedRequest, RecordedTokenRequest, ScriptedResponse};
+pub use types::{
+    Counters, Faults, Framing, RecordedRequest, RecordedTokenRequest, ScriptedResponse,
+};
 
 use state::Shared;
 

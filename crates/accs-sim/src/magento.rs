@@ -47,12 +47,22 @@ pub(crate) fn error(status: StatusCode, message: &str, parameters: Value) -> Err
     )
 }
 
-pub(crate) fn unauthorized() -> Error {
+/// Magento's one 401, for an unknown token and for a role lacking the route's resource
+/// alike: `Magento\Webapi\Controller\Rest\RequestValidator::checkPermissions` throws
+/// `AuthorizationException('The consumer isn\'t authorized to access %resources.',
+/// ['resources' => implode(', ', $route->getAclResources())])`, which
+/// `Magento\Framework\Webapi\ErrorProcessor` renders with HTTP 401.
+pub(crate) fn unauthorized(resource: &str) -> Error {
     error(
         StatusCode::UNAUTHORIZED,
         "The consumer isn't authorized to access %resources.",
-        json!({ "resources": "Magento_Catalog::products" }),
+        json!({ "resources": resource }),
     )
+}
+
+/// 411, as a gateway that refuses chunked uploads answers.
+pub(crate) fn length_required() -> Error {
+    error(StatusCode::LENGTH_REQUIRED, "Length Required", json!([]))
 }
 
 pub(crate) fn missing_scope(scope: &str) -> Error {

@@ -29,6 +29,40 @@ pub struct RecordedRequest {
     /// Lossy UTF-8.
     pub body: String,
     pub status: u16,
+    /// How the body was framed on the wire.
+    #[serde(default)]
+    pub framing: Framing,
+}
+
+/// How a request body was framed: by `Content-Length`, chunked, or neither
+/// (no body). Some gateways answer 411 to chunked uploads, so a client that
+/// knows its body in full should send its length.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Framing {
+    #[default]
+    None,
+    ContentLength,
+    Chunked,
+}
+
+impl Framing {
+    pub fn of(headers: &axum::http::HeaderMap) -> Framing {
+        let chunked = headers
+            .get_all(axum::http::header::TRANSFER_ENCODING)
+            .iter()
+            .any(|v| {
+                v.to_str()
+                    .is_ok_and(|v| v.to_ascii_lowercase().contains("chunked"))
+            });
+        if chunked {
+            Framing::Chunked
+        } else if headers.contains_key(axum::http::header::CONTENT_LENGTH) {
+            Framing::ContentLength
+        } else {
+            Framing::None
+        }
+    }
 }
 
 /// One IMS token request. The secret is never recorded.
@@ -39,6 +73,9 @@ pub struct RecordedTokenRequest {
     pub client_id: Option<String>,
     pub scopes: Vec<String>,
     pub status: u16,
+    /// How the form body was framed on the wire.
+    #[serde(default)]
+    pub framing: Framing,
 }
 
 /// Misbehaviour to inject; every field defaults to "behave", so JSON may name only a few.
@@ -52,6 +89,13 @@ pub struct Faults {
     pub ims_outage: bool,
     /// Canned ACCS answers, checked in order before auth; the first matching entry wins.
     pub script: Vec<ScriptedResponse>,
+    /// ACL resources the integration's role lacks (e.g. `Magento_Sales::actions_view`): a
+    /// valid token calling a route that needs one gets Magento's 401 "The consumer isn't
+    /// authorized to access %resources." while every other route works.
+    pub denied_resources: Vec<String>,
+    /// Answer 411 Length Required to a chunked request body (ACCS and IMS), as some
+    /// gateways do. Every request records its framing either way.
+    pub require_content_length: bool,
 }
 
 /// A canned ACCS answer. Requests it answers are still recorded and counted.

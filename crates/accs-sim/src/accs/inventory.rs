@@ -1,5 +1,14 @@
 //! `POST /V1/inventory/source-items`: validated all-or-nothing, then counted per
 //! `(sku, source_code)` so tests can see exactly what the component delivered.
+//!
+//! All or nothing, as Magento: `Magento\Inventory\Model\SourceItem\Command\SourceItemsSave`
+//! runs the validator chain over every item (a failure is `ValidationException('Validation
+//! Failed')` with the errors, 400) and then saves the whole list in one multi-row insert; an
+//! unknown `source_code` breaks the insert's foreign key and the call fails with
+//! `CouldNotSaveException('Could not save Source Item')`, 400, nothing saved. Magento's own
+//! web-API functional test expects exactly that answer for a source that does not exist
+//! (`Magento\InventoryApi\Test\Api\SourceItemsSave\ValidationTest::failedValidationDataProvider`:
+//! REST `{"message":"Could not save Source Item"}`).
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -34,6 +43,15 @@ pub(super) fn save(shared: &Shared, call: &Call<'_>) -> magento::Result {
         return Err(magento::Error::with_body(
             StatusCode::BAD_REQUEST,
             json!({ "message": "Validation Failed", "errors": errors }),
+        ));
+    }
+    if keys
+        .iter()
+        .any(|(_, source)| !shared.cfg.source_codes.iter().any(|s| s == source))
+    {
+        return Err(magento::Error::with_body(
+            StatusCode::BAD_REQUEST,
+            json!({ "message": "Could not save Source Item" }),
         ));
     }
     let mut inner = shared.lock();

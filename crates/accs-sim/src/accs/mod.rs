@@ -24,7 +24,7 @@ use percent_encoding::percent_decode_str;
 
 use crate::magento;
 use crate::state::{Shared, TokenStatus};
-use crate::types::{RecordedRequest, ScriptedResponse};
+use crate::types::{Framing, RecordedRequest, ScriptedResponse};
 
 const MAX_BODY: usize = 16 * 1024 * 1024;
 const UNMATCHED: &str = "unmatched";
@@ -45,7 +45,13 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
 
     let raw_path = parts.uri.path();
     let raw_query = parts.uri.query();
+    let framing = Framing::of(&parts.headers);
+    let refuse_chunked = framing == Framing::Chunked && shared.lock().faults.require_content_length;
     let (route, response) = match &body {
+        Ok(_) if refuse_chunked => (
+            UNMATCHED.to_owned(),
+            magento::length_required().into_response(),
+        ),
         Ok(bytes) => {
             let call = Call {
                 query: raw_query,
@@ -75,6 +81,7 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
             .map(|b| String::from_utf8_lossy(b).into_owned())
             .unwrap_or_default(),
         status: response.status().as_u16(),
+        framing,
     });
     response
 }
@@ -99,7 +106,7 @@ fn respond(
     let Some(route) = route else {
         return (label, magento::no_route().into_response());
     };
-    if let Err(denied) = authorize(shared, headers) {
+    if let Err(denied) = authorize(shared, headers, route.acl_resource()) {
         return (label, denied.into_response());
     }
     (label, route.dispatch(shared, call))
@@ -153,6 +160,18 @@ impl Route {
         }
     }
 
+    /// The ACL resource each route needs, as the modules' `etc/webapi.xml` declare it.
+    fn acl_resource(&self) -> &'static str {
+        match self {
+            Route::SearchProducts | Route::GetProduct(_) | Route::PutProduct(_) => {
+                "Magento_Catalog::products"
+            }
+            Route::SaveSourceItems => "Magento_InventoryApi::source_item_create",
+            Route::SearchOrders | Route::GetOrder(_) => "Magento_Sales::actions_view",
+            Route::CategoryTree | Route::GetCategory(_) => "Magento_Catalog::categories",
+        }
+    }
+
     fn dispatch(self, shared: &Shared, call: &Call<'_>) -> Response {
         let answer = match self {
             Route::SearchProducts => products::search(shared, call),
@@ -173,18 +192,31 @@ fn decode(segment: &str) -> String {
 }
 
 /// 401 for a missing, unknown, revoked or expired token or a wrong `x-api-key`; 403 for a
-/// valid token without the required scope.
-fn authorize(shared: &Shared, headers: &HeaderMap) -> magento::Result<()> {
+/// valid token without the required scope; and, like Magento, the same 401 for a valid
+/// token whose role lacks the route's `resource` (`Faults::denied_resources`).
+fn authorize(shared: &Shared, headers: &HeaderMap, resource: &str) -> magento::Result<()> {
     let text = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let api_key_ok = text(&HeaderName::from_static("x-api-key")) == Some(&shared.cfg.client_id);
     let token = text(&header::AUTHORIZATION).and_then(bearer);
     match token {
         Some(token) if api_key_ok => match shared.token_status(token) {
-            TokenStatus::Valid => Ok(()),
-            TokenStatus::Rejected => Err(magento::unauthorized()),
+            TokenStatus::Valid => {
+                let denied = shared
+                    .lock()
+                    .faults
+                    .denied_resources
+                    .iter()
+                    .any(|r| r == resource);
+                if denied {
+                    Err(magento::unauthorized(resource))
+                } else {
+                    Ok(())
+                }
+            }
+            TokenStatus::Rejected => Err(magento::unauthorized(resource)),
             TokenStatus::MissingScope => Err(magento::missing_scope(&shared.cfg.require_scope)),
         },
-        _ => Err(magento::unauthorized()),
+        _ => Err(magento::unauthorized(resource)),
     }
 }
 

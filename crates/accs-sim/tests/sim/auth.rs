@@ -121,3 +121,34 @@ async fn wrong_tenant_and_unknown_routes_are_404() {
     assert_eq!(body["parameters"], serde_json::json!([]));
     assert_eq!(sim.counters().by_route["unmatched"], 2);
 }
+
+/// Like Magento, a role lacking one resource gets the ACL 401 naming it on that route
+/// only; the same token works everywhere else.
+#[tokio::test]
+async fn a_denied_resource_is_magentos_401_on_its_routes_only() {
+    use accs_sim::Faults;
+    let sim = crate::common::sim().await;
+    let token = crate::common::token(&sim).await;
+    sim.set_faults(Faults {
+        denied_resources: vec!["Magento_Sales::actions_view".into()],
+        ..Faults::default()
+    });
+    let resp = crate::common::accs(&sim, reqwest::Method::GET, "/V1/orders/7", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "message": "The consumer isn't authorized to access %resources.",
+            "parameters": { "resources": "Magento_Sales::actions_view" },
+        })
+    );
+    let resp = crate::common::accs(&sim, reqwest::Method::GET, "/V1/products/SKU-0001", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}

@@ -55,3 +55,78 @@ async fn receipts_count_valid_batches_only() {
     );
     assert!(sim.requests()[0].body.contains("SKU-0001"));
 }
+
+/// Magento saves a batch all or nothing: one unknown source fails the whole call with
+/// "Could not save Source Item" and nothing of it is saved.
+#[tokio::test]
+async fn an_unknown_source_fails_the_whole_batch_like_magento() {
+    let sim = sim().await;
+    let token = token(&sim).await;
+    let batch = json!({ "sourceItems": [
+        { "sku": "SKU-0001", "source_code": "default", "quantity": 5, "status": 1 },
+        { "sku": "SKU-0002", "source_code": "nowhere", "quantity": 1, "status": 1 },
+    ]});
+    let resp = accs(&sim, Method::POST, PATH, &token)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body, json!({ "message": "Could not save Source Item" }));
+    assert!(sim.inventory_receipts().is_empty(), "nothing saved");
+}
+
+/// POSTs `body` chunked over a raw socket (reqwest sends a length for a known body);
+/// returns the status code.
+async fn post_chunked(sim: &accs_sim::Sim, token: &str, body: &[u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(sim.addr()).await.unwrap();
+    let head = format!(
+        "POST /{}{PATH} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {token}\r\nx-api-key: {}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\n",
+        sim.config().tenant,
+        sim.addr(),
+        sim.config().client_id,
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    s.write_all(b"\r\n0\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).await.unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    text.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+/// Every request records how its body was framed; with `require_content_length` a
+/// chunked upload is 411 and nothing happens.
+#[tokio::test]
+async fn body_framing_is_recorded_and_chunked_uploads_can_be_refused() {
+    use accs_sim::{Faults, Framing};
+    let sim = sim().await;
+    let token = token(&sim).await;
+    assert_eq!(sim.token_requests()[0].framing, Framing::ContentLength);
+    let one = json!({ "sourceItems": [
+        { "sku": "SKU-0001", "source_code": "default", "quantity": 5, "status": 1 },
+    ]});
+    let bytes = serde_json::to_vec(&one).unwrap();
+    assert_eq!(post_chunked(&sim, &token, &bytes).await, 200);
+    let resp = accs(&sim, Method::POST, PATH, &token)
+        .json(&one)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let framings: Vec<Framing> = sim.requests().iter().map(|r| r.framing).collect();
+    assert_eq!(framings, [Framing::Chunked, Framing::ContentLength]);
+
+    sim.set_faults(Faults {
+        require_content_length: true,
+        ..Faults::default()
+    });
+    assert_eq!(post_chunked(&sim, &token, &bytes).await, 411);
+    assert_eq!(
+        sim.inventory_receipts()[&("SKU-0001".into(), "default".into())],
+        2
+    );
+}
