@@ -354,7 +354,6 @@ async fn a_config_error_never_shows_a_value() {
 /// Point 4: every outbound body goes with its length (some gateways answer
 /// 411 to chunked uploads): the IMS form, a product PUT, a sync POST.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs src/host/http.rs to send Content-Length (issue #11 point 4, host side)"]
 async fn outbound_bodies_carry_their_length() {
     for flavour in FLAVOURS {
         let rig = rig(flavour, |_| {}).await;

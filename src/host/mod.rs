@@ -181,13 +181,14 @@ pub enum InboundBodyError {
 }
 
 impl InboundBodyError {
-    /// The answer to a body that was not read: 413 or 400.
-    pub fn problem(&self) -> crate::problem::Problem {
+    /// The answer to a body that was not read: 413 naming the route's `cap`,
+    /// or 400.
+    pub fn problem(&self, cap: usize) -> crate::problem::Problem {
         use crate::problem::{Code, Problem};
         match self {
             InboundBodyError::TooLarge => Problem::new(
                 Code::PayloadTooLarge,
-                format!("request bodies are limited to {MAX_INBOUND_BODY} bytes"),
+                format!("request bodies are limited to {cap} bytes on this route"),
             ),
             InboundBodyError::Broken(_) => {
                 Problem::bad_request("the request body could not be read")

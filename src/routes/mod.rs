@@ -312,14 +312,10 @@ pub fn body_limit(method: &str, path: &str) -> usize {
 
 impl<P: Ports> App<P> {
     /// Answers a request that never reached routing (an unreadable or
-    /// oversized body), with the same headers and log line as any other.
-    pub fn reject(&self, p: &Problem) -> InResponse {
-        self.reject_with(p, &[])
-    }
-
-    /// [`App::reject`], echoing the caller's `x-request-id` from `headers`
-    /// (lower-case names) when it is sane, like every other answer.
-    pub fn reject_with(&self, p: &Problem, headers: &[(String, String)]) -> InResponse {
+    /// oversized body), with the same headers and log line as any other,
+    /// echoing the caller's `x-request-id` from `headers` (lower-case names)
+    /// when it is sane.
+    pub fn reject(&self, p: &Problem, headers: &[(String, String)]) -> InResponse {
         let req = InRequest {
             headers: headers.to_vec(),
             ..InRequest::default()

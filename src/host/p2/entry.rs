@@ -5,8 +5,7 @@
 use super::http::read_inbound;
 use super::ports::HostPorts;
 use crate::config::Settings;
-use crate::host::MAX_INBOUND_BODY;
-use crate::routes::{App, InResponse, variables_for};
+use crate::routes::{App, InResponse, body_limit, variables_for};
 use spin_sdk::http::{Headers, IncomingRequest, OutgoingResponse, ResponseOutparam};
 use std::collections::BTreeMap;
 
@@ -25,9 +24,12 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let vars = read_variables(variables_for(path));
     let settings = Settings::from_lookup(|name| vars.get(name).cloned());
     let app = App::new(HostPorts::default(), settings);
-    let resp = match read_inbound(req, MAX_INBOUND_BODY).await {
+    let resp = match read_inbound(req).await {
         Ok(inbound) => app.handle(inbound).await,
-        Err(e) => app.reject(&e.problem()),
+        Err((e, head)) => app.reject(
+            &e.problem(body_limit(&head.method, &head.path)),
+            &head.headers,
+        ),
     };
     respond(out, resp).await
 }

@@ -5,7 +5,7 @@ use super::time::sleep;
 use crate::host::{
     InboundBodyError, MAX_UPSTREAM_BODY, OutRequest, OutResponse, SendError, append_capped,
 };
-use crate::routes::InRequest;
+use crate::routes::{InRequest, body_limit};
 use futures::{FutureExt, Stream, StreamExt};
 use spin_sdk::http::{ErrorCode, IncomingRequest, IncomingResponse, Method, Request};
 use std::time::Duration;
@@ -84,9 +84,12 @@ where
     Ok(out)
 }
 
-/// The request with its body read, or `TooLarge` past `cap` (checked against
-/// `content-length` first, so an honest oversized upload is refused unread).
-pub async fn read_inbound(req: IncomingRequest, cap: usize) -> Result<InRequest, InboundBodyError> {
+/// The request with its body read, or why not (`TooLarge` past `body_limit`
+/// of its route, checked against `content-length` first, so an honest
+/// oversized upload is refused unread) with the headers it came with.
+pub async fn read_inbound(
+    req: IncomingRequest,
+) -> Result<InRequest, (InboundBodyError, InRequest)> {
     let (path, query) = split_path(req.path_with_query().unwrap_or_default());
     let method = match req.method() {
         Method::Get => "GET".to_owned(),
@@ -106,21 +109,27 @@ pub async fn read_inbound(req: IncomingRequest, cap: usize) -> Result<InRequest,
         .into_iter()
         .filter_map(|(n, v)| Some((n.to_ascii_lowercase(), String::from_utf8(v).ok()?)))
         .collect();
-    let declared = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .and_then(|(_, v)| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > cap) {
-        return Err(InboundBodyError::TooLarge);
-    }
-    let body = read_capped(req.into_body_stream(), cap).await?;
-    Ok(InRequest {
+    let mut inbound = InRequest {
         method,
         path,
         query,
         headers,
-        body,
-    })
+        body: Vec::new(),
+    };
+    let cap = body_limit(&inbound.method, &inbound.path);
+    let declared = inbound
+        .header("content-length")
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > cap) {
+        return Err((InboundBodyError::TooLarge, inbound));
+    }
+    match read_capped(req.into_body_stream(), cap).await {
+        Ok(body) => {
+            inbound.body = body;
+            Ok(inbound)
+        }
+        Err(e) => Err((e, inbound)),
+    }
 }
 
 /// `/a/b?x=1` into the path and the query, as the WASI 0.3 builds get them.

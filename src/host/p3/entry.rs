@@ -5,8 +5,7 @@ use super::flavour::read_variables;
 use super::http::read_inbound;
 use super::ports::HostPorts;
 use crate::config::{Settings, VARIABLES};
-use crate::host::MAX_INBOUND_BODY;
-use crate::routes::{App, InResponse};
+use crate::routes::{App, InResponse, body_limit};
 use bytes::Bytes;
 use spin_sdk::http::{FullBody, Request, Response};
 use std::cell::RefCell;
@@ -33,9 +32,12 @@ async fn app() -> Rc<App<HostPorts>> {
 #[spin_sdk::http_service]
 async fn handle(req: Request) -> Response<FullBody<Bytes>> {
     let app = app().await;
-    let resp = match read_inbound(req, MAX_INBOUND_BODY).await {
+    let resp = match read_inbound(req).await {
         Ok(inbound) => app.handle(inbound).await,
-        Err(e) => app.reject(&e.problem()),
+        Err((e, head)) => app.reject(
+            &e.problem(body_limit(&head.method, &head.path)),
+            &head.headers,
+        ),
     };
     into_response(resp)
 }

@@ -5,6 +5,7 @@
 use crate::host::{
     InboundBodyError, MAX_UPSTREAM_BODY, OutRequest, OutResponse, SendError, append_capped,
 };
+use crate::routes::{InRequest, body_limit};
 use bytes::Bytes;
 use futures::FutureExt;
 use http_body_util::BodyExt;
@@ -88,31 +89,35 @@ where
     Ok(out)
 }
 
-/// The request with its body read, or `TooLarge` past `cap` (checked against
-/// `content-length` first, so an honest oversized upload is refused unread).
-pub async fn read_inbound(
-    req: Request,
-    cap: usize,
-) -> Result<crate::routes::InRequest, InboundBodyError> {
+/// The request with its body read, or why not (`TooLarge` past `body_limit`
+/// of its route, checked against `content-length` first, so an honest
+/// oversized upload is refused unread) with the headers it came with.
+pub async fn read_inbound(req: Request) -> Result<InRequest, (InboundBodyError, InRequest)> {
     let (parts, body) = req.into_parts();
     let headers = parts
         .headers
         .iter()
         .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect();
-    let declared = parts
-        .headers
-        .get("content-length")
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > cap) {
-        return Err(InboundBodyError::TooLarge);
-    }
-    let body = read_capped(body, cap).await?;
-    Ok(crate::routes::InRequest {
+    let mut inbound = InRequest {
         method: parts.method.as_str().to_owned(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().map(str::to_owned),
         headers,
-        body,
-    })
+        body: Vec::new(),
+    };
+    let cap = body_limit(&inbound.method, &inbound.path);
+    let declared = inbound
+        .header("content-length")
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > cap) {
+        return Err((InboundBodyError::TooLarge, inbound));
+    }
+    match read_capped(body, cap).await {
+        Ok(body) => {
+            inbound.body = body;
+            Ok(inbound)
+        }
+        Err(e) => Err((e, inbound)),
+    }
 }
