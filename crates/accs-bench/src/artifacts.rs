@@ -12,6 +12,8 @@ pub struct Artifacts {
     pub sim: PathBuf,
     /// The build commands, as run, for the report.
     pub commands: Vec<String>,
+    /// The workspace's target directory.
+    pub target: PathBuf,
 }
 
 fn cargo() -> String {
@@ -93,5 +95,36 @@ pub fn build(root: &Path) -> Result<Artifacts> {
         wasm_spin,
         sim: target.join("release/accs-sim"),
         commands,
+        target,
     })
+}
+
+/// The WASI 0.2 pass-through floor (`crates/floor-p2`), built in the Spin
+/// flavour's target directory (same spin-sdk 5.2, so its dependencies are
+/// shared). Returns the `.wasm` and the command for the report.
+pub fn build_floor(root: &Path, built: &Artifacts) -> Result<(PathBuf, String)> {
+    let dir = built.target.join("accs-bench/wasm-spin");
+    let mut args: Vec<String> = [
+        "build",
+        "--release",
+        "--locked",
+        "--target",
+        "wasm32-wasip2",
+        "-p",
+        "accs-floor-p2",
+    ]
+    .map(String::from)
+    .to_vec();
+    let shown = format!(
+        "cargo {} --target-dir <target>/accs-bench/wasm-spin",
+        args.join(" ")
+    );
+    args.push("--target-dir".into());
+    args.push(dir.display().to_string());
+    run(root, &args)?;
+    let path = dir.join("wasm32-wasip2/release/accs_floor_p2.wasm");
+    if !path.exists() {
+        bail!("{} is missing after the build", path.display());
+    }
+    Ok((path, shown))
 }

@@ -3,8 +3,11 @@
 //! `cargo run -p accs-bench --release` builds both `.wasm` flavours and
 //! `accs-sim`, starts the simulator and the component under the real
 //! `wasmtime serve`, drives load from this process over loopback, and writes
-//! `docs/BENCHMARKS.md`. Every loop is bounded in requests and time, and every
-//! child process is killed on exit, so it is safe on a shared machine.
+//! `docs/BENCHMARKS.md`. With `SPIN` naming a Spin CLI, it also runs the
+//! WASI 0.2 (`spin`) build under that Spin beside a pass-through floor
+//! component (`crates/floor-p2`). Every loop is bounded in requests and time,
+//! and every child process is killed on exit, so it is safe on a shared
+//! machine.
 
 mod artifacts;
 mod load;
@@ -26,12 +29,16 @@ const USAGE: &str =
 
   --runs N        runs per figure, reported as the median (default 5)
   --window-ms MS  length of one throughput measurement (default 2000)
-  --out PATH      where the report goes (default docs/BENCHMARKS.md)";
+  --out PATH      where the report goes (default docs/BENCHMARKS.md)
+  --spin-only     figure 6 alone (needs SPIN), printed, no report written
+
+  SPIN=<spin CLI> adds figure 6: the WASI 0.2 build against a floor component on that Spin";
 
 struct Opts {
     runs: usize,
     window: Duration,
     out: PathBuf,
+    spin_only: bool,
 }
 
 fn parse_args(root: &Path) -> Result<Option<Opts>> {
@@ -39,6 +46,7 @@ fn parse_args(root: &Path) -> Result<Option<Opts>> {
         runs: 5,
         window: Duration::from_millis(2000),
         out: root.join("docs/BENCHMARKS.md"),
+        spin_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -50,6 +58,7 @@ fn parse_args(root: &Path) -> Result<Option<Opts>> {
                 opts.window = Duration::from_millis(value()?.parse::<u64>()?.clamp(200, 10_000))
             }
             "--out" => opts.out = PathBuf::from(value()?),
+            "--spin-only" => opts.spin_only = true,
             other => bail!("unknown argument {other}\n\n{USAGE}"),
         }
     }
@@ -93,6 +102,12 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
         window: opts.window,
     };
 
+    if opts.spin_only {
+        let spin = spin_figure(&b, root, &built, &mut Vec::new()).await?;
+        println!("{}", report::render_spin(&spin));
+        return Ok(());
+    }
+
     // A first process fills wasmtime's compile cache, so that the memory
     // figures below are not those of Cranelift compiling the component.
     let primer = procs::spawn_serve(&b.wasm, &b.sim, &ServeOpts::default())?;
@@ -127,16 +142,24 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
     eprintln!("accs-bench: 3. token economy");
     let tokens = scenarios::tokens::run(&b).await?;
 
+    let mut build_commands = built.commands.clone();
+    let spin = spin_figure(&b, root, &built, &mut build_commands).await?;
+
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = if args.is_empty() {
+    let mut command = if args.is_empty() {
         "cargo run -p accs-bench --release".to_owned()
     } else {
         format!("cargo run -p accs-bench --release -- {}", args.join(" "))
     };
+    if let Ok(bin) = std::env::var("SPIN")
+        && !bin.is_empty()
+    {
+        command = format!("SPIN={} {command}", home_relative(&bin));
+    }
     let report = report::Report {
         machine,
         command,
-        build_commands: built.commands,
+        build_commands,
         serve_args: redact(serve_args),
         runs: opts.runs,
         window: opts.window,
@@ -146,6 +169,7 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
         cold,
         tokens,
         sync,
+        spin,
         memory: report::Memory {
             idle_rss_kib,
             hwm_after_warm_kib,
@@ -163,6 +187,40 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Figure 6 when `SPIN` names a Spin CLI (its build command goes into
+/// `build_commands`), else one line saying it was skipped.
+async fn spin_figure(
+    b: &Bench,
+    root: &Path,
+    built: &artifacts::Artifacts,
+    build_commands: &mut Vec<String>,
+) -> Result<scenarios::spin_p2::SpinResult> {
+    use scenarios::spin_p2::{self, SpinResult};
+    match spin_p2::find_spin() {
+        Ok((bin, _)) => {
+            eprintln!("accs-bench: 6. spin (WASI 0.2) against the floor");
+            let (floor, cmd) = artifacts::build_floor(root, built)?;
+            build_commands.push(cmd);
+            let r = spin_p2::run(b, root, &bin, &floor, &built.wasm_spin).await?;
+            Ok(SpinResult::Done(Box::new(r)))
+        }
+        Err(why) => {
+            eprintln!("spin (WASI 0.2): skipped, set SPIN");
+            Ok(SpinResult::Skipped(why))
+        }
+    }
+}
+
+/// `$HOME/...` for a path under the home directory, as a reader would type it.
+fn home_relative(path: &str) -> String {
+    match std::env::var("HOME") {
+        Ok(home) if !home.is_empty() && path.starts_with(&format!("{home}/")) => {
+            format!("$HOME{}", &path[home.len()..])
+        }
+        _ => path.to_owned(),
+    }
 }
 
 /// Ports and temp paths change every run; the report shows placeholders.

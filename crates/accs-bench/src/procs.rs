@@ -81,13 +81,7 @@ impl Proc {
     /// User plus system CPU time so far, from `/proc/<pid>/stat`. CPU per
     /// request is steadier than requests per second on a shared machine.
     pub fn cpu_time(&self) -> Option<Duration> {
-        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid())).ok()?;
-        // Fields after the `(comm)`, which may hold spaces: utime and stime
-        // are the 12th and 13th of them.
-        let rest = stat.rsplit_once(')')?.1;
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-        Some(Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64))
+        cpu_time_of(self.pid())
     }
 
     /// A `kB` field of `/proc/<pid>/status`, e.g. `VmHWM` (peak resident set).
@@ -97,6 +91,63 @@ impl Proc {
             let rest = l.strip_prefix(field)?.strip_prefix(':')?;
             rest.trim().trim_end_matches("kB").trim().parse().ok()
         })
+    }
+}
+
+/// User plus system CPU time of `pid` so far, from `/proc/<pid>/stat`.
+pub fn cpu_time_of(pid: u32) -> Option<Duration> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the `(comm)`, which may hold spaces: utime and stime
+    // are the 12th and 13th of them.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64))
+}
+
+/// Every live descendant of `pid` (children, their children, ...), from
+/// `/proc/<pid>/task/*/children`.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(p) = queue.pop() {
+        let Ok(tasks) = fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let text = fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for child in text
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok())
+            {
+                if !found.contains(&child) {
+                    found.push(child);
+                    queue.push(child);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Puts a process this benchmark started indirectly (a child of a child) on
+/// the list the panic hook kills.
+pub fn track(pid: u32) {
+    if let Ok(mut l) = LIVE.lock()
+        && !l.contains(&pid)
+    {
+        l.push(pid);
+    }
+}
+
+/// Kills one process by id (`SIGKILL`) and takes it off the panic hook's list.
+pub fn kill(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+    if let Ok(mut l) = LIVE.lock() {
+        l.retain(|p| *p != pid);
     }
 }
 
@@ -284,6 +335,190 @@ impl Serve {
     }
 }
 
+/// One `spin up` and the `spin trigger http` process it starts (which is the
+/// one that serves). Each has its own directory: the manifest, Spin's state
+/// (`.spin/`: component logs, the SQLite key-value store) and its output.
+pub struct SpinUp {
+    pub base: String,
+    pub dir: PathBuf,
+    pub proc: Proc,
+    _dir: TempDir,
+}
+
+/// Writes `manifest` to a new directory and starts `spin up` there on a free
+/// loopback port, with `env` (e.g. `SPIN_VARIABLE_*`) added. Does not wait.
+pub fn spawn_spin(
+    bin: &str,
+    manifest: &str,
+    env: &[(String, String)],
+    tag: &str,
+) -> Result<SpinUp> {
+    let dir = TempDir::new(tag)?;
+    let port = free_port()?;
+    let path = dir.0.join("spin.toml");
+    fs::write(&path, manifest)?;
+    let proc = Proc::spawn(
+        Command::new(bin)
+            .arg("up")
+            .arg("-f")
+            .arg(&path)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .current_dir(&dir.0)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE")
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(dir.0.join("spin.out"))?)
+            .stderr(fs::File::create(dir.0.join("spin.err"))?),
+    )?;
+    Ok(SpinUp {
+        base: format!("http://127.0.0.1:{port}"),
+        dir: dir.0.clone(),
+        proc,
+        _dir: dir,
+    })
+}
+
+impl SpinUp {
+    /// Polls `path` until it answers 200 (Spin compiles the component before
+    /// it listens), then puts the processes `spin up` started on the panic
+    /// hook's list.
+    pub async fn wait_ready(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        headers: &reqwest::header::HeaderMap,
+    ) -> Result<()> {
+        let url = format!("{}{path}", self.base);
+        let r = wait_for(client, &url, headers, Duration::from_secs(120)).await;
+        for pid in descendants(self.proc.pid()) {
+            track(pid);
+        }
+        r.with_context(|| format!("spin up did not come up: {}", self.output_tail()))?;
+        Ok(())
+    }
+
+    /// The process that serves: `spin trigger http`, the child of `spin up`.
+    pub fn server_pid(&self) -> u32 {
+        descendants(self.proc.pid())
+            .first()
+            .copied()
+            .unwrap_or(self.proc.pid())
+    }
+
+    /// CPU time of `spin up` and every process under it so far.
+    pub fn cpu_time(&self) -> Duration {
+        let pid = self.proc.pid();
+        std::iter::once(pid)
+            .chain(descendants(pid))
+            .filter_map(cpu_time_of)
+            .sum()
+    }
+
+    /// What Spin wrote of `component`'s stderr (`.spin/logs/`).
+    pub fn component_log(&self, component: &str) -> PathBuf {
+        self.dir
+            .join(".spin/logs")
+            .join(format!("{component}_stderr.txt"))
+    }
+
+    fn output_tail(&self) -> String {
+        let mut text = fs::read_to_string(self.dir.join("spin.out")).unwrap_or_default();
+        text.push_str(&fs::read_to_string(self.dir.join("spin.err")).unwrap_or_default());
+        let start = text.len().saturating_sub(2000);
+        text.get(start..).unwrap_or_default().to_owned()
+    }
+}
+
+impl Drop for SpinUp {
+    /// `spin up` does not take its trigger process down when it is killed:
+    /// the children go first, by id.
+    fn drop(&mut self) {
+        for pid in descendants(self.proc.pid()) {
+            kill(pid);
+        }
+    }
+}
+
+/// Why `perf stat -e instructions` cannot count here, or `None` when it can.
+/// A VM without a virtual PMU answers `<not supported>`.
+pub fn perf_unsupported() -> Option<String> {
+    let out = match Command::new("perf")
+        .args(["stat", "-x", ",", "-e", "instructions", "true"])
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            return Some(format!(
+                "no `perf` ({e}); Debian: apt-get install linux-perf"
+            ));
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stderr);
+    match parse_perf_count(&text) {
+        Some(_) if out.status.success() => None,
+        _ => Some(format!(
+            "`perf stat -e instructions true` gives `{}`",
+            text.lines()
+                .find(|l| l.contains("instructions"))
+                .unwrap_or("nothing")
+                .trim()
+        )),
+    }
+}
+
+/// The count of the `instructions` line of `perf stat -x ,` output.
+fn parse_perf_count(text: &str) -> Option<u64> {
+    text.lines()
+        .filter(|l| l.contains("instructions"))
+        .find_map(|l| l.split(',').next()?.trim().parse().ok())
+}
+
+/// `perf stat -e instructions -p PID`, counting until [`PerfStat::finish`].
+pub struct PerfStat {
+    proc: Proc,
+    out: PathBuf,
+    _dir: TempDir,
+}
+
+impl PerfStat {
+    pub async fn attach(pid: u32) -> Result<PerfStat> {
+        let dir = TempDir::new("perf")?;
+        let out = dir.0.join("perf.csv");
+        let proc = Proc::spawn(
+            Command::new("perf")
+                .args(["stat", "-x", ",", "-e", "instructions", "-o"])
+                .arg(&out)
+                .args(["-p", &pid.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )?;
+        // perf attaches in a few milliseconds.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Ok(PerfStat {
+            proc,
+            out,
+            _dir: dir,
+        })
+    }
+
+    /// Stops counting (`SIGINT`, perf then writes its count) and returns it.
+    pub fn finish(mut self) -> Option<u64> {
+        let pid = self.proc.pid().to_string();
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.proc.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        parse_perf_count(&fs::read_to_string(&self.out).ok()?)
+    }
+}
+
 /// Polls `url` until it answers 200; every failure is retried after 2 ms.
 pub async fn wait_for(
     client: &reqwest::Client,
@@ -353,6 +588,14 @@ impl LogSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn perf_counts() {
+        let ok = "# started on x\n\n123456789,,instructions:u,1002,100.00,,\n";
+        assert_eq!(parse_perf_count(ok), Some(123_456_789));
+        let no = "<not supported>,,instructions,0,100.00,,\n";
+        assert_eq!(parse_perf_count(no), None);
+    }
 
     #[test]
     fn counts_instances_requests_and_token_sources() {

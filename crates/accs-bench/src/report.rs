@@ -3,6 +3,7 @@
 
 use crate::machine::Machine;
 use crate::scenarios::cold::ColdRow;
+use crate::scenarios::spin_p2::{self, SpinReport, SpinResult};
 use crate::scenarios::sync::{self, SyncResult};
 use crate::scenarios::tokens::{self, TokenRow};
 use crate::scenarios::warm::{self, WarmRow};
@@ -31,6 +32,7 @@ pub struct Report {
     pub cold: Vec<ColdRow>,
     pub tokens: Vec<TokenRow>,
     pub sync: SyncResult,
+    pub spin: SpinResult,
     pub memory: Memory,
     pub elapsed: Duration,
     pub loadavg_end: String,
@@ -63,7 +65,7 @@ impl Report {
              | | |\n|---|---|\n\
              | date | {date} |\n| commit | {commit} |\n| CPU | {cpu} |\n| nproc | {nproc} |\n\
              | memory | {mem} |\n| load average at start, at end | {load}; {load_end} |\n| rustc | {rustc} |\n\
-             | wasmtime | {wasmtime} |\n| whole run | {secs:.0} s |\n\n\
+             | wasmtime | {wasmtime} |\n| spin (`SPIN`) | {spin} |\n| whole run | {secs:.0} s |\n\n\
              ```sh\n{cmd}\n```\n\n\
              It builds (each `.wasm` in its own target directory):\n\n```sh\n{builds}\n```\n\n\
              and starts `accs-sim --listen 127.0.0.1:<port> --client-id ... --client-secret ... \
@@ -82,6 +84,10 @@ impl Report {
             load_end = self.loadavg_end,
             rustc = m.rustc,
             wasmtime = m.wasmtime,
+            spin = match &self.spin {
+                SpinResult::Done(r) => r.version.as_str(),
+                SpinResult::Skipped(_) => "not set: figure 6 skipped",
+            },
             secs = self.elapsed.as_secs_f64(),
             cmd = self.command,
             builds = self.build_commands.join("\n"),
@@ -94,6 +100,7 @@ impl Report {
         self.render_tokens(&mut o);
         self.render_sync(&mut o);
         self.render_size(&mut o);
+        o.push_str(&render_spin(&self.spin));
         o.push_str(include_str!("../HISTORY.md"));
         o
     }
@@ -162,12 +169,41 @@ impl Report {
         let _ = writeln!(
             o,
             "| 5. `.wasm` size | wasmtime {:.2} MiB, Spin {:.2} MiB | <= 1 MiB each: {} |\n\
-             | 5. peak memory of `wasmtime serve` | {} after reads and syncs | no target |\n",
+             | 5. peak memory of `wasmtime serve` | {} after reads and syncs | no target |",
             self.size_wasmtime as f64 / MIB as f64,
             self.size_spin as f64 / MIB as f64,
             verdict(self.size_wasmtime <= MIB && self.size_spin <= MIB),
             mib(self.memory.hwm_after_sync_kib),
         );
+        match &self.spin {
+            SpinResult::Done(r) => {
+                for row in &r.rows {
+                    let (f, k) = (&row.floor, &row.component);
+                    let _ = writeln!(
+                        o,
+                        "| 6. {}, WASI 0.2 build vs floor, c={} | {:.0} req/s vs {:.0} (**{:.2}x**); p50 {:.2} ms vs {:.2} ms; Spin CPU {:.0} µs vs {:.0} µs per request (**{:.2}x**); {} IMS calls | overhead, no target |",
+                        short_version(&r.version),
+                        row.concurrency,
+                        k.rps,
+                        f.rps,
+                        row.rps_ratio,
+                        k.p50_ms,
+                        f.p50_ms,
+                        k.spin_cpu_us,
+                        f.spin_cpu_us,
+                        row.cpu_ratio,
+                        row.ims_calls,
+                    );
+                }
+            }
+            SpinResult::Skipped(why) => {
+                let _ = writeln!(
+                    o,
+                    "| 6. Spin, WASI 0.2 build vs floor | skipped ({why}): set `SPIN` to a Spin CLI | no target |"
+                );
+            }
+        }
+        o.push('\n');
     }
 
     fn render_warm(&self, o: &mut String) {
@@ -398,4 +434,179 @@ impl Report {
             mib(mem.hwm_after_sync_kib),
         );
     }
+}
+
+/// `Spin 3.6.3` from `spin 3.6.3 (88d51cf1 2026-04-09)`.
+fn short_version(v: &str) -> String {
+    v.split_whitespace()
+        .nth(1)
+        .map_or_else(|| v.to_owned(), |n| format!("Spin {n}"))
+}
+
+/// Section 6: the WASI 0.2 build against the floor on the Spin in `SPIN`.
+pub fn render_spin(spin: &SpinResult) -> String {
+    let mut o = String::from("\n## 6. Spin: the WASI 0.2 build against a floor component\n\n");
+    let r: &SpinReport = match spin {
+        SpinResult::Done(r) => r,
+        SpinResult::Skipped(why) => {
+            let _ = writeln!(
+                o,
+                "Skipped: {why}. Run with `SPIN=<a spin CLI> cargo run -p accs-bench --release`\n\
+                 (for example `SPIN=$HOME/.cache/accs-edge/bin/spin-3.6.3`).\n"
+            );
+            return o;
+        }
+    };
+    let _ = writeln!(
+        o,
+        "On `{}` (the CLI in `SPIN`), `GET /v1/products/SKU-0001` through the `spin` build\n\
+         of accs-edge (WASI 0.2, spin-sdk 5.2; the shipped `spin.toml`) versus the floor:\n\
+         `crates/floor-p2`, a spin-sdk 5.2 `#[http_component]` ({} bytes) that turns each\n\
+         request into one `GET /tenant-bench/V1/products/SKU-0001` to the simulator with a\n\
+         fixed bearer (an IMS token the benchmark fetched) and `x-api-key`, and answers its\n\
+         status and body: no configuration, no token logic, no log line. Both run at once,\n\
+         each under its own `spin up`; each run measures one then the other (the first\n\
+         alternates), so ratios (component over floor) are taken within a run, then the\n\
+         median of {} runs. Spin CPU is `spin up` plus the `spin trigger http` process it\n\
+         starts (which serves), from `/proc/<pid>/stat`, per answered request.\n\n\
+         The floor:\n\n\
+         ```sh\n$SPIN up -f <tmp>/spin.toml --listen 127.0.0.1:<port>\n```\n\n\
+         ```toml\n{}```\n\n\
+         accs-edge (`<tmp>/spin.toml` is the repository's `spin.toml` with `source` set to\n\
+         the built `accs_edge.wasm`; Spin's default key-value store is `<tmp>/.spin/sqlite_key_value.db`):\n\n\
+         ```sh\n{} \\\n  $SPIN up -f <tmp>/spin.toml --listen 127.0.0.1:<port>\n```\n",
+        r.version,
+        r.size_floor,
+        r.runs,
+        r.floor_manifest,
+        r.edge_env.join(" \\\n  "),
+    );
+    let _ = writeln!(
+        o,
+        "| concurrency | floor req/s | component req/s | ratio | floor p50 | component p50 | ratio | added p50 | floor p99 | component p99 | ratio |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for row in &r.rows {
+        let (f, k) = (&row.floor, &row.component);
+        let _ = writeln!(
+            o,
+            "| {} | {:.0} | {:.0} | **{:.3}** | {:.2} ms | {:.2} ms | {:.2} | +{:.2} ms | {:.2} ms | {:.2} ms | {:.2} |",
+            row.concurrency,
+            f.rps,
+            k.rps,
+            row.rps_ratio,
+            f.p50_ms,
+            k.p50_ms,
+            row.p50_ratio,
+            row.added_p50_ms,
+            f.p99_ms,
+            k.p99_ms,
+            row.p99_ratio,
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\nCPU per answered request (medians; the ratio and the difference are taken within each run):\n\n\
+         | concurrency | floor: Spin CPU | component: Spin CPU | ratio | added | floor: `accs-sim` CPU | component: `accs-sim` CPU | ACCS calls per request (floor, component) | reads per run (floor, component) | errors (floor, component) |\n\
+         |---|---|---|---|---|---|---|---|---|---|"
+    );
+    for row in &r.rows {
+        let (f, k) = (&row.floor, &row.component);
+        let _ = writeln!(
+            o,
+            "| {} | {:.0} µs | {:.0} µs | **{:.2}** | +{:.0} µs | {:.0} µs | {:.0} µs | {:.2}, {:.2} | {:.0}, {:.0} | {}, {} |",
+            row.concurrency,
+            f.spin_cpu_us,
+            k.spin_cpu_us,
+            row.cpu_ratio,
+            row.added_cpu_us,
+            f.sim_cpu_us,
+            k.sim_cpu_us,
+            f.accs_per_request,
+            k.accs_per_request,
+            f.requests,
+            k.requests,
+            f.errors,
+            k.errors,
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\nWhere the difference goes: the component's `/healthz`, measured in the same runs,\n\
+         is a fresh instance of the same `.wasm` that reads no variable, touches no store,\n\
+         calls nothing upstream and writes its one log line:\n\n\
+         | concurrency | `/healthz` req/s | p50 | Spin CPU per request | over the floor's (within a run) | errors |\n\
+         |---|---|---|---|---|---|"
+    );
+    for row in &r.rows {
+        let h = &row.health;
+        let _ = writeln!(
+            o,
+            "| {} | {:.0} | {:.2} ms | {:.0} µs | {:.2} | {} |",
+            row.concurrency, h.rps, h.p50_ms, h.spin_cpu_us, row.health_cpu_ratio, h.errors
+        );
+    }
+    let sources = |m: &std::collections::BTreeMap<String, usize>| {
+        if m.is_empty() {
+            "none logged".to_owned()
+        } else {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let _ = writeln!(
+        o,
+        "\nToken and key-value store, from the simulator's IMS counter and the component's\n\
+         log lines (`token_source`, as Spin writes them to `.spin/logs/accs-edge_stderr.txt`):\n\n\
+         | phase | IMS calls | token sources | log lines |\n|---|---|---|---|\n\
+         | warm-up: the first product read (empty store) | {} | {} | - |\n\
+         | settling reads after it (300 ms, c=16) | {} | - | - |",
+        r.warmup_ims,
+        sources(&r.warmup_sources),
+        r.settle_ims,
+    );
+    for row in &r.rows {
+        let _ = writeln!(
+            o,
+            "| component runs at c={}, all {} runs | {} | {} | {} |",
+            row.concurrency,
+            r.runs,
+            row.ims_calls,
+            sources(&row.token_sources),
+            row.logged,
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\nSpin gives every request a fresh instance of either component. `kv` means the\n\
+         request found the sealed token with one `get` on Spin's default store and asked\n\
+         IMS nothing; after the warm-up no request should need IMS. The store file was {}\n\
+         after the runs.\n",
+        r.kv_file_bytes
+            .map_or("absent".to_owned(), |b| format!("{b} bytes")),
+    );
+    match &r.instructions {
+        Ok((f, k)) => {
+            let _ = writeln!(
+                o,
+                "Instructions per request of the serving `spin trigger http` process\n\
+                 (`perf stat -e instructions -p <pid>` over one run of {} requests at c={} per side):\n\n\
+                 | floor | component | ratio |\n|---|---|---|\n| {:.0} | {:.0} | {:.2} |\n",
+                spin_p2::PERF_REQUESTS,
+                spin_p2::PERF_CONCURRENCY,
+                f,
+                k,
+                k / f
+            );
+        }
+        Err(why) => {
+            let _ = writeln!(
+                o,
+                "Instructions per request were not counted: {why}. CPU time above is the measure.\n"
+            );
+        }
+    }
+    o
 }

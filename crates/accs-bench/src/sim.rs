@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 pub struct Counters {
     pub token_requests: u64,
     #[serde(default)]
+    pub accs_requests: u64,
+    #[serde(default)]
     pub by_route: BTreeMap<String, u64>,
 }
 

@@ -1,0 +1,397 @@
+//! Figure 6: the WASI 0.2 `spin` build on a released Spin (the CLI in `SPIN`)
+//! against a floor on the same Spin: `crates/floor-p2`, a spin-sdk 5.2
+//! component that turns each request into one `GET` to the simulator's
+//! product URL with a fixed bearer and hands back status and body. Both run
+//! at once under their own `spin up`; each run measures them back to back
+//! (rotating which goes first), and ratios (component over floor) are taken
+//! within a run before the median.
+
+use super::{Bench, SKU, component_read};
+use crate::load::{self, Limits, Sample, Target};
+use crate::procs::{
+    API_KEY, CLIENT_ID, CLIENT_SECRET, LogSummary, PerfStat, SpinUp, perf_unsupported, spawn_spin,
+    wait_for,
+};
+use crate::stats::{median, ms};
+use anyhow::{Context as _, Result};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+pub const CONCURRENCIES: [usize; 2] = [1, 16];
+/// Requests of the one fixed-count run `perf stat` counts, per side.
+pub const PERF_REQUESTS: usize = 2_000;
+pub const PERF_CONCURRENCY: usize = 16;
+
+/// The Spin CLI in `SPIN` and its `--version` line, or why there is none.
+pub fn find_spin() -> Result<(String, String), String> {
+    let bin = match std::env::var("SPIN") {
+        Ok(b) if !b.is_empty() => b,
+        _ => return Err("`SPIN` is not set".into()),
+    };
+    match Command::new(&bin).arg("--version").output() {
+        Ok(o) if o.status.success() => {
+            let v = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+            Ok((bin, v))
+        }
+        Ok(o) => Err(format!("`{bin} --version` failed ({})", o.status)),
+        Err(e) => Err(format!("`{bin} --version`: {e}")),
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Side {
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// CPU of `spin up` and its `spin trigger http` per answered request (µs).
+    pub spin_cpu_us: f64,
+    pub sim_cpu_us: f64,
+    /// ACCS calls the simulator saw per answered request.
+    pub accs_per_request: f64,
+    /// Answered requests per run.
+    pub requests: f64,
+    /// Non-200 answers over all runs.
+    pub errors: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct SpinRow {
+    pub concurrency: usize,
+    pub floor: Side,
+    pub component: Side,
+    /// The component's `/healthz`: a fresh instance, no variables, no store,
+    /// no upstream call; one log line.
+    pub health: Side,
+    /// Component over floor, per run, then the median.
+    pub rps_ratio: f64,
+    pub p50_ratio: f64,
+    pub p99_ratio: f64,
+    pub cpu_ratio: f64,
+    /// `/healthz` CPU over the floor's, per run, then the median.
+    pub health_cpu_ratio: f64,
+    /// Component minus floor, per run, then the median.
+    pub added_p50_ms: f64,
+    pub added_cpu_us: f64,
+    /// Over all component runs.
+    pub ims_calls: u64,
+    pub token_sources: BTreeMap<String, usize>,
+    pub logged: usize,
+}
+
+#[derive(Debug)]
+pub struct SpinReport {
+    pub version: String,
+    pub runs: usize,
+    pub floor_manifest: String,
+    pub edge_env: Vec<String>,
+    pub size_floor: u64,
+    /// The first product read: IMS calls and where its token came from.
+    pub warmup_ims: u64,
+    pub warmup_sources: BTreeMap<String, usize>,
+    /// IMS calls during the settling reads after the warm-up.
+    pub settle_ims: u64,
+    pub rows: Vec<SpinRow>,
+    /// Instructions per request of the serving process (floor, component),
+    /// or why they were not counted.
+    pub instructions: Result<(f64, f64), String>,
+    /// Size of Spin's default key-value store file after the runs.
+    pub kv_file_bytes: Option<u64>,
+}
+
+#[derive(Debug)]
+pub enum SpinResult {
+    Skipped(String),
+    Done(Box<SpinReport>),
+}
+
+fn limits(concurrency: usize, window: Duration) -> Limits {
+    Limits {
+        concurrency,
+        max_requests: if concurrency == 1 { 20_000 } else { 60_000 },
+        max_duration: window,
+    }
+}
+
+/// The floor's manifest: one component, the simulator as its only outbound
+/// host, the URL and bearer in its environment.
+fn floor_manifest(wasm: &Path, origin: &str, url: &str, bearer: &str) -> String {
+    format!(
+        "spin_manifest_version = 2\n\n\
+         [application]\nname = \"accs-floor-p2\"\nversion = \"0.1.0\"\n\n\
+         [[trigger.http]]\nroute = \"/...\"\ncomponent = \"floor\"\n\n\
+         [component.floor]\nsource = {source:?}\n\
+         allowed_outbound_hosts = [{origin:?}]\n\
+         environment = {{ UPSTREAM = {url:?}, BEARER = {bearer:?}, API_KEY = {CLIENT_ID:?} }}\n",
+        source = wasm.display().to_string(),
+    )
+}
+
+/// The shipped `spin.toml`, its `source` pointed at the built `.wasm`.
+fn edge_manifest(root: &Path, wasm: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(root.join("spin.toml")).context("reading spin.toml")?;
+    let shipped = r#"source = "target/wasm32-wasip2/release/accs_edge.wasm""#;
+    anyhow::ensure!(
+        text.contains(shipped),
+        "spin.toml no longer names {shipped}"
+    );
+    Ok(text.replace(
+        shipped,
+        &format!("source = {:?}", wasm.display().to_string()),
+    ))
+}
+
+fn edge_vars(b: &Bench) -> Vec<(String, String)> {
+    let base = &b.sim.base;
+    [
+        ("ims_client_id", CLIENT_ID.to_owned()),
+        ("ims_client_secret", CLIENT_SECRET.to_owned()),
+        ("ims_token_url", format!("{base}/ims/token/v3")),
+        ("accs_base_url", b.sim.accs_base()),
+        ("api_keys", format!("bench:{API_KEY}")),
+        ("allow_http", "true".to_owned()),
+        ("ims_origin", base.clone()),
+        ("accs_origin", base.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_ascii_uppercase()), v))
+    .collect()
+}
+
+/// One run: each path measured once, back to back.
+struct Run {
+    floor: Measured,
+    component: Measured,
+    health: Measured,
+}
+
+/// One path of one run.
+#[derive(Default)]
+struct Measured {
+    sample: Sample,
+    spin_cpu: Duration,
+    sim_cpu: Duration,
+    ims: u64,
+    accs: u64,
+    log: LogSummary,
+}
+
+async fn measure(
+    b: &Bench,
+    host: &SpinUp,
+    target: &Target,
+    lim: Limits,
+    log: Option<&Path>,
+) -> Result<Measured> {
+    let before = b.admin.counters().await?;
+    let off = log.map_or(0, log_len);
+    let (spin0, sim0) = (host.cpu_time(), b.sim.proc.cpu_time().unwrap_or_default());
+    let sample = load::run(&b.client, target, lim).await;
+    let (spin1, sim1) = (host.cpu_time(), b.sim.proc.cpu_time().unwrap_or_default());
+    let after = b.admin.counters().await?;
+    Ok(Measured {
+        sample,
+        spin_cpu: spin1.saturating_sub(spin0),
+        sim_cpu: sim1.saturating_sub(sim0),
+        ims: after.token_requests.saturating_sub(before.token_requests),
+        accs: after.accs_requests.saturating_sub(before.accs_requests),
+        log: log.map(|p| log_since(p, off)).unwrap_or_default(),
+    })
+}
+
+fn log_len(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+fn log_since(p: &Path, off: u64) -> LogSummary {
+    let text = std::fs::read(p).unwrap_or_default();
+    let from = (off as usize).min(text.len());
+    LogSummary::parse(&String::from_utf8_lossy(&text[from..]))
+}
+
+pub async fn run(
+    b: &Bench,
+    root: &Path,
+    bin: &str,
+    floor_wasm: &Path,
+    edge_wasm: &Path,
+) -> Result<SpinReport> {
+    let (_, version) = find_spin().map_err(anyhow::Error::msg)?;
+    let token = b.admin.token(CLIENT_ID, CLIENT_SECRET).await?;
+    let product_url = format!("{}/V1/products/{SKU}", b.sim.accs_base());
+    let floor_text = floor_manifest(floor_wasm, &b.sim.base, &product_url, &token);
+    let floor = spawn_spin(bin, &floor_text, &[], "spin-floor")?;
+    let env = edge_vars(b);
+    let edge = spawn_spin(bin, &edge_manifest(root, edge_wasm)?, &env, "spin-edge")?;
+    let floor_read = Target {
+        url: format!("{}/", floor.base),
+        headers: Default::default(),
+    };
+    let edge_read = component_read(&edge.base);
+    let edge_health = Target {
+        url: format!("{}/healthz", edge.base),
+        headers: Default::default(),
+    };
+    floor
+        .wait_ready(&b.client, "/", &Default::default())
+        .await?;
+    edge.wait_ready(&b.client, "/healthz", &Default::default())
+        .await?;
+    let log = edge.component_log("accs-edge");
+
+    // Warm-up: the first product read finds no token in the store and asks
+    // IMS; it stores the sealed token for every later instance.
+    b.admin.reset().await?;
+    let off = log_len(&log);
+    wait_for(
+        &b.client,
+        &edge_read.url,
+        &edge_read.headers,
+        Duration::from_secs(30),
+    )
+    .await?;
+    let warmup_ims = b.admin.counters().await?.token_requests;
+    let warmup_sources = log_since(&log, off).token_sources;
+    // Connections settle before anything counts.
+    let settle = Limits {
+        concurrency: 16,
+        max_requests: 2_000,
+        max_duration: Duration::from_millis(300),
+    };
+    let before = b.admin.counters().await?.token_requests;
+    load::run(&b.client, &floor_read, settle).await;
+    load::run(&b.client, &edge_read, settle).await;
+    let settle_ims = b.admin.counters().await?.token_requests - before;
+
+    let mut rows = Vec::new();
+    for c in CONCURRENCIES {
+        let mut runs: Vec<Run> = Vec::new();
+        for i in 0..b.runs {
+            b.admin.reset().await?;
+            let lim = limits(c, b.window);
+            // Floor, component product read, component `/healthz`; the one
+            // that goes first rotates from run to run.
+            let mut got: [Option<Measured>; 3] = [None, None, None];
+            for k in 0..3 {
+                let p = (i + k) % 3;
+                got[p] = Some(match p {
+                    0 => measure(b, &floor, &floor_read, lim, None).await?,
+                    1 => measure(b, &edge, &edge_read, lim, Some(&log)).await?,
+                    _ => measure(b, &edge, &edge_health, lim, None).await?,
+                });
+            }
+            let [f, k, h] = got.map(Option::unwrap_or_default);
+            eprintln!(
+                "accs-bench: spin c={c} run {}: floor {:.0}/s p50 {:.2} ms {:.0} µs CPU | component {:.0}/s p50 {:.2} ms {:.0} µs CPU | /healthz {:.0}/s {:.0} µs CPU; {} IMS calls, token sources {:?}",
+                i + 1,
+                f.sample.rps(),
+                ms(f.sample.p(0.5)),
+                per_ok(f.spin_cpu, &f.sample),
+                k.sample.rps(),
+                ms(k.sample.p(0.5)),
+                per_ok(k.spin_cpu, &k.sample),
+                h.sample.rps(),
+                per_ok(h.spin_cpu, &h.sample),
+                k.ims,
+                k.log.token_sources,
+            );
+            runs.push(Run {
+                floor: f,
+                component: k,
+                health: h,
+            });
+        }
+        rows.push(summarize(c, &runs));
+    }
+
+    let instructions = match perf_unsupported() {
+        Some(why) => Err(why),
+        None => {
+            let lim = Limits {
+                concurrency: PERF_CONCURRENCY,
+                max_requests: PERF_REQUESTS,
+                max_duration: Duration::from_secs(30),
+            };
+            let mut per = Vec::new();
+            for (host, target) in [(&floor, &floor_read), (&edge, &edge_read)] {
+                let perf = PerfStat::attach(host.server_pid()).await?;
+                let s = load::run(&b.client, target, lim).await;
+                let n = perf.finish().context("perf stat gave no count")?;
+                per.push(n as f64 / s.ok.max(1) as f64);
+            }
+            Ok((per[0], per[1]))
+        }
+    };
+    let kv_file_bytes = std::fs::metadata(edge.dir.join(".spin/sqlite_key_value.db"))
+        .ok()
+        .map(|m| m.len());
+
+    Ok(SpinReport {
+        version,
+        runs: b.runs,
+        floor_manifest: floor_text
+            .replace(&token, "<IMS token>")
+            .replace(&b.sim.base, "http://127.0.0.1:<sim>")
+            .replace(&floor_wasm.display().to_string(), "accs_floor_p2.wasm"),
+        edge_env: env
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.replace(&b.sim.base, "http://127.0.0.1:<sim>")))
+            .collect(),
+        size_floor: std::fs::metadata(floor_wasm).map(|m| m.len()).unwrap_or(0),
+        warmup_ims,
+        warmup_sources,
+        settle_ims,
+        rows,
+        instructions,
+        kv_file_bytes,
+    })
+}
+
+fn per_ok(d: Duration, s: &Sample) -> f64 {
+    d.as_secs_f64() * 1e6 / (s.ok.max(1) as f64)
+}
+
+fn side(runs: &[&Measured]) -> Side {
+    let m = |f: &dyn Fn(&Measured) -> f64| median(&runs.iter().map(|r| f(r)).collect::<Vec<_>>());
+    Side {
+        rps: m(&|r| r.sample.rps()),
+        p50_ms: m(&|r| ms(r.sample.p(0.5))),
+        p99_ms: m(&|r| ms(r.sample.p(0.99))),
+        spin_cpu_us: m(&|r| per_ok(r.spin_cpu, &r.sample)),
+        sim_cpu_us: m(&|r| per_ok(r.sim_cpu, &r.sample)),
+        accs_per_request: m(&|r| r.accs as f64 / r.sample.ok.max(1) as f64),
+        requests: m(&|r| r.sample.ok as f64),
+        errors: runs.iter().map(|r| r.sample.errors).sum(),
+    }
+}
+
+fn summarize(concurrency: usize, runs: &[Run]) -> SpinRow {
+    let m = |f: &dyn Fn(&Run) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
+    let p50 = |r: &Measured| ms(r.sample.p(0.5));
+    let p99 = |r: &Measured| ms(r.sample.p(0.99));
+    let cpu = |r: &Measured| per_ok(r.spin_cpu, &r.sample);
+    let mut token_sources = BTreeMap::new();
+    for r in runs {
+        for (s, n) in &r.component.log.token_sources {
+            *token_sources.entry(s.clone()).or_default() += n;
+        }
+    }
+    let all = |f: fn(&Run) -> &Measured| side(&runs.iter().map(f).collect::<Vec<_>>());
+    SpinRow {
+        concurrency,
+        floor: all(|r| &r.floor),
+        component: all(|r| &r.component),
+        health: all(|r| &r.health),
+        rps_ratio: m(&|r| r.component.sample.rps() / r.floor.sample.rps()),
+        p50_ratio: m(&|r| p50(&r.component) / p50(&r.floor)),
+        p99_ratio: m(&|r| p99(&r.component) / p99(&r.floor)),
+        cpu_ratio: m(&|r| cpu(&r.component) / cpu(&r.floor)),
+        health_cpu_ratio: m(&|r| cpu(&r.health) / cpu(&r.floor)),
+        added_p50_ms: m(&|r| p50(&r.component) - p50(&r.floor)),
+        added_cpu_us: m(&|r| cpu(&r.component) - cpu(&r.floor)),
+        ims_calls: runs.iter().map(|r| r.component.ims).sum(),
+        token_sources,
+        logged: runs.iter().map(|r| r.component.log.requests).sum(),
+    }
+}
