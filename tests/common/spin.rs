@@ -96,6 +96,7 @@ pub struct SpinUp {
     pub base: String,
     /// Holds the manifest, `.spin/` (the SQLite store) and the logs.
     pub dir: PathBuf,
+    _dir: TempDir,
     bin: String,
     args: Vec<String>,
     env: Vec<(String, String)>,
@@ -118,8 +119,13 @@ impl SpinUp {
             .collect()
     }
 
+    /// Kills `spin up` and the `spin trigger http` it started: they share
+    /// the process group `spin up` leads. Killing the parent alone would
+    /// leave the trigger serving.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
+            let group = format!("-{}", c.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -135,7 +141,9 @@ impl SpinUp {
         let log = self.dir.join(format!("spin-{}.log", self.log_runs));
         self.log_runs += 1;
         let out = fs::File::create(&log).unwrap();
+        use std::os::unix::process::CommandExt;
         let child = Command::new(&self.bin)
+            .process_group(0)
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.dir)
@@ -203,10 +211,8 @@ pub async fn spin_up(
         shipped_source,
         &format!("source = {:?}", wasm.display().to_string()),
     );
-    // A TempDir that outlives the process's other tests; removed on drop.
     let dir = TempDir::new(&format!("spin-{tag}"));
     let path = dir.0.clone();
-    std::mem::forget(dir);
     fs::write(path.join("spin.toml"), text).unwrap();
     let port = free_port();
     let mut args = vec![
@@ -235,6 +241,7 @@ pub async fn spin_up(
         child: None,
         base: format!("http://127.0.0.1:{port}"),
         dir: path,
+        _dir: dir,
         bin: bin.to_owned(),
         args,
         env,
