@@ -4,17 +4,17 @@ use crate::config::ApiKey;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// The name of the key the caller presented, if it is one of ours.
+/// The entry of the key the caller presented, if it is one of ours.
 ///
 /// Keys are compared as SHA-256 digests, every configured key is compared
 /// (no early exit), so the time taken says nothing about how close a guess was.
-pub fn api_key<'a>(authorization: Option<&str>, keys: &'a [ApiKey]) -> Option<&'a str> {
+pub fn api_key<'a>(authorization: Option<&str>, keys: &'a [ApiKey]) -> Option<&'a ApiKey> {
     let presented = bearer(authorization?)?;
     let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
     let mut found = None;
     for key in keys {
         if bool::from(key.digest.ct_eq(&digest)) {
-            found = Some(key.name.as_str());
+            found = Some(key);
         }
     }
     found
@@ -36,6 +36,8 @@ mod tests {
             .map(|n| ApiKey {
                 name: n.to_string(),
                 digest: Sha256::digest(format!("{n}-0123456789abcdef0123456789abcdef")).into(),
+                scopes: crate::scopes::Scopes::all(),
+                scoped: false,
             })
             .collect()
     }
@@ -44,9 +46,9 @@ mod tests {
     fn matching_key_names_its_owner() {
         let k = keys();
         let h = "Bearer pim-0123456789abcdef0123456789abcdef";
-        assert_eq!(api_key(Some(h), &k), Some("pim"));
+        assert_eq!(api_key(Some(h), &k).map(|k| k.name.as_str()), Some("pim"));
         let h = "bearer   erp-0123456789abcdef0123456789abcdef ";
-        assert_eq!(api_key(Some(h), &k), Some("erp"));
+        assert_eq!(api_key(Some(h), &k).map(|k| k.name.as_str()), Some("erp"));
     }
 
     #[test]
@@ -62,7 +64,7 @@ mod tests {
             Some("Bearer erp-0123456789abcdef0123456789abcde"),
             Some("Bearer erp-0123456789abcdef0123456789abcdefX"),
         ] {
-            assert_eq!(api_key(h, &k), None, "{h:?}");
+            assert!(api_key(h, &k).is_none(), "{h:?}");
         }
     }
 }

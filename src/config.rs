@@ -4,6 +4,7 @@
 //! the first request with the variable's name (never its value) instead of
 //! half-working. Both flavours share the variable names.
 
+use crate::scopes::Scopes;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use url::Url;
@@ -55,6 +56,10 @@ impl fmt::Debug for Secret {
 pub struct ApiKey {
     pub name: String,
     pub digest: [u8; 32],
+    /// What the key may do: the entry's `:scope+scope`, or everything for an
+    /// entry without scopes (`scoped` false).
+    pub scopes: Scopes,
+    pub scoped: bool,
 }
 
 /// One `passthrough_allow` entry: `METHOD /V1/pattern`.
@@ -321,9 +326,31 @@ fn api_keys(raw: &str) -> Result<Vec<ApiKey>, ConfigError> {
     const NAME: &str = "api_keys";
     let mut keys: Vec<ApiKey> = Vec::new();
     for (i, entry) in split_list(raw).enumerate() {
-        let (name, key) = entry
-            .split_once(':')
-            .ok_or_else(|| err(NAME, format!("entry {} must be `name:key`", i + 1)))?;
+        let (name, rest) = entry.split_once(':').ok_or_else(|| {
+            err(
+                NAME,
+                format!("entry {} must be `name:key` or `name:key:scopes`", i + 1),
+            )
+        })?;
+        // A second `:` starts the scopes, which must all be known: a typo
+        // must never turn into a longer key with full access. So keys cannot
+        // contain `:`.
+        let (key, scopes) = match rest.split_once(':') {
+            None => (rest, None),
+            Some((key, list)) => {
+                let scopes = Scopes::parse(list).ok_or_else(|| {
+                    err(
+                        NAME,
+                        format!(
+                            "entry {} has an empty or unknown scope after its key (scopes: {}, joined with `+`; keys cannot contain `:`)",
+                            i + 1,
+                            crate::scopes::known()
+                        ),
+                    )
+                })?;
+                (key, Some(scopes))
+            }
+        };
         let (name, key) = (name.trim(), key.trim());
         if name.is_empty()
             || !name
@@ -357,6 +384,8 @@ fn api_keys(raw: &str) -> Result<Vec<ApiKey>, ConfigError> {
         keys.push(ApiKey {
             name: name.to_owned(),
             digest: Sha256::digest(key.as_bytes()).into(),
+            scopes: scopes.unwrap_or_else(Scopes::all),
+            scoped: scopes.is_some(),
         });
     }
     if keys.is_empty() {
@@ -676,6 +705,39 @@ mod tests {
             let mut vars = base();
             vars.insert(k, v.into());
             assert_ne!(parse(&vars).unwrap().token_fingerprint(), a, "{k}");
+        }
+    }
+
+    #[test]
+    fn api_keys_take_scopes_and_never_echo_a_bad_one() {
+        let mut vars = base();
+        vars.insert(
+            "api_keys",
+            format!("erp:{KEY}:inventory.write+orders.read,pim:{KEY}x"),
+        );
+        let s = parse(&vars).unwrap();
+        assert!(s.api_keys[0].scoped);
+        assert_eq!(s.api_keys[0].scopes.names(), "inventory.write+orders.read");
+        assert!(!s.api_keys[1].scoped);
+        assert_eq!(s.api_keys[1].scopes, Scopes::all());
+        for bad in [
+            format!("erp:{KEY}:inventory.wirte"),
+            format!("erp:{KEY}:"),
+            format!("erp:{KEY}:orders.read+"),
+            format!("erp:{KEY}:{KEY}"),
+        ] {
+            vars.insert("api_keys", bad.clone());
+            let e = parse(&vars).unwrap_err();
+            let shown = e.to_string();
+            assert_eq!(e.variable, "api_keys");
+            assert!(
+                shown.contains("entry 1") && shown.contains("scope"),
+                "{shown}"
+            );
+            assert!(
+                !shown.contains(&KEY[..8]) && !shown.contains("wirte"),
+                "{shown}"
+            );
         }
     }
 }

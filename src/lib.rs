@@ -13,6 +13,7 @@ pub mod host;
 pub mod ims;
 pub mod problem;
 pub mod routes;
+pub mod scopes;
 pub mod trace;
 pub mod webhook;
 

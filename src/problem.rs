@@ -16,6 +16,8 @@ pub enum Code {
     NotFound,
     MethodNotAllowed,
     Forbidden,
+    /// The API key is valid but lacks the scope the route needs (RFC 6750).
+    InsufficientScope,
     ConfigInvalid,
     ImsAuthFailed,
     ImsUnavailable,
@@ -41,6 +43,7 @@ impl Code {
             Code::NotFound => "not_found",
             Code::MethodNotAllowed => "method_not_allowed",
             Code::Forbidden => "forbidden",
+            Code::InsufficientScope => "insufficient_scope",
             Code::ConfigInvalid => "config_invalid",
             Code::ImsAuthFailed => "ims_auth_failed",
             Code::ImsUnavailable => "ims_unavailable",
@@ -65,7 +68,7 @@ impl Code {
             Code::PayloadTooLarge => 413,
             Code::NotFound => 404,
             Code::MethodNotAllowed => 405,
-            Code::Forbidden | Code::AccsForbidden => 403,
+            Code::Forbidden | Code::InsufficientScope | Code::AccsForbidden => 403,
             Code::AccsTimeout => 504,
             Code::ConfigInvalid | Code::Internal => 500,
             Code::ImsAuthFailed | Code::AccsAuthFailed | Code::AccsUnavailable => 502,
@@ -84,6 +87,7 @@ impl Code {
             Code::NotFound => "Not found",
             Code::MethodNotAllowed => "Method not allowed",
             Code::Forbidden => "Forbidden",
+            Code::InsufficientScope => "Insufficient scope",
             Code::ConfigInvalid => "Configuration invalid",
             Code::ImsAuthFailed => "Adobe IMS rejected the credentials",
             Code::ImsUnavailable => "Adobe IMS unavailable",
@@ -115,6 +119,8 @@ pub struct Problem {
     pub allow: Option<&'static str>,
     /// Itemised input errors, e.g. each bad index of a batch.
     pub errors: Option<Box<Value>>,
+    /// The scope an `insufficient_scope` answer names in `WWW-Authenticate`.
+    pub scope: Option<&'static str>,
 }
 
 impl Problem {
@@ -127,6 +133,7 @@ impl Problem {
             upstream: None,
             allow: None,
             errors: None,
+            scope: None,
         }
     }
 
@@ -230,6 +237,7 @@ mod tests {
             NotFound,
             MethodNotAllowed,
             Forbidden,
+            InsufficientScope,
             ConfigInvalid,
             ImsAuthFailed,
             ImsUnavailable,

@@ -1,7 +1,11 @@
-//! What one request did, for its single log line.
+//! What one request did, for its single log line, and its W3C trace context
+//! (https://www.w3.org/TR/trace-context/): the caller's `traceparent` when it
+//! is valid, a new trace otherwise; every upstream call gets the same trace id
+//! and a span id of its own.
 
+use crate::host::Ports;
 use serde::Serialize;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -21,11 +25,141 @@ pub struct UpstreamCall {
     pub ms: u64,
 }
 
+/// A W3C trace context: version 00 only, lower-case hex, no all-zero ids.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TraceContext {
+    pub trace_id: [u8; 16],
+    /// This request's span: the parent of every upstream call.
+    pub span_id: [u8; 8],
+    pub flags: u8,
+    /// The caller's `tracestate`, passed on when it looks well formed.
+    pub state: Option<String>,
+}
+
+impl TraceContext {
+    /// Continues the caller's trace when `traceparent` is valid (with a new
+    /// span for this request), else starts one (sampled: the trace id is in
+    /// the log line). Invalid headers are ignored, never echoed.
+    pub fn start<P: Ports>(traceparent: Option<&str>, tracestate: Option<&str>, ports: &P) -> Self {
+        let mut span_id = [0u8; 8];
+        random_nonzero(ports, &mut span_id);
+        match traceparent.and_then(parse_traceparent) {
+            Some((trace_id, flags)) => TraceContext {
+                trace_id,
+                span_id,
+                flags,
+                state: tracestate
+                    .filter(|s| valid_tracestate(s))
+                    .map(str::to_owned),
+            },
+            None => {
+                let mut trace_id = [0u8; 16];
+                random_nonzero(ports, &mut trace_id);
+                TraceContext {
+                    trace_id,
+                    span_id,
+                    flags: 0x01,
+                    state: None,
+                }
+            }
+        }
+    }
+
+    pub fn trace_id(&self) -> String {
+        crate::config::hex(&self.trace_id)
+    }
+
+    /// `00-<trace>-<span>-<flags>` for `span`.
+    fn header(&self, span: &[u8; 8]) -> String {
+        format!(
+            "00-{}-{}-{:02x}",
+            self.trace_id(),
+            crate::config::hex(span),
+            self.flags
+        )
+    }
+
+    /// This request's `traceparent`, returned on the answer.
+    pub fn traceparent(&self) -> String {
+        self.header(&self.span_id)
+    }
+
+    /// A `traceparent` for one upstream call: same trace, a new span id.
+    pub fn child<P: Ports>(&self, ports: &P) -> String {
+        let mut span = [0u8; 8];
+        random_nonzero(ports, &mut span);
+        self.header(&span)
+    }
+}
+
+fn random_nonzero<P: Ports>(ports: &P, buf: &mut [u8]) {
+    ports.fill_random(buf);
+    if buf.iter().all(|b| *b == 0) {
+        buf[0] = 1;
+    }
+}
+
+/// The trace id and flags of a valid version-00 `traceparent`
+/// (`00-<32 hex>-<16 hex>-<2 hex>`, lower-case, ids not all zero).
+fn parse_traceparent(value: &str) -> Option<([u8; 16], u8)> {
+    let parts: Vec<&str> = value.trim().split('-').collect();
+    let [version, trace, parent, flags] = parts.as_slice() else {
+        return None;
+    };
+    let hex = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if *version != "00" || !hex(trace, 32) || !hex(parent, 16) || !hex(flags, 2) {
+        return None;
+    }
+    if trace.bytes().all(|b| b == b'0') || parent.bytes().all(|b| b == b'0') {
+        return None;
+    }
+    let mut trace_id = [0u8; 16];
+    for (i, byte) in trace_id.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&trace[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some((trace_id, u8::from_str_radix(flags, 16).ok()?))
+}
+
+/// A `tracestate` worth passing on: at most 512 characters and 32 list
+/// members, each `key=value` of printable ASCII without `,` or `=` in the
+/// value, as the specification's grammar allows.
+fn valid_tracestate(value: &str) -> bool {
+    let members: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .collect();
+    value.len() <= 512
+        && (1..=32).contains(&members.len())
+        && members.iter().all(|m| {
+            m.split_once('=').is_some_and(|(k, v)| {
+                !k.is_empty()
+                    && k.len() <= 256
+                    && k.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-*/@".contains(&b)
+                    })
+                    && !v.is_empty()
+                    && v.len() <= 256
+                    && v.bytes()
+                        .all(|b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=')
+            })
+        })
+}
+
 #[derive(Debug, Default)]
 pub struct Trace {
     pub request_id: String,
+    pub context: TraceContext,
     pub upstream: RefCell<Vec<UpstreamCall>>,
     pub token_source: RefCell<Option<TokenSource>>,
+    /// The `api_keys` entry that authenticated the request (never the key).
+    pub key: RefCell<Option<String>>,
+    /// For writes: items sent to ACCS, and those that landed.
+    pub items: Cell<Option<(usize, usize)>>,
 }
 
 impl Trace {
@@ -34,6 +168,42 @@ impl Trace {
             request_id,
             ..Trace::default()
         }
+    }
+
+    /// The trace of an inbound request: its request id and trace context.
+    pub fn inbound<P: Ports>(
+        req: &crate::routes::InRequest,
+        ports: &P,
+        request_id: String,
+    ) -> Self {
+        Trace {
+            context: TraceContext::start(
+                req.header("traceparent"),
+                req.header("tracestate"),
+                ports,
+            ),
+            ..Trace::new(request_id)
+        }
+    }
+
+    /// `traceparent` and, when the caller sent one, `tracestate` for one
+    /// upstream call.
+    pub fn upstream_headers<P: Ports>(&self, ports: &P) -> Vec<(&'static str, String)> {
+        let mut h = vec![("traceparent", self.context.child(ports))];
+        if let Some(state) = &self.context.state {
+            h.push(("tracestate", state.clone()));
+        }
+        h
+    }
+
+    pub fn key(&self, name: &str) {
+        *self.key.borrow_mut() = Some(name.to_owned());
+    }
+
+    /// Adds a write's counts (a request may write more than once).
+    pub fn items(&self, sent: usize, landed: usize) {
+        let (s, l) = self.items.get().unwrap_or((0, 0));
+        self.items.set(Some((s + sent, l + landed)));
     }
 
     pub fn upstream(&self, service: &'static str, status: u16, ms: u64) {
@@ -52,8 +222,16 @@ impl Trace {
     /// never a header value, body, token or secret.
     pub fn log_line(&self, method: &str, route: &str, status: u16, duration_ms: u64) -> String {
         #[derive(Serialize)]
+        struct Items {
+            sent: usize,
+            landed: usize,
+        }
+        #[derive(Serialize)]
         struct Line<'a> {
             request_id: &'a str,
+            trace_id: String,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            key: Option<&'a str>,
             method: &'a str,
             route: &'a str,
             status: u16,
@@ -61,16 +239,101 @@ impl Trace {
             upstream: &'a [UpstreamCall],
             #[serde(skip_serializing_if = "Option::is_none")]
             token_source: Option<TokenSource>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            items: Option<Items>,
         }
+        let key = self.key.borrow();
         serde_json::to_string(&Line {
             request_id: &self.request_id,
+            trace_id: self.context.trace_id(),
+            key: key.as_deref(),
             method,
             route,
             status,
             duration_ms,
             upstream: &self.upstream.borrow(),
             token_source: *self.token_source.borrow(),
+            items: self
+                .items
+                .get()
+                .map(|(sent, landed)| Items { sent, landed }),
         })
         .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::FakePorts;
+
+    const VALID: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn a_valid_traceparent_is_continued_with_a_new_span() {
+        let ports = FakePorts::new(|_, _| unreachable!());
+        let ctx = TraceContext::start(
+            Some(VALID),
+            Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"),
+            &ports,
+        );
+        assert_eq!(ctx.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(ctx.flags, 1);
+        assert_eq!(
+            ctx.state.as_deref(),
+            Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE")
+        );
+        let ours = ctx.traceparent();
+        assert!(ours.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+        assert!(!ours.contains("00f067aa0ba902b7"), "a span of our own");
+        let (a, b) = (ctx.child(&ports), ctx.child(&ports));
+        assert_ne!(a, b, "each upstream call has its own span id");
+        assert_eq!(a[..36], ours[..36]);
+        assert!(parse_traceparent(&a).is_some() && parse_traceparent(&ours).is_some());
+    }
+
+    #[test]
+    fn malformed_traceparents_are_ignored() {
+        let ports = FakePorts::new(|_, _| unreachable!());
+        for bad in [
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", // version
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01", // zero trace id
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", // zero parent
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",  // lengths
+            "00-4bf92f3577b34da6a3ce929d0e0e47366-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01", // upper case
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",
+            "",
+            "garbage",
+        ] {
+            let ctx = TraceContext::start(Some(bad), Some("a=b"), &ports);
+            assert_ne!(ctx.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736", "{bad}");
+            assert_eq!(
+                ctx.state, None,
+                "{bad}: no tracestate without a valid traceparent"
+            );
+            assert!(parse_traceparent(&ctx.traceparent()).is_some());
+        }
+    }
+
+    #[test]
+    fn odd_tracestates_are_dropped() {
+        let ports = FakePorts::new(|_, _| unreachable!());
+        for bad in [
+            "",
+            "novalue",
+            "=x",
+            "a=b\r\nx: y",
+            "A=b",
+            &"a=b,".repeat(40),
+            &format!("a={}", "x".repeat(600)),
+        ] {
+            let ctx = TraceContext::start(Some(VALID), Some(bad), &ports);
+            assert_eq!(ctx.state, None, "{bad:?}");
+        }
     }
 }

@@ -204,6 +204,7 @@ impl<P: Ports> Ctx<'_, P> {
             ("accept", "application/json".to_owned()),
             ("x-request-id", self.trace.request_id.clone()),
         ];
+        headers.extend(self.trace.upstream_headers(self.ports));
         if let Some(org) = &s.ims_org_id {
             headers.push(("x-gw-ims-org-id", org.clone()));
         }

@@ -530,10 +530,13 @@ impl Tokens {
         let req = OutRequest {
             method: "POST",
             url: settings.ims_token_url.to_string(),
-            headers: vec![
+            headers: [
                 ("content-type", "application/x-www-form-urlencoded".into()),
                 ("accept", "application/json".into()),
-            ],
+            ]
+            .into_iter()
+            .chain(trace.upstream_headers(ports))
+            .collect(),
             body: token::request_body(&settings.ims_client_id, secret, &settings.ims_scopes)
                 .into_bytes(),
         };

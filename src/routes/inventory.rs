@@ -267,6 +267,17 @@ impl Outcome {
         self.results.iter().filter(|r| r.result == "ok").count()
     }
 
+    /// For the log line: items this request tried to write (each ended `ok`
+    /// or `failed`; superseded entries are not counted) and those that landed.
+    pub fn counts(&self) -> (usize, usize) {
+        let tried = self
+            .results
+            .iter()
+            .filter(|r| r.result != "superseded")
+            .count();
+        (tried, self.ok())
+    }
+
     pub fn superseded(&self) -> usize {
         self.results
             .iter()
@@ -482,7 +493,10 @@ pub fn report(outcome: &Outcome, status: u16) -> InResponse {
 
 pub async fn post<P: Ports>(ctx: &Ctx<'_, P>, body: &[u8]) -> Result<InResponse, Problem> {
     let items = validate(body)?;
-    Ok(respond(&sync(ctx, &items, &[]).await))
+    let outcome = sync(ctx, &items, &[]).await;
+    let (sent, landed) = outcome.counts();
+    ctx.trace.items(sent, landed);
+    Ok(respond(&outcome))
 }
 
 #[cfg(test)]

@@ -14,7 +14,9 @@ use crate::config::{ConfigError, Settings};
 use crate::host::Ports;
 use crate::ims::Tokens;
 use crate::problem::{Code, Problem};
+use crate::scopes::Scope;
 use crate::trace::Trace;
+use std::cell::Cell;
 
 /// A request as the host delivered it; the path is still percent-encoded.
 #[derive(Clone, Debug, Default)]
@@ -49,6 +51,8 @@ pub struct Edge {
     pub settings: Settings,
     pub tokens: Tokens,
     pub denials: Denials,
+    /// The warning about `api_keys` entries without scopes went out.
+    pub warned_unscoped: Cell<bool>,
 }
 
 pub struct App<P> {
@@ -61,6 +65,7 @@ impl<P: Ports> App<P> {
         let edge = settings.map(|settings| Edge {
             tokens: Tokens::new(&settings),
             denials: Denials::default(),
+            warned_unscoped: Cell::new(false),
             settings,
         });
         App { ports, edge }
@@ -68,7 +73,7 @@ impl<P: Ports> App<P> {
 
     pub async fn handle(&self, req: InRequest) -> InResponse {
         let started = self.ports.now_ms();
-        let trace = Trace::new(request_id(&req, &self.ports));
+        let trace = Trace::inbound(&req, &self.ports, request_id(&req, &self.ports));
         let (template, result) = self.dispatch(&req, &trace).await;
         let mut resp = match result {
             Ok(resp) => resp,
@@ -76,6 +81,8 @@ impl<P: Ports> App<P> {
         };
         resp.headers
             .push(("x-request-id", trace.request_id.clone()));
+        resp.headers
+            .push(("traceparent", trace.context.traceparent()));
         let took = self.ports.now_ms().saturating_sub(started);
         self.ports
             .log(&trace.log_line(&req.method, template, resp.status, took));
@@ -121,7 +128,8 @@ impl<P: Ports> App<P> {
         if let Route::Webhook(topic) = route {
             return (template, webhooks::post(&ctx, req, topic).await);
         }
-        if crate::auth::api_key(req.header("authorization"), &edge.settings.api_keys).is_none() {
+        let Some(key) = crate::auth::api_key(req.header("authorization"), &edge.settings.api_keys)
+        else {
             return (
                 template,
                 Err(Problem::new(
@@ -129,6 +137,23 @@ impl<P: Ports> App<P> {
                     "send `Authorization: Bearer <key>` with a key from api_keys",
                 )),
             );
+        };
+        trace.key(&key.name);
+        if !key.scoped && !edge.warned_unscoped.replace(true) {
+            self.ports.log(&unscoped_warning(&edge.settings));
+        }
+        if let Some(scope) = route.scope(&req.method)
+            && !key.scopes.allows(scope)
+        {
+            let mut p = Problem::new(
+                Code::InsufficientScope,
+                format!(
+                    "this key's api_keys entry lacks the `{}` scope this route needs",
+                    scope.as_str()
+                ),
+            );
+            p.scope = Some(scope.as_str());
+            return (template, Err(p));
         }
         let ok = |body: Vec<u8>| json(200, body);
         let query = req.query.as_deref();
@@ -230,6 +255,21 @@ impl<'a> Route<'a> {
         Ok(route)
     }
 
+    /// The scope a key needs here; `None` for routes no API key opens
+    /// (health, the document, webhooks).
+    fn scope(&self, method: &str) -> Option<Scope> {
+        Some(match self {
+            Route::Health | Route::OpenApi | Route::Webhook(_) => return None,
+            Route::Token => Scope::TokenRead,
+            Route::Products => Scope::ProductsRead,
+            Route::Product(_) if method == "PUT" => Scope::ProductsWrite,
+            Route::Product(_) => Scope::ProductsRead,
+            Route::SourceItems => Scope::InventoryWrite,
+            Route::Orders | Route::Order(_) => Scope::OrdersRead,
+            Route::Passthrough(_) => Scope::Passthrough,
+        })
+    }
+
     fn template(&self) -> &'static str {
         match self {
             Route::Health => "/healthz",
@@ -244,6 +284,23 @@ impl<'a> Route<'a> {
             Route::Webhook(_) => "/v1/webhooks/{topic}",
         }
     }
+}
+
+/// Names the entries with full access, never their keys: once per instance,
+/// on the first request such a key authenticates.
+fn unscoped_warning(settings: &Settings) -> String {
+    let names: Vec<&str> = settings
+        .api_keys
+        .iter()
+        .filter(|k| !k.scoped)
+        .map(|k| k.name.as_str())
+        .collect();
+    serde_json::json!({
+        "level": "warn",
+        "message": "api_keys entries without scopes have full access; give each system only what it needs (name:key:scope+scope)",
+        "entries": names,
+    })
+    .to_string()
 }
 
 fn config_problem(e: &ConfigError) -> Problem {
@@ -268,6 +325,13 @@ pub(crate) fn problem_response(p: &Problem, request_id: &str) -> InResponse {
     }
     if p.code == Code::Unauthorized {
         headers.push(("www-authenticate", "Bearer".to_owned()));
+    }
+    if let Some(scope) = p.scope {
+        // RFC 6750 section 3.1.
+        headers.push((
+            "www-authenticate",
+            format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""),
+        ));
     }
     InResponse {
         status: p.status,
@@ -320,10 +384,12 @@ impl<P: Ports> App<P> {
             headers: headers.to_vec(),
             ..InRequest::default()
         };
-        let trace = Trace::new(request_id(&req, &self.ports));
+        let trace = Trace::inbound(&req, &self.ports, request_id(&req, &self.ports));
         let mut resp = problem_response(p, &trace.request_id);
         resp.headers
             .push(("x-request-id", trace.request_id.clone()));
+        resp.headers
+            .push(("traceparent", trace.context.traceparent()));
         self.ports.log(&trace.log_line("-", "-", resp.status, 0));
         resp
     }

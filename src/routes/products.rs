@@ -40,7 +40,9 @@ pub async fn put<P: Ports>(
 ) -> Result<Vec<u8>, Problem> {
     let sku = path::sku(raw_sku)?;
     let product = upsert_body(&sku, body)?;
-    Ok(ctx.call(&upsert_call(&sku, &product)).await?.body)
+    let result = ctx.call(&upsert_call(&sku, &product)).await;
+    ctx.trace.items(1, usize::from(result.is_ok()));
+    Ok(result?.body)
 }
 
 /// The call that upserts one product; shared with the products webhook.

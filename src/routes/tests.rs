@@ -339,12 +339,25 @@ fn logs_have_one_line_per_request_and_no_secrets() {
     let app = App::new(upstream(|_, _| true), settings(&[]));
     block_on(app.handle(get("/v1/products/SKU-1", Some(KEY))));
     block_on(app.handle(get("/v1/products/SKU-1", None)));
+    block_on(app.handle(get("/v1/products/SKU-2", Some(KEY))));
     let logs = app.ports.logs.borrow();
-    assert_eq!(logs.len(), 2);
-    let line: serde_json::Value = serde_json::from_str(&logs[0]).unwrap();
+    // One warning per instance about the unscoped entry, by name, first.
+    assert_eq!(logs.len(), 4);
+    let warning: serde_json::Value = serde_json::from_str(&logs[0]).unwrap();
+    assert_eq!(warning["level"], "warn");
+    assert_eq!(warning["entries"], serde_json::json!(["erp"]));
+    let line: serde_json::Value = serde_json::from_str(&logs[1]).unwrap();
     assert_eq!(line["route"], "/v1/products/{sku}");
     assert_eq!(line["status"], 200);
+    assert_eq!(line["key"], "erp");
+    assert_eq!(line["trace_id"].as_str().map(str::len), Some(32));
     assert_eq!(line["upstream"].as_array().unwrap().len(), 2);
+    let refused: serde_json::Value = serde_json::from_str(&logs[2]).unwrap();
+    assert_eq!(refused["status"], 401);
+    assert!(
+        refused.get("key").is_none(),
+        "no key name without a valid key"
+    );
     for l in logs.iter() {
         for secret in ["tok-1", "secret-1", KEY] {
             assert!(!l.contains(secret), "{l}");
@@ -495,11 +508,11 @@ fn sync_routes_take_four_mib_and_ten_thousand_pretty_items_fit() {
 fn a_rejected_request_echoes_the_callers_request_id() {
     let app = App::new(upstream(|_, _| true), settings(&[]));
     let p = Problem::new(Code::PayloadTooLarge, "too big");
-    let r = app.reject_with(&p, &[("x-request-id".into(), "caller-42".into())]);
+    let r = app.reject(&p, &[("x-request-id".into(), "caller-42".into())]);
     assert_eq!(r.status, 413);
     assert!(r.headers.contains(&("x-request-id", "caller-42".into())));
     assert_eq!(body(&r)["request_id"], "caller-42");
-    let r = app.reject_with(&p, &[("x-request-id".into(), "bad id!".into())]);
+    let r = app.reject(&p, &[("x-request-id".into(), "bad id!".into())]);
     let id = r
         .headers
         .iter()
@@ -530,4 +543,160 @@ fn token_status_on_a_fresh_instance_sees_the_shared_token_read_only() {
         !tokens.status(second.ports.now_ms()).cached,
         "nothing taken into memory"
     );
+}
+
+// ---- scopes and trace context ----
+
+const PIM_KEY: &str = "pim-key-0123456789abcdef0123456789abcdef";
+const REPORT_KEY: &str = "report-key-0123456789abcdef0123456789abcd";
+
+/// Every API-key route, with the scope it needs.
+fn scoped_routes() -> Vec<(InRequest, &'static str)> {
+    let with = |method: &str, path: &str, body: &[u8]| InRequest {
+        method: method.into(),
+        body: body.to_vec(),
+        ..get(path, None)
+    };
+    vec![
+        (with("GET", "/v1/token", b""), "token.read"),
+        (
+            with("GET", "/v1/products?page_size=2", b""),
+            "products.read",
+        ),
+        (with("GET", "/v1/products/SKU-1", b""), "products.read"),
+        (
+            with("PUT", "/v1/products/SKU-1", br#"{"product":{"name":"n"}}"#),
+            "products.write",
+        ),
+        (
+            with(
+                "POST",
+                "/v1/inventory/source-items",
+                br#"{"sourceItems":[{"sku":"A","source_code":"default","quantity":1,"status":1}]}"#,
+            ),
+            "inventory.write",
+        ),
+        (with("GET", "/v1/orders", b""), "orders.read"),
+        (with("GET", "/v1/orders/7", b""), "orders.read"),
+        (with("GET", "/v1/accs/V1/categories/2", b""), "passthrough"),
+    ]
+}
+
+fn scoped_app() -> App<FakePorts> {
+    let keys = format!(
+        "erp:{KEY}:inventory.write+orders.read,pim:{PIM_KEY}:products.read+products.write+token.read+passthrough,report:{REPORT_KEY}"
+    );
+    App::new(
+        upstream(|_, _| true),
+        settings(&[
+            ("api_keys", &keys),
+            ("passthrough_allow", "GET /V1/categories/*"),
+        ]),
+    )
+}
+
+#[test]
+fn a_key_without_the_routes_scope_is_403_and_sends_nothing() {
+    let app = scoped_app();
+    let grants = [
+        (KEY, "inventory.write+orders.read"),
+        (
+            PIM_KEY,
+            "products.read+products.write+token.read+passthrough",
+        ),
+    ];
+    for (req, scope) in scoped_routes() {
+        for (key, granted) in grants {
+            let mut req = req.clone();
+            req.headers
+                .push(("authorization".into(), format!("Bearer {key}")));
+            let sent_before = app.ports.sent.borrow().len();
+            let r = block_on(app.handle(req.clone()));
+            if granted.split('+').any(|g| g == scope) {
+                assert_ne!(r.status, 403, "{} {} with {granted}", req.method, req.path);
+                assert!(r.status < 400, "{} {}: {}", req.method, req.path, r.status);
+                continue;
+            }
+            assert_eq!(r.status, 403, "{} {} without {scope}", req.method, req.path);
+            assert_eq!(body(&r)["code"], "insufficient_scope");
+            assert!(body(&r)["detail"].as_str().unwrap().contains(scope));
+            assert_eq!(
+                header(&r, "www-authenticate"),
+                Some(format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\"").as_str())
+            );
+            assert_eq!(app.ports.sent.borrow().len(), sent_before, "nothing sent");
+        }
+    }
+}
+
+#[test]
+fn an_unscoped_key_opens_every_route_and_is_warned_about_once() {
+    let app = scoped_app();
+    for (mut req, _) in scoped_routes() {
+        req.headers
+            .push(("authorization".into(), format!("Bearer {REPORT_KEY}")));
+        let r = block_on(app.handle(req.clone()));
+        assert!(r.status < 400, "{} {}: {}", req.method, req.path, r.status);
+    }
+    let logs = app.ports.logs.borrow();
+    let warnings: Vec<&String> = logs
+        .iter()
+        .filter(|l| l.contains(r#""level":"warn""#))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains(r#""entries":["report"]"#),
+        "{}",
+        warnings[0]
+    );
+    assert!(!warnings[0].contains(REPORT_KEY));
+    // The log names the entry and counts what a write sent and landed.
+    let put: serde_json::Value = logs
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .find(|l: &serde_json::Value| l["route"] == "/v1/inventory/source-items")
+        .unwrap();
+    assert_eq!(put["key"], "report");
+    assert_eq!(put["items"], serde_json::json!({"sent": 1, "landed": 1}));
+}
+
+#[test]
+fn trace_context_reaches_every_upstream_call_with_its_own_span() {
+    let app = App::new(upstream(|_, _| true), settings(&[]));
+    let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let mut req = get("/v1/products/SKU-1", Some(KEY));
+    req.headers.push(("traceparent".into(), parent.into()));
+    req.headers
+        .push(("tracestate".into(), "congo=t61rcWkgMzE".into()));
+    let r = block_on(app.handle(req));
+    assert_eq!(r.status, 200);
+    let answered = header(&r, "traceparent").unwrap().to_owned();
+    assert!(answered.starts_with("00-0af7651916cd43dd8448eb211c80319c-"));
+    assert!(!answered.contains("b7ad6b7169203331"));
+    let sent = app.ports.sent.borrow();
+    assert_eq!(sent.len(), 2, "IMS and ACCS");
+    let mut spans = vec![answered[36..52].to_owned()];
+    for req in sent.iter() {
+        let tp = req
+            .headers
+            .iter()
+            .find(|(n, _)| *n == "traceparent")
+            .unwrap();
+        assert!(
+            tp.1.starts_with("00-0af7651916cd43dd8448eb211c80319c-"),
+            "{}",
+            tp.1
+        );
+        spans.push(tp.1[36..52].to_owned());
+        assert!(
+            req.headers
+                .contains(&("tracestate", "congo=t61rcWkgMzE".to_owned()))
+        );
+    }
+    spans.sort();
+    spans.dedup();
+    assert_eq!(spans.len(), 3, "a span id per call and one for the request");
+    let line: serde_json::Value =
+        serde_json::from_str(app.ports.logs.borrow().last().unwrap()).unwrap();
+    assert_eq!(line["trace_id"], "0af7651916cd43dd8448eb211c80319c");
 }

@@ -84,7 +84,11 @@ pub async fn post<P: Ports>(
         _ => sync_products(ctx, &req.body, &landed).await,
     };
     let (resp, mut record) = match result {
-        Ok(outcome) => finish(outcome, owner, &landed, ctx.ports.now_ms()),
+        Ok(outcome) => {
+            let (sent, done_now) = outcome.counts();
+            ctx.trace.items(sent, done_now);
+            finish(outcome, owner, &landed, ctx.ports.now_ms())
+        }
         Err(p) => {
             // A malformed payload stays malformed: repeats get the same 400.
             let resp = super::problem_response(&p, &ctx.trace.request_id);
