@@ -20,6 +20,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The dev secret of `spin.sim.toml` (the Standard Webhooks example key).
 const SIM_WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// A key whose entry grants `products.read` only.
+const READ_ONLY_KEY: &str = "ro-key-0123456789abcdef0123456789abcdef";
 /// The dev API key of `spin.sim.toml`.
 const SIM_API_KEY: &str = "dev-key-0123456789abcdef0123456789";
 
@@ -93,6 +95,8 @@ async fn one_host(build: SpinBuild, test: &str) {
     let sim = start_sim().await;
     let mut vars = spin_vars(&sim);
     vars.insert("webhook_secrets".into(), SIM_WEBHOOK_SECRET.into());
+    let keys = format!("{};ro:{READ_ONLY_KEY}:products.read", vars["api_keys"]);
+    vars.insert("api_keys".into(), keys);
     let mut host = spin_up(
         &bin,
         build,
@@ -253,6 +257,45 @@ async fn one_host(build: SpinBuild, test: &str) {
     let receipts = sim.inventory_receipts();
     assert_eq!(receipts.len(), 1200);
     assert!(receipts.values().all(|n| *n == 1));
+
+    // A read-only key: reads work, writes are 403 insufficient_scope and
+    // send nothing; the caller's trace id reaches ACCS with a span of its own.
+    sim.reset();
+    let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let r = client
+        .get(format!("{base}/v1/products/SKU-0001"))
+        .bearer_auth(READ_ONLY_KEY)
+        .header("traceparent", parent)
+        .send()
+        .await
+        .unwrap();
+    let answered = r.headers()["traceparent"].to_str().unwrap().to_owned();
+    assert_eq!(text(r, &mut captured).await.0, 200);
+    assert!(
+        answered.starts_with("00-0af7651916cd43dd8448eb211c80319c-"),
+        "{answered}"
+    );
+    let sent = sim.requests()[0].headers["traceparent"].clone();
+    assert!(
+        sent.starts_with("00-0af7651916cd43dd8448eb211c80319c-") && sent != answered,
+        "{sent}"
+    );
+    let r = client
+        .post(format!("{base}/v1/inventory/source-items"))
+        .bearer_auth(READ_ONLY_KEY)
+        .body(inventory_body(1, 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        "Bearer error=\"insufficient_scope\", scope=\"inventory.write\""
+    );
+    let (status, body) = text(r, &mut captured).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains(r#""code":"insufficient_scope""#));
+    assert_eq!(sim.requests().len(), 1, "the refused write sent nothing");
+    assert!(host.log().contains(r#""key":"ro""#));
 
     // The default SQLite store keeps the token across a restart: 0 IMS calls.
     sim.reset();

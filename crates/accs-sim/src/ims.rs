@@ -77,6 +77,10 @@ pub(crate) async fn token(
         scopes,
         status: status.as_u16(),
         framing,
+        traceparent: headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     });
     (
         status,

@@ -76,6 +76,9 @@ pub struct RecordedTokenRequest {
     /// How the form body was framed on the wire.
     #[serde(default)]
     pub framing: Framing,
+    /// The W3C trace context the caller sent, if any.
+    #[serde(default)]
+    pub traceparent: Option<String>,
 }
 
 /// Misbehaviour to inject; every field defaults to "behave", so JSON may name only a few.
