@@ -296,6 +296,39 @@ async fn one_host(build: SpinBuild, test: &str) {
     assert!(body.contains(r#""code":"insufficient_scope""#));
     assert_eq!(sim.requests().len(), 1, "the refused write sent nothing");
     assert!(host.log().contains(r#""key":"ro""#));
+    // Every other API-key route: 403 for the read-only key with nothing
+    // sent, and open to the unscoped key.
+    for (method, path, scope) in [
+        ("GET", "/v1/token", "token.read"),
+        ("PUT", "/v1/products/SKU-0001", "products.write"),
+        ("GET", "/v1/orders", "orders.read"),
+        ("GET", "/v1/orders/1", "orders.read"),
+        ("GET", "/v1/accs/V1/categories/2", "passthrough"),
+    ] {
+        let send = |key: &'static str| {
+            let b = client
+                .request(method.parse().unwrap(), format!("{base}{path}"))
+                .bearer_auth(key);
+            if method == "PUT" {
+                b.body(r#"{"product":{"name":"n"}}"#).send()
+            } else {
+                b.send()
+            }
+        };
+        let before = sim.requests().len() + sim.token_requests().len();
+        let (status, body) = text(send(READ_ONLY_KEY).await.unwrap(), &mut captured).await;
+        assert_eq!(status, 403, "{method} {path}: {body}");
+        assert!(body.contains(scope), "{body}");
+        assert_eq!(sim.requests().len() + sim.token_requests().len(), before);
+        let (status, body) = text(send(API_KEY).await.unwrap(), &mut captured).await;
+        // The passthrough is closed by passthrough_allow (empty here): 403
+        // `forbidden`, past the scope check.
+        let want_forbidden = path.starts_with("/v1/accs");
+        assert!(
+            status < 400 || (want_forbidden && body.contains(r#""code":"forbidden""#)),
+            "{method} {path} unscoped: {status} {body}"
+        );
+    }
 
     // The default SQLite store keeps the token across a restart: 0 IMS calls.
     sim.reset();

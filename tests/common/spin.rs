@@ -128,6 +128,13 @@ impl SpinUp {
             let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
             let _ = c.kill();
             let _ = c.wait();
+            // The trigger process may hold the port a moment longer: a
+            // restart on the same port must not find it taken.
+            let addr = self.base.trim_start_matches("http://").to_owned();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::net::TcpStream::connect(&addr).is_ok() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
     }
 
