@@ -197,6 +197,31 @@ impl InboundBodyError {
     }
 }
 
+/// An upstream body that could not be read in full.
+impl From<InboundBodyError> for SendError {
+    fn from(e: InboundBodyError) -> Self {
+        match e {
+            InboundBodyError::TooLarge => SendError::TooLarge(MAX_UPSTREAM_BODY),
+            InboundBodyError::Broken(m) => SendError::Other(m),
+        }
+    }
+}
+
+/// `exchange`, unless `deadline` (a host sleep) ends first: hosts wait far
+/// longer than a caller's budget on their own (Spin up to 600 s), so every
+/// adapter enforces the attempt's timeout itself.
+#[cfg(target_arch = "wasm32")]
+async fn race_deadline<T>(
+    exchange: impl std::future::Future<Output = Result<T, SendError>>,
+    deadline: impl std::future::Future<Output = ()>,
+) -> Result<T, SendError> {
+    use futures::FutureExt;
+    futures::select_biased! {
+        r = std::pin::pin!(exchange.fuse()) => r,
+        _ = std::pin::pin!(deadline.fuse()) => Err(SendError::Timeout),
+    }
+}
+
 /// Appends `chunk` to `out` unless that passes `cap`.
 pub fn append_capped(out: &mut Vec<u8>, chunk: &[u8], cap: usize) -> Result<(), InboundBodyError> {
     if out.len() + chunk.len() > cap {

@@ -6,7 +6,7 @@ use crate::host::{
     InboundBodyError, MAX_UPSTREAM_BODY, OutRequest, OutResponse, SendError, append_capped,
 };
 use crate::routes::{InRequest, body_limit};
-use futures::{FutureExt, Stream, StreamExt};
+use futures::{Stream, StreamExt};
 use spin_sdk::http::{ErrorCode, IncomingRequest, IncomingResponse, Method, Request};
 use std::time::Duration;
 
@@ -31,22 +31,14 @@ pub async fn send(req: OutRequest, timeout: Duration) -> Result<OutResponse, Sen
             .into_iter()
             .filter_map(|(n, v)| Some((n, String::from_utf8(v).ok()?)))
             .collect();
-        let body = read_capped(resp.take_body_stream(), MAX_UPSTREAM_BODY)
-            .await
-            .map_err(|e| match e {
-                InboundBodyError::TooLarge => SendError::TooLarge(MAX_UPSTREAM_BODY),
-                InboundBodyError::Broken(m) => SendError::Other(m),
-            })?;
+        let body = read_capped(resp.take_body_stream(), MAX_UPSTREAM_BODY).await?;
         Ok(OutResponse {
             status,
             headers,
             body,
         })
     };
-    futures::select_biased! {
-        r = exchange.fuse() => r,
-        _ = sleep(timeout).fuse() => Err(SendError::Timeout),
-    }
+    crate::host::race_deadline(exchange, sleep(timeout)).await
 }
 
 fn method(m: &str) -> Method {

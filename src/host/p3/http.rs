@@ -7,7 +7,6 @@ use crate::host::{
 };
 use crate::routes::{InRequest, body_limit};
 use bytes::Bytes;
-use futures::FutureExt;
 use http_body_util::BodyExt;
 use spin_sdk::http::{FullBody, Request};
 use spin_sdk::wasip3::http::types::{ErrorCode, RequestOptions};
@@ -38,22 +37,14 @@ pub async fn send(req: OutRequest, timeout: Duration) -> Result<OutResponse, Sen
             .iter()
             .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect();
-        let body = read_capped(resp.into_body(), MAX_UPSTREAM_BODY)
-            .await
-            .map_err(|e| match e {
-                InboundBodyError::TooLarge => SendError::TooLarge(MAX_UPSTREAM_BODY),
-                InboundBodyError::Broken(m) => SendError::Other(m),
-            })?;
+        let body = read_capped(resp.into_body(), MAX_UPSTREAM_BODY).await?;
         Ok(OutResponse {
             status,
             headers,
             body,
         })
     };
-    futures::select_biased! {
-        r = exchange.fuse() => r,
-        _ = spin_sdk::time::sleep(timeout).fuse() => Err(SendError::Timeout),
-    }
+    crate::host::race_deadline(exchange, spin_sdk::time::sleep(timeout)).await
 }
 
 /// WASI 0.3 request options, so a host that honours them cancels the
