@@ -505,7 +505,7 @@ async fn two_hosts(build: SpinBuild, test: &str) {
             runtime_config: Some(redis_runtime_config(&redis)),
         }
     };
-    let a = spin_up(
+    let mut a = spin_up(
         &bin,
         build,
         Manifest::Shipped,
@@ -513,7 +513,7 @@ async fn two_hosts(build: SpinBuild, test: &str) {
         setup(),
     )
     .await;
-    let b = spin_up(
+    let mut b = spin_up(
         &bin,
         build,
         Manifest::Shipped,
@@ -562,20 +562,57 @@ async fn two_hosts(build: SpinBuild, test: &str) {
     }
     let _ = writeln_stderr(&format!("{test}: Redis commands for 20 reads: {ops:?}"));
 
-    // ACCS revokes the token: host A refreshes once, host B adopts A's
-    // token from Redis instead of asking IMS.
+    // A token refreshed by one host is adopted by the other. Start over
+    // from a store holding a token issued 10 minutes ago (a token seconds
+    // old that ACCS refuses is a permission denial, not a stale token, so it
+    // is never renewed), then ACCS revokes it: host A renews it once, host B
+    // takes A's token from Redis instead of asking IMS.
+    redis.flush().await;
+    a.restart().await;
+    b.restart().await;
+    sim.reset();
+    let old = sim_token(&sim).await;
+    let v = spin_vars(&sim);
+    redis
+        .set(
+            &token_kv_key(&v),
+            &sealed(&v, &old, now_s() * 1000 + 3_000_000, CLIENT_SECRET),
+        )
+        .await;
+    for host in [&a, &b] {
+        let (status, body) = text(read(host.base.clone(), "SKU-0002").await, &mut captured).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(
+        sim.counters().token_requests,
+        1,
+        "both hosts use the stored token"
+    );
     sim.revoke_tokens();
-    let (status, _) = text(read(a.base.clone(), "SKU-0002").await, &mut captured).await;
-    assert_eq!(status, 200);
-    assert_eq!(sim.counters().token_requests, 2);
+    let (status, body) = text(read(a.base.clone(), "SKU-0003").await, &mut captured).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        sim.counters().token_requests,
+        2,
+        "host A renews the refused token once"
+    );
     for _ in 0..3 {
-        let (status, _) = text(read(b.base.clone(), "SKU-0003").await, &mut captured).await;
-        assert_eq!(status, 200);
+        let (status, body) = text(read(b.base.clone(), "SKU-0004").await, &mut captured).await;
+        assert_eq!(status, 200, "{body}");
     }
     assert_eq!(
         sim.counters().token_requests,
         2,
-        "host B adopts the token host A refreshed"
+        "host B adopts the token host A renewed"
+    );
+    let bearers: Vec<String> = sim
+        .requests()
+        .iter()
+        .map(|r| r.headers["authorization"].clone())
+        .collect();
+    assert_eq!(
+        bearers.iter().filter(|b| b.ends_with(&old)).count(),
+        if build == SpinBuild::P2 { 3 } else { 4 }
     );
 
     // The same delivery to both hosts at once lands exactly once, 20 times.

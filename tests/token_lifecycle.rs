@@ -14,8 +14,6 @@ mod common;
 use accs_edge::config::Settings;
 use accs_edge::ims::Tokens;
 use accs_edge::ims::lease::Lease;
-use accs_edge::ims::seal;
-use accs_edge::ims::token::Token;
 use accs_sim::{Faults, Sim, SimConfig};
 use common::rig::*;
 use common::serve::TempDir;
@@ -96,45 +94,6 @@ fn tokens_for(vars: &BTreeMap<String, String>) -> (Settings, Tokens) {
     let settings = Settings::from_lookup(|n| vars.get(n).cloned()).expect("valid variables");
     let tokens = Tokens::new(&settings);
     (settings, tokens)
-}
-
-/// A real token from the simulator (counted there as one token request).
-async fn sim_token(sim: &Sim) -> String {
-    let body = format!(
-        "grant_type=client_credentials&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}&scope=commerce.accs"
-    );
-    let r = reqwest::Client::new()
-        .post(sim.ims_token_url())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let v: serde_json::Value = r.json().await.unwrap();
-    v["access_token"].as_str().unwrap().to_owned()
-}
-
-/// `access` sealed as the component seals it, under `secret`, expiring at
-/// `expires_at_ms` after a one-hour lifetime (refresh window 360 s).
-fn sealed(
-    vars: &BTreeMap<String, String>,
-    access: &str,
-    expires_at_ms: u64,
-    secret: &str,
-) -> Vec<u8> {
-    let (settings, tokens) = tokens_for(vars);
-    let token = Token {
-        access_token: access.to_owned(),
-        expires_at_ms,
-        lifetime_ms: 3_600_000,
-    };
-    seal::seal(
-        &seal::derive_key(secret, &settings.token_fingerprint()),
-        tokens.kv_key(),
-        &token,
-        [3; 12],
-    )
 }
 
 fn host_path(dir: &Path, guest: &str) -> PathBuf {

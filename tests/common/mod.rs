@@ -161,3 +161,51 @@ pub fn assert_no_secrets(sim: &Sim, captured: &[String]) {
         }
     }
 }
+
+/// A real token from the simulator (counted there as one token request).
+pub async fn sim_token(sim: &Sim) -> String {
+    let body = format!(
+        "grant_type=client_credentials&client_id={CLIENT_ID}&client_secret={CLIENT_SECRET}&scope=commerce.accs"
+    );
+    let r = reqwest::Client::new()
+        .post(sim.ims_token_url())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The key-value key under which the component with `vars` keeps its token.
+pub fn token_kv_key(vars: &BTreeMap<String, String>) -> String {
+    let settings = accs_edge::config::Settings::from_lookup(|n| vars.get(n).cloned())
+        .expect("valid variables");
+    accs_edge::ims::Tokens::new(&settings).kv_key().to_owned()
+}
+
+/// `access` sealed as the component seals it, under `secret`, expiring at
+/// `expires_at_ms` after a one-hour lifetime (refresh window 360 s).
+pub fn sealed(
+    vars: &BTreeMap<String, String>,
+    access: &str,
+    expires_at_ms: u64,
+    secret: &str,
+) -> Vec<u8> {
+    use accs_edge::ims::{seal, token::Token};
+    let settings = accs_edge::config::Settings::from_lookup(|n| vars.get(n).cloned())
+        .expect("valid variables");
+    let token = Token {
+        access_token: access.to_owned(),
+        expires_at_ms,
+        lifetime_ms: 3_600_000,
+    };
+    seal::seal(
+        &seal::derive_key(secret, &settings.token_fingerprint()),
+        &token_kv_key(vars),
+        &token,
+        [3; 12],
+    )
+}

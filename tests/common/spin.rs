@@ -335,14 +335,22 @@ pub async fn redis(test: &str) -> Option<Redis> {
 impl Redis {
     /// One command over RESP; the reply as text (a bulk string or a status).
     async fn command(&self, args: &[&str]) -> String {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.command_bytes(&args).await
+    }
+
+    /// Binary-safe arguments (a sealed token is not text).
+    async fn command_bytes(&self, args: &[&[u8]]) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let addr = self.url.trim_start_matches("redis://");
         let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let mut req = format!("*{}\r\n", args.len());
+        let mut req = format!("*{}\r\n", args.len()).into_bytes();
         for a in args {
-            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            req.extend_from_slice(a);
+            req.extend_from_slice(b"\r\n");
         }
-        conn.write_all(req.as_bytes()).await.unwrap();
+        conn.write_all(&req).await.unwrap();
         let mut out = Vec::new();
         let mut buf = [0u8; 8192];
         loop {
@@ -353,6 +361,17 @@ impl Redis {
             }
         }
         String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Stores `value` under `key`, as a host's `set` would.
+    pub async fn set(&self, key: &str, value: &[u8]) {
+        let reply = self.command_bytes(&[b"SET", key.as_bytes(), value]).await;
+        assert!(reply.starts_with("+OK"), "{reply}");
+    }
+
+    /// Empties the store.
+    pub async fn flush(&self) {
+        assert!(self.command(&["FLUSHALL"]).await.starts_with("+OK"));
     }
 
     /// Forgets the command counters.
