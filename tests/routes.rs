@@ -374,22 +374,36 @@ async fn passthrough_forwards_only_what_the_allow_list_names() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn bodies_over_one_mib_are_413() {
+async fn bodies_over_the_routes_cap_are_413() {
     for flavour in FLAVOURS {
         let rig = rig(flavour, |_| {}).await;
-        let big = Bytes::from(vec![b' '; 1024 * 1024 + 1]);
-        let req = http::Request::builder()
-            .method("POST")
-            .uri("http://localhost/v1/inventory/source-items")
-            .header("authorization", format!("Bearer {API_KEY}"))
-            .body(big)
-            .unwrap();
-        let a = rig.send(req).await;
-        assert_eq!(
-            (a.status, a.body["code"].as_str()),
-            (413, Some("payload_too_large")),
-            "{flavour:?}"
-        );
+        // 1 MiB for a product, 4 MiB for a sync (10,000 realistic items).
+        for (method, path, cap) in [
+            ("PUT", "/v1/products/SKU-0001", 1024 * 1024),
+            ("POST", "/v1/inventory/source-items", 4 * 1024 * 1024),
+        ] {
+            let big = Bytes::from(vec![b' '; cap + 1]);
+            let req = http::Request::builder()
+                .method(method)
+                .uri(format!("http://localhost{path}"))
+                .header("authorization", format!("Bearer {API_KEY}"))
+                .header("x-request-id", "big-1")
+                .body(big)
+                .unwrap();
+            let a = rig.send(req).await;
+            assert_eq!(
+                (a.status, a.body["code"].as_str()),
+                (413, Some("payload_too_large")),
+                "{flavour:?} {path}"
+            );
+            assert!(
+                a.body["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&cap.to_string())
+            );
+            assert_eq!(a.headers["x-request-id"], "big-1", "echoed on a 413 too");
+        }
         assert_eq!(rig.sim.counters().accs_requests, 0);
         rig.finish();
     }

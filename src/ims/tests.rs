@@ -771,3 +771,45 @@ fn a_token_issued_for_under_a_minute_is_used_for_half_its_life() {
     );
     assert_eq!(w.ims_calls(), 2);
 }
+
+#[test]
+fn the_rotation_secret_that_worked_is_tried_first_next_time() {
+    // IMS knows only secret-1: secret-new is refused with invalid_client.
+    let issued = Cell::new(0);
+    let ports = FakePorts::new(move |req, _| {
+        let body = String::from_utf8_lossy(&req.body).into_owned();
+        if body.contains("client_secret=secret-new") {
+            return respond(401, r#"{"error":"invalid_client"}"#);
+        }
+        issued.set(issued.get() + 1);
+        respond(
+            200,
+            &format!(
+                r#"{{"access_token":"tok-{}","expires_in":3600}}"#,
+                issued.get()
+            ),
+        )
+    });
+    ports.now.set(T0);
+    let w = World {
+        ports,
+        settings: settings(&[("ims_client_secret", "secret-new;secret-1")]),
+        down: Rc::default(),
+    };
+    let t = w.tokens();
+    assert_eq!(ok(&w.get(&t)), "tok-1");
+    t.invalidate("tok-1");
+    assert_eq!(ok(&w.get(&t)), "tok-2");
+    let secrets: Vec<bool> = w
+        .ports
+        .sent
+        .borrow()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).contains("secret-new"))
+        .collect();
+    assert_eq!(
+        secrets,
+        [true, false, false],
+        "new, old; then the old one first"
+    );
+}

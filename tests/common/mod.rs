@@ -19,6 +19,8 @@ pub const OTHER_API_KEY: &str = "pim-key-0123456789abcdef0123456789abcdef";
 pub const CLIENT_ID: &str = "accs-edge-test-client";
 pub const CLIENT_SECRET: &str = "p8e-TEST-secret-0f1e2d3c4b5a69788796a5b4";
 pub const TENANT: &str = "tenantT1";
+pub const ALL_SCOPES: &str =
+    "products.read+products.write+inventory.write+orders.read+passthrough+token.read";
 
 pub use edge_host::Flavour;
 
@@ -116,7 +118,12 @@ pub fn vars(sim: &Sim) -> BTreeMap<String, String> {
         ("ims_org_id", "ORG123@AdobeOrg".to_owned()),
         ("accs_base_url", sim.accs_base_url()),
         ("accs_store_code", "default".to_owned()),
-        ("api_keys", format!("erp:{API_KEY},pim:{OTHER_API_KEY}")),
+        // Every scope, named: an entry without scopes would also open all,
+        // but earns a warning that tests of the log would have to skip.
+        (
+            "api_keys",
+            format!("erp:{API_KEY}:{ALL_SCOPES},pim:{OTHER_API_KEY}:{ALL_SCOPES}"),
+        ),
         ("allow_http", "true".to_owned()),
     ]
     .into_iter()
