@@ -495,11 +495,11 @@ fn sync_routes_take_four_mib_and_ten_thousand_pretty_items_fit() {
 fn a_rejected_request_echoes_the_callers_request_id() {
     let app = App::new(upstream(|_, _| true), settings(&[]));
     let p = Problem::new(Code::PayloadTooLarge, "too big");
-    let r = app.reject_with(&p, &[("x-request-id".into(), "caller-42".into())]);
+    let r = app.reject(&p, &[("x-request-id".into(), "caller-42".into())]);
     assert_eq!(r.status, 413);
     assert!(r.headers.contains(&("x-request-id", "caller-42".into())));
     assert_eq!(body(&r)["request_id"], "caller-42");
-    let r = app.reject_with(&p, &[("x-request-id".into(), "bad id!".into())]);
+    let r = app.reject(&p, &[("x-request-id".into(), "bad id!".into())]);
     let id = r
         .headers
         .iter()
