@@ -19,8 +19,11 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+/// A fuzz entry: arbitrary bytes in, a panic on a finding.
+pub type Entry = fn(&[u8]);
+
 /// Every target: its name (the directory under `fuzz/corpus/`) and entry.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Entry)] = &[
     ("webhook_signature", webhook_signature),
     ("retry_after", retry_after),
     ("search_criteria", search_criteria),

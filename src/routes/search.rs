@@ -115,14 +115,14 @@ pub const CONDITIONS: &[&str] = &[
     "notnull",
 ];
 
+/// (is a sort order, first index, second index, member) of a searchCriteria key.
+type Entry<'k> = (bool, &'k str, &'k str, &'k str);
+
 /// One `searchCriteria[...]` key, checked against the grammar the OpenAPI
 /// document states: `[filter_groups][G][filters][F][field|value|condition_type]`
 /// or `[sortOrders][N][field|direction]`, indexes of 1 to 3 digits, with its
 /// value. Answers (is a sort order, first index, second index, member).
-fn criteria_key<'k>(
-    key: &'k str,
-    value: &str,
-) -> Result<(bool, &'k str, &'k str, &'k str), Problem> {
+fn criteria_key<'k>(key: &'k str, value: &str) -> Result<Entry<'k>, Problem> {
     let bad = |why: &str| Problem::bad_request(format!("`{}`: {why}", printable(key)));
     let mut groups = Vec::new();
     let mut rest = key.strip_prefix("searchCriteria").unwrap_or(key);
