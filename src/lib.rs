@@ -9,6 +9,8 @@
 pub mod accs;
 pub mod auth;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod host;
 pub mod ims;
 pub mod problem;

@@ -355,7 +355,10 @@ async fn passthrough_forwards_only_what_the_allow_list_names() {
             ("GET", "/v1/accs/rest/V1/categories/2", 403),
             ("GET", "/v1/accs/V1/categories/..", 400),
             ("GET", "/v1/accs/V1/categories/%2e%2e", 400),
-            ("GET", "/v1/accs/V1/categories/a%2Fb", 400),
+            // An encoded `/` separates segments: four of them, not allowed.
+            ("GET", "/v1/accs/V1/categories/a%2Fb", 403),
+            ("GET", "/v1/accs/V1/categories/a%252Fb", 400),
+            ("GET", "/v1/accs/V1/categories%2F..", 400),
             ("GET", "/v1/accs/V1/categories/x@evil.example", 400),
         ] {
             let a = rig

@@ -53,6 +53,7 @@ impl Item {
 const STATUS_RULE: &str = "`status` must be 0 (out of stock) or 1 (in stock)";
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Body<'a> {
     #[serde(rename = "sourceItems", borrow)]
     source_items: Option<Vec<&'a RawValue>>,
@@ -64,7 +65,9 @@ struct Body<'a> {
 /// again, to say what is wrong with it.
 pub fn validate(body: &[u8]) -> Result<Vec<Item>, Problem> {
     let doc: Body = serde_json::from_slice(body).map_err(|_| {
-        Problem::bad_request("the body must be a JSON object `{\"sourceItems\":[...]}`")
+        Problem::bad_request(
+            "the body must be a JSON object `{\"sourceItems\":[...]}` with no other member",
+        )
     })?;
     let Some(items) = doc.source_items else {
         return Err(Problem::bad_request(
@@ -570,6 +573,7 @@ mod tests {
             br#"{"sourceItems":[]}"#,
             br#"{"sourceItems":{}}"#,
             b"nope",
+            br#"{"sourceItems":[{"sku":"A","source_code":"s","quantity":0,"status":0}],"x":1}"#,
         ] {
             assert_eq!(validate(bad).unwrap_err().status, 400);
         }

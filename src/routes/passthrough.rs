@@ -69,11 +69,14 @@ fn method(m: &str) -> Result<&'static str, Problem> {
 }
 
 /// The raw segments after `/v1/accs`, each checked to stay one segment under
-/// the tenant: no dot segments, no encoded `/` or `\`, no `@`, no controls.
-fn safe_segments(rest: &str) -> Result<Vec<&str>, Problem> {
+/// the tenant: no dot segments, no encoded `\`, `@` or `%` (so no layer that
+/// decodes twice sees anything we did not check), no controls. An encoded
+/// `/` (`%2F`) separates segments like a literal one: OpenAPI clients encode
+/// the `{path}` parameter whole, and what is matched is exactly what is sent.
+pub fn safe_segments(rest: &str) -> Result<Vec<&str>, Problem> {
     let bad = |why: &str| Problem::bad_request(format!("the passthrough path {why}"));
     let rest = rest.strip_prefix('/').ok_or_else(|| bad("is empty"))?;
-    let segments: Vec<&str> = rest.split('/').collect();
+    let segments = split_segments(rest);
     for s in &segments {
         if s.is_empty() {
             return Err(bad("has an empty segment"));
@@ -89,13 +92,37 @@ fn safe_segments(rest: &str) -> Result<Vec<&str>, Problem> {
             || decoded == ".."
             || decoded
                 .chars()
-                .any(|c| c.is_control() || "/\\@".contains(c))
+                .any(|c| c.is_control() || "\\@%".contains(c))
             || s.contains('%') && !valid_escapes(s)
         {
             return Err(bad("has a segment that is not allowed"));
         }
     }
     Ok(segments)
+}
+
+/// Splits on `/` and on `%2F` (either case).
+fn split_segments(rest: &str) -> Vec<&str> {
+    let b = rest.as_bytes();
+    let (mut out, mut start, mut i) = (Vec::new(), 0, 0);
+    while i < b.len() {
+        if b[i] == b'/' {
+            out.push(&rest[start..i]);
+            i += 1;
+            start = i;
+        } else if b[i] == b'%'
+            && b.get(i + 1) == Some(&b'2')
+            && matches!(b.get(i + 2), Some(b'F' | b'f'))
+        {
+            out.push(&rest[start..i]);
+            i += 3;
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    out.push(&rest[start..]);
+    out
 }
 
 fn valid_escapes(s: &str) -> bool {
@@ -179,7 +206,11 @@ mod tests {
             "/V1/categories/..",
             "/V1/categories/%2e%2E",
             "/V1/categories/.",
-            "/V1/categories/a%2Fb",
+            "/V1/categories/%252F",
+            "/V1/categories/a%25b",
+            "/V1/categories%2F..",
+            "/V1/categories%2f%2E",
+            "/V1/categories/a%2F",
             "/V1/categories/a%5Cb",
             "/V1/categories/user@evil.example",
             "/V1/categories/a%40b",
@@ -195,5 +226,22 @@ mod tests {
             assert!(safe_segments(p).is_err(), "{p}");
         }
         assert!(safe_segments("/V1/products/a%20b").is_ok());
+    }
+
+    #[test]
+    fn an_encoded_slash_separates_segments_and_is_matched_as_one() {
+        let segments = safe_segments("/V1/categories/a%2Fb").unwrap();
+        assert_eq!(segments, ["V1", "categories", "a", "b"]);
+        let r = rules(&[("GET", "/V1/categories/*")]);
+        assert!(!allowed(&r, "GET", &segments));
+        assert_eq!(
+            safe_segments("/V1%2fcategories%2F2").unwrap(),
+            ["V1", "categories", "2"]
+        );
+        assert!(allowed(
+            &r,
+            "GET",
+            &safe_segments("/V1%2Fcategories%2F2").unwrap()
+        ));
     }
 }

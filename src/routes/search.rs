@@ -4,6 +4,7 @@
 //! refused, so a typo is not silently ignored.
 
 use crate::problem::Problem;
+use std::collections::BTreeMap;
 use url::form_urlencoded;
 
 pub const MAX_PAGE_SIZE: u32 = 300;
@@ -26,9 +27,11 @@ pub enum FilterKind {
 pub fn search_criteria(query: Option<&str>, filters: &[Filter]) -> Result<String, Problem> {
     let mut out = form_urlencoded::Serializer::new(String::new());
     let (mut page, mut page_size, mut sort) = (None, None, None);
-    let (mut has_page, mut has_size) = (false, false);
     let (mut next_group, mut next_sort) = (0u32, 0u32);
     let mut conveniences: Vec<(&Filter, String)> = Vec::new();
+    // Filters and sort orders named so far, by their raw indexes, and
+    // whether each has its `field` (Magento refuses one without).
+    let mut entries: BTreeMap<(bool, String, String), bool> = BTreeMap::new();
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         if value.chars().any(char::is_control) {
             return Err(Problem::bad_request(format!(
@@ -40,30 +43,17 @@ pub fn search_criteria(query: Option<&str>, filters: &[Filter]) -> Result<String
             "page" => page = Some(number(&key, &value, 1, u32::MAX)?),
             "page_size" => page_size = Some(number(&key, &value, 1, MAX_PAGE_SIZE)?),
             "sort" => sort = Some(sort_orders(&value)?),
-            k if is_search_criteria_key(k) => {
-                if numeric_groups(k).any(|n| n.len() > 3) {
-                    return Err(Problem::bad_request(format!(
-                        "`{}`: searchCriteria indexes go from 0 to {MAX_INDEX}",
-                        printable(k)
-                    )));
+            k if k.starts_with("searchCriteria") => {
+                let entry = criteria_key(k, &value)?;
+                let (is_sort, a, b, attr) = entry;
+                let index = a.parse::<u32>().unwrap_or(0).saturating_add(1);
+                if is_sort {
+                    next_sort = next_sort.max(index);
+                } else {
+                    next_group = next_group.max(index);
                 }
-                match k {
-                    "searchCriteria[currentPage]" => {
-                        number(k, &value, 1, u32::MAX)?;
-                        has_page = true;
-                    }
-                    "searchCriteria[pageSize]" => {
-                        number(k, &value, 1, MAX_PAGE_SIZE)?;
-                        has_size = true;
-                    }
-                    _ => {}
-                }
-                if let Some(i) = index_after(k, "searchCriteria[filter_groups][") {
-                    next_group = next_group.max(i.saturating_add(1));
-                }
-                if let Some(i) = index_after(k, "searchCriteria[sortOrders][") {
-                    next_sort = next_sort.max(i.saturating_add(1));
-                }
+                let has_field = entries.entry((is_sort, a.into(), b.into())).or_default();
+                *has_field |= attr == "field";
                 out.append_pair(k, &value);
             }
             k => match filters.iter().find(|f| f.param == k) {
@@ -79,10 +69,16 @@ pub fn search_criteria(query: Option<&str>, filters: &[Filter]) -> Result<String
             },
         }
     }
-    if (page.is_some() && has_page) || (page_size.is_some() && has_size) {
-        return Err(Problem::bad_request(
-            "give page and page_size or searchCriteria[currentPage] and searchCriteria[pageSize], not both",
-        ));
+    if let Some(((is_sort, a, b), _)) = entries.iter().find(|(_, has_field)| !**has_field) {
+        let key = if *is_sort {
+            format!("searchCriteria[sortOrders][{a}]")
+        } else {
+            format!("searchCriteria[filter_groups][{a}][filters][{b}]")
+        };
+        return Err(Problem::bad_request(format!(
+            "`{}` has no `[field]`",
+            printable(&key)
+        )));
     }
     for (f, value) in conveniences {
         let g = format!("searchCriteria[filter_groups][{next_group}][filters][0]");
@@ -102,19 +98,81 @@ pub fn search_criteria(query: Option<&str>, filters: &[Filter]) -> Result<String
         out.append_pair(&format!("{s}[direction]"), direction);
         next_sort += 1;
     }
-    if !has_size {
-        out.append_pair(
-            "searchCriteria[pageSize]",
-            &page_size.unwrap_or(DEFAULT_PAGE_SIZE).to_string(),
-        );
-    }
-    if !has_page {
-        out.append_pair(
-            "searchCriteria[currentPage]",
-            &page.unwrap_or(1).to_string(),
-        );
-    }
+    out.append_pair(
+        "searchCriteria[pageSize]",
+        &page_size.unwrap_or(DEFAULT_PAGE_SIZE).to_string(),
+    );
+    out.append_pair(
+        "searchCriteria[currentPage]",
+        &page.unwrap_or(1).to_string(),
+    );
     Ok(out.finish())
+}
+
+/// Magento's condition types that ACCS evaluates (`condition_type`).
+pub const CONDITIONS: &[&str] = &[
+    "eq", "neq", "like", "nlike", "gt", "gteq", "lt", "lteq", "in", "nin", "finset", "null",
+    "notnull",
+];
+
+/// (is a sort order, first index, second index, member) of a searchCriteria key.
+type Entry<'k> = (bool, &'k str, &'k str, &'k str);
+
+/// One `searchCriteria[...]` key, checked against the grammar the OpenAPI
+/// document states: `[filter_groups][G][filters][F][field|value|condition_type]`
+/// or `[sortOrders][N][field|direction]`, indexes of 1 to 3 digits, with its
+/// value. Answers (is a sort order, first index, second index, member).
+fn criteria_key<'k>(key: &'k str, value: &str) -> Result<Entry<'k>, Problem> {
+    let bad = |why: &str| Problem::bad_request(format!("`{}`: {why}", printable(key)));
+    let mut groups = Vec::new();
+    let mut rest = key.strip_prefix("searchCriteria").unwrap_or(key);
+    while let Some(r) = rest.strip_prefix('[') {
+        let Some(end) = r.find(']') else {
+            return Err(bad("unbalanced brackets"));
+        };
+        groups.push(&r[..end]);
+        rest = &r[end + 1..];
+    }
+    if !rest.is_empty() || groups.is_empty() {
+        return Err(bad(
+            "searchCriteria keys are `searchCriteria[filter_groups][G][filters][F][field|value|condition_type]` or `searchCriteria[sortOrders][N][field|direction]`",
+        ));
+    }
+    let index_ok = |i: &str| (1..=3).contains(&i.len()) && i.bytes().all(|b| b.is_ascii_digit());
+    let entry = match groups.as_slice() {
+        ["filter_groups", g, "filters", f, attr] => (false, *g, *f, *attr),
+        ["sortOrders", n, attr] => (true, *n, "", *attr),
+        ["pageSize"] => return Err(bad("use `page_size`")),
+        ["currentPage"] => return Err(bad("use `page`")),
+        _ => {
+            return Err(bad(
+                "searchCriteria keys are `searchCriteria[filter_groups][G][filters][F][field|value|condition_type]` or `searchCriteria[sortOrders][N][field|direction]`",
+            ));
+        }
+    };
+    let (is_sort, a, b, attr) = entry;
+    if !index_ok(a) || (!is_sort && !index_ok(b)) {
+        return Err(bad(&format!(
+            "searchCriteria indexes go from 0 to {MAX_INDEX}"
+        )));
+    }
+    let ok = match (is_sort, attr) {
+        (_, "field") => is_field(value),
+        (false, "value") => true,
+        (false, "condition_type") => CONDITIONS.contains(&value),
+        (true, "direction") => {
+            value.eq_ignore_ascii_case("asc") || value.eq_ignore_ascii_case("desc")
+        }
+        _ => return Err(bad("unknown member")),
+    };
+    if !ok {
+        return Err(bad(match attr {
+            "field" => "a field is an attribute code: 1 to 64 letters, digits and `_`",
+            "direction" => "the direction is ASC or DESC",
+            _ => "unknown condition_type",
+        }));
+    }
+    Ok(entry)
 }
 
 /// `sort=field:asc,other:desc` (direction optional, ascending by default).
@@ -122,7 +180,7 @@ fn sort_orders(value: &str) -> Result<Vec<(String, &'static str)>, Problem> {
     value
         .split(',')
         .map(|part| {
-            let (field, dir) = part.trim().split_once(':').unwrap_or((part.trim(), "asc"));
+            let (field, dir) = part.split_once(':').unwrap_or((part, "asc"));
             let direction = match dir.to_ascii_lowercase().as_str() {
                 "asc" => "ASC",
                 "desc" => "DESC",
@@ -203,40 +261,8 @@ pub fn magento_datetime(value: &str) -> Option<String> {
 /// conveniences appended after the caller's never come near overflow.
 pub const MAX_INDEX: u32 = 999;
 
-/// The all-digit `[...]` groups of a key (with leading zeros: `0001` is long).
-fn numeric_groups(key: &str) -> impl Iterator<Item = &str> {
-    key.split('[')
-        .filter_map(|g| g.strip_suffix(']'))
-        .filter(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
-}
-
-fn index_after(key: &str, prefix: &str) -> Option<u32> {
-    let rest = key.strip_prefix(prefix)?;
-    rest[..rest.find(']')?].parse().ok()
-}
-
 fn is_field(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// `searchCriteria` followed by one or more `[name]` groups of word characters.
-fn is_search_criteria_key(key: &str) -> bool {
-    let Some(mut rest) = key.strip_prefix("searchCriteria") else {
-        return false;
-    };
-    if rest.is_empty() {
-        return false;
-    }
-    while let Some(r) = rest.strip_prefix('[') {
-        let Some(end) = r.find(']') else {
-            return false;
-        };
-        if !is_field(&r[..end]) {
-            return false;
-        }
-        rest = &r[end + 1..];
-    }
-    rest.is_empty()
 }
 
 fn number(key: &str, value: &str, min: u32, max: u32) -> Result<u32, Problem> {
@@ -338,7 +364,7 @@ mod tests {
         let q = "searchCriteria%5Bfilter_groups%5D%5B0%5D%5Bfilters%5D%5B0%5D%5Bfield%5D=name\
                  &searchCriteria[filter_groups][0][filters][0][value]=%25shirt+blue%25\
                  &searchCriteria[filter_groups][0][filters][0][condition_type]=like\
-                 &searchCriteria[pageSize]=5";
+                 &page_size=5";
         assert_eq!(
             decoded(q),
             [
@@ -429,12 +455,35 @@ mod tests {
             ("page=0", "`page`"),
             ("page=x", "`page`"),
             ("page_size=301", "`page_size`"),
-            ("searchCriteria[pageSize]=1000", "searchCriteria[pageSize]"),
+            ("searchCriteria[pageSize]=10", "use `page_size`"),
+            ("searchCriteria[currentPage]=2", "use `page`"),
+            (
+                "searchCriteria[filter_groups][0][filters][0][value]=x",
+                "no `[field]`",
+            ),
+            (
+                "searchCriteria[sortOrders][0][direction]=asc",
+                "no `[field]`",
+            ),
+            ("searchCriteria[sortOrders][0][field]=a-b", "attribute code"),
+            ("searchCriteria[sortOrders][0][direction]=up", "ASC or DESC"),
+            (
+                "searchCriteria[filter_groups][0][filters][0][condition_type]=bogus",
+                "condition_type",
+            ),
+            (
+                "searchCriteria[filter_groups][0][other]=1",
+                "searchCriteria keys are",
+            ),
+            (
+                "searchCriteria[filter_groups][0][filters][0][x]=1",
+                "unknown member",
+            ),
+            ("sort=name:asc,%20price", "`sort`"),
             ("limit=5", "`limit`"),
             ("searchCriteria=1", "`searchCriteria`"),
             ("searchCriteria[a]]=1", "searchCriteria[a]]"),
             ("searchCriteria[a b]=1", "searchCriteria[a b]"),
-            ("page=1&searchCriteria[currentPage]=2", "not both"),
             ("searchCriteria[x]=a%0Ab", "control"),
             ("sort=name:up", "`sort`"),
             ("sort=na-me", "`sort`"),

@@ -245,6 +245,12 @@ fn validate_products(body: &[u8]) -> Result<Vec<Upsert>, Problem> {
             "the body must hold a `products` array",
         ));
     };
+    if let Some(other) = doc.keys().next() {
+        return Err(Problem::bad_request(format!(
+            "unexpected member `{}`; the body holds only `products`",
+            super::search::printable(other)
+        )));
+    }
     if list.is_empty() || list.len() > MAX_PRODUCTS {
         return Err(Problem::bad_request(format!(
             "`products` must hold 1 to {MAX_PRODUCTS} products"
@@ -327,7 +333,13 @@ mod tests {
         .unwrap_err();
         let idx = crate::testing::bad_indexes(&p);
         assert_eq!(idx, [1, 2, 3, 4]);
-        for bad in [&b"{}"[..], br#"{"products":[]}"#, b"[]", b"x"] {
+        for bad in [
+            &b"{}"[..],
+            br#"{"products":[]}"#,
+            b"[]",
+            b"x",
+            br#"{"products":[{"sku":"A"}],"extra":1}"#,
+        ] {
             assert_eq!(validate_products(bad).unwrap_err().status, 400);
         }
     }

@@ -1,0 +1,5 @@
+#![no_main]
+//! See `accs_edge::fuzzing::seal_open`; run with `scripts/fuzz`.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| accs_edge::fuzzing::seal_open(data));

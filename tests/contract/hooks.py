@@ -1,0 +1,80 @@
+"""Schemathesis hooks for scripts/contract: sign generated webhook deliveries.
+
+Test-only: loaded by `scripts/contract` through SCHEMATHESIS_HOOKS, never part
+of a build. Schemathesis cannot sign Standard Webhooks, so without this every
+webhook case would stop at the signature check (401) and its body would never
+be judged. Here a case whose headers were generated as schema-valid gets:
+
+- `webhook-timestamp` set to now (a generated one is almost always stale),
+- `webhook-signature` set to `v1,<base64 HMAC-SHA256 of id.timestamp.body>`
+  with the dev secret of scripts/dev, computed over the exact body bytes
+  `requests` is about to send (a requests auth callable runs after the body
+  is serialized),
+
+so the component reads the body and must answer as the document says. A
+header the case left out (missing_required_header, ignored_auth) stays out,
+and a case whose headers were generated schema-invalid is sent as generated:
+both must be refused. The signer is the `standardwebhooks` package, the
+reference implementation.
+"""
+
+import base64
+import hashlib
+import hmac
+import os
+import time
+from datetime import datetime, timezone
+
+import schemathesis
+from schemathesis.core.parameters import ParameterLocation
+from standardwebhooks.webhooks import Webhook
+
+SECRET = os.environ.get("CONTRACT_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+WEBHOOK = Webhook(SECRET)
+
+
+def _headers_negative(case) -> bool:
+    meta = getattr(case, "meta", None)
+    if meta is None:
+        return False
+    info = meta.components.get(ParameterLocation.HEADER)
+    return info is not None and info.mode.is_negative
+
+
+class _Sign:
+    """A requests auth callable: it sees the prepared request, body included."""
+
+    def __call__(self, request):
+        names = {k.lower(): k for k in request.headers.keys()}
+        if "webhook-signature" not in names or "webhook-timestamp" not in names:
+            return request
+        msg_id = request.headers.get(names.get("webhook-id", "webhook-id"))
+        if msg_id is None:
+            return request
+        now = int(time.time())
+        body = request.body or b""
+        if isinstance(body, str):
+            body = body.encode()
+        key = base64.b64decode(SECRET.removeprefix("whsec_"))
+        mac = hmac.new(key, f"{msg_id}.{now}.".encode() + body, hashlib.sha256).digest()
+        sig = "v1," + base64.b64encode(mac).decode()
+        try:
+            # The reference signer agrees wherever it can take the body (text).
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None:
+            ref = WEBHOOK.sign(msg_id, datetime.fromtimestamp(now, tz=timezone.utc), text)
+            assert ref == sig, "the reference signer disagrees"
+        request.headers[names["webhook-timestamp"]] = str(now)
+        request.headers[names["webhook-signature"]] = sig
+        return request
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    if not case.operation.path.startswith("/v1/webhooks/"):
+        return
+    if _headers_negative(case):
+        return
+    kwargs["auth"] = _Sign()
