@@ -19,26 +19,20 @@ use crate::routes::{InRequest, body_limit};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use spin_sdk::http::{FullBody, Request};
-use spin_sdk::wasip3::http::types::{ErrorCode, RequestOptions};
+use spin_sdk::wasip3::http::types::{
+    ErrorCode, Fields, Method, Request as WasiRequest, RequestOptions, Scheme,
+};
 use spin_sdk::wasip3::http_compat::RequestOptionsExtension;
 use std::time::Duration;
 
 pub async fn send(req: OutRequest, timeout: Duration) -> Result<OutResponse, SendError> {
-    let mut builder = http::Request::builder().method(req.method).uri(&req.url);
-    if let Some(len) = req.content_length() {
-        builder = builder.header("content-length", len);
-    }
-    for (name, value) in &req.headers {
-        builder = builder.header(*name, value);
-    }
-    let mut request = builder
-        .body(FullBody::new(Bytes::from(req.body)))
-        .map_err(|e| SendError::Other(e.to_string()))?;
-    request
-        .extensions_mut()
-        .insert(RequestOptionsExtension(options(timeout)));
     let deadline = monotonic_now().saturating_add(nanos(timeout));
-    let resp = spin_sdk::http::send(request).await.map_err(send_error)?;
+    let resp = if req.content_length().is_none() {
+        spin_sdk::http::send(bodiless(&req, options(timeout))?).await
+    } else {
+        spin_sdk::http::send(with_body(req, options(timeout))?).await
+    }
+    .map_err(send_error)?;
     if monotonic_now() >= deadline {
         return Err(SendError::Timeout);
     }
@@ -60,6 +54,78 @@ pub async fn send(req: OutRequest, timeout: Duration) -> Result<OutResponse, Sen
         headers,
         body,
     })
+}
+
+/// A request with a body, through the `http` types and spin-sdk's conversion
+/// (which streams the body from a task of its own).
+fn with_body(
+    req: OutRequest,
+    options: RequestOptions,
+) -> Result<http::Request<FullBody<Bytes>>, SendError> {
+    let mut builder = http::Request::builder().method(req.method).uri(&req.url);
+    if let Some(len) = req.content_length() {
+        builder = builder.header("content-length", len);
+    }
+    for (name, value) in &req.headers {
+        builder = builder.header(*name, value);
+    }
+    let mut request = builder
+        .body(FullBody::new(Bytes::from(req.body)))
+        .map_err(|e| SendError::Other(e.to_string()))?;
+    request
+        .extensions_mut()
+        .insert(RequestOptionsExtension(options));
+    Ok(request)
+}
+
+/// A request without a body (GET, DELETE) built straight as a `wasi:http`
+/// request: no body stream, no task to feed it, and no second parse of the
+/// URL and header names by the `http` types. The names are ours, lower case
+/// already; the host checks names and values as for any request.
+fn bodiless(req: &OutRequest, options: RequestOptions) -> Result<WasiRequest, SendError> {
+    let invalid = || SendError::Connect(format!("{:?}", ErrorCode::HttpRequestUriInvalid));
+    let (scheme, authority, path_with_query) = split_url(&req.url).ok_or_else(invalid)?;
+    let entries: Vec<(String, Vec<u8>)> = req
+        .headers
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), v.clone().into_bytes()))
+        .collect();
+    let fields = Fields::from_list(&entries).map_err(|e| SendError::Other(format!("{e:?}")))?;
+    // Dropping the writer sends its default: no trailers.
+    let (_trailers, trailers_rx) = spin_sdk::wasip3::wit_future::new(|| Ok(None));
+    let (request, _sent) = WasiRequest::new(fields, None, trailers_rx, Some(options));
+    let method = match req.method {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "DELETE" => Method::Delete,
+        "OPTIONS" => Method::Options,
+        other => Method::Other(other.to_owned()),
+    };
+    let scheme = match scheme {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        other => Scheme::Other(other.to_owned()),
+    };
+    request
+        .set_method(&method)
+        .and_then(|()| request.set_scheme(Some(&scheme)))
+        .and_then(|()| request.set_authority(Some(authority)))
+        .and_then(|()| request.set_path_with_query(Some(path_with_query)))
+        .map_err(|()| invalid())?;
+    Ok(request)
+}
+
+/// `scheme://authority/path?query` into its three parts (`/` for an empty
+/// path). The URLs here come out of `url::Url` (the ACCS guard, the IMS
+/// token URL), so they are absolute and normalized; anything else is `None`.
+fn split_url(url: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    if authority.is_empty() || authority.contains('@') || path.contains('#') {
+        return None;
+    }
+    Some((scheme, authority, if path.is_empty() { "/" } else { path }))
 }
 
 const PAST_DEADLINE: &str = "past the deadline";
@@ -146,6 +212,16 @@ pub async fn read_inbound(req: Request) -> Result<InRequest, (InboundBodyError, 
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > cap) {
         return Err((InboundBodyError::TooLarge, inbound));
+    }
+    // A GET or HEAD that declares no body (no `content-length`, no
+    // `transfer-encoding`) has none in HTTP/1.1: its body stream is left
+    // unread (reading an empty stream and its trailers is two host round
+    // trips per request). Their routes never look at a body anyway.
+    let bodiless = matches!(inbound.method.as_str(), "GET" | "HEAD")
+        && declared.is_none()
+        && inbound.header("transfer-encoding").is_none();
+    if bodiless {
+        return Ok(inbound);
     }
     match read_capped(body, cap).await {
         Ok(body) => {
