@@ -59,8 +59,11 @@ pub fn build(root: &Path) -> Result<Artifacts> {
     run(root, &sim_args)?;
     commands.push(format!("cargo {}", sim_args.join(" ")));
 
+    let opt = opt_level_override()?;
     let mut wasm = |flavour: &str, features: &[&str]| -> Result<PathBuf> {
-        let dir = target.join("accs-bench").join(format!("wasm-{flavour}"));
+        let dir = target
+            .join("accs-bench")
+            .join(format!("wasm-{flavour}{}", opt.dir_suffix));
         let mut args: Vec<String> = [
             "build",
             "--release",
@@ -71,13 +74,15 @@ pub fn build(root: &Path) -> Result<Artifacts> {
         .map(String::from)
         .to_vec();
         args.extend(features.iter().map(|s| s.to_string()));
+        args.extend(opt.args.iter().cloned());
         args.push("--target-dir".into());
         args.push(dir.display().to_string());
         run(root, &args)?;
         let shown: Vec<String> = args.iter().take(args.len() - 2).cloned().collect();
         commands.push(format!(
-            "cargo {} --target-dir <target>/accs-bench/wasm-{flavour}",
-            shown.join(" ")
+            "cargo {} --target-dir <target>/accs-bench/wasm-{flavour}{}",
+            shown.join(" "),
+            opt.dir_suffix
         ));
         let path = dir.join("wasm32-wasip2/release/accs_edge.wasm");
         if !path.exists() {
@@ -97,6 +102,35 @@ pub fn build(root: &Path) -> Result<Artifacts> {
         commands,
         target,
     })
+}
+
+/// `ACCS_BENCH_OPT_LEVEL` (`s`, `z`, `1`, `2`, `3`): accs-edge's `.wasm`
+/// builds with that `opt-level` instead of the workspace's, each in target
+/// directories of their own (`wasm-<flavour>-O<level>`), to measure the
+/// trade of size against speed. The floors and the native builds keep theirs.
+struct OptOverride {
+    args: Vec<String>,
+    dir_suffix: String,
+}
+
+fn opt_level_override() -> Result<OptOverride> {
+    match std::env::var("ACCS_BENCH_OPT_LEVEL") {
+        Ok(level) if !level.is_empty() => {
+            let value = match level.as_str() {
+                "s" | "z" => format!("\"{level}\""),
+                "0" | "1" | "2" | "3" => level.clone(),
+                other => bail!("ACCS_BENCH_OPT_LEVEL={other}: use s, z, 0, 1, 2 or 3"),
+            };
+            Ok(OptOverride {
+                args: vec!["--config".into(), format!("profile.release.opt-level={value}")],
+                dir_suffix: format!("-O{level}"),
+            })
+        }
+        _ => Ok(OptOverride {
+            args: Vec::new(),
+            dir_suffix: String::new(),
+        }),
+    }
 }
 
 /// The WASI 0.2 pass-through floor (`crates/floor-p2`), built in the Spin

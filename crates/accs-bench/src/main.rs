@@ -34,7 +34,8 @@ const USAGE: &str =
   --floor-only    figure 7 alone, printed, no report written
 
   SPIN=<spin CLI> adds figure 6: the WASI 0.2 build against a floor component on that Spin
-  SPIN_P3=<spin 4.1+ CLI> adds Spin to figure 7 (the WASI 0.3 builds against their floor)";
+  SPIN_P3=<spin 4.1+ CLI> adds Spin to figure 7 (the WASI 0.3 builds against their floor)
+  ACCS_BENCH_OPT_LEVEL=<s|z|0-3> builds accs-edge's .wasm with that opt-level (size vs speed)";
 
 struct Opts {
     runs: usize,
@@ -163,6 +164,11 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
     } else {
         format!("cargo run -p accs-bench --release -- {}", args.join(" "))
     };
+    if let Ok(level) = std::env::var("ACCS_BENCH_OPT_LEVEL")
+        && !level.is_empty()
+    {
+        command = format!("ACCS_BENCH_OPT_LEVEL={level} {command}");
+    }
     if let Ok(bin) = std::env::var("SPIN_P3")
         && !bin.is_empty()
     {
