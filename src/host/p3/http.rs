@@ -9,8 +9,8 @@
 //! clock once the head is in and after every body frame, so a body fed slowly
 //! cannot stretch the call either. It used to race each call against its own
 //! `monotonic-clock.wait-for`: that timer is a host subtask, and cancelling it
-//! when the call won (every time) was a blocking `subtask.cancel`, about 9 %
-//! of the host's CPU per warm read on both hosts (accs-bench figure 7).
+//! when the call won (every time) was a blocking `subtask.cancel`: 7 to 9 %
+//! of the host's CPU per warm read (accs-bench figure 7, both hosts).
 
 use crate::host::{
     InboundBodyError, MAX_UPSTREAM_BODY, OutRequest, OutResponse, SendError, append_capped,
