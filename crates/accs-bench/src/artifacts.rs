@@ -122,7 +122,10 @@ fn opt_level_override() -> Result<OptOverride> {
                 other => bail!("ACCS_BENCH_OPT_LEVEL={other}: use s, z, 0, 1, 2 or 3"),
             };
             Ok(OptOverride {
-                args: vec!["--config".into(), format!("profile.release.opt-level={value}")],
+                args: vec![
+                    "--config".into(),
+                    format!("profile.release.opt-level={value}"),
+                ],
                 dir_suffix: format!("-O{level}"),
             })
         }

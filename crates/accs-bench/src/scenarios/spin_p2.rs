@@ -221,7 +221,13 @@ pub async fn run(
     let (_, version) = find_spin().map_err(anyhow::Error::msg)?;
     let token = b.admin.token(CLIENT_ID, CLIENT_SECRET).await?;
     let product_url = format!("{}/V1/products/{SKU}", b.sim.accs_base());
-    let floor_text = floor_manifest("accs-floor-p2", floor_wasm, &b.sim.base, &product_url, &token);
+    let floor_text = floor_manifest(
+        "accs-floor-p2",
+        floor_wasm,
+        &b.sim.base,
+        &product_url,
+        &token,
+    );
     let floor = spawn_spin(bin, &floor_text, &[], "spin-floor")?;
     let env = edge_vars(b);
     let edge = spawn_spin(bin, &edge_manifest(root, edge_wasm)?, &env, "spin-edge")?;
@@ -398,7 +404,8 @@ fn summarize(concurrency: usize, runs: &[Run]) -> SpinRow {
             *token_sources.entry(s.clone()).or_default() += n;
         }
     }
-    let all = |f: fn(&Run) -> &Measured| side(&runs.iter().map(|r| f(r).input()).collect::<Vec<_>>());
+    let all =
+        |f: fn(&Run) -> &Measured| side(&runs.iter().map(|r| f(r).input()).collect::<Vec<_>>());
     SpinRow {
         concurrency,
         floor: all(|r| &r.floor),
