@@ -207,10 +207,11 @@ impl From<InboundBodyError> for SendError {
     }
 }
 
-/// `exchange`, unless `deadline` (a host sleep) ends first: hosts wait far
-/// longer than a caller's budget on their own (Spin up to 600 s), so every
-/// adapter enforces the attempt's timeout itself.
-#[cfg(target_arch = "wasm32")]
+/// `exchange`, unless `deadline` (a host sleep) ends first: spin-sdk 5.2 sets
+/// no request options and Spin then waits up to 600 s, so the WASI 0.2
+/// adapter enforces the attempt's timeout itself. (The WASI 0.3 adapter puts
+/// the deadline in the request options, which both its hosts enforce.)
+#[cfg(all(target_arch = "wasm32", feature = "spin"))]
 async fn race_deadline<T>(
     exchange: impl std::future::Future<Output = Result<T, SendError>>,
     deadline: impl std::future::Future<Output = ()>,

@@ -59,8 +59,11 @@ pub fn build(root: &Path) -> Result<Artifacts> {
     run(root, &sim_args)?;
     commands.push(format!("cargo {}", sim_args.join(" ")));
 
+    let opt = opt_level_override()?;
     let mut wasm = |flavour: &str, features: &[&str]| -> Result<PathBuf> {
-        let dir = target.join("accs-bench").join(format!("wasm-{flavour}"));
+        let dir = target
+            .join("accs-bench")
+            .join(format!("wasm-{flavour}{}", opt.dir_suffix));
         let mut args: Vec<String> = [
             "build",
             "--release",
@@ -71,13 +74,15 @@ pub fn build(root: &Path) -> Result<Artifacts> {
         .map(String::from)
         .to_vec();
         args.extend(features.iter().map(|s| s.to_string()));
+        args.extend(opt.args.iter().cloned());
         args.push("--target-dir".into());
         args.push(dir.display().to_string());
         run(root, &args)?;
         let shown: Vec<String> = args.iter().take(args.len() - 2).cloned().collect();
         commands.push(format!(
-            "cargo {} --target-dir <target>/accs-bench/wasm-{flavour}",
-            shown.join(" ")
+            "cargo {} --target-dir <target>/accs-bench/wasm-{flavour}{}",
+            shown.join(" "),
+            opt.dir_suffix
         ));
         let path = dir.join("wasm32-wasip2/release/accs_edge.wasm");
         if !path.exists() {
@@ -99,11 +104,90 @@ pub fn build(root: &Path) -> Result<Artifacts> {
     })
 }
 
+/// `ACCS_BENCH_OPT_LEVEL` (`s`, `z`, `1`, `2`, `3`): accs-edge's `.wasm`
+/// builds with that `opt-level` instead of the workspace's, each in target
+/// directories of their own (`wasm-<flavour>-O<level>`), to measure the
+/// trade of size against speed. The floors and the native builds keep theirs.
+struct OptOverride {
+    args: Vec<String>,
+    dir_suffix: String,
+}
+
+fn opt_level_override() -> Result<OptOverride> {
+    match std::env::var("ACCS_BENCH_OPT_LEVEL") {
+        Ok(level) if !level.is_empty() => {
+            let value = match level.as_str() {
+                "s" | "z" => format!("\"{level}\""),
+                "0" | "1" | "2" | "3" => level.clone(),
+                other => bail!("ACCS_BENCH_OPT_LEVEL={other}: use s, z, 0, 1, 2 or 3"),
+            };
+            Ok(OptOverride {
+                args: vec![
+                    "--config".into(),
+                    format!("profile.release.opt-level={value}"),
+                ],
+                dir_suffix: format!("-O{level}"),
+            })
+        }
+        _ => Ok(OptOverride {
+            args: Vec::new(),
+            dir_suffix: String::new(),
+        }),
+    }
+}
+
 /// The WASI 0.2 pass-through floor (`crates/floor-p2`), built in the Spin
 /// flavour's target directory (same spin-sdk 5.2, so its dependencies are
 /// shared). Returns the `.wasm` and the command for the report.
 pub fn build_floor(root: &Path, built: &Artifacts) -> Result<(PathBuf, String)> {
-    let dir = built.target.join("accs-bench/wasm-spin");
+    build_in(root, built, "spin", "accs-floor-p2", "accs_floor_p2")
+}
+
+/// The WASI 0.3 pass-through floor (`crates/floor-p3`), built in the
+/// `wasmtime` flavour's target directory (same spin-sdk 7).
+pub fn build_floor_p3(root: &Path, built: &Artifacts) -> Result<(PathBuf, String)> {
+    build_in(root, built, "wasmtime", "accs-floor-p3", "accs_floor_p3")
+}
+
+/// The `spin-p3` build of accs-edge (Spin 4.1+), in its own target directory.
+pub fn build_spin_p3(root: &Path, built: &Artifacts) -> Result<(PathBuf, String)> {
+    let dir = built.target.join("accs-bench/wasm-spin-p3");
+    let mut args: Vec<String> = [
+        "build",
+        "--release",
+        "--locked",
+        "--target",
+        "wasm32-wasip2",
+        "--no-default-features",
+        "--features",
+        "spin-p3",
+    ]
+    .map(String::from)
+    .to_vec();
+    let shown = format!(
+        "cargo {} --target-dir <target>/accs-bench/wasm-spin-p3",
+        args.join(" ")
+    );
+    args.push("--target-dir".into());
+    args.push(dir.display().to_string());
+    run(root, &args)?;
+    let path = dir.join("wasm32-wasip2/release/accs_edge.wasm");
+    if !path.exists() {
+        bail!("{} is missing after the build", path.display());
+    }
+    Ok((path, shown))
+}
+
+/// Builds package `pkg` for `wasm32-wasip2` in flavour `flavour`'s target
+/// directory; returns `<file>.wasm` and the command for the report.
+fn build_in(
+    root: &Path,
+    built: &Artifacts,
+    flavour: &str,
+    pkg: &str,
+    file: &str,
+) -> Result<(PathBuf, String)> {
+    let dir = built.target.join(format!("accs-bench/wasm-{flavour}"));
     let mut args: Vec<String> = [
         "build",
         "--release",
@@ -111,18 +195,18 @@ pub fn build_floor(root: &Path, built: &Artifacts) -> Result<(PathBuf, String)> 
         "--target",
         "wasm32-wasip2",
         "-p",
-        "accs-floor-p2",
+        pkg,
     ]
     .map(String::from)
     .to_vec();
     let shown = format!(
-        "cargo {} --target-dir <target>/accs-bench/wasm-spin",
+        "cargo {} --target-dir <target>/accs-bench/wasm-{flavour}",
         args.join(" ")
     );
     args.push("--target-dir".into());
     args.push(dir.display().to_string());
     run(root, &args)?;
-    let path = dir.join("wasm32-wasip2/release/accs_floor_p2.wasm");
+    let path = dir.join(format!("wasm32-wasip2/release/{file}.wasm"));
     if !path.exists() {
         bail!("{} is missing after the build", path.display());
     }

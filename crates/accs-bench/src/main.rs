@@ -31,14 +31,18 @@ const USAGE: &str =
   --window-ms MS  length of one throughput measurement (default 2000)
   --out PATH      where the report goes (default docs/BENCHMARKS.md)
   --spin-only     figure 6 alone (needs SPIN), printed, no report written
+  --floor-only    figure 7 alone, printed, no report written
 
-  SPIN=<spin CLI> adds figure 6: the WASI 0.2 build against a floor component on that Spin";
+  SPIN=<spin CLI> adds figure 6: the WASI 0.2 build against a floor component on that Spin
+  SPIN_P3=<spin 4.1+ CLI> adds Spin to figure 7 (the WASI 0.3 builds against their floor)
+  ACCS_BENCH_OPT_LEVEL=<s|z|0-3> builds accs-edge's .wasm with that opt-level (size vs speed)";
 
 struct Opts {
     runs: usize,
     window: Duration,
     out: PathBuf,
     spin_only: bool,
+    floor_only: bool,
 }
 
 fn parse_args(root: &Path) -> Result<Option<Opts>> {
@@ -47,6 +51,7 @@ fn parse_args(root: &Path) -> Result<Option<Opts>> {
         window: Duration::from_millis(2000),
         out: root.join("docs/BENCHMARKS.md"),
         spin_only: false,
+        floor_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -59,6 +64,7 @@ fn parse_args(root: &Path) -> Result<Option<Opts>> {
             }
             "--out" => opts.out = PathBuf::from(value()?),
             "--spin-only" => opts.spin_only = true,
+            "--floor-only" => opts.floor_only = true,
             other => bail!("unknown argument {other}\n\n{USAGE}"),
         }
     }
@@ -102,6 +108,11 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
         window: opts.window,
     };
 
+    if opts.floor_only {
+        let floor = floor_figure(&b, root, &built, &mut Vec::new()).await?;
+        println!("{}", report::render_floor(&floor));
+        return Ok(());
+    }
     if opts.spin_only {
         let spin = spin_figure(&b, root, &built, &mut Vec::new()).await?;
         println!("{}", report::render_spin(&spin));
@@ -144,6 +155,8 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
 
     let mut build_commands = built.commands.clone();
     let spin = spin_figure(&b, root, &built, &mut build_commands).await?;
+    eprintln!("accs-bench: 7. host floor (WASI 0.3)");
+    let floor = floor_figure(&b, root, &built, &mut build_commands).await?;
 
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut command = if args.is_empty() {
@@ -151,6 +164,16 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
     } else {
         format!("cargo run -p accs-bench --release -- {}", args.join(" "))
     };
+    if let Ok(level) = std::env::var("ACCS_BENCH_OPT_LEVEL")
+        && !level.is_empty()
+    {
+        command = format!("ACCS_BENCH_OPT_LEVEL={level} {command}");
+    }
+    if let Ok(bin) = std::env::var("SPIN_P3")
+        && !bin.is_empty()
+    {
+        command = format!("SPIN_P3={} {command}", home_relative(&bin));
+    }
     if let Ok(bin) = std::env::var("SPIN")
         && !bin.is_empty()
     {
@@ -170,6 +193,7 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
         tokens,
         sync,
         spin,
+        floor,
         memory: report::Memory {
             idle_rss_kib,
             hwm_after_warm_kib,
@@ -211,6 +235,37 @@ async fn spin_figure(
             Ok(SpinResult::Skipped(why))
         }
     }
+}
+
+/// Figure 7: the WASI 0.3 builds against `crates/floor-p3` on `wasmtime
+/// serve`, and on the Spin in `SPIN_P3` when it is set (the floor's and the
+/// `spin-p3` build's commands go into `build_commands`).
+async fn floor_figure(
+    b: &Bench,
+    root: &Path,
+    built: &artifacts::Artifacts,
+    build_commands: &mut Vec<String>,
+) -> Result<scenarios::floor_p3::FloorReport> {
+    use scenarios::floor_p3;
+    let (floor, cmd) = artifacts::build_floor_p3(root, built)?;
+    build_commands.push(cmd);
+    let mut skipped = Vec::new();
+    let spin = match floor_p3::find_spin_p3() {
+        Ok((bin, version)) => {
+            let (wasm, cmd) = artifacts::build_spin_p3(root, built)?;
+            build_commands.push(cmd);
+            Some((bin, version, wasm))
+        }
+        Err(why) => {
+            eprintln!("floor on Spin 4.1: skipped, set SPIN_P3");
+            skipped.push(format!("Spin 4.1+: {why}"));
+            None
+        }
+    };
+    let spin = spin
+        .as_ref()
+        .map(|(bin, v, wasm)| (bin.as_str(), v.as_str(), wasm.as_path()));
+    floor_p3::run(b, root, &floor, spin, skipped).await
 }
 
 /// `$HOME/...` for a path under the home directory, as a reader would type it.

@@ -308,6 +308,40 @@ pub fn spawn_serve(wasm: &Path, sim: &Sim, opts: &ServeOpts) -> Result<Serve> {
     })
 }
 
+/// The `wasmtime serve` flags of the WASI 0.3 floor (`crates/floor-p3`):
+/// HTTP and its environment, no configuration or key-value store.
+pub const FLOOR_SERVE_FLAGS: [&str; 4] = ["-Wcomponent-model-async", "-Sp3", "-Scli", "-Shttp"];
+
+/// Spawns `wasmtime serve` with the floor, `env` passed with `--env`.
+pub fn spawn_serve_floor(wasm: &Path, env: &[(&str, &str)]) -> Result<Serve> {
+    let dir = TempDir::new("serve-floor")?;
+    let port = free_port()?;
+    let log = dir.0.join("serve.err");
+    let mut args: Vec<String> = FLOOR_SERVE_FLAGS.map(String::from).to_vec();
+    for (k, v) in env {
+        args.push(format!("--env={k}={v}"));
+    }
+    let proc = Proc::spawn(
+        Command::new("wasmtime")
+            .arg("serve")
+            .arg(format!("--addr=127.0.0.1:{port}"))
+            .args(&args)
+            .arg(wasm)
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE")
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(dir.0.join("serve.out"))?)
+            .stderr(fs::File::create(&log)?),
+    )?;
+    Ok(Serve {
+        base: format!("http://127.0.0.1:{port}"),
+        log,
+        proc,
+        args,
+        _dir: dir,
+    })
+}
+
 impl Serve {
     pub async fn wait_ready(&self, client: &reqwest::Client) -> Result<()> {
         let url = format!("{}/healthz", self.base);

@@ -3,6 +3,7 @@
 
 use crate::machine::Machine;
 use crate::scenarios::cold::ColdRow;
+use crate::scenarios::floor_p3::{self, FloorReport};
 use crate::scenarios::spin_p2::{self, SpinReport, SpinResult};
 use crate::scenarios::sync::{self, SyncResult};
 use crate::scenarios::tokens::{self, TokenRow};
@@ -11,6 +12,10 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 pub const MIB: u64 = 1024 * 1024;
+/// Issue #13's targets: a 10,000-item sync within 1.10x its latency-bound
+/// minimum, and each `.wasm` at most 0.75 MiB (if that costs no speed).
+const SYNC_TARGET: f64 = 1.10;
+const SIZE_TARGET: u64 = MIB * 3 / 4;
 
 pub struct Memory {
     /// Resident set right after the first request.
@@ -33,6 +38,7 @@ pub struct Report {
     pub tokens: Vec<TokenRow>,
     pub sync: SyncResult,
     pub spin: SpinResult,
+    pub floor: FloorReport,
     pub memory: Memory,
     pub elapsed: Duration,
     pub loadavg_end: String,
@@ -101,6 +107,7 @@ impl Report {
         self.render_sync(&mut o);
         self.render_size(&mut o);
         o.push_str(&render_spin(&self.spin));
+        o.push_str(&render_floor(&self.floor));
         o.push_str(include_str!("../HISTORY.md"));
         o
     }
@@ -152,27 +159,27 @@ impl Report {
                     let x = r.ratio.unwrap_or(f64::NAN);
                     let _ = writeln!(
                         o,
-                        "| 4. sync, 10,000 items, +{} ms per ACCS call | {:.0} ms vs {:.0} ms minimum: **{x:.2}** (runs {:.2} to {:.2}) | <= 1.25: {} |",
+                        "| 4. sync, 10,000 items, +{} ms per ACCS call | {:.0} ms vs {:.0} ms minimum: **{x:.2}** (runs {:.2} to {:.2}) | <= 1.10 (issue #13; #7 asked 1.25): {} |",
                         r.latency_ms,
                         r.wall_ms,
                         r.min_ms,
                         r.ratio_range.0,
                         r.ratio_range.1,
-                        verdict(x <= 1.25)
+                        verdict(x <= SYNC_TARGET)
                     );
                 }
             }
             SyncResult::Unavailable(why) => {
-                let _ = writeln!(o, "| 4. sync | route not available: {why} | <= 1.25 |");
+                let _ = writeln!(o, "| 4. sync | route not available: {why} | <= 1.10 |");
             }
         }
         let _ = writeln!(
             o,
-            "| 5. `.wasm` size | wasmtime {:.2} MiB, Spin {:.2} MiB | <= 1 MiB each: {} |\n\
+            "| 5. `.wasm` size | wasmtime {:.2} MiB, Spin {:.2} MiB | <= 0.75 MiB each if it costs no speed (issue #13; #7 asked 1 MiB): {} |\n\
              | 5. peak memory of `wasmtime serve` | {} after reads and syncs | no target |",
             self.size_wasmtime as f64 / MIB as f64,
             self.size_spin as f64 / MIB as f64,
-            verdict(self.size_wasmtime <= MIB && self.size_spin <= MIB),
+            verdict(self.size_wasmtime <= SIZE_TARGET && self.size_spin <= SIZE_TARGET),
             mib(self.memory.hwm_after_sync_kib),
         );
         match &self.spin {
@@ -202,6 +209,35 @@ impl Report {
                     "| 6. Spin, WASI 0.2 build vs floor | skipped ({why}): set `SPIN` to a Spin CLI | no target |"
                 );
             }
+        }
+        for h in &self.floor.hosts {
+            for row in &h.rows {
+                let (f, k) = (&row.floor, &row.component);
+                let target = if row.concurrency == 1 {
+                    format!("p50 within {} ms of the floor", floor_p3::P50_TARGET_MS)
+                } else {
+                    format!(">= {}x the floor's req/s", floor_p3::RPS_TARGET)
+                };
+                let _ = writeln!(
+                    o,
+                    "| 7. host floor, {}, c={} | {:.0} req/s vs {:.0} (**{:.2}x**); p50 {:.2} ms vs {:.2} ms (+{:.2} ms); CPU {:.0} µs vs {:.0} µs per request ({:.2}x) | {target}: {} |",
+                    short_version(&h.host),
+                    row.concurrency,
+                    k.rps,
+                    f.rps,
+                    row.rps_ratio,
+                    k.p50_ms,
+                    f.p50_ms,
+                    row.added_p50_ms,
+                    k.spin_cpu_us,
+                    f.spin_cpu_us,
+                    row.cpu_ratio,
+                    verdict(row.meets()),
+                );
+            }
+        }
+        for why in &self.floor.skipped {
+            let _ = writeln!(o, "| 7. host floor | skipped: {why} | - |");
         }
         o.push('\n');
     }
@@ -359,7 +395,7 @@ impl Report {
              One `POST /v1/inventory/source-items` with {} items (`sync_batch_size={}`,\n\
              `sync_concurrency={}`), the simulator adding the latency below to every ACCS call\n\
              (`POST /_admin/faults {{\"latency_ms\":50}}`). Minimum = ceil(items / batch /\n\
-             concurrency) x latency. Target: ratio <= 1.25.\n",
+             concurrency) x latency. Target: ratio <= 1.10 (issue #13; #7 asked 1.25).\n",
             sync::ITEMS,
             sync::BATCH,
             sync::CONCURRENCY
@@ -376,7 +412,7 @@ impl Report {
                 );
                 for r in rows {
                     let ratio = r.ratio.map_or("n/a".into(), |x| {
-                        format!("**{x:.2}** ({})", verdict(x <= 1.25))
+                        format!("**{x:.2}** ({})", verdict(x <= SYNC_TARGET))
                     });
                     let _ = writeln!(
                         o,
@@ -414,8 +450,8 @@ impl Report {
             o,
             "## 5. Size and memory\n\n\
              | | bytes | |\n|---|---|---|\n\
-             | wasmtime flavour `.wasm` | {} ({:.2} MiB) | {} (<= 1 MiB) |\n\
-             | Spin flavour `.wasm` | {} ({:.2} MiB) | {} (<= 1 MiB) |\n\n\
+             | wasmtime flavour `.wasm` | {} ({:.2} MiB) | {} (<= 0.75 MiB) |\n\
+             | Spin flavour `.wasm` | {} ({:.2} MiB) | {} (<= 0.75 MiB) |\n\n\
              Peak resident memory (`VmHWM` from `/proc/<pid>/status`) of the `wasmtime serve`\n\
              process serving sections 1 and 4:\n\n\
              | moment | memory |\n|---|---|\n\
@@ -425,10 +461,10 @@ impl Report {
              The peak of a fresh process after 1,000 reads at c=16 is in section 3.",
             self.size_wasmtime,
             self.size_wasmtime as f64 / MIB as f64,
-            verdict(self.size_wasmtime <= MIB),
+            verdict(self.size_wasmtime <= SIZE_TARGET),
             self.size_spin,
             self.size_spin as f64 / MIB as f64,
-            verdict(self.size_spin <= MIB),
+            verdict(self.size_spin <= SIZE_TARGET),
             mib(mem.idle_rss_kib),
             mib(mem.hwm_after_warm_kib),
             mib(mem.hwm_after_sync_kib),
@@ -438,6 +474,9 @@ impl Report {
 
 /// `Spin 3.6.3` from `spin 3.6.3 (88d51cf1 2026-04-09)`.
 fn short_version(v: &str) -> String {
+    if !v.starts_with("spin ") {
+        return v.to_owned();
+    }
     v.split_whitespace()
         .nth(1)
         .map_or_else(|| v.to_owned(), |n| format!("Spin {n}"))
@@ -608,5 +647,76 @@ pub fn render_spin(spin: &SpinResult) -> String {
             );
         }
     }
+    o
+}
+
+/// Section 7: the WASI 0.3 builds against `crates/floor-p3`, per host.
+pub fn render_floor(r: &FloorReport) -> String {
+    let mut o = String::from(
+        "\n## 7. Host floor: the WASI 0.3 builds against a pass-through component\n\n",
+    );
+    let _ = writeln!(
+        o,
+        "The honest anchor for a proxy is its host's own floor: `crates/floor-p3`, a spin-sdk 7\n\
+         `#[http_service]` ({} bytes) that turns each request into one\n\
+         `GET /tenant-bench/V1/products/SKU-0001` to the simulator with a fixed bearer and\n\
+         `x-api-key` from its environment (read once per instance), reads the answer in full\n\
+         and returns status and body: no configuration, no token logic, no deadline, no log\n\
+         line. On each host it runs beside accs-edge's WASI 0.3 build answering\n\
+         `GET /v1/products/SKU-0001`; both reuse instances. Each run measures one then the\n\
+         other (the first alternates), ratios (component over floor) are taken within a run,\n\
+         then the median of {} runs. CPU is the host's (`wasmtime serve`; `spin up` and its\n\
+         `spin trigger http`) per answered request. Targets (issue #13): at c=16 at least\n\
+         {}x the floor's throughput; at c=1 a p50 within {} ms of the floor's.\n",
+        r.size_floor,
+        r.runs,
+        floor_p3::RPS_TARGET,
+        floor_p3::P50_TARGET_MS,
+    );
+    let _ = writeln!(
+        o,
+        "| host | build | c | floor req/s | component req/s | ratio | ratios of the runs | floor p50 | component p50 | added p50 | floor p99 | component p99 | floor CPU | component CPU | CPU ratio | added CPU | errors (floor, component) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for h in &r.hosts {
+        for row in &h.rows {
+            let (f, k) = (&row.floor, &row.component);
+            let runs: Vec<String> = row.rps_ratios.iter().map(|x| format!("{x:.2}")).collect();
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {:.0} | {:.0} | **{:.3}** | {} | {:.2} ms | {:.2} ms | +{:.2} ms | {:.2} ms | {:.2} ms | {:.0} µs | {:.0} µs | {:.2} | +{:.0} µs | {}, {} |",
+                short_version(&h.host),
+                h.build,
+                row.concurrency,
+                f.rps,
+                k.rps,
+                row.rps_ratio,
+                runs.join(", "),
+                f.p50_ms,
+                k.p50_ms,
+                row.added_p50_ms,
+                f.p99_ms,
+                k.p99_ms,
+                f.spin_cpu_us,
+                k.spin_cpu_us,
+                row.cpu_ratio,
+                row.added_cpu_us,
+                f.errors,
+                k.errors,
+            );
+        }
+    }
+    for why in &r.skipped {
+        let _ = writeln!(o, "\nNot measured: {why}.");
+    }
+    for h in &r.hosts {
+        let _ = writeln!(
+            o,
+            "\nThe floor on {}:\n\n```\n{}\n```",
+            short_version(&h.host),
+            h.floor_how.trim_end()
+        );
+    }
+    o.push('\n');
     o
 }

@@ -115,6 +115,16 @@ pub async fn read_inbound(
     if declared.is_some_and(|n| n > cap) {
         return Err((InboundBodyError::TooLarge, inbound));
     }
+    // A GET or HEAD that declares no body (no `content-length`, no
+    // `transfer-encoding`) has none in HTTP/1.1: its body is left unread
+    // (consuming it, reading the empty stream and finishing it are host
+    // calls on every request). Their routes never look at a body anyway.
+    let bodiless = matches!(inbound.method.as_str(), "GET" | "HEAD")
+        && declared.is_none()
+        && inbound.header("transfer-encoding").is_none();
+    if bodiless {
+        return Ok(inbound);
+    }
     match read_capped(req.into_body_stream(), cap).await {
         Ok(body) => {
             inbound.body = body;

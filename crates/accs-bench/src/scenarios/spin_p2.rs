@@ -45,7 +45,8 @@ pub struct Side {
     pub rps: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
-    /// CPU of `spin up` and its `spin trigger http` per answered request (µs).
+    /// CPU of the host per answered request (µs): `spin up` and its `spin
+    /// trigger http`, or `wasmtime serve`.
     pub spin_cpu_us: f64,
     pub sim_cpu_us: f64,
     /// ACCS calls the simulator saw per answered request.
@@ -116,10 +117,10 @@ fn limits(concurrency: usize, window: Duration) -> Limits {
 
 /// The floor's manifest: one component, the simulator as its only outbound
 /// host, the URL and bearer in its environment.
-fn floor_manifest(wasm: &Path, origin: &str, url: &str, bearer: &str) -> String {
+pub fn floor_manifest(name: &str, wasm: &Path, origin: &str, url: &str, bearer: &str) -> String {
     format!(
         "spin_manifest_version = 2\n\n\
-         [application]\nname = \"accs-floor-p2\"\nversion = \"0.1.0\"\n\n\
+         [application]\nname = {name:?}\nversion = \"0.1.0\"\n\n\
          [[trigger.http]]\nroute = \"/...\"\ncomponent = \"floor\"\n\n\
          [component.floor]\nsource = {source:?}\n\
          allowed_outbound_hosts = [{origin:?}]\n\
@@ -129,7 +130,7 @@ fn floor_manifest(wasm: &Path, origin: &str, url: &str, bearer: &str) -> String 
 }
 
 /// The shipped `spin.toml`, its `source` pointed at the built `.wasm`.
-fn edge_manifest(root: &Path, wasm: &Path) -> Result<String> {
+pub fn edge_manifest(root: &Path, wasm: &Path) -> Result<String> {
     let text = std::fs::read_to_string(root.join("spin.toml")).context("reading spin.toml")?;
     let shipped = r#"source = "target/wasm32-wasip2/release/accs_edge.wasm""#;
     anyhow::ensure!(
@@ -142,7 +143,7 @@ fn edge_manifest(root: &Path, wasm: &Path) -> Result<String> {
     ))
 }
 
-fn edge_vars(b: &Bench) -> Vec<(String, String)> {
+pub fn edge_vars(b: &Bench) -> Vec<(String, String)> {
     let base = &b.sim.base;
     [
         ("ims_client_id", CLIENT_ID.to_owned()),
@@ -220,7 +221,13 @@ pub async fn run(
     let (_, version) = find_spin().map_err(anyhow::Error::msg)?;
     let token = b.admin.token(CLIENT_ID, CLIENT_SECRET).await?;
     let product_url = format!("{}/V1/products/{SKU}", b.sim.accs_base());
-    let floor_text = floor_manifest(floor_wasm, &b.sim.base, &product_url, &token);
+    let floor_text = floor_manifest(
+        "accs-floor-p2",
+        floor_wasm,
+        &b.sim.base,
+        &product_url,
+        &token,
+    );
     let floor = spawn_spin(bin, &floor_text, &[], "spin-floor")?;
     let env = edge_vars(b);
     let edge = spawn_spin(bin, &edge_manifest(root, edge_wasm)?, &env, "spin-edge")?;
@@ -352,14 +359,34 @@ fn per_ok(d: Duration, s: &Sample) -> f64 {
     d.as_secs_f64() * 1e6 / (s.ok.max(1) as f64)
 }
 
-fn side(runs: &[&Measured]) -> Side {
-    let m = |f: &dyn Fn(&Measured) -> f64| median(&runs.iter().map(|r| f(r)).collect::<Vec<_>>());
+/// What [`side`] needs of one measured run.
+pub struct SideInput<'a> {
+    pub sample: &'a Sample,
+    pub host_cpu: Duration,
+    pub sim_cpu: Duration,
+    pub accs: u64,
+}
+
+impl Measured {
+    fn input(&self) -> SideInput<'_> {
+        SideInput {
+            sample: &self.sample,
+            host_cpu: self.spin_cpu,
+            sim_cpu: self.sim_cpu,
+            accs: self.accs,
+        }
+    }
+}
+
+/// The medians of one side over its runs.
+pub fn side(runs: &[SideInput<'_>]) -> Side {
+    let m = |f: &dyn Fn(&SideInput<'_>) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
     Side {
         rps: m(&|r| r.sample.rps()),
         p50_ms: m(&|r| ms(r.sample.p(0.5))),
         p99_ms: m(&|r| ms(r.sample.p(0.99))),
-        spin_cpu_us: m(&|r| per_ok(r.spin_cpu, &r.sample)),
-        sim_cpu_us: m(&|r| per_ok(r.sim_cpu, &r.sample)),
+        spin_cpu_us: m(&|r| per_ok(r.host_cpu, r.sample)),
+        sim_cpu_us: m(&|r| per_ok(r.sim_cpu, r.sample)),
         accs_per_request: m(&|r| r.accs as f64 / r.sample.ok.max(1) as f64),
         requests: m(&|r| r.sample.ok as f64),
         errors: runs.iter().map(|r| r.sample.errors).sum(),
@@ -377,7 +404,8 @@ fn summarize(concurrency: usize, runs: &[Run]) -> SpinRow {
             *token_sources.entry(s.clone()).or_default() += n;
         }
     }
-    let all = |f: fn(&Run) -> &Measured| side(&runs.iter().map(f).collect::<Vec<_>>());
+    let all =
+        |f: fn(&Run) -> &Measured| side(&runs.iter().map(|r| f(r).input()).collect::<Vec<_>>());
     SpinRow {
         concurrency,
         floor: all(|r| &r.floor),

@@ -1,0 +1,327 @@
+//! Figure 7: the host floor of the WASI 0.3 builds. On each host the product
+//! read through accs-edge is measured against `crates/floor-p3`, a spin-sdk 7
+//! pass-through that turns each request into one `GET` to the simulator's
+//! product URL with a fixed bearer and answers its status and body. Hosts:
+//! `wasmtime serve` (the `wasmtime` build) always, and Spin 4.1+ (the
+//! `spin-p3` build) when `SPIN_P3` names its CLI. Both sides run at once; each
+//! run measures them back to back (alternating which goes first), and ratios
+//! (component over floor) are taken within a run before the median.
+
+use super::spin_p2::{Side, edge_manifest, edge_vars, floor_manifest, side};
+use super::{Bench, SKU, component_read};
+use crate::load::{self, Limits, Sample, Target};
+use crate::procs::{self, CLIENT_ID, CLIENT_SECRET, TempDir, spawn_spin};
+use crate::stats::{median, ms};
+use anyhow::Result;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+pub const CONCURRENCIES: [usize; 2] = [1, 16];
+
+/// The targets of issue #13.
+pub const RPS_TARGET: f64 = 0.85;
+pub const P50_TARGET_MS: f64 = 0.3;
+
+/// The Spin CLI in `SPIN_P3` (Spin 4.1+, WASI 0.3) and its version, or why none.
+pub fn find_spin_p3() -> Result<(String, String), String> {
+    let bin = match std::env::var("SPIN_P3") {
+        Ok(b) if !b.is_empty() => b,
+        _ => return Err("`SPIN_P3` is not set".into()),
+    };
+    match Command::new(&bin).arg("--version").output() {
+        Ok(o) if o.status.success() => {
+            let v = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+            Ok((bin, v))
+        }
+        Ok(o) => Err(format!("`{bin} --version` failed ({})", o.status)),
+        Err(e) => Err(format!("`{bin} --version`: {e}")),
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct FloorRow {
+    pub concurrency: usize,
+    pub floor: Side,
+    pub component: Side,
+    /// Component over floor, per run, then the median; and the runs' range.
+    pub rps_ratio: f64,
+    pub rps_ratios: Vec<f64>,
+    pub cpu_ratio: f64,
+    /// Component minus floor, per run, then the median.
+    pub added_p50_ms: f64,
+    pub added_cpu_us: f64,
+}
+
+impl FloorRow {
+    pub fn meets(&self) -> bool {
+        if self.concurrency == 1 {
+            self.added_p50_ms <= P50_TARGET_MS
+        } else {
+            self.rps_ratio >= RPS_TARGET
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct HostFloor {
+    /// `wasmtime serve` or the Spin version line.
+    pub host: String,
+    /// The build of accs-edge it runs.
+    pub build: &'static str,
+    /// How the floor was started, placeholders for ports and paths.
+    pub floor_how: String,
+    pub rows: Vec<FloorRow>,
+}
+
+#[derive(Debug)]
+pub struct FloorReport {
+    pub runs: usize,
+    pub size_floor: u64,
+    pub hosts: Vec<HostFloor>,
+    /// Hosts not measured, and why.
+    pub skipped: Vec<String>,
+}
+
+fn limits(concurrency: usize, window: Duration) -> Limits {
+    Limits {
+        concurrency,
+        max_requests: if concurrency == 1 { 20_000 } else { 60_000 },
+        max_duration: window,
+    }
+}
+
+/// One side of one run.
+#[derive(Default)]
+struct Measured {
+    sample: Sample,
+    host_cpu: Duration,
+    sim_cpu: Duration,
+    accs: u64,
+}
+
+async fn measure(
+    b: &Bench,
+    cpu: &dyn Fn() -> Duration,
+    target: &Target,
+    lim: Limits,
+) -> Result<Measured> {
+    let before = b.admin.counters().await?;
+    let (h0, s0) = (cpu(), b.sim.proc.cpu_time().unwrap_or_default());
+    let sample = load::run(&b.client, target, lim).await;
+    let (h1, s1) = (cpu(), b.sim.proc.cpu_time().unwrap_or_default());
+    let after = b.admin.counters().await?;
+    Ok(Measured {
+        sample,
+        host_cpu: h1.saturating_sub(h0),
+        sim_cpu: s1.saturating_sub(s0),
+        accs: after.accs_requests.saturating_sub(before.accs_requests),
+    })
+}
+
+fn per_ok(d: Duration, s: &Sample) -> f64 {
+    d.as_secs_f64() * 1e6 / (s.ok.max(1) as f64)
+}
+
+fn to_side(m: &Measured) -> super::spin_p2::SideInput<'_> {
+    super::spin_p2::SideInput {
+        sample: &m.sample,
+        host_cpu: m.host_cpu,
+        sim_cpu: m.sim_cpu,
+        accs: m.accs,
+    }
+}
+
+/// Both sides at each concurrency, `b.runs` times, alternating the order.
+async fn compare(
+    b: &Bench,
+    label: &str,
+    floor: (&dyn Fn() -> Duration, &Target),
+    edge: (&dyn Fn() -> Duration, &Target),
+) -> Result<Vec<FloorRow>> {
+    // Connections and instances settle before anything counts.
+    let settle = Limits {
+        concurrency: 16,
+        max_requests: 3_000,
+        max_duration: Duration::from_millis(500),
+    };
+    load::run(&b.client, floor.1, settle).await;
+    load::run(&b.client, edge.1, settle).await;
+    let mut rows = Vec::new();
+    for c in CONCURRENCIES {
+        let lim = limits(c, b.window);
+        let mut runs: Vec<(Measured, Measured)> = Vec::new();
+        for i in 0..b.runs {
+            let (f, k) = if i % 2 == 0 {
+                let f = measure(b, floor.0, floor.1, lim).await?;
+                (f, measure(b, edge.0, edge.1, lim).await?)
+            } else {
+                let k = measure(b, edge.0, edge.1, lim).await?;
+                (measure(b, floor.0, floor.1, lim).await?, k)
+            };
+            eprintln!(
+                "accs-bench: floor {label} c={c} run {}: floor {:.0}/s p50 {:.2} ms {:.0} µs CPU | component {:.0}/s p50 {:.2} ms {:.0} µs CPU | ratio {:.3}",
+                i + 1,
+                f.sample.rps(),
+                ms(f.sample.p(0.5)),
+                per_ok(f.host_cpu, &f.sample),
+                k.sample.rps(),
+                ms(k.sample.p(0.5)),
+                per_ok(k.host_cpu, &k.sample),
+                k.sample.rps() / f.sample.rps().max(1e-9),
+            );
+            runs.push((f, k));
+        }
+        let m = |f: &dyn Fn(&(Measured, Measured)) -> f64| {
+            median(&runs.iter().map(f).collect::<Vec<_>>())
+        };
+        let p50 = |r: &Measured| ms(r.sample.p(0.5));
+        let cpu = |r: &Measured| per_ok(r.host_cpu, &r.sample);
+        let rps_ratios: Vec<f64> = runs
+            .iter()
+            .map(|(f, k)| k.sample.rps() / f.sample.rps().max(1e-9))
+            .collect();
+        rows.push(FloorRow {
+            concurrency: c,
+            floor: side(&runs.iter().map(|(f, _)| to_side(f)).collect::<Vec<_>>()),
+            component: side(&runs.iter().map(|(_, k)| to_side(k)).collect::<Vec<_>>()),
+            rps_ratio: median(&rps_ratios),
+            rps_ratios,
+            cpu_ratio: m(&|(f, k)| cpu(k) / cpu(f)),
+            added_p50_ms: m(&|(f, k)| p50(k) - p50(f)),
+            added_cpu_us: m(&|(f, k)| cpu(k) - cpu(f)),
+        });
+    }
+    Ok(rows)
+}
+
+/// The floor's environment: the simulator's product URL, an IMS token the
+/// benchmark fetched, and the client id ACCS wants in `x-api-key`.
+async fn floor_env(b: &Bench) -> Result<(String, String)> {
+    let token = b.admin.token(CLIENT_ID, CLIENT_SECRET).await?;
+    Ok((format!("{}/V1/products/{SKU}", b.sim.accs_base()), token))
+}
+
+/// `wasmtime serve`: the floor with `--env`, the `wasmtime` build as in
+/// figure 1 (token file on).
+async fn on_wasmtime(b: &Bench, floor_wasm: &Path) -> Result<HostFloor> {
+    let (url, token) = floor_env(b).await?;
+    let env = [
+        ("UPSTREAM", url.as_str()),
+        ("BEARER", token.as_str()),
+        ("API_KEY", CLIENT_ID),
+    ];
+    let floor = procs::spawn_serve_floor(floor_wasm, &env)?;
+    let cache = TempDir::new("floor-cache")?;
+    let opts = procs::ServeOpts {
+        token_cache: Some(cache.0.clone()),
+        ..Default::default()
+    };
+    let edge = procs::spawn_serve(&b.wasm, &b.sim, &opts)?;
+    floor.wait_ready(&b.client).await?;
+    edge.wait_ready(&b.client).await?;
+    let edge_read = component_read(&edge.base);
+    procs::wait_for(
+        &b.client,
+        &edge_read.url,
+        &edge_read.headers,
+        Duration::from_secs(30),
+    )
+    .await?;
+    let floor_read = Target {
+        url: format!("{}/", floor.base),
+        headers: Default::default(),
+    };
+    let fcpu = || floor.proc.cpu_time().unwrap_or_default();
+    let kcpu = || edge.proc.cpu_time().unwrap_or_default();
+    let rows = compare(
+        b,
+        "wasmtime serve",
+        (&fcpu, &floor_read),
+        (&kcpu, &edge_read),
+    )
+    .await?;
+    Ok(HostFloor {
+        host: "`wasmtime serve`".into(),
+        build: "`wasmtime` (figure 1's `wasmtime serve` flags, token file on)",
+        floor_how: format!(
+            "wasmtime serve --addr=127.0.0.1:<port> {} \\\n  --env UPSTREAM=http://127.0.0.1:<sim>/tenant-bench/V1/products/{SKU} \\\n  --env BEARER=<IMS token> --env API_KEY={CLIENT_ID} accs_floor_p3.wasm",
+            procs::FLOOR_SERVE_FLAGS.join(" ")
+        ),
+        rows,
+    })
+}
+
+/// Spin 4.1+: the floor in a manifest with `environment`, the `spin-p3`
+/// build under the shipped `spin.toml`.
+async fn on_spin(
+    b: &Bench,
+    root: &Path,
+    bin: &str,
+    version: &str,
+    floor_wasm: &Path,
+    edge_wasm: &Path,
+) -> Result<HostFloor> {
+    let (url, token) = floor_env(b).await?;
+    let manifest = floor_manifest("accs-floor-p3", floor_wasm, &b.sim.base, &url, &token);
+    let floor = spawn_spin(bin, &manifest, &[], "spin4-floor")?;
+    let edge = spawn_spin(
+        bin,
+        &edge_manifest(root, edge_wasm)?,
+        &edge_vars(b),
+        "spin4-edge",
+    )?;
+    floor
+        .wait_ready(&b.client, "/", &Default::default())
+        .await?;
+    edge.wait_ready(&b.client, "/healthz", &Default::default())
+        .await?;
+    let edge_read = component_read(&edge.base);
+    procs::wait_for(
+        &b.client,
+        &edge_read.url,
+        &edge_read.headers,
+        Duration::from_secs(30),
+    )
+    .await?;
+    let floor_read = Target {
+        url: format!("{}/", floor.base),
+        headers: Default::default(),
+    };
+    let fcpu = || floor.cpu_time();
+    let kcpu = || edge.cpu_time();
+    let rows = compare(b, "spin-p3", (&fcpu, &floor_read), (&kcpu, &edge_read)).await?;
+    Ok(HostFloor {
+        host: version.to_owned(),
+        build: "`spin-p3` (the shipped `spin.toml`, variables as in figure 6)",
+        floor_how: format!(
+            "$SPIN_P3 up -f <tmp>/spin.toml --listen 127.0.0.1:<port>\n\n{}",
+            manifest
+                .replace(&token, "<IMS token>")
+                .replace(&b.sim.base, "http://127.0.0.1:<sim>")
+                .replace(&floor_wasm.display().to_string(), "accs_floor_p3.wasm")
+        ),
+        rows,
+    })
+}
+
+/// Figure 7 on every host available: `wasmtime serve` always, Spin when
+/// `spin_p3` (its CLI, version and the `spin-p3` `.wasm`) is given.
+pub async fn run(
+    b: &Bench,
+    root: &Path,
+    floor_wasm: &Path,
+    spin_p3: Option<(&str, &str, &Path)>,
+    skipped: Vec<String>,
+) -> Result<FloorReport> {
+    let mut hosts = vec![on_wasmtime(b, floor_wasm).await?];
+    if let Some((bin, version, edge_wasm)) = spin_p3 {
+        hosts.push(on_spin(b, root, bin, version, floor_wasm, edge_wasm).await?);
+    }
+    Ok(FloorReport {
+        runs: b.runs,
+        size_floor: std::fs::metadata(floor_wasm).map(|m| m.len()).unwrap_or(0),
+        hosts,
+        skipped,
+    })
+}

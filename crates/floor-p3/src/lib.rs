@@ -1,0 +1,72 @@
+//! The floor for accs-edge's WASI 0.3 builds (`wasmtime`, `spin-p3`): the
+//! least a WASI 0.3 HTTP component can do for a proxied read, on the same
+//! spin-sdk 7. One inbound request becomes one outbound `GET` to `UPSTREAM`
+//! with `authorization: Bearer $BEARER` (and `x-api-key: $API_KEY` when set:
+//! ACCS and accs-sim want the client id back there), all from the
+//! component's environment (`wasmtime serve --env`, or `[component.floor]
+//! environment` in a Spin manifest, read once per instance), and the upstream
+//! status and body go back as they came, read in full as accs-edge reads
+//! them. No configuration, no token logic, no deadline, no log line: what
+//! accs-bench measures against it is what accs-edge adds per request on the
+//! same host.
+//!
+//! Natively (`cargo test --workspace`) this is an empty library.
+
+#[cfg(target_arch = "wasm32")]
+mod component {
+    use bytes::Bytes;
+    use spin_sdk::http::body::IncomingBodyExt;
+    use spin_sdk::http::{FullBody, Request, Response};
+    use std::sync::OnceLock;
+
+    struct Env {
+        url: String,
+        bearer: String,
+        api_key: Option<String>,
+    }
+
+    /// Instances serve many requests: the environment is read once.
+    fn env() -> Option<&'static Env> {
+        static ENV: OnceLock<Option<Env>> = OnceLock::new();
+        ENV.get_or_init(|| {
+            Some(Env {
+                url: std::env::var("UPSTREAM").ok()?,
+                bearer: format!("Bearer {}", std::env::var("BEARER").ok()?),
+                api_key: std::env::var("API_KEY").ok(),
+            })
+        })
+        .as_ref()
+    }
+
+    fn answer(status: u16, body: Bytes) -> Response<FullBody<Bytes>> {
+        http::Response::builder()
+            .status(status)
+            .header("content-length", body.len())
+            .body(FullBody::new(body))
+            .unwrap_or_else(|_| http::Response::new(FullBody::new(Bytes::new())))
+    }
+
+    #[spin_sdk::http_service]
+    async fn handle(_req: Request) -> Response<FullBody<Bytes>> {
+        let Some(env) = env() else {
+            return answer(500, Bytes::from_static(b"UPSTREAM and BEARER must be set"));
+        };
+        let mut out = http::Request::get(env.url.as_str()).header("authorization", &env.bearer);
+        if let Some(key) = &env.api_key {
+            out = out.header("x-api-key", key);
+        }
+        let Ok(out) = out.body(FullBody::new(Bytes::new())) else {
+            return answer(500, Bytes::new());
+        };
+        match spin_sdk::http::send(out).await {
+            Ok(up) => {
+                let status = up.status().as_u16();
+                match up.into_body().bytes().await {
+                    Ok(body) => answer(status, body),
+                    Err(_) => answer(502, Bytes::new()),
+                }
+            }
+            Err(_) => answer(502, Bytes::new()),
+        }
+    }
+}
