@@ -96,6 +96,28 @@ fn tokens_for(vars: &BTreeMap<String, String>) -> (Settings, Tokens) {
     (settings, tokens)
 }
 
+/// `setup` with `access` in the flavour's store as a token issued 10 minutes
+/// ago (one-hour lifetime, 50 minutes left), sealed under the test secret.
+/// The Spin flavour's store is `SharedKv`; the wasmtime flavour's is seeded
+/// (edge-host's `kv_seed` is `wasi:keyvalue`'s data).
+fn with_old_token(
+    flavour: Flavour,
+    vars: &BTreeMap<String, String>,
+    access: &str,
+    mut setup: Setup,
+) -> Setup {
+    let (_, tokens) = tokens_for(vars);
+    let planted = (
+        tokens.kv_key().to_owned(),
+        sealed(vars, access, now_ms() + 3_000_000, CLIENT_SECRET),
+    );
+    match flavour {
+        Flavour::Spin => setup.kv = Some(SharedKv::with_data([planted])),
+        Flavour::Wasmtime => setup.kv_seed = BTreeMap::from([planted]),
+    }
+    setup
+}
+
 fn host_path(dir: &Path, guest: &str) -> PathBuf {
     dir.join(guest.rsplit('/').next().unwrap())
 }
@@ -552,22 +574,14 @@ async fn the_rotation_list_is_tried_in_order_and_the_secret_that_worked_is_remem
         let mut v = vars(&sim);
         // `;` as under `wasmtime serve`, where `-S` splits on commas.
         v.insert("ims_client_secret".into(), format!("{NEW};{CLIENT_SECRET}"));
-        let (_, tokens) = tokens_for(&v);
-        let planted = (
-            tokens.kv_key().to_owned(),
-            sealed(&v, &old, now_ms() + 3_000_000, CLIENT_SECRET),
-        );
-        let mut setup = Setup {
+        let setup = Setup {
             vars: BTreeMap::from([(
                 "ims_client_secret".to_owned(),
                 v["ims_client_secret"].clone(),
             )]),
             ..Setup::default()
         };
-        match flavour {
-            Flavour::Spin => setup.kv = Some(SharedKv::with_data([planted])),
-            Flavour::Wasmtime => setup.kv_seed = BTreeMap::from([planted]),
-        }
+        let setup = with_old_token(flavour, &v, &old, setup);
         let rig = rig_with(flavour, sim, &setup);
         let inst = rig.host.instance().await.unwrap();
         let a = rig
@@ -730,19 +744,7 @@ async fn an_old_revoked_token_is_renewed_once_and_the_read_succeeds() {
         let sim = sim_with(sim_config()).await;
         let old = sim_token(&sim).await;
         let v = vars(&sim);
-        let (_, tokens) = tokens_for(&v);
-        // One-hour lifetime, 50 minutes left: issued 10 minutes ago. The
-        // Spin flavour's store is `SharedKv`; the wasmtime flavour's is
-        // seeded (edge-host's `kv_seed` is `wasi:keyvalue`'s data).
-        let planted = (
-            tokens.kv_key().to_owned(),
-            sealed(&v, &old, now_ms() + 3_000_000, CLIENT_SECRET),
-        );
-        let mut setup = Setup::default();
-        match flavour {
-            Flavour::Spin => setup.kv = Some(SharedKv::with_data([planted])),
-            Flavour::Wasmtime => setup.kv_seed = BTreeMap::from([planted]),
-        }
+        let setup = with_old_token(flavour, &v, &old, Setup::default());
         let rig = rig_with(flavour, sim, &setup);
         let inst = rig.host.instance().await.unwrap();
         let a = rig

@@ -223,6 +223,37 @@ async fn race_deadline<T>(
     }
 }
 
+/// What an adapter does with an inbound body, decided before reading it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BodyPlan {
+    /// `content-length` declares more than the route's cap: 413 unread.
+    TooLarge,
+    /// A GET or HEAD that declares no body (no `content-length`, no
+    /// `transfer-encoding`) has none in HTTP/1.1: left unread, since reading
+    /// an empty stream costs host calls on every request and those routes
+    /// never look at a body.
+    Skip,
+    /// Read up to this many bytes.
+    Read(usize),
+}
+
+pub fn body_plan(req: &crate::routes::InRequest) -> BodyPlan {
+    let cap = crate::routes::body_limit(&req.method, &req.path);
+    let declared = req
+        .header("content-length")
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > cap) {
+        BodyPlan::TooLarge
+    } else if matches!(req.method.as_str(), "GET" | "HEAD")
+        && declared.is_none()
+        && req.header("transfer-encoding").is_none()
+    {
+        BodyPlan::Skip
+    } else {
+        BodyPlan::Read(cap)
+    }
+}
+
 /// Appends `chunk` to `out` unless that passes `cap`.
 pub fn append_capped(out: &mut Vec<u8>, chunk: &[u8], cap: usize) -> Result<(), InboundBodyError> {
     if out.len() + chunk.len() > cap {
@@ -234,7 +265,53 @@ pub fn append_capped(out: &mut Vec<u8>, chunk: &[u8], cap: usize) -> Result<(), 
 
 #[cfg(test)]
 mod tests {
-    use super::OutRequest;
+    use super::{BodyPlan, OutRequest, body_plan};
+    use crate::routes::InRequest;
+
+    #[test]
+    fn the_body_plan_follows_the_route_cap_and_the_framing() {
+        let req = |method: &str, path: &str, headers: &[(&str, &str)]| InRequest {
+            method: method.into(),
+            path: path.into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            ..InRequest::default()
+        };
+        assert_eq!(
+            body_plan(&req("GET", "/v1/products/A", &[])),
+            BodyPlan::Skip
+        );
+        assert_eq!(
+            body_plan(&req(
+                "GET",
+                "/v1/products/A",
+                &[("transfer-encoding", "chunked")]
+            )),
+            BodyPlan::Read(1024 * 1024)
+        );
+        assert_eq!(
+            body_plan(&req(
+                "GET",
+                "/v1/products/A",
+                &[("content-length", "2000000")]
+            )),
+            BodyPlan::TooLarge
+        );
+        assert_eq!(
+            body_plan(&req(
+                "POST",
+                "/v1/inventory/source-items",
+                &[("content-length", "2000000")]
+            )),
+            BodyPlan::Read(4 * 1024 * 1024)
+        );
+        assert_eq!(
+            body_plan(&req("PUT", "/v1/products/A", &[])),
+            BodyPlan::Read(1024 * 1024)
+        );
+    }
 
     #[test]
     fn bodies_go_out_with_their_length() {

@@ -2,10 +2,11 @@
 //! body cap, and the inbound request read with a cap.
 
 use super::time::sleep;
+use crate::host::{BodyPlan, body_plan};
 use crate::host::{
     InboundBodyError, MAX_UPSTREAM_BODY, OutRequest, OutResponse, SendError, append_capped,
 };
-use crate::routes::{InRequest, body_limit};
+use crate::routes::InRequest;
 use futures::{Stream, StreamExt};
 use spin_sdk::http::{ErrorCode, IncomingRequest, IncomingResponse, Method, Request};
 use std::time::Duration;
@@ -108,23 +109,11 @@ pub async fn read_inbound(
         headers,
         body: Vec::new(),
     };
-    let cap = body_limit(&inbound.method, &inbound.path);
-    let declared = inbound
-        .header("content-length")
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > cap) {
-        return Err((InboundBodyError::TooLarge, inbound));
-    }
-    // A GET or HEAD that declares no body (no `content-length`, no
-    // `transfer-encoding`) has none in HTTP/1.1: its body is left unread
-    // (consuming it, reading the empty stream and finishing it are host
-    // calls on every request). Their routes never look at a body anyway.
-    let bodiless = matches!(inbound.method.as_str(), "GET" | "HEAD")
-        && declared.is_none()
-        && inbound.header("transfer-encoding").is_none();
-    if bodiless {
-        return Ok(inbound);
-    }
+    let cap = match body_plan(&inbound) {
+        BodyPlan::TooLarge => return Err((InboundBodyError::TooLarge, inbound)),
+        BodyPlan::Skip => return Ok(inbound),
+        BodyPlan::Read(cap) => cap,
+    };
     match read_capped(req.into_body_stream(), cap).await {
         Ok(body) => {
             inbound.body = body;

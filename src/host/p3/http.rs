@@ -12,10 +12,11 @@
 //! when the call won (every time) was a blocking `subtask.cancel`: 7 to 9 %
 //! of the host's CPU per warm read (accs-bench figure 7, both hosts).
 
+use crate::host::{BodyPlan, body_plan};
 use crate::host::{
     InboundBodyError, MAX_UPSTREAM_BODY, OutRequest, OutResponse, SendError, append_capped,
 };
-use crate::routes::{InRequest, body_limit};
+use crate::routes::InRequest;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use spin_sdk::http::{FullBody, Request};
@@ -206,23 +207,11 @@ pub async fn read_inbound(req: Request) -> Result<InRequest, (InboundBodyError, 
         headers,
         body: Vec::new(),
     };
-    let cap = body_limit(&inbound.method, &inbound.path);
-    let declared = inbound
-        .header("content-length")
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > cap) {
-        return Err((InboundBodyError::TooLarge, inbound));
-    }
-    // A GET or HEAD that declares no body (no `content-length`, no
-    // `transfer-encoding`) has none in HTTP/1.1: its body stream is left
-    // unread (reading an empty stream and its trailers is two host round
-    // trips per request). Their routes never look at a body anyway.
-    let bodiless = matches!(inbound.method.as_str(), "GET" | "HEAD")
-        && declared.is_none()
-        && inbound.header("transfer-encoding").is_none();
-    if bodiless {
-        return Ok(inbound);
-    }
+    let cap = match body_plan(&inbound) {
+        BodyPlan::TooLarge => return Err((InboundBodyError::TooLarge, inbound)),
+        BodyPlan::Skip => return Ok(inbound),
+        BodyPlan::Read(cap) => cap,
+    };
     match read_capped(body, cap).await {
         Ok(body) => {
             inbound.body = body;
