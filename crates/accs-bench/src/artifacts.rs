@@ -140,51 +140,46 @@ fn opt_level_override() -> Result<OptOverride> {
 /// flavour's target directory (same spin-sdk 5.2, so its dependencies are
 /// shared). Returns the `.wasm` and the command for the report.
 pub fn build_floor(root: &Path, built: &Artifacts) -> Result<(PathBuf, String)> {
-    build_in(root, built, "spin", "accs-floor-p2", "accs_floor_p2")
+    build_in(
+        root,
+        built,
+        "spin",
+        &["-p", "accs-floor-p2"],
+        "accs_floor_p2",
+    )
 }
 
 /// The WASI 0.3 pass-through floor (`crates/floor-p3`), built in the
 /// `wasmtime` flavour's target directory (same spin-sdk 7).
 pub fn build_floor_p3(root: &Path, built: &Artifacts) -> Result<(PathBuf, String)> {
-    build_in(root, built, "wasmtime", "accs-floor-p3", "accs_floor_p3")
+    build_in(
+        root,
+        built,
+        "wasmtime",
+        &["-p", "accs-floor-p3"],
+        "accs_floor_p3",
+    )
 }
 
 /// The `spin-p3` build of accs-edge (Spin 4.1+), in its own target directory.
 pub fn build_spin_p3(root: &Path, built: &Artifacts) -> Result<(PathBuf, String)> {
-    let dir = built.target.join("accs-bench/wasm-spin-p3");
-    let mut args: Vec<String> = [
-        "build",
-        "--release",
-        "--locked",
-        "--target",
-        "wasm32-wasip2",
-        "--no-default-features",
-        "--features",
+    build_in(
+        root,
+        built,
         "spin-p3",
-    ]
-    .map(String::from)
-    .to_vec();
-    let shown = format!(
-        "cargo {} --target-dir <target>/accs-bench/wasm-spin-p3",
-        args.join(" ")
-    );
-    args.push("--target-dir".into());
-    args.push(dir.display().to_string());
-    run(root, &args)?;
-    let path = dir.join("wasm32-wasip2/release/accs_edge.wasm");
-    if !path.exists() {
-        bail!("{} is missing after the build", path.display());
-    }
-    Ok((path, shown))
+        &["--no-default-features", "--features", "spin-p3"],
+        "accs_edge",
+    )
 }
 
-/// Builds package `pkg` for `wasm32-wasip2` in flavour `flavour`'s target
-/// directory; returns `<file>.wasm` and the command for the report.
+/// Builds what `select` names (`-p <pkg>`, or features of accs-edge) for
+/// `wasm32-wasip2` in flavour `flavour`'s target directory; returns
+/// `<file>.wasm` and the command for the report.
 fn build_in(
     root: &Path,
     built: &Artifacts,
     flavour: &str,
-    pkg: &str,
+    select: &[&str],
     file: &str,
 ) -> Result<(PathBuf, String)> {
     let dir = built.target.join(format!("accs-bench/wasm-{flavour}"));
@@ -194,11 +189,11 @@ fn build_in(
         "--locked",
         "--target",
         "wasm32-wasip2",
-        "-p",
-        pkg,
     ]
-    .map(String::from)
-    .to_vec();
+    .iter()
+    .chain(select)
+    .map(|a| a.to_string())
+    .collect();
     let shown = format!(
         "cargo {} --target-dir <target>/accs-bench/wasm-{flavour}",
         args.join(" ")

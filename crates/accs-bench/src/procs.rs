@@ -280,10 +280,14 @@ pub fn serve_args(sim: &Sim, opts: &ServeOpts) -> Vec<String> {
 
 /// Spawns `wasmtime serve` without waiting: cold-start timing starts here.
 pub fn spawn_serve(wasm: &Path, sim: &Sim, opts: &ServeOpts) -> Result<Serve> {
-    let dir = TempDir::new("serve")?;
+    spawn_wasmtime("serve", wasm, serve_args(sim, opts))
+}
+
+/// `wasmtime serve <args> <wasm>` on a free port, logs in a new directory.
+fn spawn_wasmtime(tag: &str, wasm: &Path, args: Vec<String>) -> Result<Serve> {
+    let dir = TempDir::new(tag)?;
     let port = free_port()?;
     let log = dir.0.join("serve.err");
-    let args = serve_args(sim, opts);
     let proc = Proc::spawn(
         Command::new("wasmtime")
             .arg("serve")
@@ -314,32 +318,11 @@ pub const FLOOR_SERVE_FLAGS: [&str; 4] = ["-Wcomponent-model-async", "-Sp3", "-S
 
 /// Spawns `wasmtime serve` with the floor, `env` passed with `--env`.
 pub fn spawn_serve_floor(wasm: &Path, env: &[(&str, &str)]) -> Result<Serve> {
-    let dir = TempDir::new("serve-floor")?;
-    let port = free_port()?;
-    let log = dir.0.join("serve.err");
     let mut args: Vec<String> = FLOOR_SERVE_FLAGS.map(String::from).to_vec();
     for (k, v) in env {
         args.push(format!("--env={k}={v}"));
     }
-    let proc = Proc::spawn(
-        Command::new("wasmtime")
-            .arg("serve")
-            .arg(format!("--addr=127.0.0.1:{port}"))
-            .args(&args)
-            .arg(wasm)
-            .env_remove("RUST_BACKTRACE")
-            .env_remove("RUST_LIB_BACKTRACE")
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(dir.0.join("serve.out"))?)
-            .stderr(fs::File::create(&log)?),
-    )?;
-    Ok(Serve {
-        base: format!("http://127.0.0.1:{port}"),
-        log,
-        proc,
-        args,
-        _dir: dir,
-    })
+    spawn_wasmtime("serve-floor", wasm, args)
 }
 
 impl Serve {

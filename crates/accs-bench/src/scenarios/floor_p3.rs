@@ -14,7 +14,6 @@ use crate::procs::{self, CLIENT_ID, CLIENT_SECRET, TempDir, spawn_spin};
 use crate::stats::{median, ms};
 use anyhow::Result;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 pub const CONCURRENCIES: [usize; 2] = [1, 16];
@@ -25,18 +24,7 @@ pub const P50_TARGET_MS: f64 = 0.3;
 
 /// The Spin CLI in `SPIN_P3` (Spin 4.1+, WASI 0.3) and its version, or why none.
 pub fn find_spin_p3() -> Result<(String, String), String> {
-    let bin = match std::env::var("SPIN_P3") {
-        Ok(b) if !b.is_empty() => b,
-        _ => return Err("`SPIN_P3` is not set".into()),
-    };
-    match Command::new(&bin).arg("--version").output() {
-        Ok(o) if o.status.success() => {
-            let v = String::from_utf8_lossy(&o.stdout).trim().to_owned();
-            Ok((bin, v))
-        }
-        Ok(o) => Err(format!("`{bin} --version` failed ({})", o.status)),
-        Err(e) => Err(format!("`{bin} --version`: {e}")),
-    }
+    super::spin_p2::find_spin_in("SPIN_P3")
 }
 
 #[derive(Debug, Default)]

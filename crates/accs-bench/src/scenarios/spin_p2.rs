@@ -26,9 +26,15 @@ pub const PERF_CONCURRENCY: usize = 16;
 
 /// The Spin CLI in `SPIN` and its `--version` line, or why there is none.
 pub fn find_spin() -> Result<(String, String), String> {
-    let bin = match std::env::var("SPIN") {
+    find_spin_in("SPIN")
+}
+
+/// The Spin CLI named by environment variable `var` and its `--version`
+/// line, or why there is none.
+pub fn find_spin_in(var: &str) -> Result<(String, String), String> {
+    let bin = match std::env::var(var) {
         Ok(b) if !b.is_empty() => b,
-        _ => return Err("`SPIN` is not set".into()),
+        _ => return Err(format!("`{var}` is not set")),
     };
     match Command::new(&bin).arg("--version").output() {
         Ok(o) if o.status.success() => {
