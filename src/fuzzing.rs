@@ -12,7 +12,7 @@ use crate::config::AllowRule;
 use crate::ims::seal;
 use crate::ims::token::Token;
 use crate::routes::passthrough;
-use crate::routes::search::{self, Filter, FilterKind};
+use crate::routes::search;
 use crate::webhook::signature;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -100,26 +100,13 @@ pub fn retry_after(data: &[u8]) {
     }
 }
 
-const PRODUCT_FILTERS: &[Filter] = &[
-    Filter {
-        param: "sku",
-        field: "sku",
-        kind: FilterKind::Equals,
-    },
-    Filter {
-        param: "updated_since",
-        field: "updated_at",
-        kind: FilterKind::Since,
-    },
-];
-
 /// A raw query string for `/v1/products`; also a date for the `*_since` filters.
 pub fn search_criteria(data: &[u8]) {
     let Ok(query) = std::str::from_utf8(data) else {
         return;
     };
     let _ = search::magento_datetime(query);
-    let Ok(out) = search::search_criteria(Some(query), PRODUCT_FILTERS) else {
+    let Ok(out) = search::search_criteria(Some(query), crate::routes::products::FILTERS) else {
         return;
     };
     // What goes upstream is well-formed: every key is searchCriteria[...],

@@ -6,7 +6,8 @@ use crate::host::Ports;
 use crate::problem::Problem;
 use serde_json::{Map, Value};
 
-const FILTERS: &[Filter] = &[
+/// The filters `GET /v1/products` maps onto `searchCriteria`.
+pub(crate) const FILTERS: &[Filter] = &[
     Filter {
         param: "sku",
         field: "sku",

@@ -310,22 +310,9 @@ mod tests {
         assert_eq!(p.unwrap_err().status, 400);
     }
 
-    const PRODUCT_FILTERS: &[Filter] = &[
-        Filter {
-            param: "sku",
-            field: "sku",
-            kind: FilterKind::Equals,
-        },
-        Filter {
-            param: "updated_since",
-            field: "updated_at",
-            kind: FilterKind::Since,
-        },
-    ];
-
     fn decoded(q: &str) -> Vec<(String, String)> {
         form_urlencoded::parse(
-            search_criteria(Some(q), PRODUCT_FILTERS)
+            search_criteria(Some(q), crate::routes::products::FILTERS)
                 .unwrap()
                 .as_bytes(),
         )
@@ -490,7 +477,7 @@ mod tests {
             ("updated_since=tomorrow", "`updated_since`"),
             ("sku=", "`sku`"),
         ] {
-            let p = search_criteria(Some(q), PRODUCT_FILTERS).unwrap_err();
+            let p = search_criteria(Some(q), crate::routes::products::FILTERS).unwrap_err();
             assert_eq!(p.status, 400);
             assert!(p.detail.contains(needle), "{q}: {}", p.detail);
         }
