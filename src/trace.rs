@@ -71,12 +71,15 @@ impl TraceContext {
 
     /// `00-<trace>-<span>-<flags>` for `span`.
     fn header(&self, span: &[u8; 8]) -> String {
-        format!(
-            "00-{}-{}-{:02x}",
-            self.trace_id(),
-            crate::config::hex(span),
-            self.flags
-        )
+        use crate::config::hex;
+        let mut h = String::with_capacity(55);
+        for part in ["00", &hex(&self.trace_id), &hex(span), &hex(&[self.flags])] {
+            if !h.is_empty() {
+                h.push('-');
+            }
+            h.push_str(part);
+        }
+        h
     }
 
     /// This request's `traceparent`, returned on the answer.

@@ -93,29 +93,35 @@ impl<P: Ports> Ctx<'_, P> {
     pub async fn call(&self, call: &Call) -> Result<OutResponse, Problem> {
         let url = guard::upstream_url(&self.settings.accs_base_url, &call.path_and_query)?;
         let scope = self.scope(call);
-        if let Some(resource) = self.denials.active(&scope, self.ports.now_ms()) {
+        // The clock is read once per step (before the token, before the
+        // send, after it) and that reading serves every check of the step.
+        let mut now = self.ports.now_ms();
+        if let Some(resource) = self.denials.active(&scope, now) {
             return Err(problems::forbidden(&resource));
         }
         let budget = self.budget;
         let mut repaired = false;
         let mut attempts = 0;
         loop {
-            if budget.attempt_timeout(self.ports.now_ms()).is_zero() {
+            if budget.attempt_timeout(now).is_zero() {
                 return Err(problems::budget_spent());
             }
             let token = self
                 .tokens
-                .get(self.settings, self.ports, self.trace)
+                .get_at(self.settings, self.ports, self.trace, now)
                 .await?;
-            let timeout = budget.attempt_timeout(self.ports.now_ms());
+            let started = self.ports.now_ms();
+            let timeout = budget.attempt_timeout(started);
             if timeout.is_zero() {
                 return Err(problems::budget_spent());
             }
-            let res = self.send(call, url.as_str(), &token, timeout).await;
+            let res;
+            (res, now) = self
+                .send(call, url.as_str(), &token, timeout, started)
+                .await;
             if let Ok(r) = &res
                 && r.status == 401
             {
-                let now = self.ports.now_ms();
                 let refusal = denials::classify(
                     repaired,
                     self.tokens.is_young(&token, now),
@@ -150,7 +156,6 @@ impl<P: Ports> Ctx<'_, P> {
                 Err(SendError::TooLarge(_)) => Outcome::TooLarge,
                 Err(SendError::Other(_)) => Outcome::Broken,
             };
-            let now = self.ports.now_ms();
             let asked = res
                 .as_ref()
                 .ok()
@@ -166,7 +171,10 @@ impl<P: Ports> Ctx<'_, P> {
                 now,
             );
             match step {
-                Step::Wait(wait) => self.ports.sleep(wait).await,
+                Step::Wait(wait) => {
+                    self.ports.sleep(wait).await;
+                    now = self.ports.now_ms();
+                }
                 Step::Stop(stop) => return Err(give_up(&res, stop, asked, now)),
             }
         }
@@ -189,13 +197,16 @@ impl<P: Ports> Ctx<'_, P> {
         !self.budget.attempt_timeout(self.ports.now_ms()).is_zero()
     }
 
+    /// One attempt, sent at `started` (wall-clock ms); returns its result
+    /// and the time it ended.
     async fn send(
         &self,
         call: &Call,
         url: &str,
         token: &str,
         timeout: Duration,
-    ) -> Result<OutResponse, SendError> {
+        started: u64,
+    ) -> (Result<OutResponse, SendError>, u64) {
         let s = self.settings;
         let mut headers = vec![
             ("authorization", format!("Bearer {token}")),
@@ -217,12 +228,14 @@ impl<P: Ports> Ctx<'_, P> {
             headers,
             body: call.body.clone().unwrap_or_default(),
         };
-        let started = self.ports.now_ms();
         let res = self.ports.send(req, timeout).await;
-        let took = self.ports.now_ms().saturating_sub(started);
-        self.trace
-            .upstream("accs", res.as_ref().map_or(0, |r| r.status), took);
-        res
+        let ended = self.ports.now_ms();
+        self.trace.upstream(
+            "accs",
+            res.as_ref().map_or(0, |r| r.status),
+            ended.saturating_sub(started),
+        );
+        (res, ended)
     }
 
     /// One draw for the backoff jitter.

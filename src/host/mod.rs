@@ -156,6 +156,53 @@ pub trait Ports {
     fn log(&self, line: &str);
 }
 
+/// Host randomness drawn a block at a time. A request takes random bytes
+/// three or four times (its request id, trace id, span ids, backoff jitter)
+/// and each draw was a host call; a reused WASI 0.3 instance now makes one
+/// call per block, a WASI 0.2 instance (one per request) one in all. Each
+/// byte is handed out once and never again, so the ids and nonces built on it
+/// are exactly as unpredictable as the host's own draws.
+#[derive(Default)]
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub struct RandomPool {
+    /// The block and how much of it is used.
+    block: std::cell::RefCell<(Vec<u8>, usize)>,
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+impl RandomPool {
+    const BLOCK: usize = 256;
+
+    /// Fills `out` from the block, drawing a new one with `draw(len)` when
+    /// this one has too little left; a request larger than a block is drawn
+    /// whole.
+    pub fn fill(&self, out: &mut [u8], draw: impl Fn(u64) -> Vec<u8>) {
+        if out.len() > Self::BLOCK {
+            copy_from(out, &draw(out.len() as u64));
+            return;
+        }
+        let mut b = self.block.borrow_mut();
+        let (block, used) = &mut *b;
+        if block.len().saturating_sub(*used) < out.len() {
+            *block = draw(Self::BLOCK as u64);
+            *used = 0;
+        }
+        let end = (*used + out.len()).min(block.len());
+        copy_from(out, &block[*used..end]);
+        // Spent bytes are wiped: nothing handed out stays in memory twice.
+        block[*used..end].fill(0);
+        *used = end;
+    }
+}
+
+/// Copies `src` into `out`; a short draw from the host leaves the rest as it
+/// was (the host's `get-random-bytes` returns exactly the length asked).
+fn copy_from(out: &mut [u8], src: &[u8]) {
+    for (dst, s) in out.iter_mut().zip(src) {
+        *dst = *s;
+    }
+}
+
 /// One log line in one write: `eprintln!` writes the text and the newline
 /// separately, and `wasmtime serve` prefixes every write, so under
 /// concurrency lines came out torn and interleaved.
@@ -265,8 +312,52 @@ pub fn append_capped(out: &mut Vec<u8>, chunk: &[u8], cap: usize) -> Result<(), 
 
 #[cfg(test)]
 mod tests {
-    use super::{BodyPlan, OutRequest, body_plan};
+    use super::{BodyPlan, OutRequest, RandomPool, body_plan};
     use crate::routes::InRequest;
+    use std::cell::Cell;
+
+    /// A host whose every draw is a run of counting bytes, so each byte
+    /// handed out says which draw and which position it came from.
+    #[test]
+    fn the_random_pool_hands_each_drawn_byte_out_once_and_draws_per_block() {
+        let next = Cell::new(0u32);
+        let draws = Cell::new(0);
+        let draw = |len: u64| {
+            draws.set(draws.get() + 1);
+            (0..len)
+                .map(|_| {
+                    next.set(next.get() + 1);
+                    next.get() as u8
+                })
+                .collect::<Vec<u8>>()
+        };
+        let pool = RandomPool::default();
+        let mut seen = Vec::new();
+        // A request takes 16 + 16 + 8 + 8 bytes: five whole requests per block.
+        for _ in 0..5 {
+            for len in [16, 16, 8, 8] {
+                let mut b = vec![0u8; len];
+                pool.fill(&mut b, draw);
+                seen.extend(b);
+            }
+        }
+        assert_eq!(draws.get(), 1, "240 bytes from one 256-byte block");
+        let expected: Vec<u8> = (1..=240u32).map(|i| i as u8).collect();
+        assert_eq!(seen, expected, "in order, none twice");
+        // 16 bytes left, 32 asked: a new block, the 16 left are not reused.
+        let mut b = [0u8; 32];
+        pool.fill(&mut b, draw);
+        assert_eq!(draws.get(), 2);
+        assert_eq!(b[0], 1, "the first byte of draw 2 (257 as u8)");
+        // Larger than a block: drawn whole, the block untouched.
+        let mut big = vec![0u8; 300];
+        pool.fill(&mut big, draw);
+        assert_eq!(draws.get(), 3);
+        let mut after = [0u8; 8];
+        pool.fill(&mut after, draw);
+        assert_eq!(draws.get(), 3, "the second block still has room");
+        assert_eq!(after[0], 33, "it continues where draw 2 left off");
+    }
 
     #[test]
     fn the_body_plan_follows_the_route_cap_and_the_framing() {

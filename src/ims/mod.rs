@@ -222,7 +222,18 @@ impl Tokens {
         ports: &P,
         trace: &Trace,
     ) -> Result<String, Problem> {
-        let now = ports.now_ms();
+        self.get_at(settings, ports, trace, ports.now_ms()).await
+    }
+
+    /// [`Tokens::get`] with the caller's reading of the clock, taken moments
+    /// before: a warm read then asks the host for the time once less.
+    pub async fn get_at<P: Ports>(
+        &self,
+        settings: &Settings,
+        ports: &P,
+        trace: &Trace,
+        now: u64,
+    ) -> Result<String, Problem> {
         let held = self.held.borrow().clone();
         if let Some(h) = held {
             match h.token.freshness(now, h.jitter_ms) {

@@ -74,7 +74,7 @@ impl<P: Ports> App<P> {
     pub async fn handle(&self, req: InRequest) -> InResponse {
         let started = self.ports.now_ms();
         let trace = Trace::inbound(&req, &self.ports, request_id(&req, &self.ports));
-        let (template, result) = self.dispatch(&req, &trace).await;
+        let (template, result) = self.dispatch(&req, &trace, started).await;
         let mut resp = match result {
             Ok(resp) => resp,
             Err(p) => problem_response(&p, &trace.request_id),
@@ -89,10 +89,12 @@ impl<P: Ports> App<P> {
         resp
     }
 
+    /// Routes `req`; `started` (wall-clock ms) starts the request's budget.
     async fn dispatch(
         &self,
         req: &InRequest,
         trace: &Trace,
+        started: u64,
     ) -> (&'static str, Result<InResponse, Problem>) {
         let route = match Route::find(&req.method, &req.path) {
             Ok(route) => route,
@@ -121,7 +123,7 @@ impl<P: Ports> App<P> {
             trace,
             denials: &edge.denials,
             route: template,
-            budget: Budget::new(self.ports.now_ms(), edge.settings.accs_timeout_ms),
+            budget: Budget::new(started, edge.settings.accs_timeout_ms),
         };
         // Webhooks authenticate by signature only: an API key never opens them,
         // and a signature never opens anything else.

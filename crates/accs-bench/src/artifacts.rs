@@ -114,6 +114,18 @@ struct OptOverride {
 }
 
 fn opt_level_override() -> Result<OptOverride> {
+    let mut o = opt_level()?;
+    // Profiling (`ACCS_BENCH_CALLGRIND_DIR`): keep the name section, so the
+    // guest's functions have names in wasmtime's perf map.
+    if std::env::var_os("ACCS_BENCH_CALLGRIND_DIR").is_some() {
+        o.args.push("--config".into());
+        o.args.push("profile.release.strip=false".into());
+        o.dir_suffix.push_str("-names");
+    }
+    Ok(o)
+}
+
+fn opt_level() -> Result<OptOverride> {
     match std::env::var("ACCS_BENCH_OPT_LEVEL") {
         Ok(level) if !level.is_empty() => {
             let value = match level.as_str() {

@@ -32,6 +32,8 @@ const USAGE: &str =
   --out PATH      where the report goes (default docs/BENCHMARKS.md)
   --spin-only     figure 6 alone (needs SPIN), printed, no report written
   --floor-only    figure 7 alone, printed, no report written
+  --instructions-only
+                  figure 8 alone (callgrind), printed, no report written
 
   SPIN=<spin CLI> adds figure 6: the WASI 0.2 build against a floor component on that Spin
   SPIN_P3=<spin 4.1+ CLI> adds Spin to figure 7 (the WASI 0.3 builds against their floor)
@@ -43,6 +45,7 @@ struct Opts {
     out: PathBuf,
     spin_only: bool,
     floor_only: bool,
+    instructions_only: bool,
 }
 
 fn parse_args(root: &Path) -> Result<Option<Opts>> {
@@ -52,6 +55,7 @@ fn parse_args(root: &Path) -> Result<Option<Opts>> {
         out: root.join("docs/BENCHMARKS.md"),
         spin_only: false,
         floor_only: false,
+        instructions_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -65,6 +69,7 @@ fn parse_args(root: &Path) -> Result<Option<Opts>> {
             "--out" => opts.out = PathBuf::from(value()?),
             "--spin-only" => opts.spin_only = true,
             "--floor-only" => opts.floor_only = true,
+            "--instructions-only" => opts.instructions_only = true,
             other => bail!("unknown argument {other}\n\n{USAGE}"),
         }
     }
@@ -113,6 +118,12 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
         println!("{}", report::render_floor(&floor));
         return Ok(());
     }
+    if opts.instructions_only {
+        let (floor, _) = artifacts::build_floor_p3(root, &built)?;
+        let r = scenarios::instructions::run(&b, &floor).await?;
+        println!("{}", report::render_instructions(&Ok(r)));
+        return Ok(());
+    }
     if opts.spin_only {
         let spin = spin_figure(&b, root, &built, &mut Vec::new()).await?;
         println!("{}", report::render_spin(&spin));
@@ -157,6 +168,14 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
     let spin = spin_figure(&b, root, &built, &mut build_commands).await?;
     eprintln!("accs-bench: 7. host floor (WASI 0.3)");
     let floor = floor_figure(&b, root, &built, &mut build_commands).await?;
+    eprintln!("accs-bench: 8. instructions per request (callgrind)");
+    let instructions = match procs::callgrind_unavailable() {
+        None => {
+            let (floor_wasm, _) = artifacts::build_floor_p3(root, &built)?;
+            Ok(scenarios::instructions::run(&b, &floor_wasm).await?)
+        }
+        Some(why) => Err(why),
+    };
 
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut command = if args.is_empty() {
@@ -194,6 +213,7 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
         sync,
         spin,
         floor,
+        instructions,
         memory: report::Memory {
             idle_rss_kib,
             hwm_after_warm_kib,

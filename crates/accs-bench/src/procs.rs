@@ -237,6 +237,8 @@ pub struct Serve {
     pub log: PathBuf,
     pub proc: Proc,
     pub args: Vec<String>,
+    /// Callgrind's output file when it runs under callgrind.
+    callgrind: Option<PathBuf>,
     _dir: TempDir,
 }
 
@@ -280,18 +282,32 @@ pub fn serve_args(sim: &Sim, opts: &ServeOpts) -> Vec<String> {
 
 /// Spawns `wasmtime serve` without waiting: cold-start timing starts here.
 pub fn spawn_serve(wasm: &Path, sim: &Sim, opts: &ServeOpts) -> Result<Serve> {
-    spawn_wasmtime("serve", wasm, serve_args(sim, opts))
+    spawn_wasmtime("serve", wasm, serve_args(sim, opts), false)
 }
 
-/// `wasmtime serve <args> <wasm>` on a free port, logs in a new directory.
-fn spawn_wasmtime(tag: &str, wasm: &Path, args: Vec<String>) -> Result<Serve> {
+/// `wasmtime serve <args> <wasm>` on a free port, logs in a new directory;
+/// with `callgrind`, under `valgrind --tool=callgrind` ([`Serve::callgrind_count`]).
+fn spawn_wasmtime(tag: &str, wasm: &Path, args: Vec<String>, callgrind: bool) -> Result<Serve> {
     let dir = TempDir::new(tag)?;
     let port = free_port()?;
     let log = dir.0.join("serve.err");
-    let proc = Proc::spawn(
+    let cg_out = dir.0.join("callgrind.out");
+    let mut cmd = if callgrind {
+        let mut c = Command::new("valgrind");
+        c.args(["--tool=callgrind", "--dump-instr=no"])
+            .arg(format!("--callgrind-out-file={}", cg_out.display()))
+            .arg("wasmtime");
+        c
+    } else {
         Command::new("wasmtime")
-            .arg("serve")
-            .arg(format!("--addr=127.0.0.1:{port}"))
+    };
+    cmd.arg("serve");
+    if callgrind && std::env::var_os("ACCS_BENCH_CALLGRIND_DIR").is_some() {
+        // Names for the guest's JIT code in /tmp/perf-<pid>.map.
+        cmd.arg("--profile=perfmap");
+    }
+    let proc = Proc::spawn(
+        cmd.arg(format!("--addr=127.0.0.1:{port}"))
             .args(&args)
             .arg(wasm)
             // With RUST_BACKTRACE=1, wasmtime 48 captures a backtrace for an
@@ -308,6 +324,7 @@ fn spawn_wasmtime(tag: &str, wasm: &Path, args: Vec<String>) -> Result<Serve> {
         log,
         proc,
         args,
+        callgrind: callgrind.then_some(cg_out),
         _dir: dir,
     })
 }
@@ -318,11 +335,40 @@ pub const FLOOR_SERVE_FLAGS: [&str; 4] = ["-Wcomponent-model-async", "-Sp3", "-S
 
 /// Spawns `wasmtime serve` with the floor, `env` passed with `--env`.
 pub fn spawn_serve_floor(wasm: &Path, env: &[(&str, &str)]) -> Result<Serve> {
+    spawn_wasmtime("serve-floor", wasm, floor_args(env), false)
+}
+
+fn floor_args(env: &[(&str, &str)]) -> Vec<String> {
     let mut args: Vec<String> = FLOOR_SERVE_FLAGS.map(String::from).to_vec();
     for (k, v) in env {
         args.push(format!("--env={k}={v}"));
     }
-    spawn_wasmtime("serve-floor", wasm, args)
+    args
+}
+
+/// `valgrind --tool=callgrind` when it is installed, else why not.
+pub fn callgrind_unavailable() -> Option<String> {
+    if which("valgrind") && which("callgrind_control") {
+        None
+    } else {
+        Some("no `valgrind` with `callgrind_control` on PATH (Debian: apt-get install valgrind)".into())
+    }
+}
+
+fn which(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+        .unwrap_or(false)
+}
+
+/// The component's `wasmtime serve` (as [`spawn_serve`]) under callgrind.
+pub fn spawn_serve_callgrind(wasm: &Path, sim: &Sim, opts: &ServeOpts) -> Result<Serve> {
+    spawn_wasmtime("serve-cg", wasm, serve_args(sim, opts), true)
+}
+
+/// The floor's `wasmtime serve` (as [`spawn_serve_floor`]) under callgrind.
+pub fn spawn_serve_floor_callgrind(wasm: &Path, env: &[(&str, &str)]) -> Result<Serve> {
+    spawn_wasmtime("serve-floor-cg", wasm, floor_args(env), true)
 }
 
 impl Serve {
@@ -343,6 +389,47 @@ impl Serve {
         let text = fs::read(&self.log).unwrap_or_default();
         let from = (offset as usize).min(text.len());
         LogSummary::parse(&String::from_utf8_lossy(&text[from..]))
+    }
+
+    /// Callgrind: forget what was counted so far.
+    pub fn callgrind_zero(&self) -> Result<()> {
+        self.callgrind_control("-z")
+    }
+
+    /// Callgrind: instructions counted since [`Serve::callgrind_zero`] (a
+    /// dump, whose `totals:` line is the sum over every thread).
+    pub fn callgrind_count(&self) -> Result<u64> {
+        let out = self.callgrind.as_ref().context("not under callgrind")?;
+        let dir = out.parent().context("callgrind output has no directory")?;
+        let before = dumps(dir)?.len();
+        self.callgrind_control("-d")?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let files = dumps(dir)?;
+            if files.len() > before
+                && let Some(newest) = files.last()
+                && let Some(n) = fs::read_to_string(newest).ok().as_deref().and_then(totals)
+            {
+                keep_dump(newest);
+                return Ok(n);
+            }
+            if Instant::now() > deadline {
+                bail!("callgrind wrote no dump in {}", dir.display());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn callgrind_control(&self, flag: &str) -> Result<()> {
+        let st = Command::new("callgrind_control")
+            .args([flag, &self.proc.pid().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        if !st.success() {
+            bail!("callgrind_control {flag} failed: {st}");
+        }
+        Ok(())
     }
 
     fn log_tail(&self) -> String {
@@ -456,6 +543,49 @@ impl Drop for SpinUp {
             kill(pid);
         }
     }
+}
+
+/// With `ACCS_BENCH_CALLGRIND_DIR` set, a copy of each counted dump goes
+/// there, for `callgrind_annotate` to say where the instructions went.
+fn keep_dump(dump: &Path) {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    if let Some(dir) = std::env::var_os("ACCS_BENCH_CALLGRIND_DIR") {
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let _ = fs::create_dir_all(&dir);
+        let _ = fs::copy(dump, Path::new(&dir).join(format!("callgrind.{n}")));
+        // The guest's JIT symbols, when `--profile=perfmap` wrote them.
+        if let Some(pid) = dump_pid(dump) {
+            let map = format!("/tmp/perf-{pid}.map");
+            let _ = fs::copy(&map, Path::new(&dir).join(format!("perf.{n}.map")));
+        }
+    }
+}
+
+/// The pid a callgrind dump names in its `pid:` line.
+fn dump_pid(dump: &Path) -> Option<u32> {
+    let text = fs::read_to_string(dump).ok()?;
+    text.lines().find_map(|l| l.strip_prefix("pid:")?.trim().parse().ok())
+}
+
+/// Callgrind's numbered dumps in `dir`, oldest first.
+fn dumps(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<(u32, PathBuf)> = fs::read_dir(dir)?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let n = name.strip_prefix("callgrind.out.")?.parse().ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    v.sort();
+    Ok(v.into_iter().map(|(_, p)| p).collect())
+}
+
+/// The `totals:` (or `summary:`) count of a callgrind dump, once complete.
+fn totals(text: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("totals:").or_else(|| l.strip_prefix("summary:")))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
 /// Why `perf stat -e instructions` cannot count here, or `None` when it can.

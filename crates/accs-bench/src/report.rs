@@ -4,6 +4,7 @@
 use crate::machine::Machine;
 use crate::scenarios::cold::ColdRow;
 use crate::scenarios::floor_p3::{self, FloorReport};
+use crate::scenarios::instructions::Instructions;
 use crate::scenarios::spin_p2::{self, SpinReport, SpinResult};
 use crate::scenarios::sync::{self, SyncResult};
 use crate::scenarios::tokens::{self, TokenRow};
@@ -39,6 +40,7 @@ pub struct Report {
     pub sync: SyncResult,
     pub spin: SpinResult,
     pub floor: FloorReport,
+    pub instructions: Result<Instructions, String>,
     pub memory: Memory,
     pub elapsed: Duration,
     pub loadavg_end: String,
@@ -108,6 +110,7 @@ impl Report {
         self.render_size(&mut o);
         o.push_str(&render_spin(&self.spin));
         o.push_str(&render_floor(&self.floor));
+        o.push_str(&render_instructions(&self.instructions));
         o.push_str(include_str!("../HISTORY.md"));
         o
     }
@@ -718,5 +721,40 @@ pub fn render_floor(r: &FloorReport) -> String {
         );
     }
     o.push('\n');
+    o
+}
+
+/// Figure 8: instructions per request under callgrind, or why not measured.
+pub fn render_instructions(r: &Result<Instructions, String>) -> String {
+    let mut o = String::from(
+        "\n## 8. Instructions per request (callgrind, `wasmtime serve`)\n\n",
+    );
+    let r = match r {
+        Ok(r) => r,
+        Err(why) => {
+            let _ = writeln!(o, "Not measured: {why}.\n");
+            return o;
+        }
+    };
+    let _ = writeln!(
+        o,
+        "Each side in its own `wasmtime serve` (figure 7's flags) under\n\
+         `valgrind --tool=callgrind --dump-instr=no`: {warm} uncounted requests, then\n\
+         `callgrind_control -z`, {n} sequential requests, `callgrind_control -d`; the dump's\n\
+         total (every thread of the host process: hyper, the component model, the guest)\n\
+         divided by {n}. Unlike req/s or CPU time this does not move with the machine's\n\
+         load, so it is the figure to compare before and after a change to the hot path.\n\n\
+         | request | instructions per request | over the floor's read |\n|---|---|---|\n\
+         | floor, proxied read | {f:.0} | 1.000 |\n\
+         | component, `GET /v1/products/SKU-0001` | {c:.0} | **{cr:.3}** |\n\
+         | component, `/healthz` (no upstream call) | {h:.0} | {hr:.3} |\n",
+        warm = crate::scenarios::instructions::WARMUP,
+        n = r.reads,
+        f = r.floor,
+        c = r.component,
+        cr = r.ratio(),
+        h = r.healthz,
+        hr = r.healthz / r.floor.max(1.0),
+    );
     o
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 #[derive(Default)]
 pub struct HostPorts {
+    random: crate::host::RandomPool,
     kv: Kv,
 }
 
@@ -69,10 +70,7 @@ impl Ports for HostPorts {
     }
 
     fn fill_random(&self, buf: &mut [u8]) {
-        let bytes = wasi::random::random::get_random_bytes(buf.len() as u64);
-        for (dst, src) in buf.iter_mut().zip(bytes) {
-            *dst = src;
-        }
+        self.random.fill(buf, wasi::random::random::get_random_bytes);
     }
 
     fn log(&self, line: &str) {

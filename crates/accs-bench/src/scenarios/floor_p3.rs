@@ -185,7 +185,7 @@ async fn compare(
 
 /// The floor's environment: the simulator's product URL, an IMS token the
 /// benchmark fetched, and the client id ACCS wants in `x-api-key`.
-async fn floor_env(b: &Bench) -> Result<(String, String)> {
+pub(super) async fn floor_env(b: &Bench) -> Result<(String, String)> {
     let token = b.admin.token(CLIENT_ID, CLIENT_SECRET).await?;
     Ok((format!("{}/V1/products/{SKU}", b.sim.accs_base()), token))
 }

@@ -5,6 +5,7 @@
 
 pub mod cold;
 pub mod floor_p3;
+pub mod instructions;
 pub mod spin_p2;
 pub mod sync;
 pub mod tokens;

@@ -1,0 +1,102 @@
+//! Figure 8: instructions per request of the `wasmtime serve` process, counted
+//! by callgrind. Unlike req/s and CPU time, an instruction count does not move
+//! with whatever else this shared machine is doing, so it is the figure that
+//! shows what one change to the hot path bought. The floor (`crates/floor-p3`)
+//! and the component each run in their own `wasmtime serve` under
+//! `valgrind --tool=callgrind`; after a warm-up, the count is zeroed, `READS`
+//! sequential requests are made, and the dump's total is divided by them.
+
+use super::{Bench, component_read};
+use crate::load::{self, Limits, Target};
+use crate::procs::{self, Serve, TempDir};
+use anyhow::{Result, bail};
+use std::path::Path;
+use std::time::Duration;
+
+/// Requests counted per path, after `WARMUP` uncounted ones. `wasmtime serve`
+/// replaces an instance after 128 requests, so both include that cost alike.
+pub const READS: usize = 512;
+pub const WARMUP: usize = 200;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Instructions {
+    pub reads: usize,
+    /// Per request: the floor's proxied read, the component's product read
+    /// (token file on, as in figure 7) and its `/healthz`.
+    pub floor: f64,
+    pub component: f64,
+    pub healthz: f64,
+}
+
+impl Instructions {
+    pub fn ratio(&self) -> f64 {
+        self.component / self.floor.max(1.0)
+    }
+}
+
+/// `n` sequential requests to `target`, every one a 200.
+async fn sequential(b: &Bench, target: &Target, n: usize) -> Result<()> {
+    let lim = Limits {
+        concurrency: 1,
+        max_requests: n,
+        max_duration: Duration::from_secs(600),
+    };
+    let s = load::run(&b.client, target, lim).await;
+    if s.ok != n || s.errors != 0 {
+        bail!("{} of {n} requests to {} answered 200", s.ok, target.url);
+    }
+    Ok(())
+}
+
+/// Instructions per request of `serve` for `target`.
+async fn count(b: &Bench, serve: &Serve, target: &Target) -> Result<f64> {
+    sequential(b, target, WARMUP).await?;
+    serve.callgrind_zero()?;
+    sequential(b, target, READS).await?;
+    Ok(serve.callgrind_count()? as f64 / READS as f64)
+}
+
+pub async fn run(b: &Bench, floor_wasm: &Path) -> Result<Instructions> {
+    let (url, token) = super::floor_p3::floor_env(b).await?;
+    let env = [
+        ("UPSTREAM", url.as_str()),
+        ("BEARER", token.as_str()),
+        ("API_KEY", procs::CLIENT_ID),
+    ];
+    let floor = procs::spawn_serve_floor_callgrind(floor_wasm, &env)?;
+    let cache = TempDir::new("cg-cache")?;
+    let opts = procs::ServeOpts {
+        token_cache: Some(cache.0.clone()),
+        ..Default::default()
+    };
+    let edge = procs::spawn_serve_callgrind(&b.wasm, &b.sim, &opts)?;
+    floor.wait_ready(&b.client).await?;
+    edge.wait_ready(&b.client).await?;
+    let floor_read = Target {
+        url: format!("{}/", floor.base),
+        headers: Default::default(),
+    };
+    let read = component_read(&edge.base);
+    let health = Target {
+        url: format!("{}/healthz", edge.base),
+        headers: Default::default(),
+    };
+    let floor_n = count(b, &floor, &floor_read).await?;
+    drop(floor);
+    let component = count(b, &edge, &read).await?;
+    let healthz = count(b, &edge, &health).await?;
+    let r = Instructions {
+        reads: READS,
+        floor: floor_n,
+        component,
+        healthz,
+    };
+    eprintln!(
+        "accs-bench: instructions per request: floor {:.0}, component read {:.0} ({:.3}x), healthz {:.0}",
+        r.floor,
+        r.component,
+        r.ratio(),
+        r.healthz
+    );
+    Ok(r)
+}
