@@ -169,7 +169,8 @@ mod tests {
             for pq in paths {
                 let whole = format!("{}{pq}", base.as_str().trim_end_matches('/'));
                 let expected = Url::parse(&whole).unwrap();
-                let got = upstream_url(&base, pq).unwrap_or_else(|p| panic!("{b} {pq}: {}", p.detail));
+                let got =
+                    upstream_url(&base, pq).unwrap_or_else(|p| panic!("{b} {pq}: {}", p.detail));
                 assert_eq!(got, expected, "{b} {pq}");
             }
         }

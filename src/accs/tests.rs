@@ -85,6 +85,7 @@ impl Harness {
 
     fn call(&self, call: Call) -> Result<OutResponse, Problem> {
         let trace = Trace::new("req-1".into());
+        let now = self.ports.now_ms();
         let ctx = Ctx {
             settings: &self.settings,
             ports: &*self.ports,
@@ -92,7 +93,8 @@ impl Harness {
             trace: &trace,
             denials: &self.denials,
             route: "/v1/products/{sku}",
-            budget: Budget::new(self.ports.now_ms(), self.settings.accs_timeout_ms),
+            budget: Budget::new(now, self.settings.accs_timeout_ms),
+            clock: std::cell::Cell::new(now),
         };
         block_on(ctx.call(&call))
     }

@@ -225,6 +225,19 @@ impl Tokens {
         self.get_at(settings, ports, trace, ports.now_ms()).await
     }
 
+    /// The held token when it is fresh at `now` (not yet in its refresh
+    /// window): no I/O at all, so the caller's reading of the clock is still
+    /// good after it. Anything else goes through [`Tokens::get_at`].
+    pub fn fresh(&self, now: u64, trace: &Trace) -> Option<String> {
+        let held = self.held.borrow();
+        let h = held.as_ref()?;
+        if h.token.freshness(now, h.jitter_ms) != Freshness::Fresh {
+            return None;
+        }
+        trace.token(TokenSource::Memory);
+        Some(h.token.access_token.clone())
+    }
+
     /// [`Tokens::get`] with the caller's reading of the clock, taken moments
     /// before: a warm read then asks the host for the time once less.
     pub async fn get_at<P: Ports>(

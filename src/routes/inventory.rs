@@ -624,6 +624,7 @@ mod cost {
         });
         let trace = crate::trace::Trace::new("r".into());
         let denials = crate::accs::denials::Denials::default();
+        let now = ports.now_ms();
         let ctx = Ctx {
             settings: &settings,
             ports: &ports,
@@ -631,7 +632,8 @@ mod cost {
             trace: &trace,
             denials: &denials,
             route: "/v1/inventory/source-items",
-            budget: crate::accs::retry::Budget::new(ports.now_ms(), settings.accs_timeout_ms),
+            budget: crate::accs::retry::Budget::new(now, settings.accs_timeout_ms),
+            clock: std::cell::Cell::new(now),
         };
         let runs = 20;
         let t = std::time::Instant::now();

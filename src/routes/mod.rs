@@ -124,6 +124,7 @@ impl<P: Ports> App<P> {
             denials: &edge.denials,
             route: template,
             budget: Budget::new(started, edge.settings.accs_timeout_ms),
+            clock: Cell::new(started),
         };
         // Webhooks authenticate by signature only: an API key never opens them,
         // and a signature never opens anything else.

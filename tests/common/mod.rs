@@ -55,6 +55,17 @@ pub fn wasm(flavour: Flavour) -> PathBuf {
     })
 }
 
+/// This package's directory, from the `CARGO_MANIFEST_DIR` cargo sets when it
+/// runs a test. The compile-time `env!` value goes stale when one build cache
+/// serves checkouts at different paths (CI's clone, a developer's tree):
+/// cargo reuses a test binary whose sources did not change, so it would
+/// build and read another checkout's files.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// Builds the release `.wasm` of a build once per test process, each in its
 /// own target directory so they never overwrite each other.
 pub fn build_wasm(build: Build) -> PathBuf {
@@ -67,7 +78,7 @@ pub fn build_wasm(build: Build) -> PathBuf {
     let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("wasm-{}", build.name()));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+    cmd.current_dir(manifest_dir())
         .args([
             "build",
             "--release",

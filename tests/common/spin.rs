@@ -206,7 +206,8 @@ pub async fn spin_up(
     setup: HostSetup,
 ) -> SpinUp {
     let wasm = build.wasm();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = super::manifest_dir();
+    let root = root.as_path();
     let source = match manifest {
         Manifest::Shipped => "spin.toml",
         Manifest::Sim => "spin.sim.toml",

@@ -79,7 +79,11 @@ fn parse_args(root: &Path) -> Result<Option<Opts>> {
 #[tokio::main]
 async fn main() -> Result<()> {
     procs::install_panic_hook();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // `cargo run` sets it at run time; the compile-time value is stale when
+    // one build cache serves checkouts at different paths.
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let root = dir.join("../..");
     let root = root.canonicalize().context("finding the workspace root")?;
     std::env::set_current_dir(&root)?;
     let Some(opts) = parse_args(&root)? else {

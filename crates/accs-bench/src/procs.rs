@@ -351,7 +351,10 @@ pub fn callgrind_unavailable() -> Option<String> {
     if which("valgrind") && which("callgrind_control") {
         None
     } else {
-        Some("no `valgrind` with `callgrind_control` on PATH (Debian: apt-get install valgrind)".into())
+        Some(
+            "no `valgrind` with `callgrind_control` on PATH (Debian: apt-get install valgrind)"
+                .into(),
+        )
     }
 }
 
@@ -564,7 +567,8 @@ fn keep_dump(dump: &Path) {
 /// The pid a callgrind dump names in its `pid:` line.
 fn dump_pid(dump: &Path) -> Option<u32> {
     let text = fs::read_to_string(dump).ok()?;
-    text.lines().find_map(|l| l.strip_prefix("pid:")?.trim().parse().ok())
+    text.lines()
+        .find_map(|l| l.strip_prefix("pid:")?.trim().parse().ok())
 }
 
 /// Callgrind's numbered dumps in `dir`, oldest first.
@@ -584,7 +588,10 @@ fn dumps(dir: &Path) -> Result<Vec<PathBuf>> {
 /// The `totals:` (or `summary:`) count of a callgrind dump, once complete.
 fn totals(text: &str) -> Option<u64> {
     text.lines()
-        .find_map(|l| l.strip_prefix("totals:").or_else(|| l.strip_prefix("summary:")))
+        .find_map(|l| {
+            l.strip_prefix("totals:")
+                .or_else(|| l.strip_prefix("summary:"))
+        })
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 

@@ -726,9 +726,7 @@ pub fn render_floor(r: &FloorReport) -> String {
 
 /// Figure 8: instructions per request under callgrind, or why not measured.
 pub fn render_instructions(r: &Result<Instructions, String>) -> String {
-    let mut o = String::from(
-        "\n## 8. Instructions per request (callgrind, `wasmtime serve`)\n\n",
-    );
+    let mut o = String::from("\n## 8. Instructions per request (callgrind, `wasmtime serve`)\n\n");
     let r = match r {
         Ok(r) => r,
         Err(why) => {

@@ -6,8 +6,8 @@ use super::http::read_inbound;
 use super::ports::HostPorts;
 use crate::config::{Settings, VARIABLES};
 use crate::routes::{App, InResponse, body_limit};
-use bytes::Bytes;
-use spin_sdk::http::{FullBody, Request, Response};
+use spin_sdk::wasip3::http::types::{ErrorCode, Fields, Request, Response};
+use spin_sdk::wasip3::{wit_future, wit_stream};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -29,8 +29,19 @@ async fn app() -> Rc<App<HostPorts>> {
     APP.with(|a| a.borrow_mut().get_or_insert(app).clone())
 }
 
-#[spin_sdk::http_service]
-async fn handle(req: Request) -> Response<FullBody<Bytes>> {
+/// The `wasi:http/handler` export, written out: spin-sdk's
+/// `#[http_service]` converts every request into `http` types first, which
+/// is the cost [`super::http`] avoids.
+struct Handler;
+spin_sdk::wasip3::http::service::export!(Handler);
+
+impl spin_sdk::wasip3::exports::http::handler::Guest for Handler {
+    async fn handle(req: Request) -> Result<Response, ErrorCode> {
+        Ok(handle(req).await)
+    }
+}
+
+async fn handle(req: Request) -> Response {
     let app = app().await;
     let resp = match read_inbound(req).await {
         Ok(inbound) => app.handle(inbound).await,
@@ -42,19 +53,42 @@ async fn handle(req: Request) -> Response<FullBody<Bytes>> {
     into_response(resp)
 }
 
-fn into_response(resp: InResponse) -> Response<FullBody<Bytes>> {
-    // The whole body is in hand: say its length, so the host need not chunk it.
-    let mut builder = http::Response::builder()
-        .status(resp.status)
-        .header("content-length", resp.body.len());
-    for (name, value) in &resp.headers {
-        builder = builder.header(*name, value);
-    }
-    builder
-        .body(FullBody::new(Bytes::from(resp.body)))
-        .unwrap_or_else(|_| {
-            let mut r = http::Response::new(FullBody::new(Bytes::new()));
-            *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-            r
-        })
+/// The answer as a `wasi:http` response. The whole body is in hand, so it
+/// says its length (the host need not chunk it) and a task writes it once the
+/// host takes the response. Header fields the host refuses (none of ours
+/// should be) make it a bare 500, as the `http` builder did before.
+fn into_response(resp: InResponse) -> Response {
+    let InResponse {
+        status,
+        headers,
+        body,
+    } = resp;
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::with_capacity(headers.len() + 1);
+    entries.push(("content-length".into(), body.len().to_string().into_bytes()));
+    entries.extend(
+        headers
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value.into_bytes())),
+    );
+    let (fields, status, body) = match Fields::from_list(&entries) {
+        Ok(fields) => (fields, status, body),
+        Err(_) => (Fields::new(), 500, Vec::new()),
+    };
+    // Dropped once the body is written: its default says "no trailers".
+    let (trailers, trailers_rx) = wit_future::new(|| Ok(None));
+    let contents = if body.is_empty() {
+        drop(trailers);
+        None
+    } else {
+        let (mut writer, reader) = wit_stream::new::<u8>();
+        spin_sdk::wasip3::spawn(async move {
+            let _unwritten = writer.write_all(body).await;
+            drop(writer);
+            drop(trailers);
+        });
+        Some(reader)
+    };
+    let (response, _sent) = Response::new(fields, contents, trailers_rx);
+    let _ = response.set_status_code(status);
+    response
 }

@@ -1,6 +1,14 @@
 //! `wasi:http` 0.3 through spin-sdk 7: outbound calls with a deadline and a
-//! body cap, and reading the inbound body with a cap. Shared by both WASI 0.3
-//! flavours.
+//! body cap, and reading the inbound request and its body with a cap. Shared
+//! by both WASI 0.3 flavours.
+//!
+//! Requests and responses are read and built as `wasi:http` resources, not
+//! through the `http` crate and spin-sdk's conversions: those parse every
+//! header name and value again into a `HeaderMap`, ask the host for fields
+//! nobody reads (scheme, authority, options, `content-length` twice), and
+//! send each body from a task of its own. On `wasmtime serve` that was about
+//! 100k of a warm read's instructions (accs-bench figure 8). Only a request
+//! with a body still goes out through the `http` types.
 //!
 //! The deadline of an outbound call is the host's: the request options carry
 //! it (connect, first byte, between bytes), and `wasmtime serve` 48 and Spin
@@ -18,32 +26,29 @@ use crate::host::{
 };
 use crate::routes::InRequest;
 use bytes::Bytes;
-use http_body_util::BodyExt;
-use spin_sdk::http::{FullBody, Request};
+use spin_sdk::http::FullBody;
 use spin_sdk::wasip3::http::types::{
     ErrorCode, Fields, Method, Request as WasiRequest, RequestOptions, Scheme,
 };
-use spin_sdk::wasip3::http_compat::RequestOptionsExtension;
+use spin_sdk::wasip3::http_compat::{IncomingMessage, RequestOptionsExtension};
+use spin_sdk::wasip3::wit_bindgen::StreamResult;
+use spin_sdk::wasip3::wit_future;
 use std::time::Duration;
 
 pub async fn send(req: OutRequest, timeout: Duration) -> Result<OutResponse, SendError> {
     let deadline = monotonic_now().saturating_add(nanos(timeout));
-    let resp = if req.content_length().is_none() {
-        spin_sdk::http::send(bodiless(&req, options(timeout))?).await
+    let request = if req.content_length().is_none() {
+        bodiless(&req, options(timeout))?
     } else {
-        spin_sdk::http::send(with_body(req, options(timeout))?).await
-    }
-    .map_err(send_error)?;
-    if monotonic_now() >= deadline {
-        return Err(SendError::Timeout);
-    }
-    let status = resp.status().as_u16();
-    let headers = resp
-        .headers()
-        .iter()
-        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect();
-    let body = read_capped_until(resp.into_body(), MAX_UPSTREAM_BODY, Some(deadline))
+        spin_sdk::wasip3::http_compat::http_into_wasi_request(with_body(req, options(timeout))?)
+            .map_err(send_error)?
+    };
+    let resp = spin_sdk::wasip3::http::client::send(request)
+        .await
+        .map_err(send_error)?;
+    let status = resp.get_status_code();
+    let headers = text_headers(resp.get_headers().copy_all());
+    let body = read_body(resp, MAX_UPSTREAM_BODY, Some(deadline))
         .await
         .map_err(|e| match e {
             InboundBodyError::TooLarge => SendError::TooLarge(MAX_UPSTREAM_BODY),
@@ -55,6 +60,20 @@ pub async fn send(req: OutRequest, timeout: Duration) -> Result<OutResponse, Sen
         headers,
         body,
     })
+}
+
+/// Header fields whose value is visible ASCII (what `http`'s
+/// `HeaderValue::to_str` accepts; others are dropped as before), names in
+/// lower case.
+fn text_headers(fields: Vec<(String, Vec<u8>)>) -> Vec<(String, String)> {
+    fields
+        .into_iter()
+        .filter(|(_, v)| v.iter().all(|&b| b == b'\t' || (0x20..0x7f).contains(&b)))
+        .filter_map(|(mut n, v)| {
+            n.make_ascii_lowercase();
+            Some((n, String::from_utf8(v).ok()?))
+        })
+        .collect()
 }
 
 /// A request with a body, through the `http` types and spin-sdk's conversion
@@ -93,7 +112,7 @@ fn bodiless(req: &OutRequest, options: RequestOptions) -> Result<WasiRequest, Se
         .collect();
     let fields = Fields::from_list(&entries).map_err(|e| SendError::Other(format!("{e:?}")))?;
     // Dropping the writer sends its default: no trailers.
-    let (_trailers, trailers_rx) = spin_sdk::wasip3::wit_future::new(|| Ok(None));
+    let (_trailers, trailers_rx) = wit_future::new(|| Ok(None));
     let (request, _sent) = WasiRequest::new(fields, None, trailers_rx, Some(options));
     let method = match req.method {
         "GET" => Method::Get,
@@ -156,55 +175,80 @@ fn send_error(code: ErrorCode) -> SendError {
     crate::host::send_error_from_code!(code, ErrorCode)
 }
 
-/// The whole body, or `TooLarge` as soon as it passes `cap`.
-pub async fn read_capped<B>(body: B, cap: usize) -> Result<Vec<u8>, InboundBodyError>
-where
-    B: http_body::Body<Data = Bytes> + Unpin,
-    B::Error: std::fmt::Debug,
-{
-    read_capped_until(body, cap, None).await
-}
+/// How much one read of a body stream asks for (spin-sdk's frame size).
+const READ_CHUNK: usize = 16 * 1024;
 
-/// [`read_capped`], and `Broken(PAST_DEADLINE)` once a frame arrives after
-/// `deadline` (monotonic nanoseconds).
-async fn read_capped_until<B>(
-    body: B,
+/// The whole body of `msg`, or `TooLarge` as soon as it passes `cap`, or
+/// `Broken(PAST_DEADLINE)` once a chunk (or the end, for an empty body)
+/// arrives after `deadline` (monotonic nanoseconds). Trailers are awaited,
+/// for the error a broken body reports there, and not kept.
+async fn read_body<M: IncomingMessage>(
+    msg: M,
     cap: usize,
     deadline: Option<u64>,
-) -> Result<Vec<u8>, InboundBodyError>
-where
-    B: http_body::Body<Data = Bytes> + Unpin,
-    B::Error: std::fmt::Debug,
-{
-    let mut body = body;
+) -> Result<Vec<u8>, InboundBodyError> {
+    let late = || deadline.is_some_and(|d| monotonic_now() >= d);
+    // Dropped when reading ends, which tells the host we are done: its
+    // default is the success value.
+    let (_done, done_rx) = wit_future::new(|| Ok(()));
+    let (mut stream, trailers) = msg.consume_body(done_rx);
     let mut out = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| InboundBodyError::Broken(format!("{e:?}")))?;
-        if let Ok(data) = frame.into_data() {
-            append_capped(&mut out, &data, cap)?;
-        }
-        if deadline.is_some_and(|d| monotonic_now() >= d) {
-            return Err(InboundBodyError::Broken(PAST_DEADLINE.into()));
+    let mut chunks = 0;
+    loop {
+        let (result, chunk) = stream.read(Vec::with_capacity(READ_CHUNK)).await;
+        match result {
+            StreamResult::Complete(_) => {
+                append_capped(&mut out, &chunk, cap)?;
+                chunks += 1;
+                if late() {
+                    return Err(InboundBodyError::Broken(PAST_DEADLINE.into()));
+                }
+            }
+            StreamResult::Dropped => break,
+            StreamResult::Cancelled => {
+                return Err(InboundBodyError::Broken("body stream cancelled".into()));
+            }
         }
     }
-    Ok(out)
+    if chunks == 0 && late() {
+        return Err(InboundBodyError::Broken(PAST_DEADLINE.into()));
+    }
+    match trailers.await {
+        Ok(_) => Ok(out),
+        Err(e) => Err(InboundBodyError::Broken(format!("{e:?}"))),
+    }
 }
 
 /// The request with its body read, or why not (`TooLarge` past `body_limit`
 /// of its route, checked against `content-length` first, so an honest
 /// oversized upload is refused unread) with the headers it came with.
-pub async fn read_inbound(req: Request) -> Result<InRequest, (InboundBodyError, InRequest)> {
-    let (parts, body) = req.into_parts();
-    let headers = parts
-        .headers
-        .iter()
-        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect();
+pub async fn read_inbound(req: WasiRequest) -> Result<InRequest, (InboundBodyError, InRequest)> {
+    let method = match req.get_method() {
+        Method::Get => "GET".to_owned(),
+        Method::Head => "HEAD".to_owned(),
+        Method::Post => "POST".to_owned(),
+        Method::Put => "PUT".to_owned(),
+        Method::Delete => "DELETE".to_owned(),
+        Method::Connect => "CONNECT".to_owned(),
+        Method::Options => "OPTIONS".to_owned(),
+        Method::Trace => "TRACE".to_owned(),
+        Method::Patch => "PATCH".to_owned(),
+        Method::Other(other) => other,
+    };
+    let target = req.get_path_with_query().unwrap_or_default();
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+        None => (target, None),
+    };
     let mut inbound = InRequest {
-        method: parts.method.as_str().to_owned(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().map(str::to_owned),
-        headers,
+        method,
+        path: if path.is_empty() {
+            "/".to_owned()
+        } else {
+            path
+        },
+        query,
+        headers: text_headers(req.get_headers().copy_all()),
         body: Vec::new(),
     };
     let cap = match body_plan(&inbound) {
@@ -212,7 +256,7 @@ pub async fn read_inbound(req: Request) -> Result<InRequest, (InboundBodyError, 
         BodyPlan::Skip => return Ok(inbound),
         BodyPlan::Read(cap) => cap,
     };
-    match read_capped(body, cap).await {
+    match read_body(req, cap, None).await {
         Ok(body) => {
             inbound.body = body;
             Ok(inbound)

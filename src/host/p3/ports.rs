@@ -55,7 +55,8 @@ impl Ports for HostPorts {
     }
 
     fn fill_random(&self, buf: &mut [u8]) {
-        self.random.fill(buf, spin_sdk::wasip3::random::random::get_random_bytes);
+        self.random
+            .fill(buf, spin_sdk::wasip3::random::random::get_random_bytes);
     }
 
     fn log(&self, line: &str) {

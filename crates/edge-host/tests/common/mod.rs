@@ -5,14 +5,24 @@
 
 use bytes::Bytes;
 use edge_host::{EdgeHost, Flavour, HostOptions};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// This package's directory, from the `CARGO_MANIFEST_DIR` cargo sets when it
+/// runs a test: the compile-time value is stale when one build cache serves
+/// checkouts at different paths (cargo reuses a test binary whose sources did
+/// not change), and the probe would be built from another checkout.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    manifest_dir().join("../..")
 }
 
 /// Builds `tests/fixtures/probe` for wasm32-wasip2 (once per test binary and flavour)
@@ -31,9 +41,9 @@ pub fn probe_wasm(flavour: Flavour) -> PathBuf {
     cell.get_or_init(|| {
         let root = workspace_root();
         let target_dir = root.join(target_dir);
-        let manifest =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/probe/Cargo.toml");
-        let status = Command::new(env!("CARGO"))
+        let manifest = manifest_dir().join("tests/fixtures/probe/Cargo.toml");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+        let status = Command::new(cargo)
             .args(["build", "--target", "wasm32-wasip2", "--release", "--quiet"])
             .args(features)
             .arg("--manifest-path")
