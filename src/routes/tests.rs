@@ -700,3 +700,25 @@ fn trace_context_reaches_every_upstream_call_with_its_own_span() {
         serde_json::from_str(app.ports.logs.borrow().last().unwrap()).unwrap();
     assert_eq!(line["trace_id"], "0af7651916cd43dd8448eb211c80319c");
 }
+
+/// What a WASI 0.2 instance does for one warm product read, natively and
+/// many times over: settings from variables, a new `App`, the sealed token
+/// from the store, the read. For profiling the per-instance work
+/// (`valgrind --tool=callgrind <test binary> print_cold_instance_read_cost
+/// --ignored`), which a host that instantiates per request pays every time.
+#[test]
+#[ignore]
+fn print_cold_instance_read_cost() {
+    let first = App::new(upstream(|_, _| true), settings(&[]));
+    block_on(first.handle(get("/v1/products/SKU-1", Some(KEY))));
+    let kv = first.ports.kv.clone();
+    let runs = 2_000;
+    let t = std::time::Instant::now();
+    for _ in 0..runs {
+        let app = App::new(upstream(|_, _| true), settings(&[]));
+        *app.ports.kv.borrow_mut() = kv.borrow().clone();
+        let r = block_on(app.handle(get("/v1/products/SKU-1", Some(KEY))));
+        assert_eq!(r.status, 200);
+    }
+    println!("{:?} per cold instance read", t.elapsed() / runs);
+}

@@ -123,9 +123,8 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
         return Ok(());
     }
     if opts.instructions_only {
-        let (floor, _) = artifacts::build_floor_p3(root, &built)?;
-        let r = scenarios::instructions::run(&b, &floor).await?;
-        println!("{}", report::render_instructions(&Ok(r)));
+        let r = instructions_figure(&b, root, &built).await?;
+        println!("{}", report::render_instructions(&r));
         return Ok(());
     }
     if opts.spin_only {
@@ -173,13 +172,7 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
     eprintln!("accs-bench: 7. host floor (WASI 0.3)");
     let floor = floor_figure(&b, root, &built, &mut build_commands).await?;
     eprintln!("accs-bench: 8. instructions per request (callgrind)");
-    let instructions = match procs::callgrind_unavailable() {
-        None => {
-            let (floor_wasm, _) = artifacts::build_floor_p3(root, &built)?;
-            Ok(scenarios::instructions::run(&b, &floor_wasm).await?)
-        }
-        Some(why) => Err(why),
-    };
+    let instructions = instructions_figure(&b, root, &built).await?;
 
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut command = if args.is_empty() {
@@ -290,6 +283,54 @@ async fn floor_figure(
         .as_ref()
         .map(|(bin, v, wasm)| (bin.as_str(), v.as_str(), wasm.as_path()));
     floor_p3::run(b, root, &floor, spin, skipped).await
+}
+
+/// Figure 8: instructions per request under callgrind on `wasmtime serve`
+/// (the WASI 0.3 build) and, when `SPIN` is set, on that Spin (the WASI 0.2
+/// build); each entry is its host and the figure or why it was not measured.
+async fn instructions_figure(
+    b: &Bench,
+    root: &Path,
+    built: &artifacts::Artifacts,
+) -> Result<
+    Vec<(
+        String,
+        Result<scenarios::instructions::Instructions, String>,
+    )>,
+> {
+    use scenarios::instructions;
+    let mut out = Vec::new();
+    if let Some(why) = procs::callgrind_unavailable() {
+        out.push(("`wasmtime serve`".to_owned(), Err(why)));
+        return Ok(out);
+    }
+    let (floor_p3, _) = artifacts::build_floor_p3(root, built)?;
+    let r = instructions::run(b, &floor_p3).await?;
+    out.push((
+        "`wasmtime serve` 48.0.8, the `wasmtime` build (WASI 0.3), floor `crates/floor-p3`"
+            .to_owned(),
+        Ok(r),
+    ));
+    match scenarios::spin_p2::find_spin() {
+        Ok((bin, version)) => {
+            let (floor_p2, _) = artifacts::build_floor(root, built)?;
+            let r = instructions::on_spin(
+                b,
+                root,
+                &bin,
+                ("accs-floor-p2", &floor_p2),
+                &built.wasm_spin,
+                instructions::SPIN_READS,
+            )
+            .await?;
+            out.push((
+                format!("{version}, the `spin` build (WASI 0.2, one instance per request), floor `crates/floor-p2`"),
+                Ok(r),
+            ));
+        }
+        Err(why) => out.push(("Spin (WASI 0.2)".to_owned(), Err(why))),
+    }
+    Ok(out)
 }
 
 /// `$HOME/...` for a path under the home directory, as a reader would type it.

@@ -40,7 +40,7 @@ pub struct Report {
     pub sync: SyncResult,
     pub spin: SpinResult,
     pub floor: FloorReport,
-    pub instructions: Result<Instructions, String>,
+    pub instructions: Vec<(String, Result<Instructions, String>)>,
     pub memory: Memory,
     pub elapsed: Duration,
     pub loadavg_end: String,
@@ -241,6 +241,19 @@ impl Report {
         }
         for why in &self.floor.skipped {
             let _ = writeln!(o, "| 7. host floor | skipped: {why} | - |");
+        }
+        for (host, r) in &self.instructions {
+            let _ = match r {
+                Ok(r) => writeln!(
+                    o,
+                    "| 8. instructions per warm read, {host} | {:.0} vs {:.0} (**{:.3}x**); `/healthz` {:.0} | repeatable cost, no target |",
+                    r.component,
+                    r.floor,
+                    r.ratio(),
+                    r.healthz
+                ),
+                Err(why) => writeln!(o, "| 8. instructions, {host} | not measured: {why} | - |"),
+            };
         }
         o.push('\n');
     }
@@ -724,35 +737,44 @@ pub fn render_floor(r: &FloorReport) -> String {
     o
 }
 
-/// Figure 8: instructions per request under callgrind, or why not measured.
-pub fn render_instructions(r: &Result<Instructions, String>) -> String {
-    let mut o = String::from("\n## 8. Instructions per request (callgrind, `wasmtime serve`)\n\n");
-    let r = match r {
-        Ok(r) => r,
-        Err(why) => {
-            let _ = writeln!(o, "Not measured: {why}.\n");
-            return o;
-        }
-    };
+/// Figure 8: instructions per request under callgrind on each host, or why
+/// a host was not measured.
+pub fn render_instructions(hosts: &[(String, Result<Instructions, String>)]) -> String {
+    let mut o = String::from("\n## 8. Instructions per request (callgrind)\n\n");
     let _ = writeln!(
         o,
-        "Each side in its own `wasmtime serve` (figure 7's flags) under\n\
-         `valgrind --tool=callgrind --dump-instr=no`: {warm} uncounted requests, then\n\
-         `callgrind_control -z`, {n} sequential requests, `callgrind_control -d`; the dump's\n\
-         total (every thread of the host process: hyper, the component model, the guest)\n\
-         divided by {n}. Unlike req/s or CPU time this does not move with the machine's\n\
-         load, so it is the figure to compare before and after a change to the hot path.\n\n\
-         | request | instructions per request | over the floor's read |\n|---|---|---|\n\
-         | floor, proxied read | {f:.0} | 1.000 |\n\
-         | component, `GET /v1/products/SKU-0001` | {c:.0} | **{cr:.3}** |\n\
-         | component, `/healthz` (no upstream call) | {h:.0} | {hr:.3} |\n",
+        "Each side in its own host process under `valgrind --tool=callgrind --dump-instr=no`\n\
+         (Spin: `--trace-children=yes`, every process of `spin up` summed), figures 6 and 7's\n\
+         flags and manifests: uncounted requests first ({warm} on `wasmtime serve`, {warm_spin} on\n\
+         Spin), then `callgrind_control -z`, then sequential requests, then\n\
+         `callgrind_control -d`; the dumps' totals (every thread: the HTTP server, the\n\
+         component model, the guest, the outbound client) divided by the requests. Unlike\n\
+         req/s or CPU time this does not move with the machine's load: it is the figure to\n\
+         compare before and after a change to the hot path (`--instructions-only`).\n\n\
+         | host | request | requests counted | instructions per request | over the floor's read |\n|---|---|---|---|---|",
         warm = crate::scenarios::instructions::WARMUP,
-        n = r.reads,
-        f = r.floor,
-        c = r.component,
-        cr = r.ratio(),
-        h = r.healthz,
-        hr = r.healthz / r.floor.max(1.0),
+        warm_spin = crate::scenarios::instructions::WARMUP / 4,
     );
+    for (host, r) in hosts {
+        match r {
+            Ok(r) => {
+                let _ = writeln!(
+                    o,
+                    "| {host} | floor, proxied read | {n} | {f:.0} | 1.000 |\n\
+                     | {host} | component, `GET /v1/products/SKU-0001` | {n} | {c:.0} | **{cr:.3}** |\n\
+                     | {host} | component, `/healthz` (no upstream call) | {n} | {h:.0} | {hr:.3} |",
+                    n = r.reads,
+                    f = r.floor,
+                    c = r.component,
+                    cr = r.ratio(),
+                    h = r.healthz,
+                    hr = r.healthz / r.floor.max(1.0),
+                );
+            }
+            Err(why) => {
+                let _ = writeln!(o, "| {host} | not measured: {why} | | | |");
+            }
+        }
+    }
     o
 }

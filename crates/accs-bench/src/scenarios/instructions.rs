@@ -17,6 +17,9 @@ use std::time::Duration;
 /// replaces an instance after 128 requests, so both include that cost alike.
 pub const READS: usize = 512;
 pub const WARMUP: usize = 200;
+/// Requests counted per path on Spin, where the WASI 0.2 build makes a new
+/// instance for each one (slow under valgrind).
+pub const SPIN_READS: usize = 128;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Instructions {
@@ -93,6 +96,68 @@ pub async fn run(b: &Bench, floor_wasm: &Path) -> Result<Instructions> {
     };
     eprintln!(
         "accs-bench: instructions per request: floor {:.0}, component read {:.0} ({:.3}x), healthz {:.0}",
+        r.floor,
+        r.component,
+        r.ratio(),
+        r.healthz
+    );
+    Ok(r)
+}
+
+/// The same count on a Spin: the floor (`floor_name`, `floor_wasm`) and the
+/// component (`edge_wasm` under the shipped `spin.toml`), each in its own
+/// `spin up` under callgrind (with the trigger process it starts), every
+/// process's count summed. `reads` is smaller than on `wasmtime serve`: the
+/// WASI 0.2 build instantiates per request, which valgrind makes slow.
+pub async fn on_spin(
+    b: &Bench,
+    root: &Path,
+    bin: &str,
+    (floor_name, floor_wasm): (&str, &Path),
+    edge_wasm: &Path,
+    reads: usize,
+) -> Result<Instructions> {
+    use super::spin_p2::{edge_manifest, edge_vars, floor_manifest};
+    let (url, token) = super::floor_p3::floor_env(b).await?;
+    let manifest = floor_manifest(floor_name, floor_wasm, &b.sim.base, &url, &token);
+    let floor = procs::spawn_spin_callgrind(bin, &manifest, &[], "cg-spin-floor")?;
+    let edge = procs::spawn_spin_callgrind(
+        bin,
+        &edge_manifest(root, edge_wasm)?,
+        &edge_vars(b),
+        "cg-spin-edge",
+    )?;
+    floor
+        .wait_ready(&b.client, "/", &Default::default())
+        .await?;
+    edge.wait_ready(&b.client, "/healthz", &Default::default())
+        .await?;
+    let floor_read = Target {
+        url: format!("{}/", floor.base),
+        headers: Default::default(),
+    };
+    let read = component_read(&edge.base);
+    let health = Target {
+        url: format!("{}/healthz", edge.base),
+        headers: Default::default(),
+    };
+    let spin_count = |s: &procs::SpinUp| s.callgrind_count();
+    let per = |n: u64| n as f64 / reads as f64;
+    let mut counted = Vec::new();
+    for (s, t) in [(&floor, &floor_read), (&edge, &read), (&edge, &health)] {
+        sequential(b, t, WARMUP / 4).await?;
+        s.callgrind_zero()?;
+        sequential(b, t, reads).await?;
+        counted.push(per(spin_count(s)?));
+    }
+    let r = Instructions {
+        reads,
+        floor: counted[0],
+        component: counted[1],
+        healthz: counted[2],
+    };
+    eprintln!(
+        "accs-bench: instructions per request on {bin}: floor {:.0}, component read {:.0} ({:.3}x), healthz {:.0}",
         r.floor,
         r.component,
         r.ratio(),

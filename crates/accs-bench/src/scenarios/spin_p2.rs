@@ -156,7 +156,10 @@ pub fn edge_vars(b: &Bench) -> Vec<(String, String)> {
         ("ims_client_secret", CLIENT_SECRET.to_owned()),
         ("ims_token_url", format!("{base}/ims/token/v3")),
         ("accs_base_url", b.sim.accs_base()),
-        ("api_keys", format!("bench:{API_KEY}")),
+        (
+            "api_keys",
+            format!("bench:{API_KEY}:{}", crate::procs::BENCH_SCOPES),
+        ),
         ("allow_http", "true".to_owned()),
         ("ims_origin", base.clone()),
         ("accs_origin", base.clone()),
@@ -196,6 +199,7 @@ async fn measure(
     let (spin0, sim0) = (host.cpu_time(), b.sim.proc.cpu_time().unwrap_or_default());
     let sample = load::run(&b.client, target, lim).await;
     let (spin1, sim1) = (host.cpu_time(), b.sim.proc.cpu_time().unwrap_or_default());
+
     let after = b.admin.counters().await?;
     Ok(Measured {
         sample,
