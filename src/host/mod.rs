@@ -156,6 +156,28 @@ pub trait Ports {
     fn log(&self, line: &str);
 }
 
+/// A `wasi:http` method as its name. A macro because WASI 0.2 and 0.3 each
+/// generate their own `Method` enum, with the same cases.
+#[cfg(target_arch = "wasm32")]
+macro_rules! method_name {
+    ($method:expr, $Method:ident) => {
+        match $method {
+            $Method::Get => "GET".to_owned(),
+            $Method::Head => "HEAD".to_owned(),
+            $Method::Post => "POST".to_owned(),
+            $Method::Put => "PUT".to_owned(),
+            $Method::Delete => "DELETE".to_owned(),
+            $Method::Connect => "CONNECT".to_owned(),
+            $Method::Options => "OPTIONS".to_owned(),
+            $Method::Trace => "TRACE".to_owned(),
+            $Method::Patch => "PATCH".to_owned(),
+            $Method::Other(other) => other,
+        }
+    };
+}
+#[cfg(target_arch = "wasm32")]
+use method_name;
+
 /// Host randomness drawn a block at a time. A request takes random bytes
 /// three or four times (its request id, trace id, span ids, backoff jitter)
 /// and each draw was a host call; a reused WASI 0.3 instance now makes one

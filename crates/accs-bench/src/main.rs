@@ -330,6 +330,25 @@ async fn instructions_figure(
         }
         Err(why) => out.push(("Spin (WASI 0.2)".to_owned(), Err(why))),
     }
+    match scenarios::floor_p3::find_spin_p3() {
+        Ok((bin, version)) => {
+            let (wasm, _) = artifacts::build_spin_p3(root, built)?;
+            let r = instructions::on_spin(
+                b,
+                root,
+                &bin,
+                ("accs-floor-p3", &floor_p3),
+                &wasm,
+                instructions::READS,
+            )
+            .await?;
+            out.push((
+                format!("{version}, the `spin-p3` build (WASI 0.3), floor `crates/floor-p3`"),
+                Ok(r),
+            ));
+        }
+        Err(why) => out.push(("Spin 4.1+ (WASI 0.3)".to_owned(), Err(why))),
+    }
     Ok(out)
 }
 

@@ -84,18 +84,7 @@ pub async fn read_inbound(
     req: IncomingRequest,
 ) -> Result<InRequest, (InboundBodyError, InRequest)> {
     let (path, query) = split_path(req.path_with_query().unwrap_or_default());
-    let method = match req.method() {
-        Method::Get => "GET".to_owned(),
-        Method::Head => "HEAD".to_owned(),
-        Method::Post => "POST".to_owned(),
-        Method::Put => "PUT".to_owned(),
-        Method::Delete => "DELETE".to_owned(),
-        Method::Connect => "CONNECT".to_owned(),
-        Method::Options => "OPTIONS".to_owned(),
-        Method::Trace => "TRACE".to_owned(),
-        Method::Patch => "PATCH".to_owned(),
-        Method::Other(m) => m,
-    };
+    let method = crate::host::method_name!(req.method(), Method);
     let headers: Vec<(String, String)> = req
         .headers()
         .entries()

@@ -223,18 +223,7 @@ async fn read_body<M: IncomingMessage>(
 /// of its route, checked against `content-length` first, so an honest
 /// oversized upload is refused unread) with the headers it came with.
 pub async fn read_inbound(req: WasiRequest) -> Result<InRequest, (InboundBodyError, InRequest)> {
-    let method = match req.get_method() {
-        Method::Get => "GET".to_owned(),
-        Method::Head => "HEAD".to_owned(),
-        Method::Post => "POST".to_owned(),
-        Method::Put => "PUT".to_owned(),
-        Method::Delete => "DELETE".to_owned(),
-        Method::Connect => "CONNECT".to_owned(),
-        Method::Options => "OPTIONS".to_owned(),
-        Method::Trace => "TRACE".to_owned(),
-        Method::Patch => "PATCH".to_owned(),
-        Method::Other(other) => other,
-    };
+    let method = crate::host::method_name!(req.get_method(), Method);
     let target = req.get_path_with_query().unwrap_or_default();
     let (path, query) = match target.split_once('?') {
         Some((p, q)) => (p.to_owned(), Some(q.to_owned())),

@@ -190,24 +190,45 @@ pub(super) async fn floor_env(b: &Bench) -> Result<(String, String)> {
     Ok((format!("{}/V1/products/{SKU}", b.sim.accs_base()), token))
 }
 
-/// `wasmtime serve`: the floor with `--env`, the `wasmtime` build as in
-/// figure 1 (token file on).
-async fn on_wasmtime(b: &Bench, floor_wasm: &Path) -> Result<HostFloor> {
+/// The floor (with `--env`) and the `wasmtime` build as in figure 1 (token
+/// file on, in the returned directory), each in its own `wasmtime serve`,
+/// both answering; with `callgrind`, both under it.
+pub(super) async fn serve_pair(
+    b: &Bench,
+    floor_wasm: &Path,
+    callgrind: bool,
+) -> Result<(procs::Serve, procs::Serve, TempDir)> {
     let (url, token) = floor_env(b).await?;
     let env = [
         ("UPSTREAM", url.as_str()),
         ("BEARER", token.as_str()),
         ("API_KEY", CLIENT_ID),
     ];
-    let floor = procs::spawn_serve_floor(floor_wasm, &env)?;
     let cache = TempDir::new("floor-cache")?;
     let opts = procs::ServeOpts {
         token_cache: Some(cache.0.clone()),
         ..Default::default()
     };
-    let edge = procs::spawn_serve(&b.wasm, &b.sim, &opts)?;
+    let (floor, edge) = if callgrind {
+        (
+            procs::spawn_serve_floor_callgrind(floor_wasm, &env)?,
+            procs::spawn_serve_callgrind(&b.wasm, &b.sim, &opts)?,
+        )
+    } else {
+        (
+            procs::spawn_serve_floor(floor_wasm, &env)?,
+            procs::spawn_serve(&b.wasm, &b.sim, &opts)?,
+        )
+    };
     floor.wait_ready(&b.client).await?;
     edge.wait_ready(&b.client).await?;
+    Ok((floor, edge, cache))
+}
+
+/// `wasmtime serve`: the floor with `--env`, the `wasmtime` build as in
+/// figure 1 (token file on).
+async fn on_wasmtime(b: &Bench, floor_wasm: &Path) -> Result<HostFloor> {
+    let (floor, edge, _cache) = serve_pair(b, floor_wasm, false).await?;
     let edge_read = component_read(&edge.base);
     procs::wait_for(
         &b.client,
@@ -216,10 +237,7 @@ async fn on_wasmtime(b: &Bench, floor_wasm: &Path) -> Result<HostFloor> {
         Duration::from_secs(30),
     )
     .await?;
-    let floor_read = Target {
-        url: format!("{}/", floor.base),
-        headers: Default::default(),
-    };
+    let floor_read = super::plain(&floor.base, "/");
     let fcpu = || floor.proc.cpu_time().unwrap_or_default();
     let kcpu = || edge.proc.cpu_time().unwrap_or_default();
     let rows = compare(
@@ -272,10 +290,7 @@ async fn on_spin(
         Duration::from_secs(30),
     )
     .await?;
-    let floor_read = Target {
-        url: format!("{}/", floor.base),
-        headers: Default::default(),
-    };
+    let floor_read = super::plain(&floor.base, "/");
     let fcpu = || floor.cpu_time();
     let kcpu = || edge.cpu_time();
     let rows = compare(b, "spin-p3", (&fcpu, &floor_read), (&kcpu, &edge_read)).await?;

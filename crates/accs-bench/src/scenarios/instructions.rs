@@ -8,7 +8,7 @@
 
 use super::{Bench, component_read};
 use crate::load::{self, Limits, Target};
-use crate::procs::{self, Serve, TempDir};
+use crate::procs::{self, Serve};
 use anyhow::{Result, bail};
 use std::path::Path;
 use std::time::Duration;
@@ -60,30 +60,10 @@ async fn count(b: &Bench, serve: &Serve, target: &Target) -> Result<f64> {
 }
 
 pub async fn run(b: &Bench, floor_wasm: &Path) -> Result<Instructions> {
-    let (url, token) = super::floor_p3::floor_env(b).await?;
-    let env = [
-        ("UPSTREAM", url.as_str()),
-        ("BEARER", token.as_str()),
-        ("API_KEY", procs::CLIENT_ID),
-    ];
-    let floor = procs::spawn_serve_floor_callgrind(floor_wasm, &env)?;
-    let cache = TempDir::new("cg-cache")?;
-    let opts = procs::ServeOpts {
-        token_cache: Some(cache.0.clone()),
-        ..Default::default()
-    };
-    let edge = procs::spawn_serve_callgrind(&b.wasm, &b.sim, &opts)?;
-    floor.wait_ready(&b.client).await?;
-    edge.wait_ready(&b.client).await?;
-    let floor_read = Target {
-        url: format!("{}/", floor.base),
-        headers: Default::default(),
-    };
+    let (floor, edge, _cache) = super::floor_p3::serve_pair(b, floor_wasm, true).await?;
+    let floor_read = super::plain(&floor.base, "/");
     let read = component_read(&edge.base);
-    let health = Target {
-        url: format!("{}/healthz", edge.base),
-        headers: Default::default(),
-    };
+    let health = super::plain(&edge.base, "/healthz");
     let floor_n = count(b, &floor, &floor_read).await?;
     drop(floor);
     let component = count(b, &edge, &read).await?;
@@ -132,15 +112,9 @@ pub async fn on_spin(
         .await?;
     edge.wait_ready(&b.client, "/healthz", &Default::default())
         .await?;
-    let floor_read = Target {
-        url: format!("{}/", floor.base),
-        headers: Default::default(),
-    };
+    let floor_read = super::plain(&floor.base, "/");
     let read = component_read(&edge.base);
-    let health = Target {
-        url: format!("{}/healthz", edge.base),
-        headers: Default::default(),
-    };
+    let health = super::plain(&edge.base, "/healthz");
     let spin_count = |s: &procs::SpinUp| s.callgrind_count();
     let per = |n: u64| n as f64 / reads as f64;
     let mut counted = Vec::new();

@@ -35,6 +35,14 @@ fn header(v: &str) -> HeaderValue {
     HeaderValue::from_str(v).expect("ASCII header value")
 }
 
+/// `GET <base><path>` with no headers: a floor's read, `/healthz`.
+pub fn plain(base: &str, path: &str) -> Target {
+    Target {
+        url: format!("{base}{path}"),
+        headers: Default::default(),
+    }
+}
+
 /// `GET /v1/products/SKU-0001` through the component at `base`.
 pub fn component_read(base: &str) -> Target {
     let mut headers = HeaderMap::new();

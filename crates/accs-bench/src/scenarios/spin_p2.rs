@@ -241,15 +241,9 @@ pub async fn run(
     let floor = spawn_spin(bin, &floor_text, &[], "spin-floor")?;
     let env = edge_vars(b);
     let edge = spawn_spin(bin, &edge_manifest(root, edge_wasm)?, &env, "spin-edge")?;
-    let floor_read = Target {
-        url: format!("{}/", floor.base),
-        headers: Default::default(),
-    };
+    let floor_read = super::plain(&floor.base, "/");
     let edge_read = component_read(&edge.base);
-    let edge_health = Target {
-        url: format!("{}/healthz", edge.base),
-        headers: Default::default(),
-    };
+    let edge_health = super::plain(&edge.base, "/healthz");
     floor
         .wait_ready(&b.client, "/", &Default::default())
         .await?;

@@ -85,10 +85,7 @@ pub async fn run(b: &Bench, serve: &Serve) -> Result<Vec<WarmRow>> {
     let token = b.admin.token(CLIENT_ID, CLIENT_SECRET).await?;
     let fresh = fresh_client();
     let direct = direct_read(&b.sim, &token);
-    let health = Target {
-        url: format!("{}/healthz", serve.base),
-        headers: Default::default(),
-    };
+    let health = super::plain(&serve.base, "/healthz");
     let paths: [(&reqwest::Client, Target); 4] = [
         (&b.client, direct.clone()),
         (&fresh, direct),
