@@ -37,7 +37,9 @@ const USAGE: &str =
 
   SPIN=<spin CLI> adds figure 6: the WASI 0.2 build against a floor component on that Spin
   SPIN_P3=<spin 4.1+ CLI> adds Spin to figure 7 (the WASI 0.3 builds against their floor)
-  ACCS_BENCH_OPT_LEVEL=<s|z|0-3> builds accs-edge's .wasm with that opt-level (size vs speed)";
+  ACCS_BENCH_OPT_LEVEL=<s|z|0-3> builds accs-edge's .wasm with that opt-level (size vs speed)
+  ACCS_BENCH_CALLGRIND_DIR=<dir> keeps figure 8's callgrind dumps there (and names the guest's functions)
+  ACCS_BENCH_SPIN_ARGS=<args> adds arguments to every `spin up` (experiments, e.g. --quiet)";
 
 struct Opts {
     runs: usize,

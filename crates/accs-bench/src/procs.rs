@@ -503,6 +503,14 @@ fn spawn_spin_with(
             .arg(&path)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
+            // For experiments only (e.g. `-L ''` to see what Spin's copy of
+            // each log line to `.spin/logs` costs); reports use the defaults.
+            .args(
+                std::env::var("ACCS_BENCH_SPIN_ARGS")
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(|a| if a == "''" { "" } else { a }),
+            )
             .current_dir(&dir.0)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env_remove("RUST_BACKTRACE")
