@@ -258,6 +258,40 @@ async fn on_wasmtime(b: &Bench, floor_wasm: &Path) -> Result<HostFloor> {
     })
 }
 
+/// On the Spin `bin`: the floor `(name, wasm)` in a manifest with
+/// `environment`, and `edge_wasm` under the shipped `spin.toml`, each in its
+/// own `spin up`, both answering; with `callgrind`, both under it. Returns
+/// them, the floor's manifest and the IMS token in it.
+pub(super) async fn spin_pair(
+    b: &Bench,
+    root: &Path,
+    bin: &str,
+    (floor_name, floor_wasm): (&str, &Path),
+    edge_wasm: &Path,
+    callgrind: bool,
+) -> Result<(procs::SpinUp, procs::SpinUp, String, String)> {
+    let (url, token) = floor_env(b).await?;
+    let manifest = floor_manifest(floor_name, floor_wasm, &b.sim.base, &url, &token);
+    let spawn = if callgrind {
+        procs::spawn_spin_callgrind
+    } else {
+        spawn_spin
+    };
+    let floor = spawn(bin, &manifest, &[], "spin-floor")?;
+    let edge = spawn(
+        bin,
+        &edge_manifest(root, edge_wasm)?,
+        &edge_vars(b),
+        "spin-edge",
+    )?;
+    floor
+        .wait_ready(&b.client, "/", &Default::default())
+        .await?;
+    edge.wait_ready(&b.client, "/healthz", &Default::default())
+        .await?;
+    Ok((floor, edge, manifest, token))
+}
+
 /// Spin 4.1+: the floor in a manifest with `environment`, the `spin-p3`
 /// build under the shipped `spin.toml`.
 async fn on_spin(
@@ -268,20 +302,15 @@ async fn on_spin(
     floor_wasm: &Path,
     edge_wasm: &Path,
 ) -> Result<HostFloor> {
-    let (url, token) = floor_env(b).await?;
-    let manifest = floor_manifest("accs-floor-p3", floor_wasm, &b.sim.base, &url, &token);
-    let floor = spawn_spin(bin, &manifest, &[], "spin4-floor")?;
-    let edge = spawn_spin(
+    let (floor, edge, manifest, token) = spin_pair(
+        b,
+        root,
         bin,
-        &edge_manifest(root, edge_wasm)?,
-        &edge_vars(b),
-        "spin4-edge",
-    )?;
-    floor
-        .wait_ready(&b.client, "/", &Default::default())
-        .await?;
-    edge.wait_ready(&b.client, "/healthz", &Default::default())
-        .await?;
+        ("accs-floor-p3", floor_wasm),
+        edge_wasm,
+        false,
+    )
+    .await?;
     let edge_read = component_read(&edge.base);
     procs::wait_for(
         &b.client,

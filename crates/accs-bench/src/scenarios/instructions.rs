@@ -97,21 +97,8 @@ pub async fn on_spin(
     edge_wasm: &Path,
     reads: usize,
 ) -> Result<Instructions> {
-    use super::spin_p2::{edge_manifest, edge_vars, floor_manifest};
-    let (url, token) = super::floor_p3::floor_env(b).await?;
-    let manifest = floor_manifest(floor_name, floor_wasm, &b.sim.base, &url, &token);
-    let floor = procs::spawn_spin_callgrind(bin, &manifest, &[], "cg-spin-floor")?;
-    let edge = procs::spawn_spin_callgrind(
-        bin,
-        &edge_manifest(root, edge_wasm)?,
-        &edge_vars(b),
-        "cg-spin-edge",
-    )?;
-    floor
-        .wait_ready(&b.client, "/", &Default::default())
-        .await?;
-    edge.wait_ready(&b.client, "/healthz", &Default::default())
-        .await?;
+    let (floor, edge, _, _) =
+        super::floor_p3::spin_pair(b, root, bin, (floor_name, floor_wasm), edge_wasm, true).await?;
     let floor_read = super::plain(&floor.base, "/");
     let read = component_read(&edge.base);
     let health = super::plain(&edge.base, "/healthz");
