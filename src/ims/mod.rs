@@ -247,26 +247,22 @@ impl Tokens {
         trace: &Trace,
         now: u64,
     ) -> Result<String, Problem> {
+        if let Some(token) = self.fresh(now, trace) {
+            return Ok(token);
+        }
         let held = self.held.borrow().clone();
-        if let Some(h) = held {
-            match h.token.freshness(now, h.jitter_ms) {
-                Freshness::Fresh => {
-                    trace.token(TokenSource::Memory);
-                    return Ok(h.token.access_token);
-                }
-                Freshness::Refresh => {
-                    trace.token(TokenSource::Memory);
-                    if self.recently_failed(now) || now < self.deferred_until.get() {
-                        return Ok(h.token.access_token);
-                    }
-                    // Only one caller refreshes; the others keep the valid token.
-                    let Some(_flight) = Flight::try_start(&self.refreshing) else {
-                        return Ok(h.token.access_token);
-                    };
-                    return self.refresh_early(settings, ports, trace, h, true).await;
-                }
-                Freshness::Unusable => {}
+        if let Some(h) = held
+            && h.token.freshness(now, h.jitter_ms) == Freshness::Refresh
+        {
+            trace.token(TokenSource::Memory);
+            if self.recently_failed(now) || now < self.deferred_until.get() {
+                return Ok(h.token.access_token);
             }
+            // Only one caller refreshes; the others keep the valid token.
+            let Some(_flight) = Flight::try_start(&self.refreshing) else {
+                return Ok(h.token.access_token);
+            };
+            return self.refresh_early(settings, ports, trace, h, true).await;
         }
 
         let _flight = Flight::start(&self.refreshing, ports).await;
