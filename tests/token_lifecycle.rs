@@ -562,6 +562,24 @@ async fn an_entry_written_under_another_secret_is_a_miss_unless_the_rotation_lis
     rig.finish();
 }
 
+/// On one instance: a read with the planted token (200), the simulator then
+/// revokes every token, and a read of `sku` that must renew it (200). Returns
+/// the second answer.
+async fn read_revoke_read(rig: &Rig, sku: &str) -> Answer {
+    let flavour = rig.flavour;
+    let inst = rig.host.instance().await.unwrap();
+    let a = rig
+        .on(&inst, "GET", "/v1/products/SKU-0001", Some(API_KEY))
+        .await;
+    assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+    rig.sim.revoke_tokens();
+    let a = rig
+        .on(&inst, "GET", &format!("/v1/products/{sku}"), Some(API_KEY))
+        .await;
+    assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+    a
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_rotation_list_is_tried_in_order_and_the_secret_that_worked_is_remembered() {
     const NEW: &str = "p8e-NEW-secret-not-yet-active-0a1b2c3d4e5f";
@@ -583,16 +601,7 @@ async fn the_rotation_list_is_tried_in_order_and_the_secret_that_worked_is_remem
         };
         let setup = with_old_token(flavour, &v, &old, setup);
         let rig = rig_with(flavour, sim, &setup);
-        let inst = rig.host.instance().await.unwrap();
-        let a = rig
-            .on(&inst, "GET", "/v1/products/SKU-0001", Some(API_KEY))
-            .await;
-        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
-        rig.sim.revoke_tokens();
-        let a = rig
-            .on(&inst, "GET", "/v1/products/SKU-0002", Some(API_KEY))
-            .await;
-        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        read_revoke_read(&rig, "SKU-0002").await;
         let statuses: Vec<u16> = rig.sim.token_requests().iter().map(|t| t.status).collect();
         assert_eq!(
             statuses,
@@ -746,16 +755,7 @@ async fn an_old_revoked_token_is_renewed_once_and_the_read_succeeds() {
         let v = vars(&sim);
         let setup = with_old_token(flavour, &v, &old, Setup::default());
         let rig = rig_with(flavour, sim, &setup);
-        let inst = rig.host.instance().await.unwrap();
-        let a = rig
-            .on(&inst, "GET", "/v1/products/SKU-0001", Some(API_KEY))
-            .await;
-        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
-        rig.sim.revoke_tokens();
-        let a = rig
-            .on(&inst, "GET", "/v1/products/SKU-0003", Some(API_KEY))
-            .await;
-        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        let a = read_revoke_read(&rig, "SKU-0003").await;
         assert_eq!(a.body["sku"], "SKU-0003");
         assert_eq!(
             rig.sim.counters().token_requests,
