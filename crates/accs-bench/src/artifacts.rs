@@ -61,33 +61,14 @@ pub fn build(root: &Path) -> Result<Artifacts> {
 
     let opt = opt_level_override()?;
     let mut wasm = |flavour: &str, features: &[&str]| -> Result<PathBuf> {
-        let dir = target
-            .join("accs-bench")
-            .join(format!("wasm-{flavour}{}", opt.dir_suffix));
-        let mut args: Vec<String> = [
-            "build",
-            "--release",
-            "--locked",
-            "--target",
-            "wasm32-wasip2",
-        ]
-        .map(String::from)
-        .to_vec();
-        args.extend(features.iter().map(|s| s.to_string()));
-        args.extend(opt.args.iter().cloned());
-        args.push("--target-dir".into());
-        args.push(dir.display().to_string());
-        run(root, &args)?;
-        let shown: Vec<String> = args.iter().take(args.len() - 2).cloned().collect();
-        commands.push(format!(
-            "cargo {} --target-dir <target>/accs-bench/wasm-{flavour}{}",
-            shown.join(" "),
-            opt.dir_suffix
-        ));
-        let path = dir.join("wasm32-wasip2/release/accs_edge.wasm");
-        if !path.exists() {
-            bail!("{} is missing after the build", path.display());
-        }
+        let select: Vec<&str> = features
+            .iter()
+            .copied()
+            .chain(opt.args.iter().map(String::as_str))
+            .collect();
+        let flavour = format!("{flavour}{}", opt.dir_suffix);
+        let (path, shown) = build_in(root, &target, &flavour, &select, "accs_edge")?;
+        commands.push(shown);
         Ok(path)
     };
     let wasm_wasmtime = wasm(
@@ -154,7 +135,7 @@ fn opt_level() -> Result<OptOverride> {
 pub fn build_floor(root: &Path, built: &Artifacts) -> Result<(PathBuf, String)> {
     build_in(
         root,
-        built,
+        &built.target,
         "spin",
         &["-p", "accs-floor-p2"],
         "accs_floor_p2",
@@ -166,7 +147,7 @@ pub fn build_floor(root: &Path, built: &Artifacts) -> Result<(PathBuf, String)> 
 pub fn build_floor_p3(root: &Path, built: &Artifacts) -> Result<(PathBuf, String)> {
     build_in(
         root,
-        built,
+        &built.target,
         "wasmtime",
         &["-p", "accs-floor-p3"],
         "accs_floor_p3",
@@ -177,24 +158,25 @@ pub fn build_floor_p3(root: &Path, built: &Artifacts) -> Result<(PathBuf, String
 pub fn build_spin_p3(root: &Path, built: &Artifacts) -> Result<(PathBuf, String)> {
     build_in(
         root,
-        built,
+        &built.target,
         "spin-p3",
         &["--no-default-features", "--features", "spin-p3"],
         "accs_edge",
     )
 }
 
-/// Builds what `select` names (`-p <pkg>`, or features of accs-edge) for
-/// `wasm32-wasip2` in flavour `flavour`'s target directory; returns
+/// Builds what `select` names (`-p <pkg>`, or features and `--config`
+/// overrides of accs-edge) for `wasm32-wasip2` in flavour `flavour`'s
+/// directory under `target`; returns
 /// `<file>.wasm` and the command for the report.
 fn build_in(
     root: &Path,
-    built: &Artifacts,
+    target: &Path,
     flavour: &str,
     select: &[&str],
     file: &str,
 ) -> Result<(PathBuf, String)> {
-    let dir = built.target.join(format!("accs-bench/wasm-{flavour}"));
+    let dir = target.join(format!("accs-bench/wasm-{flavour}"));
     let mut args: Vec<String> = [
         "build",
         "--release",

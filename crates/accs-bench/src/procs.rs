@@ -400,7 +400,7 @@ impl Serve {
 
     /// Callgrind: forget what was counted so far.
     pub fn callgrind_zero(&self) -> Result<()> {
-        self.callgrind_control("-z")
+        callgrind_control("-z", self.proc.pid())
     }
 
     /// Callgrind: instructions counted since [`Serve::callgrind_zero`] (a
@@ -408,27 +408,7 @@ impl Serve {
     pub fn callgrind_count(&self) -> Result<u64> {
         let out = self.callgrind.as_ref().context("not under callgrind")?;
         let dir = out.parent().context("callgrind output has no directory")?;
-        let before = dumps(dir)?.len();
-        self.callgrind_control("-d")?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let files = dumps(dir)?;
-            if files.len() > before
-                && let Some(newest) = files.last()
-                && let Some(n) = fs::read_to_string(newest).ok().as_deref().and_then(totals)
-            {
-                keep_dump(newest);
-                return Ok(n);
-            }
-            if Instant::now() > deadline {
-                bail!("callgrind wrote no dump in {}", dir.display());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn callgrind_control(&self, flag: &str) -> Result<()> {
-        callgrind_control(flag, self.proc.pid())
+        dump_count(dir, "callgrind.out.", self.proc.pid())
     }
 
     fn log_tail(&self) -> String {
@@ -576,32 +556,7 @@ impl SpinUp {
     pub fn callgrind_count(&self) -> Result<u64> {
         let mut total = 0;
         for pid in self.tree() {
-            let prefix = format!("callgrind.out.{pid}.");
-            let count = || -> usize {
-                fs::read_dir(&self.dir)
-                    .map(|d| {
-                        d.flatten()
-                            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-                            .count()
-                    })
-                    .unwrap_or(0)
-            };
-            let before = count();
-            callgrind_control("-d", pid)?;
-            let n = before + 1;
-            let dump = self.dir.join(format!("{prefix}{n}"));
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Some(t) = fs::read_to_string(&dump).ok().as_deref().and_then(totals) {
-                    keep_dump(&dump);
-                    total += t;
-                    break;
-                }
-                if Instant::now() > deadline {
-                    bail!("callgrind wrote no {}", dump.display());
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            total += dump_count(&self.dir, &format!("callgrind.out.{pid}."), pid)?;
         }
         Ok(total)
     }
@@ -672,18 +627,32 @@ fn dump_pid(dump: &Path) -> Option<u32> {
         .find_map(|l| l.strip_prefix("pid:")?.trim().parse().ok())
 }
 
-/// Callgrind's numbered dumps in `dir`, oldest first.
-fn dumps(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut v: Vec<(u32, PathBuf)> = fs::read_dir(dir)?
+/// Asks callgrind in `pid` for a dump and returns its total once written.
+/// A process's dumps are `<dir>/<prefix><n>`, numbered from 1 (`prefix` is
+/// `callgrind.out.`, or `callgrind.out.<pid>.` where the file name has `%p`).
+fn dump_count(dir: &Path, prefix: &str, pid: u32) -> Result<u64> {
+    let before = fs::read_dir(dir)?
         .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let n = name.strip_prefix("callgrind.out.")?.parse().ok()?;
-            Some((n, e.path()))
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix(prefix))
+                .is_some_and(|n| n.parse::<u32>().is_ok())
         })
-        .collect();
-    v.sort();
-    Ok(v.into_iter().map(|(_, p)| p).collect())
+        .count();
+    callgrind_control("-d", pid)?;
+    let dump = dir.join(format!("{prefix}{}", before + 1));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(n) = fs::read_to_string(&dump).ok().as_deref().and_then(totals) {
+            keep_dump(&dump);
+            return Ok(n);
+        }
+        if Instant::now() > deadline {
+            bail!("callgrind wrote no {}", dump.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The `totals:` (or `summary:`) count of a callgrind dump, once complete.

@@ -190,9 +190,18 @@ pub(super) async fn floor_env(b: &Bench) -> Result<(String, String)> {
     Ok((format!("{}/V1/products/{SKU}", b.sim.accs_base()), token))
 }
 
+/// Waits until the component at `base` answers a product read (its first one
+/// fetches a token).
+async fn first_read(b: &Bench, base: &str) -> Result<()> {
+    let read = component_read(base);
+    procs::wait_for(&b.client, &read.url, &read.headers, Duration::from_secs(30)).await?;
+    Ok(())
+}
+
 /// The floor (with `--env`) and the `wasmtime` build as in figure 1 (token
 /// file on, in the returned directory), each in its own `wasmtime serve`,
-/// both answering; with `callgrind`, both under it.
+/// both answering and the component past its first product read; with
+/// `callgrind`, both under it.
 pub(super) async fn serve_pair(
     b: &Bench,
     floor_wasm: &Path,
@@ -222,6 +231,7 @@ pub(super) async fn serve_pair(
     };
     floor.wait_ready(&b.client).await?;
     edge.wait_ready(&b.client).await?;
+    first_read(b, &edge.base).await?;
     Ok((floor, edge, cache))
 }
 
@@ -230,13 +240,6 @@ pub(super) async fn serve_pair(
 async fn on_wasmtime(b: &Bench, floor_wasm: &Path) -> Result<HostFloor> {
     let (floor, edge, _cache) = serve_pair(b, floor_wasm, false).await?;
     let edge_read = component_read(&edge.base);
-    procs::wait_for(
-        &b.client,
-        &edge_read.url,
-        &edge_read.headers,
-        Duration::from_secs(30),
-    )
-    .await?;
     let floor_read = super::plain(&floor.base, "/");
     let fcpu = || floor.proc.cpu_time().unwrap_or_default();
     let kcpu = || edge.proc.cpu_time().unwrap_or_default();
@@ -261,7 +264,8 @@ async fn on_wasmtime(b: &Bench, floor_wasm: &Path) -> Result<HostFloor> {
 /// On the Spin `bin`: the floor `(name, wasm)` in a manifest with
 /// `environment`, and `edge_wasm` under the shipped `spin.toml`, each in its
 /// own `spin up`, both answering; with `callgrind`, both under it. Returns
-/// them, the floor's manifest and the IMS token in it.
+/// them once the component has answered a product read, the floor's
+/// manifest and the IMS token in it.
 pub(super) async fn spin_pair(
     b: &Bench,
     root: &Path,
@@ -289,6 +293,7 @@ pub(super) async fn spin_pair(
         .await?;
     edge.wait_ready(&b.client, "/healthz", &Default::default())
         .await?;
+    first_read(b, &edge.base).await?;
     Ok((floor, edge, manifest, token))
 }
 
@@ -312,13 +317,6 @@ async fn on_spin(
     )
     .await?;
     let edge_read = component_read(&edge.base);
-    procs::wait_for(
-        &b.client,
-        &edge_read.url,
-        &edge_read.headers,
-        Duration::from_secs(30),
-    )
-    .await?;
     let floor_read = super::plain(&floor.base, "/");
     let fcpu = || floor.cpu_time();
     let kcpu = || edge.cpu_time();
