@@ -240,12 +240,13 @@ impl Settings {
 /// read's instructions (accs-bench figure 8).
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    let mut out = vec![0u8; bytes.len() * 2];
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
     }
-    s
+    // Only ASCII digits were written, so this cannot fail.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// A whole number within bounds, or the default when unset.
@@ -473,6 +474,15 @@ mod tests {
 
     fn parse(vars: &HashMap<&'static str, String>) -> Result<Settings, ConfigError> {
         Settings::from_lookup(|n| vars.get(n).cloned())
+    }
+
+    #[test]
+    fn hex_is_lower_case_two_digits_per_byte() {
+        assert_eq!(hex(&[]), "");
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        let all: Vec<u8> = (0..=255).collect();
+        let expected: String = all.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex(&all), expected);
     }
 
     #[test]
