@@ -36,6 +36,11 @@ pub struct Denials {
 
 impl Denials {
     /// The resource ACCS named, while the denial of `scope` is remembered.
+    /// No denial remembered: the common case, checked without a scope.
+    pub fn is_empty(&self) -> bool {
+        self.by_scope.borrow().is_empty()
+    }
+
     pub fn active(&self, scope: &str, now_ms: u64) -> Option<String> {
         self.by_scope
             .borrow()

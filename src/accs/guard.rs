@@ -27,11 +27,17 @@ pub fn upstream_url(base: &Url, path_and_query: &str) -> Result<Url, Problem> {
     let url = base
         .join(&relative)
         .map_err(|_| refuse("it does not form a valid URL"))?;
-    if url.origin() != base.origin() {
+    // The origin part by part: `Url::origin` copies scheme and host on every
+    // call. Both are http(s) (the config refuses other schemes), whose origin
+    // is exactly (scheme, host, port or its default).
+    if url.scheme() != base.scheme()
+        || url.host() != base.host()
+        || url.port_or_known_default() != base.port_or_known_default()
+    {
         return Err(refuse("it leaves the configured ACCS origin"));
     }
-    let prefix = format!("{base_path}/V1/");
-    if !url.path().starts_with(&prefix) {
+    let under_tenant = url.path().strip_prefix(base_path);
+    if !under_tenant.is_some_and(|rest| rest.starts_with("/V1/")) {
         return Err(refuse("it leaves the tenant's /V1/ prefix"));
     }
     // Dot segments or stray characters that URL parsing would rewrite in the
@@ -41,8 +47,7 @@ pub fn upstream_url(base: &Url, path_and_query: &str) -> Result<Url, Problem> {
     let path = path_and_query
         .split_once('?')
         .map_or(path_and_query, |(p, _)| p);
-    let path_as_meant = format!("{base_path}{path}");
-    if url.path() != path_as_meant || !url.username().is_empty() || url.password().is_some() {
+    if under_tenant != Some(path) || !url.username().is_empty() || url.password().is_some() {
         return Err(refuse("URL parsing would rewrite its path"));
     }
     Ok(url)
@@ -77,34 +82,55 @@ fn check(path_and_query: &str) -> Result<(), &'static str> {
         return Err("the path has an empty segment (`//`)");
     }
     for segment in path.split('/').skip(1) {
-        let decoded = decode(segment).ok_or("the path has a malformed percent escape")?;
-        if decoded == b"." || decoded == b".." {
+        let decoded = decoded(segment).ok_or("the path has a malformed percent escape")?;
+        let (mut len, mut dots) = (0, 0);
+        for b in decoded.clone() {
+            len += 1;
+            dots += usize::from(b == b'.');
+        }
+        if len == dots && (len == 1 || len == 2) {
             return Err("the path has a `.` or `..` segment, plain or encoded");
         }
-        if decoded.iter().any(|b| b.is_ascii_control()) {
+        if decoded.into_iter().any(|b| b.is_ascii_control()) {
             return Err("the path has an encoded control character");
         }
     }
     Ok(())
 }
 
-/// Strict percent-decoding: `None` for a `%` not followed by two hex digits.
-fn decode(segment: &str) -> Option<Vec<u8>> {
+/// Strict percent-decoding, without a copy: `None` for a `%` not followed by
+/// two hex digits, else the decoded bytes.
+fn decoded(segment: &str) -> Option<impl Iterator<Item = u8> + Clone> {
     let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hi = hex_digit(*bytes.get(i + 1)?)?;
-            let lo = hex_digit(*bytes.get(i + 2)?)?;
-            out.push(hi << 4 | lo);
-            i += 3;
+    let escapes_ok = bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || (bytes.get(i + 1).copied().and_then(hex_digit).is_some()
+                && bytes.get(i + 2).copied().and_then(hex_digit).is_some())
+    });
+    escapes_ok.then_some(Decoded { bytes, i: 0 })
+}
+
+/// The bytes of a segment whose escapes were checked by [`decoded`].
+#[derive(Clone)]
+struct Decoded<'a> {
+    bytes: &'a [u8],
+    i: usize,
+}
+
+impl Iterator for Decoded<'_> {
+    type Item = u8;
+    fn next(&mut self) -> Option<u8> {
+        let b = *self.bytes.get(self.i)?;
+        if b == b'%' {
+            let hi = self.bytes.get(self.i + 1).copied().and_then(hex_digit)?;
+            let lo = self.bytes.get(self.i + 2).copied().and_then(hex_digit)?;
+            self.i += 3;
+            Some(hi << 4 | lo)
         } else {
-            out.push(bytes[i]);
-            i += 1;
+            self.i += 1;
+            Some(b)
         }
     }
-    Some(out)
 }
 
 fn hex_digit(b: u8) -> Option<u8> {
@@ -202,10 +228,10 @@ mod tests {
 
     #[test]
     fn decode_is_strict() {
-        assert_eq!(decode("a%2Fb").unwrap(), b"a/b");
-        assert_eq!(decode("%2e%2E").unwrap(), b"..");
+        assert_eq!(decoded("a%2Fb").unwrap().collect::<Vec<_>>(), b"a/b");
+        assert_eq!(decoded("%2e%2E").unwrap().collect::<Vec<_>>(), b"..");
         for bad in ["%", "%2", "%zz", "%2g", "a%", "%é", "%+1", "%-1"] {
-            assert_eq!(decode(bad), None, "{bad}");
+            assert!(decoded(bad).is_none(), "{bad}");
         }
     }
 }

@@ -97,12 +97,16 @@ impl<P: Ports> Ctx<'_, P> {
     /// for [`denials::REMEMBER_MS`] so repeats cost no upstream call at all.
     pub async fn call(&self, call: &Call) -> Result<OutResponse, Problem> {
         let url = guard::upstream_url(&self.settings.accs_base_url, &call.path_and_query)?;
-        let scope = self.scope(call);
+        // Built only when a denial is at stake: most calls never need it.
+        let scope_cell = std::cell::OnceCell::new();
+        let scope = || scope_cell.get_or_init(|| self.scope(call)).as_str();
         // The wall clock is read when something may have taken time (a
         // token from a store or IMS, a send, a backoff): the latest reading
         // of this request serves every check in between.
         let mut now = self.clock.get();
-        if let Some(resource) = self.denials.active(&scope, now) {
+        if !self.denials.is_empty()
+            && let Some(resource) = self.denials.active(scope(), now)
+        {
             return Err(problems::forbidden(&resource));
         }
         let budget = self.budget;
@@ -136,12 +140,12 @@ impl<P: Ports> Ctx<'_, P> {
                 let refusal = denials::classify(
                     repaired,
                     self.tokens.is_young(&token, now),
-                    self.denials.refused(&scope, &token),
+                    self.denials.refused(scope(), &token),
                 );
                 if refusal == Refusal::Permission {
                     return Err(match problems::denied_resource(&r.body) {
                         Some(resource) => {
-                            self.denials.remember(&scope, &resource, &token, now);
+                            self.denials.remember(scope(), &resource, &token, now);
                             problems::forbidden(&resource)
                         }
                         // Not Magento's ACL message: the credential itself

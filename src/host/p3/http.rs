@@ -38,7 +38,7 @@ use std::time::Duration;
 pub async fn send(req: OutRequest, timeout: Duration) -> Result<OutResponse, SendError> {
     let deadline = monotonic_now().saturating_add(nanos(timeout));
     let request = if req.content_length().is_none() {
-        bodiless(&req, options(timeout))?
+        bodiless(req, options(timeout))?
     } else {
         spin_sdk::wasip3::http_compat::http_into_wasi_request(with_body(req, options(timeout))?)
             .map_err(send_error)?
@@ -102,13 +102,13 @@ fn with_body(
 /// request: no body stream, no task to feed it, and no second parse of the
 /// URL and header names by the `http` types. The names are ours, lower case
 /// already; the host checks names and values as for any request.
-fn bodiless(req: &OutRequest, options: RequestOptions) -> Result<WasiRequest, SendError> {
+fn bodiless(req: OutRequest, options: RequestOptions) -> Result<WasiRequest, SendError> {
     let invalid = || SendError::Connect(format!("{:?}", ErrorCode::HttpRequestUriInvalid));
     let (scheme, authority, path_with_query) = split_url(&req.url).ok_or_else(invalid)?;
     let entries: Vec<(String, Vec<u8>)> = req
         .headers
-        .iter()
-        .map(|(n, v)| ((*n).to_owned(), v.clone().into_bytes()))
+        .into_iter()
+        .map(|(n, v)| (n.to_owned(), v.into_bytes()))
         .collect();
     let fields = Fields::from_list(&entries).map_err(|e| SendError::Other(format!("{e:?}")))?;
     // Dropping the writer sends its default: no trailers.
@@ -198,7 +198,12 @@ async fn read_body<M: IncomingMessage>(
         let (result, chunk) = stream.read(Vec::with_capacity(READ_CHUNK)).await;
         match result {
             StreamResult::Complete(_) => {
-                append_capped(&mut out, &chunk, cap)?;
+                if out.is_empty() && chunk.len() <= cap {
+                    // Most bodies are one chunk: keep it rather than copy it.
+                    out = chunk;
+                } else {
+                    append_capped(&mut out, &chunk, cap)?;
+                }
                 chunks += 1;
                 if late() {
                     return Err(InboundBodyError::Broken(PAST_DEADLINE.into()));
