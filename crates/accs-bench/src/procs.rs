@@ -381,7 +381,10 @@ pub fn spawn_serve_floor_callgrind(wasm: &Path, env: &[(&str, &str)]) -> Result<
 impl Serve {
     pub async fn wait_ready(&self, client: &reqwest::Client) -> Result<()> {
         let url = format!("{}/healthz", self.base);
-        wait_for(client, &url, &Default::default(), Duration::from_secs(60))
+        // Under callgrind a component not yet in wasmtime's compile cache is
+        // compiled at a fraction of native speed: on a loaded 2-core machine
+        // that took more than a minute.
+        wait_for(client, &url, &Default::default(), Duration::from_secs(300))
             .await
             .with_context(|| format!("wasmtime serve did not come up: {}", self.log_tail()))?;
         Ok(())
