@@ -722,3 +722,19 @@ fn print_cold_instance_read_cost() {
     }
     println!("{:?} per cold instance read", t.elapsed() / runs);
 }
+
+#[test]
+fn the_served_openapi_document_is_the_file_without_whitespace_between_tokens() {
+    let file = include_str!("../../docs/openapi.yaml");
+    let parsed = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+    assert_eq!(parsed(OPENAPI), parsed(file));
+    assert!(OPENAPI.len() < file.len() * 2 / 3, "{}", OPENAPI.len());
+    assert!(!OPENAPI.contains('\n'));
+    // Whitespace inside strings stays.
+    assert!(OPENAPI.contains("A safe, fast door from automation"));
+    assert_eq!(minify_json::<0>(br#"{ "a b": [1, "\" x"] }"#).1, 18);
+    assert_eq!(
+        &minify_json::<18>(br#"{ "a b": [1, "\" x"] }"#).0,
+        br#"{"a b":[1,"\" x"]}"#
+    );
+}
