@@ -7,8 +7,9 @@
 //! header name and value again into a `HeaderMap`, ask the host for fields
 //! nobody reads (scheme, authority, options, `content-length` twice), and
 //! send each body from a task of its own. On `wasmtime serve` that was about
-//! 100k of a warm read's instructions (accs-bench figure 8). Only a request
-//! with a body still goes out through the `http` types.
+//! 100k of a warm read's instructions (accs-bench figure 8). Requests with a
+//! body are built the same way, which keeps the `http` crate's header and
+//! URI parsers (about 40 KB) out of the `.wasm`.
 //!
 //! The deadline of an outbound call is the host's: the request options carry
 //! it (connect, first byte, between bytes), and `wasmtime serve` 48 and Spin
@@ -25,24 +26,17 @@ use crate::host::{
     InboundBodyError, MAX_UPSTREAM_BODY, OutRequest, OutResponse, SendError, append_capped,
 };
 use crate::routes::InRequest;
-use bytes::Bytes;
-use spin_sdk::http::FullBody;
 use spin_sdk::wasip3::http::types::{
     ErrorCode, Fields, Method, Request as WasiRequest, RequestOptions, Scheme,
 };
-use spin_sdk::wasip3::http_compat::{IncomingMessage, RequestOptionsExtension};
+use spin_sdk::wasip3::http_compat::IncomingMessage;
 use spin_sdk::wasip3::wit_bindgen::StreamResult;
-use spin_sdk::wasip3::wit_future;
+use spin_sdk::wasip3::{wit_future, wit_stream};
 use std::time::Duration;
 
 pub async fn send(req: OutRequest, timeout: Duration) -> Result<OutResponse, SendError> {
     let deadline = monotonic_now().saturating_add(nanos(timeout));
-    let request = if req.content_length().is_none() {
-        bodiless(req, options(timeout))?
-    } else {
-        spin_sdk::wasip3::http_compat::http_into_wasi_request(with_body(req, options(timeout))?)
-            .map_err(send_error)?
-    };
+    let request = wasi_request(req, options(timeout))?;
     let resp = spin_sdk::wasip3::http::client::send(request)
         .await
         .map_err(send_error)?;
@@ -76,48 +70,52 @@ fn text_headers(fields: Vec<(String, Vec<u8>)>) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A request with a body, through the `http` types and spin-sdk's conversion
-/// (which streams the body from a task of its own).
-fn with_body(
-    req: OutRequest,
-    options: RequestOptions,
-) -> Result<http::Request<FullBody<Bytes>>, SendError> {
-    let mut builder = http::Request::builder().method(req.method).uri(&req.url);
-    if let Some(len) = req.content_length() {
-        builder = builder.header("content-length", len);
-    }
-    for (name, value) in &req.headers {
-        builder = builder.header(*name, value);
-    }
-    let mut request = builder
-        .body(FullBody::new(Bytes::from(req.body)))
-        .map_err(|e| SendError::Other(e.to_string()))?;
-    request
-        .extensions_mut()
-        .insert(RequestOptionsExtension(options));
-    Ok(request)
-}
-
-/// A request without a body (GET, DELETE) built straight as a `wasi:http`
-/// request: no body stream, no task to feed it, and no second parse of the
-/// URL and header names by the `http` types. The names are ours, lower case
-/// already; the host checks names and values as for any request.
-fn bodiless(req: OutRequest, options: RequestOptions) -> Result<WasiRequest, SendError> {
+/// The request built straight as a `wasi:http` request: no second parse of
+/// the URL and header names by the `http` types. The names are ours, lower
+/// case already; the host checks names and values as for any request. A
+/// request that sends a body (`content-length` set) gets a body stream,
+/// written by a task once the host reads it; a bodiless GET or DELETE has
+/// none.
+fn wasi_request(req: OutRequest, options: RequestOptions) -> Result<WasiRequest, SendError> {
     let invalid = || SendError::Connect(format!("{:?}", ErrorCode::HttpRequestUriInvalid));
     let (scheme, authority, path_with_query) = split_url(&req.url).ok_or_else(invalid)?;
-    let entries: Vec<(String, Vec<u8>)> = req
-        .headers
-        .into_iter()
-        .map(|(n, v)| (n.to_owned(), v.into_bytes()))
-        .collect();
+    let content_length = req.content_length();
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::with_capacity(req.headers.len() + 1);
+    if let Some(len) = &content_length {
+        entries.push(("content-length".to_owned(), len.clone().into_bytes()));
+    }
+    entries.extend(
+        req.headers
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v.into_bytes())),
+    );
     let fields = Fields::from_list(&entries).map_err(|e| SendError::Other(format!("{e:?}")))?;
     // Dropping the writer sends its default: no trailers.
-    let (_trailers, trailers_rx) = wit_future::new(|| Ok(None));
-    let (request, _sent) = WasiRequest::new(fields, None, trailers_rx, Some(options));
+    let (trailers, trailers_rx) = wit_future::new(|| Ok(None));
+    let contents = match content_length {
+        None => {
+            drop(trailers);
+            None
+        }
+        Some(_) => {
+            let (mut writer, reader) = wit_stream::new::<u8>();
+            let body = req.body;
+            spin_sdk::wasip3::spawn(async move {
+                let _unwritten = writer.write_all(body).await;
+                drop(writer);
+                drop(trailers);
+            });
+            Some(reader)
+        }
+    };
+    let (request, _sent) = WasiRequest::new(fields, contents, trailers_rx, Some(options));
     let method = match req.method {
         "GET" => Method::Get,
         "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
         "DELETE" => Method::Delete,
+        "PATCH" => Method::Patch,
         "OPTIONS" => Method::Options,
         other => Method::Other(other.to_owned()),
     };
