@@ -51,6 +51,20 @@ impl OutResponse {
     }
 }
 
+/// `scheme://authority/path?query` into its three parts (`/` for an empty
+/// path). The URLs here come out of `url::Url` (the ACCS guard, the IMS
+/// token URL), so they are absolute and normalized; anything else is `None`.
+#[cfg(any(test, target_arch = "wasm32"))]
+pub(crate) fn split_url(url: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    if authority.is_empty() || authority.contains('@') || path.contains('#') {
+        return None;
+    }
+    Some((scheme, authority, if path.is_empty() { "/" } else { path }))
+}
+
 /// Why an outbound call produced no response.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
@@ -334,9 +348,32 @@ pub fn append_capped(out: &mut Vec<u8>, chunk: &[u8], cap: usize) -> Result<(), 
 
 #[cfg(test)]
 mod tests {
-    use super::{BodyPlan, OutRequest, RandomPool, body_plan};
+    use super::{BodyPlan, OutRequest, RandomPool, body_plan, split_url};
     use crate::routes::InRequest;
     use std::cell::Cell;
+
+    #[test]
+    fn split_url_gives_scheme_authority_and_path_with_query() {
+        let cases = [
+            (
+                "https://h.example/t/V1/x?a=1",
+                Some(("https", "h.example", "/t/V1/x?a=1")),
+            ),
+            (
+                "http://127.0.0.1:8080",
+                Some(("http", "127.0.0.1:8080", "/")),
+            ),
+            ("https://h.example?q", Some(("https", "h.example", "?q"))),
+            ("https://[::1]:9/p", Some(("https", "[::1]:9", "/p"))),
+            ("https://u:p@h.example/", None),
+            ("https://h.example/#f", None),
+            ("https:///p", None),
+            ("h.example/p", None),
+        ];
+        for (url, want) in cases {
+            assert_eq!(split_url(url), want, "{url}");
+        }
+    }
 
     /// A host whose every draw is a run of counting bytes, so each byte
     /// handed out says which draw and which position it came from.

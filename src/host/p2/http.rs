@@ -8,19 +8,14 @@ use crate::host::{
 };
 use crate::routes::InRequest;
 use futures::{Stream, StreamExt};
-use spin_sdk::http::{ErrorCode, IncomingRequest, IncomingResponse, Method, Request};
+use spin_sdk::http::conversions::TryIntoOutgoingRequest;
+use spin_sdk::http::{
+    ErrorCode, Headers, IncomingRequest, IncomingResponse, Method, OutgoingRequest, Scheme,
+};
 use std::time::Duration;
 
 pub async fn send(req: OutRequest, timeout: Duration) -> Result<OutResponse, SendError> {
-    let mut builder = Request::builder();
-    if let Some(len) = req.content_length() {
-        builder.header("content-length", len);
-    }
-    builder.method(method(req.method)).uri(req.url);
-    for (name, value) in req.headers {
-        builder.header(name, value);
-    }
-    let request = builder.body(req.body).build();
+    let request = outgoing(req)?;
     // spin-sdk 5.2's `send` sets no request options and Spin then waits up to
     // 600 s: the deadline is enforced here.
     let exchange = async {
@@ -40,6 +35,50 @@ pub async fn send(req: OutRequest, timeout: Duration) -> Result<OutResponse, Sen
         })
     };
     crate::host::race_deadline(exchange, sleep(timeout)).await
+}
+
+/// A `wasi:http` request and the body `spin_sdk::http::send` writes to it.
+struct Outgoing(OutgoingRequest, Vec<u8>);
+
+impl TryIntoOutgoingRequest for Outgoing {
+    type Error = std::convert::Infallible;
+
+    fn try_into_outgoing_request(self) -> Result<(OutgoingRequest, Option<Vec<u8>>), Self::Error> {
+        Ok((self.0, Some(self.1)))
+    }
+}
+
+/// The request built straight as a `wasi:http` request, as spin-sdk's
+/// `Request` conversion did, without its copies (a header map, a second
+/// parse of the URL) and without `anyhow`, whose error formatting (with
+/// backtraces and symbol demangling) was 40 KB of the `.wasm`.
+fn outgoing(req: OutRequest) -> Result<Outgoing, SendError> {
+    let invalid = || SendError::Connect(format!("{:?}", ErrorCode::HttpRequestUriInvalid));
+    let (scheme, authority, path_with_query) =
+        crate::host::split_url(&req.url).ok_or_else(invalid)?;
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::with_capacity(req.headers.len() + 1);
+    if let Some(len) = req.content_length() {
+        entries.push(("content-length".to_owned(), len.into_bytes()));
+    }
+    entries.extend(
+        req.headers
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v.into_bytes())),
+    );
+    let fields = Headers::from_list(&entries).map_err(|e| SendError::Other(format!("{e:?}")))?;
+    let request = OutgoingRequest::new(fields);
+    let scheme = match scheme {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        other => Scheme::Other(other.to_owned()),
+    };
+    request
+        .set_method(&method(req.method))
+        .and_then(|()| request.set_scheme(Some(&scheme)))
+        .and_then(|()| request.set_authority(Some(authority)))
+        .and_then(|()| request.set_path_with_query(Some(path_with_query)))
+        .map_err(|()| invalid())?;
+    Ok(Outgoing(request, req.body))
 }
 
 fn method(m: &str) -> Method {

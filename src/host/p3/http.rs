@@ -78,7 +78,8 @@ fn text_headers(fields: Vec<(String, Vec<u8>)>) -> Vec<(String, String)> {
 /// none.
 fn wasi_request(req: OutRequest, options: RequestOptions) -> Result<WasiRequest, SendError> {
     let invalid = || SendError::Connect(format!("{:?}", ErrorCode::HttpRequestUriInvalid));
-    let (scheme, authority, path_with_query) = split_url(&req.url).ok_or_else(invalid)?;
+    let (scheme, authority, path_with_query) =
+        crate::host::split_url(&req.url).ok_or_else(invalid)?;
     let content_length = req.content_length();
     let mut entries: Vec<(String, Vec<u8>)> = Vec::with_capacity(req.headers.len() + 1);
     if let Some(len) = &content_length {
@@ -131,19 +132,6 @@ fn wasi_request(req: OutRequest, options: RequestOptions) -> Result<WasiRequest,
         .and_then(|()| request.set_path_with_query(Some(path_with_query)))
         .map_err(|()| invalid())?;
     Ok(request)
-}
-
-/// `scheme://authority/path?query` into its three parts (`/` for an empty
-/// path). The URLs here come out of `url::Url` (the ACCS guard, the IMS
-/// token URL), so they are absolute and normalized; anything else is `None`.
-fn split_url(url: &str) -> Option<(&str, &str, &str)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(end);
-    if authority.is_empty() || authority.contains('@') || path.contains('#') {
-        return None;
-    }
-    Some((scheme, authority, if path.is_empty() { "/" } else { path }))
 }
 
 const PAST_DEADLINE: &str = "past the deadline";
