@@ -281,7 +281,18 @@ fn is_token(s: &str) -> bool {
 }
 
 fn upstream_url(name: &'static str, raw: &str, allow_http: bool) -> Result<Url, ConfigError> {
-    let url = Url::parse(raw).map_err(|_| err(name, "must be an absolute URL"))?;
+    let url = Url::parse(raw).map_err(|_| {
+        if raw.is_ascii() {
+            err(name, "must be an absolute URL")
+        } else {
+            // The build carries no Unicode tables for host names (`idna_adapter`
+            // 1.0, see Cargo.toml): a non-ASCII host does not parse.
+            err(
+                name,
+                "must be an absolute URL in ASCII: write an internationalized host name in its xn-- (punycode) form",
+            )
+        }
+    })?;
     match url.scheme() {
         "https" => {}
         "http" if allow_http => {}
@@ -474,6 +485,21 @@ mod tests {
 
     fn parse(vars: &HashMap<&'static str, String>) -> Result<Settings, ConfigError> {
         Settings::from_lookup(|n| vars.get(n).cloned())
+    }
+
+    #[test]
+    fn host_names_are_ascii_and_punycode_is_accepted() {
+        let mut vars = base();
+        vars.insert("accs_base_url", "https://xn--bcher-kva.example/T1".into());
+        let s = parse(&vars).unwrap();
+        assert_eq!(s.accs_base_url.host_str(), Some("xn--bcher-kva.example"));
+        vars.insert("accs_base_url", "https://bücher.example/T1".into());
+        let e = parse(&vars).unwrap_err().to_string();
+        assert!(e.contains("accs_base_url") && e.contains("xn--"), "{e}");
+        vars.insert("accs_base_url", "https://na1.api.commerce.adobe.com/T1".into());
+        vars.insert("ims_token_url", "https://ïms.example/ims/token/v3".into());
+        let e = parse(&vars).unwrap_err().to_string();
+        assert!(e.contains("ims_token_url") && e.contains("xn--"), "{e}");
     }
 
     #[test]
