@@ -496,7 +496,10 @@ mod tests {
         vars.insert("accs_base_url", "https://bücher.example/T1".into());
         let e = parse(&vars).unwrap_err().to_string();
         assert!(e.contains("accs_base_url") && e.contains("xn--"), "{e}");
-        vars.insert("accs_base_url", "https://na1.api.commerce.adobe.com/T1".into());
+        vars.insert(
+            "accs_base_url",
+            "https://na1.api.commerce.adobe.com/T1".into(),
+        );
         vars.insert("ims_token_url", "https://ïms.example/ims/token/v3".into());
         let e = parse(&vars).unwrap_err().to_string();
         assert!(e.contains("ims_token_url") && e.contains("xn--"), "{e}");
