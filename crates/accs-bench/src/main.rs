@@ -34,6 +34,7 @@ const USAGE: &str =
   --floor-only    figure 7 alone, printed, no report written
   --instructions-only
                   figure 8 alone (callgrind), printed, no report written
+  --sync-only     figure 4 alone, printed, no report written
 
   SPIN=<spin CLI> adds figure 6: the WASI 0.2 build against a floor component on that Spin
   SPIN_P3=<spin 4.1+ CLI> adds Spin to figure 7 (the WASI 0.3 builds against their floor)
@@ -48,6 +49,7 @@ struct Opts {
     spin_only: bool,
     floor_only: bool,
     instructions_only: bool,
+    sync_only: bool,
 }
 
 fn parse_args(root: &Path) -> Result<Option<Opts>> {
@@ -58,6 +60,7 @@ fn parse_args(root: &Path) -> Result<Option<Opts>> {
         spin_only: false,
         floor_only: false,
         instructions_only: false,
+        sync_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -72,6 +75,7 @@ fn parse_args(root: &Path) -> Result<Option<Opts>> {
             "--spin-only" => opts.spin_only = true,
             "--floor-only" => opts.floor_only = true,
             "--instructions-only" => opts.instructions_only = true,
+            "--sync-only" => opts.sync_only = true,
             other => bail!("unknown argument {other}\n\n{USAGE}"),
         }
     }
@@ -153,6 +157,11 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
     serve.wait_ready(&b.client).await?;
     let t = scenarios::component_read(&serve.base);
     procs::wait_for(&b.client, &t.url, &t.headers, Duration::from_secs(30)).await?;
+    if opts.sync_only {
+        let sync = scenarios::sync::run(&b, &serve).await?;
+        println!("{}", render_sync_only(&sync));
+        return Ok(());
+    }
     let idle_rss_kib = serve.proc.status_kib("VmRSS");
 
     eprintln!("accs-bench: 1. warm reads");
@@ -352,6 +361,37 @@ async fn instructions_figure(
         Err(why) => out.push(("Spin 4.1+ (WASI 0.3)".to_owned(), Err(why))),
     }
     Ok(out)
+}
+
+/// Figure 4's rows for `--sync-only` (the full report renders them in
+/// docs/BENCHMARKS.md's own table).
+fn render_sync_only(sync: &scenarios::sync::SyncResult) -> String {
+    use scenarios::sync::SyncResult;
+    let rows = match sync {
+        SyncResult::Unavailable(why) => return format!("sync: route not available: {why}"),
+        SyncResult::Rows(rows) => rows,
+    };
+    let mut o = String::from(
+        "| added latency | wall time | minimum | ratio to minimum (range) | direct batches | ratio to direct | ACCS calls | items ok | statuses |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        let ratio = r.ratio.map_or("n/a".into(), |x| {
+            format!("{x:.2} ({:.2}-{:.2})", r.ratio_range.0, r.ratio_range.1)
+        });
+        o.push_str(&format!(
+            "| {} ms | {:.0} ms | {:.0} ms | {ratio} | {:.0} ms | {:.2} | {:.0} | {:.0} | {:?} |\n",
+            r.latency_ms,
+            r.wall_ms,
+            r.min_ms,
+            r.direct_ms,
+            r.direct_ratio,
+            r.accs_calls,
+            r.ok_items,
+            r.statuses,
+        ));
+    }
+    o
 }
 
 /// `$HOME/...` for a path under the home directory, as a reader would type it.
