@@ -318,6 +318,45 @@ pub fn last_wins(items: &[Item]) -> (Vec<usize>, Vec<(usize, usize)>) {
     (send, superseded)
 }
 
+/// `{"sourceItems":[...]}` with the items of `group`, written from the
+/// items in place. Byte for byte what serializing them through a
+/// `serde_json::Value` gave before: members in that map's (sorted) order,
+/// the quantity as written.
+fn batch_body(items: &[Item], group: &[usize]) -> Vec<u8> {
+    const OPEN: &[u8] = br#"{"sourceItems":["#;
+    // Member names, punctuation and numbers: under 80 bytes an item.
+    let size = OPEN.len()
+        + 2
+        + group
+            .iter()
+            .map(|&i| 80 + items[i].sku.len() + items[i].source_code.len())
+            .sum::<usize>();
+    let mut buf = Vec::with_capacity(size);
+    buf.extend_from_slice(OPEN);
+    for (n, &i) in group.iter().enumerate() {
+        if n > 0 {
+            buf.push(b',');
+        }
+        let item = &items[i];
+        buf.extend_from_slice(br#"{"quantity":"#);
+        match item.quantity.as_u64() {
+            Some(q) => put_uint(&mut buf, q),
+            None => {
+                let _ = serde_json::to_writer(&mut buf, &item.quantity);
+            }
+        }
+        buf.extend_from_slice(br#","sku":"#);
+        put_str(&mut buf, &item.sku);
+        buf.extend_from_slice(br#","source_code":"#);
+        put_str(&mut buf, &item.source_code);
+        buf.extend_from_slice(br#","status":"#);
+        put_uint(&mut buf, u64::from(item.status));
+        buf.push(b'}');
+    }
+    buf.extend_from_slice(b"]}");
+    buf
+}
+
 /// Sends `items` (the caller's whole list) but those in `landed` (an earlier
 /// delivery's), last entry per key winning, in batches of `sync_batch_size`,
 /// `sync_concurrency` at a time, all within the request's budget. A batch
@@ -389,12 +428,9 @@ async fn send_batch<'i, P: Ports>(
         if split {
             splits.set(splits.get() + 1);
         }
-        let body = serde_json::json!({
-            "sourceItems": group.iter().map(|&i| &items[i]).collect::<Vec<_>>()
-        });
         let call = Call::post(
             "/V1/inventory/source-items".to_owned(),
-            serde_json::to_vec(&body).unwrap_or_default(),
+            batch_body(items, group),
         );
         match ctx.call(&call).await {
             Err(p)
@@ -468,30 +504,108 @@ pub fn report(outcome: &Outcome, status: u16) -> InResponse {
     fn is_zero(n: &usize) -> bool {
         *n == 0
     }
-    #[derive(Serialize)]
-    struct Report<'a> {
-        summary: Summary,
-        results: &'a [ItemResult],
-        errors: &'a [BatchError],
-    }
     let (items, ok, superseded) = (outcome.results.len(), outcome.ok(), outcome.superseded());
-    let body = Report {
-        summary: Summary {
-            items,
-            ok,
-            failed: items - ok - superseded,
-            failed_batches: outcome.errors.len(),
-            superseded,
-            split_calls: outcome.split_calls,
-        },
-        results: &outcome.results,
-        errors: &outcome.errors,
+    let summary = Summary {
+        items,
+        ok,
+        failed: items - ok - superseded,
+        failed_batches: outcome.errors.len(),
+        superseded,
+        split_calls: outcome.split_calls,
     };
-    let mut resp = json(status, serde_json::to_vec(&body).unwrap_or_default());
+    // `{"summary":…,"results":[…],"errors":[…]}`, the results written by
+    // hand (`put_result`: serde's bytes, a fraction of its calls) into one
+    // buffer sized for them.
+    let size = 256
+        + outcome
+            .results
+            .iter()
+            .map(|r| {
+                96 + r.sku.len()
+                    + r.source_code.as_ref().map_or(0, String::len)
+                    + r.reason.as_ref().map_or(0, String::len)
+            })
+            .sum::<usize>();
+    let mut body = Vec::with_capacity(size);
+    body.extend_from_slice(br#"{"summary":"#);
+    let _ = serde_json::to_writer(&mut body, &summary);
+    body.extend_from_slice(br#","results":["#);
+    for (n, r) in outcome.results.iter().enumerate() {
+        if n > 0 {
+            body.push(b',');
+        }
+        put_result(&mut body, r);
+    }
+    body.extend_from_slice(br#"],"errors":"#);
+    let _ = serde_json::to_writer(&mut body, &outcome.errors);
+    body.push(b'}');
+    let mut resp = json(status, body);
     if let Some(s) = outcome.retry_after.filter(|_| status != 200) {
         resp.headers.push(("retry-after", s.to_string()));
     }
     resp
+}
+
+/// `r` as serde_json writes it (`#[derive(Serialize)]` on [`ItemResult`]):
+/// members in declaration order, `None`s left out, no whitespace.
+fn put_result(buf: &mut Vec<u8>, r: &ItemResult) {
+    buf.extend_from_slice(br#"{"index":"#);
+    put_uint(buf, r.index as u64);
+    buf.extend_from_slice(br#","sku":"#);
+    put_str(buf, &r.sku);
+    if let Some(sc) = &r.source_code {
+        buf.extend_from_slice(br#","source_code":"#);
+        put_str(buf, sc);
+    }
+    buf.extend_from_slice(br#","result":"#);
+    put_str(buf, r.result);
+    if let Some(batch) = r.batch {
+        buf.extend_from_slice(br#","batch":"#);
+        put_uint(buf, batch as u64);
+    }
+    if let Some(error) = r.error {
+        buf.extend_from_slice(br#","error":"#);
+        put_str(buf, error);
+    }
+    if let Some(reason) = &r.reason {
+        buf.extend_from_slice(br#","reason":"#);
+        put_str(buf, reason);
+    }
+    if let Some(by) = r.superseded_by {
+        buf.extend_from_slice(br#","superseded_by":"#);
+        put_uint(buf, by as u64);
+    }
+    buf.push(b'}');
+}
+
+/// A JSON string as serde_json writes it: a string with nothing to escape
+/// (no `"`, `\` or control character below 0x20) is copied whole; any
+/// other goes through serde_json.
+fn put_str(buf: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        buf.reserve(s.len() + 2);
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *buf, s);
+    }
+}
+
+/// An unsigned integer in decimal, as serde_json writes it.
+fn put_uint(buf: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&digits[at..]);
 }
 
 pub async fn post<P: Ports>(ctx: &Ctx<'_, P>, body: &[u8]) -> Result<InResponse, Problem> {
@@ -528,6 +642,103 @@ mod tests {
         let (send, superseded) = last_wins(&items);
         assert_eq!(send, [2, 4, 5]);
         assert_eq!(superseded, [(0, 5), (1, 4), (3, 5)]);
+    }
+
+    /// Items whose text needs escaping or is not ASCII, and quantities
+    /// serde_json writes in each of its ways.
+    fn awkward_items() -> Vec<Item> {
+        let q = |v: Value| match v {
+            Value::Number(n) => n,
+            _ => unreachable!(),
+        };
+        let mut items = vec![
+            item("A", "default", 0),
+            item("quote\"back\\slash", "t\u{7f}ab", 7),
+            item("ünï/çødé ✓", "wh-1", 4_000_000),
+            item("line\u{2028}sep", "x\u{1}y", 1),
+        ];
+        items[0].quantity = q(serde_json::json!(2.5));
+        items[1].quantity = q(serde_json::json!(1e300));
+        items[2].quantity = q(serde_json::json!(u64::MAX));
+        items[3].status = 0;
+        items
+    }
+
+    #[test]
+    fn batch_bodies_are_what_serializing_through_a_value_gave() {
+        let items = awkward_items();
+        for group in [&[0usize][..], &[0, 1, 2, 3], &[3, 1]] {
+            let before = serde_json::to_vec(&serde_json::json!({
+                "sourceItems": group.iter().map(|&i| &items[i]).collect::<Vec<_>>()
+            }))
+            .unwrap();
+            assert_eq!(
+                String::from_utf8(batch_body(&items, group)).unwrap(),
+                String::from_utf8(before).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn the_report_is_what_serde_wrote() {
+        #[derive(Serialize)]
+        struct Summary {
+            items: usize,
+            ok: usize,
+            failed: usize,
+            failed_batches: usize,
+            #[serde(skip_serializing_if = "is_zero")]
+            superseded: usize,
+            #[serde(skip_serializing_if = "is_zero")]
+            split_calls: usize,
+        }
+        fn is_zero(n: &usize) -> bool {
+            *n == 0
+        }
+        #[derive(Serialize)]
+        struct Report<'a> {
+            summary: Summary,
+            results: &'a [ItemResult],
+            errors: &'a [BatchError],
+        }
+        let items = awkward_items();
+        let refused = Problem::new(crate::problem::Code::AccsError, "refused \"x\"")
+            .with_upstream(serde_json::json!({"message": "Bad %1\n", "parameters": ["sku\u{0}"]}));
+        let mut outcome = Outcome::default();
+        for (index, item) in items.iter().enumerate() {
+            let (sku, sc) = (&*item.sku, Some(&*item.source_code));
+            outcome.results.push(match index {
+                0 => ItemResult::ok(index, sku, sc, Some(0)),
+                1 => ItemResult::failed(index, sku, sc, Some(12_345), &refused),
+                2 => ItemResult {
+                    result: "superseded",
+                    superseded_by: Some(3),
+                    reason: Some("a later entry (index 3) sets this sku and source_code".into()),
+                    ..ItemResult::ok(index, sku, sc, None)
+                },
+                _ => ItemResult::ok(index, sku, None, None),
+            });
+        }
+        outcome.fail(Some(12_345), None, refused);
+        outcome.split_calls = 3;
+        let (n, ok, superseded) = (outcome.results.len(), outcome.ok(), outcome.superseded());
+        let before = serde_json::to_vec(&Report {
+            summary: Summary {
+                items: n,
+                ok,
+                failed: n - ok - superseded,
+                failed_batches: outcome.errors.len(),
+                superseded,
+                split_calls: outcome.split_calls,
+            },
+            results: &outcome.results,
+            errors: &outcome.errors,
+        })
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(report(&outcome, 207).body).unwrap(),
+            String::from_utf8(before).unwrap()
+        );
     }
 
     #[test]
