@@ -10,32 +10,37 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Number, Value};
+use std::borrow::Cow;
+
+mod read;
 
 pub const MAX_ITEMS: usize = 10_000;
 const MAX_LISTED_ERRORS: usize = 100;
 
-/// One validated source item, exactly the members Magento takes.
+/// One validated source item, exactly the members Magento takes. Text
+/// without escapes is borrowed from the request body, not copied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Item {
-    pub sku: String,
-    pub source_code: String,
+pub struct Item<'a> {
+    #[serde(borrow)]
+    pub sku: Cow<'a, str>,
+    #[serde(borrow)]
+    pub source_code: Cow<'a, str>,
     /// Kept as written: `5` goes out as `5`, not `5.0`.
     pub quantity: Number,
     pub status: u8,
 }
 
-impl Item {
+impl Item<'_> {
     fn check(&self) -> Result<(), String> {
-        let text = |k: &str, v: &str, max: usize| {
-            if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-                Err(format!("`{k}` must be a string of 1 to {max} characters"))
-            } else {
-                Ok(())
+        for (k, v, max) in [
+            ("sku", &self.sku, 64),
+            ("source_code", &self.source_code, 255),
+        ] {
+            if !text_ok(v, max) {
+                return Err(format!("`{k}` must be a string of 1 to {max} characters"));
             }
-        };
-        text("sku", &self.sku, 64)?;
-        text("source_code", &self.source_code, 255)?;
+        }
         if !self
             .quantity
             .as_f64()
@@ -52,6 +57,18 @@ impl Item {
 
 const STATUS_RULE: &str = "`status` must be 0 (out of stock) or 1 (in stock)";
 
+/// 1 to `max` characters, not all whitespace, no control character. Plain
+/// printable ASCII (the usual SKU) is decided byte by byte: there a
+/// character is a byte, and the only whitespace that is not a control is
+/// the space.
+fn text_ok(v: &str, max: usize) -> bool {
+    let bytes = v.as_bytes();
+    if bytes.len() <= max && bytes.iter().all(|b| (0x20..0x7f).contains(b)) {
+        return bytes.iter().any(|&b| b != b' ');
+    }
+    !(v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Body<'a> {
@@ -59,11 +76,34 @@ struct Body<'a> {
     source_items: Option<Vec<&'a RawValue>>,
 }
 
+/// The same document with every item parsed as an `Item` in one pass.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Items<'a> {
+    #[serde(rename = "sourceItems", borrow)]
+    source_items: Option<Vec<Item<'a>>>,
+}
+
 /// Parses `{"sourceItems":[...]}` and checks every item; nothing is sent if
-/// any item is malformed, and the 400 lists each bad index. Items are parsed
-/// straight into `Item` (no JSON tree per item); only a bad one is looked at
-/// again, to say what is wrong with it.
-pub fn validate(body: &[u8]) -> Result<Vec<Item>, Problem> {
+/// any item is malformed, and the 400 lists each bad index. A body that is
+/// in order (the usual case) is read once, straight into `Item`s; any other
+/// is read again item by item (no JSON tree per item), and only a bad item
+/// is looked at a third time, to say what is wrong with it.
+pub fn validate(body: &[u8]) -> Result<Vec<Item<'_>>, Problem> {
+    // What these accept, the item-by-item reading below accepts too, with
+    // the same items: `read::items` reads a subset of what serde_json does,
+    // the same way, and serde's one pass parses each item's text by the same
+    // `Item` rules.
+    let whole = read::items(body).or_else(|| match serde_json::from_slice(body) {
+        Ok(Items { source_items }) => source_items,
+        Err(_) => None,
+    });
+    if let Some(items) = whole
+        && (1..=MAX_ITEMS).contains(&items.len())
+        && items.iter().all(|item| item.check().is_ok())
+    {
+        return Ok(items);
+    }
     let doc: Body = serde_json::from_slice(body).map_err(|_| {
         Problem::bad_request(
             "the body must be a JSON object `{\"sourceItems\":[...]}` with no other member",
@@ -299,16 +339,16 @@ pub const MAX_SPLIT_CALLS: usize = 1_000;
 /// entry wins and the earlier ones are superseded by it (never two writes of
 /// one key in one sync, so no race decides which value stays). Returns the
 /// indexes to send, in order, and `(index, by)` for each superseded one.
-pub fn last_wins(items: &[Item]) -> (Vec<usize>, Vec<(usize, usize)>) {
+pub fn last_wins(items: &[Item<'_>]) -> (Vec<usize>, Vec<(usize, usize)>) {
     let mut last: std::collections::HashMap<(&str, &str), usize> =
         std::collections::HashMap::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        last.insert((item.sku.as_str(), item.source_code.as_str()), i);
+        last.insert((&*item.sku, &*item.source_code), i);
     }
     let mut send = Vec::with_capacity(last.len());
     let mut superseded = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let by = last[&(item.sku.as_str(), item.source_code.as_str())];
+        let by = last[&(&*item.sku, &*item.source_code)];
         if by == i {
             send.push(i);
         } else {
@@ -322,7 +362,7 @@ pub fn last_wins(items: &[Item]) -> (Vec<usize>, Vec<(usize, usize)>) {
 /// items in place. Byte for byte what serializing them through a
 /// `serde_json::Value` gave before: members in that map's (sorted) order,
 /// the quantity as written.
-fn batch_body(items: &[Item], group: &[usize]) -> Vec<u8> {
+fn batch_body(items: &[Item<'_>], group: &[usize]) -> Vec<u8> {
     const OPEN: &[u8] = br#"{"sourceItems":["#;
     // Member names, punctuation and numbers: under 80 bytes an item.
     let size = OPEN.len()
@@ -364,7 +404,7 @@ fn batch_body(items: &[Item], group: &[usize]) -> Vec<u8> {
 /// split in halves until the bad items stand alone. Every item ends `ok`,
 /// `failed` (with ACCS's reason, or `accs_timeout` when the budget ended
 /// first) or `superseded`.
-pub async fn sync<P: Ports>(ctx: &Ctx<'_, P>, items: &[Item], landed: &[usize]) -> Outcome {
+pub async fn sync<P: Ports>(ctx: &Ctx<'_, P>, items: &[Item<'_>], landed: &[usize]) -> Outcome {
     let (send, superseded) = last_wins(items);
     let mut outcome = Outcome::default();
     for (index, by) in superseded {
@@ -398,7 +438,7 @@ pub async fn sync<P: Ports>(ctx: &Ctx<'_, P>, items: &[Item], landed: &[usize]) 
         for (group, result) in parts {
             for &index in group {
                 let item = &items[index];
-                let sc = Some(item.source_code.as_str());
+                let sc = Some(&*item.source_code);
                 outcome.results.push(match &result {
                     Ok(()) => ItemResult::ok(index, &item.sku, sc, Some(batch)),
                     Err(p) => ItemResult::failed(index, &item.sku, sc, Some(batch), p),
@@ -418,7 +458,7 @@ pub async fn sync<P: Ports>(ctx: &Ctx<'_, P>, items: &[Item], landed: &[usize]) 
 /// the good half of a split lands before the bad one is split further).
 async fn send_batch<'i, P: Ports>(
     ctx: &Ctx<'_, P>,
-    items: &[Item],
+    items: &[Item<'_>],
     chunk: &'i [usize],
     splits: &std::cell::Cell<usize>,
 ) -> Vec<(&'i [usize], Result<(), Problem>)> {
@@ -620,7 +660,7 @@ pub async fn post<P: Ports>(ctx: &Ctx<'_, P>, body: &[u8]) -> Result<InResponse,
 mod tests {
     use super::*;
 
-    fn item(sku: &str, source: &str, q: u32) -> Item {
+    fn item<'a>(sku: &'a str, source: &'a str, q: u32) -> Item<'a> {
         Item {
             sku: sku.into(),
             source_code: source.into(),
@@ -646,7 +686,7 @@ mod tests {
 
     /// Items whose text needs escaping or is not ASCII, and quantities
     /// serde_json writes in each of its ways.
-    fn awkward_items() -> Vec<Item> {
+    fn awkward_items() -> Vec<Item<'static>> {
         let q = |v: Value| match v {
             Value::Number(n) => n,
             _ => unreachable!(),
