@@ -194,12 +194,14 @@ fn mismatch(raw: &str) -> Result<(), String> {
     }
 }
 
+/// One entry's result. Its text is the item's own (borrowed from the request
+/// body where the item's is).
 #[derive(Debug, Serialize, Clone, PartialEq)]
-pub struct ItemResult {
+pub struct ItemResult<'a> {
     pub index: usize,
-    pub sku: String,
+    pub sku: Cow<'a, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub source_code: Option<String>,
+    pub source_code: Option<Cow<'a, str>>,
     /// `ok`, `failed` or `superseded`.
     pub result: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -214,12 +216,17 @@ pub struct ItemResult {
     pub superseded_by: Option<usize>,
 }
 
-impl ItemResult {
-    pub fn ok(index: usize, sku: &str, source_code: Option<&str>, batch: Option<usize>) -> Self {
+impl<'a> ItemResult<'a> {
+    pub fn ok(
+        index: usize,
+        sku: Cow<'a, str>,
+        source_code: Option<Cow<'a, str>>,
+        batch: Option<usize>,
+    ) -> Self {
         ItemResult {
             index,
-            sku: sku.to_owned(),
-            source_code: source_code.map(str::to_owned),
+            sku,
+            source_code,
             result: "ok",
             batch,
             error: None,
@@ -230,8 +237,8 @@ impl ItemResult {
 
     pub fn failed(
         index: usize,
-        sku: &str,
-        source_code: Option<&str>,
+        sku: Cow<'a, str>,
+        source_code: Option<Cow<'a, str>>,
         batch: Option<usize>,
         p: &Problem,
     ) -> Self {
@@ -281,8 +288,8 @@ pub struct BatchError {
 }
 
 #[derive(Debug, Default)]
-pub struct Outcome {
-    pub results: Vec<ItemResult>,
+pub struct Outcome<'a> {
+    pub results: Vec<ItemResult<'a>>,
     pub errors: Vec<BatchError>,
     /// The first failure, which decides the status when nothing landed.
     pub first_problem: Option<Problem>,
@@ -291,7 +298,7 @@ pub struct Outcome {
     pub split_calls: usize,
 }
 
-impl Outcome {
+impl Outcome<'_> {
     /// Records one failed call (a batch, or one product's upsert).
     pub fn fail(&mut self, batch: Option<usize>, sku: Option<String>, p: Problem) {
         self.retry_after = self.retry_after.max(p.retry_after);
@@ -427,7 +434,11 @@ fn batch_body(items: &[Item<'_>], group: &[usize]) -> Vec<u8> {
 /// split in halves until the bad items stand alone. Every item ends `ok`,
 /// `failed` (with ACCS's reason, or `accs_timeout` when the budget ended
 /// first) or `superseded`.
-pub async fn sync<P: Ports>(ctx: &Ctx<'_, P>, items: &[Item<'_>], landed: &[usize]) -> Outcome {
+pub async fn sync<'a, P: Ports>(
+    ctx: &Ctx<'_, P>,
+    items: &[Item<'a>],
+    landed: &[usize],
+) -> Outcome<'a> {
     let (send, superseded) = last_wins(items);
     let mut outcome = Outcome::default();
     for (index, by) in superseded {
@@ -438,7 +449,12 @@ pub async fn sync<P: Ports>(ctx: &Ctx<'_, P>, items: &[Item<'_>], landed: &[usiz
             reason: Some(format!(
                 "a later entry (index {by}) sets this sku and source_code"
             )),
-            ..ItemResult::ok(index, &item.sku, Some(&item.source_code), None)
+            ..ItemResult::ok(
+                index,
+                item.sku.clone(),
+                Some(item.source_code.clone()),
+                None,
+            )
         });
     }
     let (done, todo): (Vec<usize>, Vec<usize>) = send.into_iter().partition(|i| landed.contains(i));
@@ -446,8 +462,8 @@ pub async fn sync<P: Ports>(ctx: &Ctx<'_, P>, items: &[Item<'_>], landed: &[usiz
         let item = &items[index];
         outcome.results.push(ItemResult::ok(
             index,
-            &item.sku,
-            Some(&item.source_code),
+            item.sku.clone(),
+            Some(item.source_code.clone()),
             None,
         ));
     }
@@ -461,10 +477,10 @@ pub async fn sync<P: Ports>(ctx: &Ctx<'_, P>, items: &[Item<'_>], landed: &[usiz
         for (group, result) in parts {
             for &index in group {
                 let item = &items[index];
-                let sc = Some(&*item.source_code);
+                let (sku, sc) = (item.sku.clone(), Some(item.source_code.clone()));
                 outcome.results.push(match &result {
-                    Ok(()) => ItemResult::ok(index, &item.sku, sc, Some(batch)),
-                    Err(p) => ItemResult::failed(index, &item.sku, sc, Some(batch), p),
+                    Ok(()) => ItemResult::ok(index, sku, sc, Some(batch)),
+                    Err(p) => ItemResult::failed(index, sku, sc, Some(batch), p),
                 });
             }
             if let Err(p) = result {
@@ -541,7 +557,7 @@ pub async fn bounded<P: Ports, F: Future>(
 /// gave one), so a sender that retries on 429/5xx does the right thing;
 /// but ACCS's 400/413 is 422 with the report: our 400 and 413 keep meaning
 /// "nothing was sent".
-pub fn respond(outcome: &Outcome) -> InResponse {
+pub fn respond(outcome: Outcome<'_>) -> InResponse {
     let status = match (&outcome.first_problem, outcome.ok()) {
         (None, _) => 200,
         (Some(_), n) if n > 0 => 207,
@@ -552,7 +568,7 @@ pub fn respond(outcome: &Outcome) -> InResponse {
 }
 
 /// The JSON report with `status`, and `Retry-After` where ACCS asked for one.
-pub fn report(outcome: &Outcome, status: u16) -> InResponse {
+pub fn report(outcome: Outcome<'_>, status: u16) -> InResponse {
     #[derive(Serialize)]
     struct Summary {
         items: usize,
@@ -585,7 +601,7 @@ pub fn report(outcome: &Outcome, status: u16) -> InResponse {
             .iter()
             .map(|r| {
                 96 + r.sku.len()
-                    + r.source_code.as_ref().map_or(0, String::len)
+                    + r.source_code.as_ref().map_or(0, |s| s.len())
                     + r.reason.as_ref().map_or(0, String::len)
             })
             .sum::<usize>();
@@ -611,7 +627,7 @@ pub fn report(outcome: &Outcome, status: u16) -> InResponse {
 
 /// `r` as serde_json writes it (`#[derive(Serialize)]` on [`ItemResult`]):
 /// members in declaration order, `None`s left out, no whitespace.
-fn put_result(buf: &mut Vec<u8>, r: &ItemResult) {
+fn put_result(buf: &mut Vec<u8>, r: &ItemResult<'_>) {
     buf.extend_from_slice(br#"{"index":"#);
     put_uint(buf, r.index as u64);
     buf.extend_from_slice(br#","sku":"#);
@@ -676,7 +692,7 @@ pub async fn post<P: Ports>(ctx: &Ctx<'_, P>, body: &[u8]) -> Result<InResponse,
     let outcome = sync(ctx, &items, &[]).await;
     let (sent, landed) = outcome.counts();
     ctx.trace.items(sent, landed);
-    Ok(respond(&outcome))
+    Ok(respond(outcome))
 }
 
 #[cfg(test)]
@@ -769,7 +785,7 @@ mod tests {
         #[derive(Serialize)]
         struct Report<'a> {
             summary: Summary,
-            results: &'a [ItemResult],
+            results: &'a [ItemResult<'a>],
             errors: &'a [BatchError],
         }
         let items = awkward_items();
@@ -777,7 +793,7 @@ mod tests {
             .with_upstream(serde_json::json!({"message": "Bad %1\n", "parameters": ["sku\u{0}"]}));
         let mut outcome = Outcome::default();
         for (index, item) in items.iter().enumerate() {
-            let (sku, sc) = (&*item.sku, Some(&*item.source_code));
+            let (sku, sc) = (item.sku.clone(), Some(item.source_code.clone()));
             outcome.results.push(match index {
                 0 => ItemResult::ok(index, sku, sc, Some(0)),
                 1 => ItemResult::failed(index, sku, sc, Some(12_345), &refused),
@@ -807,7 +823,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(
-            String::from_utf8(report(&outcome, 207).body).unwrap(),
+            String::from_utf8(report(outcome, 207).body).unwrap(),
             String::from_utf8(before).unwrap()
         );
     }

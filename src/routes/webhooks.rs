@@ -179,9 +179,14 @@ fn done(owner: String, status: u16, body: &[u8], now_ms: u64) -> Record {
 /// 200 only when every item landed (now or in an earlier delivery). Else
 /// the sender must retry: 429 or 503 with `Retry-After` while ACCS is
 /// throttling or failing, 422 when ACCS refused items outright.
-fn finish(outcome: Outcome, owner: String, before: &[usize], now_ms: u64) -> (InResponse, Record) {
+fn finish(
+    outcome: Outcome<'_>,
+    owner: String,
+    before: &[usize],
+    now_ms: u64,
+) -> (InResponse, Record) {
     let Some(first_retry_after) = outcome.first_problem.as_ref().map(|p| p.retry_after) else {
-        let resp = inventory::report(&outcome, 200);
+        let resp = inventory::report(outcome, 200);
         let record = done(owner, 200, &resp.body, now_ms);
         return (resp, record);
     };
@@ -220,14 +225,14 @@ fn finish(outcome: Outcome, owner: String, before: &[usize], now_ms: u64) -> (In
         problem: false,
         body_sha256: String::new(),
     };
-    (inventory::report(&outcome, status), record)
+    (inventory::report(outcome, status), record)
 }
 
-async fn sync_inventory<P: Ports>(
+async fn sync_inventory<'b, P: Ports>(
     ctx: &Ctx<'_, P>,
-    body: &[u8],
+    body: &'b [u8],
     landed: &[usize],
-) -> Result<Outcome, Problem> {
+) -> Result<Outcome<'b>, Problem> {
     let items = inventory::validate(body)?;
     Ok(inventory::sync(ctx, &items, landed).await)
 }
@@ -288,7 +293,7 @@ async fn sync_products<P: Ports>(
     ctx: &Ctx<'_, P>,
     body: &[u8],
     landed: &[usize],
-) -> Result<Outcome, Problem> {
+) -> Result<Outcome<'static>, Problem> {
     let list = validate_products(body)?;
     let calls = list
         .iter()
@@ -308,8 +313,8 @@ async fn sync_products<P: Ports>(
     let mut outcome = Outcome::default();
     for (index, sku, result) in inventory::bounded(ctx, calls).await {
         outcome.results.push(match &result {
-            Ok(()) => ItemResult::ok(index, sku, None, None),
-            Err(p) => ItemResult::failed(index, sku, None, None, p),
+            Ok(()) => ItemResult::ok(index, sku.clone().into(), None, None),
+            Err(p) => ItemResult::failed(index, sku.clone().into(), None, None, p),
         });
         if let Err(p) = result {
             outcome.fail(None, Some(sku.clone()), p);
