@@ -7,10 +7,13 @@ use crate::accs::{Call, Ctx};
 use crate::host::Ports;
 use crate::problem::Problem;
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Number, Value};
 use std::borrow::Cow;
+use std::cell::Cell;
+use std::task::Poll;
 
 mod read;
 
@@ -296,6 +299,22 @@ pub struct Outcome<'a> {
     pub retry_after: Option<u64>,
     /// Extra calls spent splitting batches ACCS refused with 400/413.
     pub split_calls: usize,
+    /// The report as [`sync`] wrote it while its batches were in flight,
+    /// for every batch landing, so that [`report`] has nothing left to
+    /// write; `None` where a result was corrected after it was written. Set
+    /// on an outcome whose results nothing changes afterwards.
+    written: Option<Written>,
+}
+
+/// A report written ahead: `body` is `{"summary":` `summary`
+/// `,"results":[`, then from `results_at` the JSON of `count` results
+/// ([`put_result`]), comma-separated.
+#[derive(Debug)]
+struct Written {
+    body: Vec<u8>,
+    results_at: usize,
+    summary: Summary,
+    count: usize,
 }
 
 impl Outcome<'_> {
@@ -440,77 +459,250 @@ pub async fn sync<'a, P: Ports>(
     landed: &[usize],
 ) -> Outcome<'a> {
     let (send, superseded) = last_wins(items);
-    let mut outcome = Outcome::default();
-    for (index, by) in superseded {
-        let item = &items[index];
-        outcome.results.push(ItemResult {
-            result: "superseded",
-            superseded_by: Some(by),
-            reason: Some(format!(
-                "a later entry (index {by}) sets this sku and source_code"
-            )),
-            ..ItemResult::ok(
-                index,
-                item.sku.clone(),
-                Some(item.source_code.clone()),
-                None,
-            )
-        });
-    }
     let (done, todo): (Vec<usize>, Vec<usize>) = send.into_iter().partition(|i| landed.contains(i));
-    for index in done {
-        let item = &items[index];
-        outcome.results.push(ItemResult::ok(
-            index,
-            item.sku.clone(),
-            Some(item.source_code.clone()),
-            None,
-        ));
-    }
     let size = ctx.settings.sync_batch_size.max(1);
-    let splits = std::cell::Cell::new(0usize);
-    let calls = todo.chunks(size).enumerate().map(|(batch, chunk)| {
-        let splits = &splits;
-        async move { (batch, send_batch(ctx, items, chunk, splits).await) }
-    });
-    for (batch, parts) in bounded(ctx, calls).await {
-        for (group, result) in parts {
-            for &index in group {
-                let item = &items[index];
-                let (sku, sc) = (item.sku.clone(), Some(item.source_code.clone()));
-                outcome.results.push(match &result {
-                    Ok(()) => ItemResult::ok(index, sku, sc, Some(batch)),
-                    Err(p) => ItemResult::failed(index, sku, sc, Some(batch), p),
-                });
+    let limit = ctx.settings.sync_concurrency.max(1);
+    let chunks: Vec<&[usize]> = todo.chunks(size).collect();
+    let splits = Cell::new(0usize);
+    // The guest has one thread, idle while batches are in flight. What
+    // nothing waits for is done then, one piece between two looks at the
+    // calls, rather than before the first batch leaves or after the last
+    // answer: the bodies of the batches to come (each starts as soon as a
+    // slot frees), and the results as they will be if every batch lands,
+    // which an answer then corrects only where it failed (`Recorder`).
+    let mut bodies: Vec<Option<Vec<u8>>> = vec![None; chunks.len()];
+    let mut encoded = limit;
+    let mut results = Recorder::new(items, &superseded, &done, &todo, size);
+    let mut answered = Vec::new();
+    let mut in_flight = FuturesUnordered::new();
+    let mut started = 0;
+    loop {
+        while in_flight.len() < limit && started < chunks.len() {
+            let (batch, chunk) = (started, chunks[started]);
+            let body = bodies[batch]
+                .take()
+                .unwrap_or_else(|| batch_body(items, chunk));
+            let splits = &splits;
+            in_flight
+                .push(async move { (batch, send_batch(ctx, items, chunk, body, splits).await) });
+            started += 1;
+        }
+        encoded = encoded.max(started);
+        let idle_work = encoded < chunks.len() || !results.complete() || !answered.is_empty();
+        let next = std::future::poll_fn(|cx| match in_flight.poll_next_unpin(cx) {
+            Poll::Ready(answer) => Poll::Ready(Some(answer)),
+            Poll::Pending if idle_work => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        })
+        .await;
+        match next {
+            Some(Some(answer)) => {
+                answered.push(answer);
             }
-            if let Err(p) = result {
-                outcome.fail(Some(batch), None, p);
+            // Nothing in flight and nothing left to start.
+            Some(None) => break,
+            None => {
+                if encoded < chunks.len() {
+                    bodies[encoded] = Some(batch_body(items, chunks[encoded]));
+                    encoded += 1;
+                } else if !results.complete() {
+                    results.expect(EXPECT_AT_ONCE);
+                } else if let Some((batch, parts)) = answered.pop() {
+                    results.answered(batch, parts);
+                }
+                yield_now().await;
             }
         }
     }
-    outcome.split_calls = splits.get();
-    outcome.results.sort_by_key(|r| r.index);
-    outcome
+    for (batch, parts) in answered {
+        results.answered(batch, parts);
+    }
+    results.finish(splits.get())
 }
 
-/// One batch: sent whole, and on a 400/413 split in halves (depth first, so
-/// the good half of a split lands before the bad one is split further).
+/// Results [`Recorder::expect`] writes between two looks at the calls in
+/// flight: a tenth of a millisecond or so in wasm.
+const EXPECT_AT_ONCE: usize = 500;
+
+/// A sync's results, in item order: first as they will be if every batch
+/// lands, each written as JSON at once (see [`Outcome::written`]), then
+/// corrected where an answer says otherwise.
+struct Recorder<'s, 'a> {
+    items: &'s [Item<'a>],
+    /// Superseded entries, entries landed before, entries sent: each in item
+    /// order, together every item once; with a cursor into each.
+    superseded: &'s [(usize, usize)],
+    done: &'s [usize],
+    todo: &'s [usize],
+    at: (usize, usize, usize),
+    /// Batch size: `todo[k]` goes in batch `k / size`.
+    size: usize,
+    outcome: Outcome<'a>,
+    /// Failed calls, to be recorded in batch order.
+    failures: Vec<(usize, Problem)>,
+    /// The report so far, the summary and results as they will be if
+    /// every batch lands; `None` once a result was corrected.
+    written: Option<Written>,
+}
+
+impl<'s, 'a> Recorder<'s, 'a> {
+    fn new(
+        items: &'s [Item<'a>],
+        superseded: &'s [(usize, usize)],
+        done: &'s [usize],
+        todo: &'s [usize],
+        size: usize,
+    ) -> Self {
+        Recorder {
+            items,
+            superseded,
+            done,
+            todo,
+            at: (0, 0, 0),
+            size,
+            outcome: Outcome::default(),
+            failures: Vec::new(),
+            written: None,
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.outcome.results.len() == self.items.len()
+    }
+
+    /// The next `n` results (fewer at the end), as they will be if every
+    /// batch lands.
+    fn expect(&mut self, n: usize) {
+        let from = self.outcome.results.len();
+        let to = from.saturating_add(n).min(self.items.len());
+        if from == 0 {
+            self.outcome.results.reserve_exact(self.items.len());
+            let n = self.items.len();
+            let summary = Summary {
+                items: n,
+                ok: n - self.superseded.len(),
+                failed: 0,
+                failed_batches: 0,
+                superseded: self.superseded.len(),
+                split_calls: 0,
+            };
+            let body = open_report(&summary, n * 96);
+            self.written = Some(Written {
+                results_at: body.len(),
+                body,
+                summary,
+                count: 0,
+            });
+        }
+        for index in from..to {
+            let item = &self.items[index];
+            let (sku, sc) = (item.sku.clone(), Some(item.source_code.clone()));
+            let (s, d, t) = &mut self.at;
+            let result = match self.superseded.get(*s) {
+                Some(&(i, by)) if i == index => {
+                    *s += 1;
+                    ItemResult {
+                        result: "superseded",
+                        superseded_by: Some(by),
+                        reason: Some(format!(
+                            "a later entry (index {by}) sets this sku and source_code"
+                        )),
+                        ..ItemResult::ok(index, sku, sc, None)
+                    }
+                }
+                _ if self.done.get(*d) == Some(&index) => {
+                    *d += 1;
+                    ItemResult::ok(index, sku, sc, None)
+                }
+                _ => {
+                    debug_assert_eq!(self.todo.get(*t), Some(&index));
+                    let batch = *t / self.size;
+                    *t += 1;
+                    ItemResult::ok(index, sku, sc, Some(batch))
+                }
+            };
+            if let Some(w) = &mut self.written {
+                if index > 0 {
+                    w.body.push(b',');
+                }
+                put_result(&mut w.body, &result);
+                w.count += 1;
+            }
+            self.outcome.results.push(result);
+        }
+        if self.complete()
+            && let Some(w) = &mut self.written
+        {
+            // Room for the end, `],"errors":[]}`.
+            w.body.reserve(16);
+        }
+    }
+
+    /// One answered batch: what failed in it is no longer `ok`.
+    fn answered(&mut self, batch: usize, parts: Vec<(&[usize], Result<(), Problem>)>) {
+        self.expect(usize::MAX);
+        for (group, result) in parts {
+            let Err(p) = result else { continue };
+            for &index in group {
+                let item = &self.items[index];
+                let (sku, sc) = (item.sku.clone(), Some(item.source_code.clone()));
+                self.outcome.results[index] = ItemResult::failed(index, sku, sc, Some(batch), &p);
+            }
+            self.written = None;
+            self.failures.push((batch, p));
+        }
+    }
+
+    fn finish(mut self, split_calls: usize) -> Outcome<'a> {
+        self.expect(usize::MAX);
+        let mut outcome = self.outcome;
+        // Failures in batch order, as the report has always listed them
+        // (the first one decides the status when nothing landed).
+        self.failures.sort_by_key(|(batch, _)| *batch);
+        for (batch, p) in self.failures {
+            outcome.fail(Some(batch), None, p);
+        }
+        outcome.split_calls = split_calls;
+        outcome.written = self.written;
+        outcome
+    }
+}
+
+/// Returns once the host has had a turn: the answers that came in meanwhile
+/// are seen before the next piece of work.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+/// One batch (`body` is its encoding): sent whole, and on a 400/413 split in
+/// halves (depth first, so the good half of a split lands before the bad one
+/// is split further).
 async fn send_batch<'i, P: Ports>(
     ctx: &Ctx<'_, P>,
     items: &[Item<'_>],
     chunk: &'i [usize],
-    splits: &std::cell::Cell<usize>,
+    body: Vec<u8>,
+    splits: &Cell<usize>,
 ) -> Vec<(&'i [usize], Result<(), Problem>)> {
     let mut out = Vec::new();
+    let mut whole = Some(body);
     let mut stack = vec![(chunk, false)];
     while let Some((group, split)) = stack.pop() {
         if split {
             splits.set(splits.get() + 1);
         }
-        let call = Call::post(
-            "/V1/inventory/source-items".to_owned(),
-            batch_body(items, group),
-        );
+        let body = whole.take().unwrap_or_else(|| batch_body(items, group));
+        let call = Call::post("/V1/inventory/source-items".to_owned(), body);
         match ctx.call(&call).await {
             Err(p)
                 if refused_as_a_whole(&p)
@@ -567,54 +759,84 @@ pub fn respond(outcome: Outcome<'_>) -> InResponse {
     report(outcome, status)
 }
 
-/// The JSON report with `status`, and `Retry-After` where ACCS asked for one.
-pub fn report(outcome: Outcome<'_>, status: u16) -> InResponse {
-    #[derive(Serialize)]
-    struct Summary {
-        items: usize,
-        ok: usize,
-        failed: usize,
-        failed_batches: usize,
-        #[serde(skip_serializing_if = "is_zero")]
-        superseded: usize,
-        #[serde(skip_serializing_if = "is_zero")]
-        split_calls: usize,
-    }
-    fn is_zero(n: &usize) -> bool {
-        *n == 0
-    }
-    let (items, ok, superseded) = (outcome.results.len(), outcome.ok(), outcome.superseded());
-    let summary = Summary {
-        items,
-        ok,
-        failed: items - ok - superseded,
-        failed_batches: outcome.errors.len(),
-        superseded,
-        split_calls: outcome.split_calls,
-    };
-    // `{"summary":…,"results":[…],"errors":[…]}`, the results written by
-    // hand (`put_result`: serde's bytes, a fraction of its calls) into one
-    // buffer sized for them.
-    let size = 256
-        + outcome
-            .results
-            .iter()
-            .map(|r| {
-                96 + r.sku.len()
-                    + r.source_code.as_ref().map_or(0, |s| s.len())
-                    + r.reason.as_ref().map_or(0, String::len)
-            })
-            .sum::<usize>();
-    let mut body = Vec::with_capacity(size);
-    body.extend_from_slice(br#"{"summary":"#);
-    let _ = serde_json::to_writer(&mut body, &summary);
-    body.extend_from_slice(br#","results":["#);
-    for (n, r) in outcome.results.iter().enumerate() {
-        if n > 0 {
-            body.push(b',');
+#[derive(Debug, PartialEq, Serialize)]
+struct Summary {
+    items: usize,
+    ok: usize,
+    failed: usize,
+    failed_batches: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    superseded: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    split_calls: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl Summary {
+    fn of(outcome: &Outcome<'_>) -> Self {
+        let (items, ok, superseded) = (outcome.results.len(), outcome.ok(), outcome.superseded());
+        Summary {
+            items,
+            ok,
+            failed: items - ok - superseded,
+            failed_batches: outcome.errors.len(),
+            superseded,
+            split_calls: outcome.split_calls,
         }
-        put_result(&mut body, r);
     }
+}
+
+/// `{"summary":…,"results":[`, in a buffer of `capacity` bytes.
+fn open_report(summary: &Summary, capacity: usize) -> Vec<u8> {
+    let mut body = Vec::with_capacity(capacity);
+    body.extend_from_slice(br#"{"summary":"#);
+    let _ = serde_json::to_writer(&mut body, summary);
+    body.extend_from_slice(br#","results":["#);
+    body
+}
+
+/// The JSON report with `status`, and `Retry-After` where ACCS asked for one:
+/// `{"summary":…,"results":[…],"errors":[…]}`. Where [`sync`] wrote it
+/// ahead, its text is taken as it is (or its results, when the summary came
+/// out otherwise); else the results are written here ([`put_result`]:
+/// serde's bytes, a fraction of its calls).
+pub fn report(mut outcome: Outcome<'_>, status: u16) -> InResponse {
+    let summary = Summary::of(&outcome);
+    let written = outcome
+        .written
+        .take()
+        .filter(|w| w.count == outcome.results.len());
+    let mut body = match written {
+        Some(w) if w.summary == summary => w.body,
+        Some(w) => {
+            let mut body = open_report(&summary, w.body.len() + 256);
+            body.extend_from_slice(&w.body[w.results_at..]);
+            body
+        }
+        None => {
+            let size = 256
+                + outcome
+                    .results
+                    .iter()
+                    .map(|r| {
+                        96 + r.sku.len()
+                            + r.source_code.as_ref().map_or(0, |s| s.len())
+                            + r.reason.as_ref().map_or(0, String::len)
+                    })
+                    .sum::<usize>();
+            let mut body = open_report(&summary, size);
+            for (n, r) in outcome.results.iter().enumerate() {
+                if n > 0 {
+                    body.push(b',');
+                }
+                put_result(&mut body, r);
+            }
+            body
+        }
+    };
     body.extend_from_slice(br#"],"errors":"#);
     let _ = serde_json::to_writer(&mut body, &outcome.errors);
     body.push(b'}');
@@ -888,6 +1110,109 @@ mod tests {
         );
         let max = format!(r#"{{"sourceItems":[{}]}}"#, vec![item; MAX_ITEMS].join(","));
         assert_eq!(validate(max.as_bytes()).unwrap().len(), MAX_ITEMS);
+    }
+}
+
+#[cfg(test)]
+mod written {
+    //! The report of a sync, written while its batches were in flight, is
+    //! the one written from its results at the end.
+    use super::*;
+    use crate::testing::{FakePorts, respond, settings};
+    use futures::executor::block_on;
+
+    #[test]
+    fn a_sync_reports_what_its_results_say() {
+        // Superseded entries, entries landed before, batches of several
+        // sizes, answers in any order; the same with a refused batch split
+        // down to its bad item; and with every batch of 8 refused as too
+        // large, all of whose halves land.
+        for (bad, most) in [(None, 8), (Some(13), 8), (None, 4)] {
+            let body = body_of(57, bad);
+            let outcome = sync_of(&body, most);
+            assert_eq!(outcome.written.is_some(), bad.is_none());
+            assert_eq!(outcome.superseded(), 1);
+            assert_eq!(outcome.split_calls > 0, bad.is_some() || most < 8);
+            // In item order, each as the batch it went in says.
+            let mut sent = 0;
+            for (index, r) in outcome.results.iter().enumerate() {
+                assert_eq!(r.index, index);
+                let expected = match index {
+                    20 => ("superseded", None),
+                    3 | 4 => ("ok", None),
+                    _ if Some(index) == bad => ("failed", Some(sent / 8)),
+                    _ => ("ok", Some(sent / 8)),
+                };
+                assert_eq!((r.result, r.batch), expected, "{index}");
+                if r.batch.is_some() {
+                    sent += 1;
+                }
+            }
+            let mut again = sync_of(&body, most);
+            again.written = None;
+            assert_eq!(respond_with(outcome), respond_with(again));
+        }
+    }
+
+    /// `n` items, `DUP` at 20 and 41, `BAD-…` at `bad`.
+    fn body_of(n: usize, bad: Option<usize>) -> String {
+        let items: Vec<String> = (0..n)
+            .map(|i| {
+                let sku = match i {
+                    20 | 41 => "DUP".to_owned(),
+                    _ if Some(i) == bad => format!("BAD-{i}"),
+                    _ => format!("S\"{i}"),
+                };
+                format!(
+                    r#"{{"sku":{},"source_code":"default","quantity":{i},"status":1}}"#,
+                    serde_json::to_string(&sku).unwrap()
+                )
+            })
+            .collect();
+        format!(r#"{{"sourceItems":[{}]}}"#, items.join(","))
+    }
+
+    /// A sync of `body` (3 and 4 landed before) in batches of 8, 3 at a
+    /// time; ACCS refuses any batch holding a `BAD-` SKU, and any of more
+    /// than `most` items as too large.
+    fn sync_of(body: &str, most: usize) -> Outcome<'_> {
+        let items = validate(body.as_bytes()).unwrap();
+        let settings = settings(&[("sync_batch_size", "8"), ("sync_concurrency", "3")]).unwrap();
+        let tokens = crate::ims::Tokens::new(&settings);
+        let ports = FakePorts::new(move |req, _| {
+            if req.url.contains("/ims/") {
+                respond(200, r#"{"access_token":"t","expires_in":86399}"#)
+            } else if String::from_utf8_lossy(&req.body).contains("BAD-") {
+                respond(400, r#"{"message":"Invalid %1","parameters":["sku"]}"#)
+            } else if String::from_utf8_lossy(&req.body)
+                .matches("quantity")
+                .count()
+                > most
+            {
+                respond(413, r#"{"message":"Request Entity Too Large"}"#)
+            } else {
+                respond(200, "[]")
+            }
+        });
+        let trace = crate::trace::Trace::new("r".into());
+        let denials = crate::accs::denials::Denials::default();
+        let now = ports.now_ms();
+        let ctx = Ctx {
+            settings: &settings,
+            ports: &ports,
+            tokens: &tokens,
+            trace: &trace,
+            denials: &denials,
+            route: "/v1/inventory/source-items",
+            budget: crate::accs::retry::Budget::new(now, settings.accs_timeout_ms),
+            clock: std::cell::Cell::new(now),
+        };
+        block_on(sync(&ctx, &items, &[3, 4]))
+    }
+
+    fn respond_with(outcome: Outcome<'_>) -> (u16, String) {
+        let resp = super::respond(outcome);
+        (resp.status, String::from_utf8(resp.body).unwrap())
     }
 }
 
