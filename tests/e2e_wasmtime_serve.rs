@@ -56,10 +56,32 @@ async fn wasmtime_serve_reads_products_through_the_simulator() {
         assert_eq!(v["sku"], want.as_str());
         captured.push(format!("{head} {body}"));
     }
+    // One IMS call per instance, never two from one: without a token file each
+    // instance asks IMS once, and `wasmtime serve` starts another instance when
+    // a request arrives before the last one's instance is free again, which a
+    // sequential client can do on a loaded machine (seen in CI: 2 instances).
+    let log = served.log();
+    let mut ims_by_instance = Vec::new();
+    for line in log
+        .lines()
+        .filter(|l| l.contains(r#""token_source":"ims""#))
+    {
+        let (prefix, _) = line.rsplit_once(" :: ").expect("wasmtime's stderr prefix");
+        let instance = prefix.rsplit("stderr [").next().unwrap_or_default();
+        ims_by_instance.push(instance.trim_end_matches(']').to_owned());
+    }
+    let calls = usize::try_from(sim.counters().token_requests).unwrap();
+    assert!(calls >= 1, "the first read asks IMS");
     assert_eq!(
-        sim.counters().token_requests,
-        1,
-        "one IMS call for 20 reads"
+        calls,
+        ims_by_instance.len(),
+        "IMS calls and `ims` log lines\n{log}"
+    );
+    let instances: std::collections::BTreeSet<&String> = ims_by_instance.iter().collect();
+    assert_eq!(
+        instances.len(),
+        calls,
+        "an instance asked IMS more than once for 20 reads\n{log}"
     );
 
     let odd = sim
