@@ -450,8 +450,9 @@ impl Report {
                     "\nThe request body is {} KiB. \"Direct batches\" is the benchmark posting the\n\
                      same {} batches straight to the simulator, {} at a time: the floor for any\n\
                      client, the simulator's own parsing included. The 0 ms row is the component's\n\
-                     own work on 10,000 items (parse, validate, split, encode, answer), which a 50 ms\n\
-                     upstream cannot hide because it runs before the first batch and after the last.\n",
+                     own work on 10,000 items (parse, validate, split, encode, answer); with a 50 ms\n\
+                     upstream most of it (later batch bodies, the report) is done while batches are in\n\
+                     flight, and only the parse before the first batch and the tail after the last add up.\n",
                     body / 1024,
                     sync::ITEMS.div_ceil(sync::BATCH),
                     sync::CONCURRENCY
