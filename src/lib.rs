@@ -13,6 +13,7 @@ pub mod config;
 pub mod fuzzing;
 pub mod host;
 pub mod ims;
+pub mod json_write;
 pub mod problem;
 pub mod routes;
 pub mod scopes;

@@ -4,6 +4,7 @@
 //! and a span id of its own.
 
 use crate::host::Ports;
+use crate::json_write::{put_str, put_uint};
 use serde::Serialize;
 use std::cell::{Cell, RefCell};
 
@@ -228,52 +229,53 @@ impl Trace {
     /// instructions per warm read on it in wasm, most of them tiny copies
     /// (accs-bench figure 8). A test checks it against serde_json's output.
     pub fn log_line(&self, method: &str, route: &str, status: u16, duration_ms: u64) -> String {
-        let mut out = String::with_capacity(256);
-        out.push_str("{\"request_id\":");
-        json_str(&mut out, &self.request_id);
-        out.push_str(",\"trace_id\":\"");
-        out.push_str(&self.context.trace_id());
-        out.push('"');
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(b"{\"request_id\":");
+        put_str(&mut out, &self.request_id);
+        out.extend_from_slice(b",\"trace_id\":\"");
+        out.extend_from_slice(self.context.trace_id().as_bytes());
+        out.push(b'"');
         if let Some(key) = self.key.borrow().as_deref() {
-            out.push_str(",\"key\":");
-            json_str(&mut out, key);
+            out.extend_from_slice(b",\"key\":");
+            put_str(&mut out, key);
         }
-        out.push_str(",\"method\":");
-        json_str(&mut out, method);
-        out.push_str(",\"route\":");
-        json_str(&mut out, route);
-        out.push_str(",\"status\":");
-        out.push_str(itoa::Buffer::new().format(status));
-        out.push_str(",\"duration_ms\":");
-        out.push_str(itoa::Buffer::new().format(duration_ms));
-        out.push_str(",\"upstream\":[");
+        out.extend_from_slice(b",\"method\":");
+        put_str(&mut out, method);
+        out.extend_from_slice(b",\"route\":");
+        put_str(&mut out, route);
+        out.extend_from_slice(b",\"status\":");
+        put_uint(&mut out, status);
+        out.extend_from_slice(b",\"duration_ms\":");
+        put_uint(&mut out, duration_ms);
+        out.extend_from_slice(b",\"upstream\":[");
         for (i, call) in self.upstream.borrow().iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                out.push(b',');
             }
-            out.push_str("{\"service\":");
-            json_str(&mut out, call.service);
-            out.push_str(",\"status\":");
-            out.push_str(itoa::Buffer::new().format(call.status));
-            out.push_str(",\"ms\":");
-            out.push_str(itoa::Buffer::new().format(call.ms));
-            out.push('}');
+            out.extend_from_slice(b"{\"service\":");
+            put_str(&mut out, call.service);
+            out.extend_from_slice(b",\"status\":");
+            put_uint(&mut out, call.status);
+            out.extend_from_slice(b",\"ms\":");
+            put_uint(&mut out, call.ms);
+            out.push(b'}');
         }
-        out.push(']');
+        out.push(b']');
         if let Some(source) = *self.token_source.borrow() {
-            out.push_str(",\"token_source\":\"");
-            out.push_str(source.as_str());
-            out.push('"');
+            out.extend_from_slice(b",\"token_source\":\"");
+            out.extend_from_slice(source.as_str().as_bytes());
+            out.push(b'"');
         }
         if let Some((sent, landed)) = self.items.get() {
-            out.push_str(",\"items\":{\"sent\":");
-            out.push_str(itoa::Buffer::new().format(sent));
-            out.push_str(",\"landed\":");
-            out.push_str(itoa::Buffer::new().format(landed));
-            out.push('}');
+            out.extend_from_slice(b",\"items\":{\"sent\":");
+            put_uint(&mut out, sent);
+            out.extend_from_slice(b",\"landed\":");
+            put_uint(&mut out, landed);
+            out.push(b'}');
         }
-        out.push('}');
-        out
+        out.push(b'}');
+        // Only whole UTF-8 strings and ASCII went in, so this cannot fail.
+        String::from_utf8(out).unwrap_or_default()
     }
 }
 
@@ -285,18 +287,6 @@ impl TokenSource {
             TokenSource::File => "file",
             TokenSource::Ims => "ims",
         }
-    }
-}
-
-/// `s` as a JSON string. Most values need no escape (ids, route templates,
-/// methods) and are copied in one piece; the rest go through serde_json.
-fn json_str(out: &mut String, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push('"');
-        out.push_str(s);
-        out.push('"');
-    } else {
-        out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
     }
 }
 

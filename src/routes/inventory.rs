@@ -5,6 +5,7 @@
 use super::{InResponse, json};
 use crate::accs::{Call, Ctx};
 use crate::host::Ports;
+use crate::json_write::{put_str, put_uint};
 use crate::problem::Problem;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -851,7 +852,7 @@ pub fn report(mut outcome: Outcome<'_>, status: u16) -> InResponse {
 /// members in declaration order, `None`s left out, no whitespace.
 fn put_result(buf: &mut Vec<u8>, r: &ItemResult<'_>) {
     buf.extend_from_slice(br#"{"index":"#);
-    put_uint(buf, r.index as u64);
+    put_uint(buf, r.index);
     buf.extend_from_slice(br#","sku":"#);
     put_str(buf, &r.sku);
     if let Some(sc) = &r.source_code {
@@ -862,7 +863,7 @@ fn put_result(buf: &mut Vec<u8>, r: &ItemResult<'_>) {
     put_str(buf, r.result);
     if let Some(batch) = r.batch {
         buf.extend_from_slice(br#","batch":"#);
-        put_uint(buf, batch as u64);
+        put_uint(buf, batch);
     }
     if let Some(error) = r.error {
         buf.extend_from_slice(br#","error":"#);
@@ -874,39 +875,9 @@ fn put_result(buf: &mut Vec<u8>, r: &ItemResult<'_>) {
     }
     if let Some(by) = r.superseded_by {
         buf.extend_from_slice(br#","superseded_by":"#);
-        put_uint(buf, by as u64);
+        put_uint(buf, by);
     }
     buf.push(b'}');
-}
-
-/// A JSON string as serde_json writes it: a string with nothing to escape
-/// (no `"`, `\` or control character below 0x20) is copied whole; any
-/// other goes through serde_json.
-fn put_str(buf: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        buf.reserve(s.len() + 2);
-        buf.push(b'"');
-        buf.extend_from_slice(s.as_bytes());
-        buf.push(b'"');
-    } else {
-        let _ = serde_json::to_writer(&mut *buf, s);
-    }
-}
-
-/// An unsigned integer in decimal, as serde_json writes it.
-fn put_uint(buf: &mut Vec<u8>, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(&digits[at..]);
 }
 
 pub async fn post<P: Ports>(ctx: &Ctx<'_, P>, body: &[u8]) -> Result<InResponse, Problem> {
