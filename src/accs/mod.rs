@@ -84,7 +84,30 @@ impl Call {
     }
 }
 
-impl<P: Ports> Ctx<'_, P> {
+impl<'a, P: Ports> Ctx<'a, P> {
+    /// A request's context, its budget and clock starting at `started`
+    /// (wall-clock ms).
+    pub fn new(
+        settings: &'a Settings,
+        ports: &'a P,
+        tokens: &'a Tokens,
+        trace: &'a Trace,
+        denials: &'a Denials,
+        route: &'static str,
+        started: u64,
+    ) -> Self {
+        Ctx {
+            settings,
+            ports,
+            tokens,
+            trace,
+            denials,
+            route,
+            budget: Budget::new(started, settings.accs_timeout_ms),
+            clock: Cell::new(started),
+        }
+    }
+
     /// Sends `call` with a token, retrying by the rules of [`retry`] within
     /// what is left of the request's budget. A URL outside the tenant's
     /// `/V1/` is a 400 before anything, even a token request, goes out.

@@ -85,17 +85,15 @@ impl Harness {
 
     fn call(&self, call: Call) -> Result<OutResponse, Problem> {
         let trace = Trace::new("req-1".into());
-        let now = self.ports.now_ms();
-        let ctx = Ctx {
-            settings: &self.settings,
-            ports: &*self.ports,
-            tokens: &self.tokens,
-            trace: &trace,
-            denials: &self.denials,
-            route: "/v1/products/{sku}",
-            budget: Budget::new(now, self.settings.accs_timeout_ms),
-            clock: std::cell::Cell::new(now),
-        };
+        let ctx = Ctx::new(
+            &self.settings,
+            &*self.ports,
+            &self.tokens,
+            &trace,
+            &self.denials,
+            "/v1/products/{sku}",
+            self.ports.now_ms(),
+        );
         block_on(ctx.call(&call))
     }
 

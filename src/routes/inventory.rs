@@ -1167,17 +1167,15 @@ mod written {
         });
         let trace = crate::trace::Trace::new("r".into());
         let denials = crate::accs::denials::Denials::default();
-        let now = ports.now_ms();
-        let ctx = Ctx {
-            settings: &settings,
-            ports: &ports,
-            tokens: &tokens,
-            trace: &trace,
-            denials: &denials,
-            route: "/v1/inventory/source-items",
-            budget: crate::accs::retry::Budget::new(now, settings.accs_timeout_ms),
-            clock: std::cell::Cell::new(now),
-        };
+        let ctx = Ctx::new(
+            &settings,
+            &ports,
+            &tokens,
+            &trace,
+            &denials,
+            "/v1/inventory/source-items",
+            ports.now_ms(),
+        );
         block_on(sync(&ctx, &items, &[3, 4]))
     }
 
@@ -1218,17 +1216,15 @@ mod cost {
         });
         let trace = crate::trace::Trace::new("r".into());
         let denials = crate::accs::denials::Denials::default();
-        let now = ports.now_ms();
-        let ctx = Ctx {
-            settings: &settings,
-            ports: &ports,
-            tokens: &tokens,
-            trace: &trace,
-            denials: &denials,
-            route: "/v1/inventory/source-items",
-            budget: crate::accs::retry::Budget::new(now, settings.accs_timeout_ms),
-            clock: std::cell::Cell::new(now),
-        };
+        let ctx = Ctx::new(
+            &settings,
+            &ports,
+            &tokens,
+            &trace,
+            &denials,
+            "/v1/inventory/source-items",
+            ports.now_ms(),
+        );
         let runs = 20;
         let t = std::time::Instant::now();
         for _ in 0..runs {

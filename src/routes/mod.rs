@@ -9,7 +9,6 @@ pub mod webhooks;
 
 use crate::accs::Ctx;
 use crate::accs::denials::Denials;
-use crate::accs::retry::Budget;
 use crate::config::{ConfigError, Settings};
 use crate::host::Ports;
 use crate::ims::Tokens;
@@ -116,16 +115,15 @@ impl<P: Ports> App<P> {
             Ok(edge) => edge,
             Err(e) => return (template, Err(config_problem(e))),
         };
-        let ctx = Ctx {
-            settings: &edge.settings,
-            ports: &self.ports,
-            tokens: &edge.tokens,
+        let ctx = Ctx::new(
+            &edge.settings,
+            &self.ports,
+            &edge.tokens,
             trace,
-            denials: &edge.denials,
-            route: template,
-            budget: Budget::new(started, edge.settings.accs_timeout_ms),
-            clock: Cell::new(started),
-        };
+            &edge.denials,
+            template,
+            started,
+        );
         // Webhooks authenticate by signature only: an API key never opens them,
         // and a signature never opens anything else.
         if let Route::Webhook(topic) = route {
