@@ -8,6 +8,13 @@
 //! accs-bench measures against it is what accs-edge adds per request on the
 //! same Spin.
 //!
+//! Optionally it also makes the host calls accs-edge's read makes, with no
+//! logic around them, so accs-bench can price them apart from the guest's
+//! own work: `VARIABLES` (comma-separated names, each read with
+//! `spin:variables`), `KV_KEY` (the default store opened and that key read;
+//! on a miss a 1 KiB value is stored once, as a sealed token is) and
+//! `LOG_LINE` (written to stderr, one write per request).
+//!
 //! Natively (`cargo test --workspace`) this is an empty library.
 
 #[cfg(target_arch = "wasm32")]
@@ -23,6 +30,21 @@ mod component {
         out.header("authorization", format!("Bearer {bearer}"));
         if let Ok(key) = std::env::var("API_KEY") {
             out.header("x-api-key", key);
+        }
+        if let Ok(names) = std::env::var("VARIABLES") {
+            for name in names.split(',').filter(|n| !n.is_empty()) {
+                let _ = spin_sdk::variables::get(name);
+            }
+        }
+        if let Ok(key) = std::env::var("KV_KEY")
+            && let Ok(store) = spin_sdk::key_value::Store::open_default()
+            && let Ok(None) = store.get(&key)
+        {
+            let _ = store.set(&key, &[b'x'; 1024]);
+        }
+        if let Ok(line) = std::env::var("LOG_LINE") {
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
         }
         match spin_sdk::http::send::<_, Response>(out.build()).await {
             Ok(up) => {

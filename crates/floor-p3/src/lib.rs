@@ -10,6 +10,10 @@
 //! accs-bench measures against it is what accs-edge adds per request on the
 //! same host.
 //!
+//! With `LOG_LINE` set, it also writes that text and a newline to stderr once
+//! per request, in one write, as accs-edge writes its log line: accs-bench
+//! uses this variant to price what the host charges for a guest's log line.
+//!
 //! Natively (`cargo test --workspace`) this is an empty library.
 
 #[cfg(target_arch = "wasm32")]
@@ -23,6 +27,8 @@ mod component {
         url: String,
         bearer: String,
         api_key: Option<String>,
+        /// `LOG_LINE` and a newline.
+        log: Option<String>,
     }
 
     /// Instances serve many requests: the environment is read once.
@@ -33,6 +39,7 @@ mod component {
                 url: std::env::var("UPSTREAM").ok()?,
                 bearer: format!("Bearer {}", std::env::var("BEARER").ok()?),
                 api_key: std::env::var("API_KEY").ok(),
+                log: std::env::var("LOG_LINE").ok().map(|l| l + "\n"),
             })
         })
         .as_ref()
@@ -51,6 +58,10 @@ mod component {
         let Some(env) = env() else {
             return answer(500, Bytes::from_static(b"UPSTREAM and BEARER must be set"));
         };
+        if let Some(line) = &env.log {
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
         let mut out = http::Request::get(env.url.as_str()).header("authorization", &env.bearer);
         if let Some(key) = &env.api_key {
             out = out.header("x-api-key", key);

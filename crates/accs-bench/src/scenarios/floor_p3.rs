@@ -6,6 +6,10 @@
 //! `spin-p3` build) when `SPIN_P3` names its CLI. Both sides run at once; each
 //! run measures them back to back (alternating which goes first), and ratios
 //! (component over floor) are taken within a run before the median.
+//!
+//! A third side on each host prices the log line: the same floor writing
+//! [`LOG_LINE`] to stderr once per request, as accs-edge writes its own. The
+//! issue keeps the log; this shows what the host charges for it.
 
 use super::spin_p2::{Side, edge_manifest, edge_vars, floor_manifest, side};
 use super::{Bench, SKU, component_read};
@@ -22,6 +26,11 @@ pub const CONCURRENCIES: [usize; 2] = [1, 16];
 pub const RPS_TARGET: f64 = 0.85;
 pub const P50_TARGET_MS: f64 = 0.3;
 
+/// What the logging floor writes per request: accs-edge's line for a warm
+/// product read, field for field and byte for byte in length (the ids are
+/// 32 hex digits in both).
+pub const LOG_LINE: &str = r#"{"request_id":"5f0c3b9e8a7d4c21b6e0f1a2d3c4b5a6","trace_id":"0af7651916cd43dd8448eb211c80319c","key":"bench","method":"GET","route":"/v1/products/{sku}","status":200,"duration_ms":1,"upstream":[{"service":"accs","status":200,"ms":1}],"token_source":"memory"}"#;
+
 /// The Spin CLI in `SPIN_P3` (Spin 4.1+, WASI 0.3) and its version, or why none.
 pub fn find_spin_p3() -> Result<(String, String), String> {
     super::spin_p2::find_spin_in("SPIN_P3")
@@ -32,6 +41,13 @@ pub struct FloorRow {
     pub concurrency: usize,
     pub floor: Side,
     pub component: Side,
+    /// The floor writing [`LOG_LINE`] per request.
+    pub logged: Side,
+    /// The logging floor over the floor, and the component over the logging
+    /// floor: req/s and CPU per request, each per run, then the median.
+    pub logged_rps_ratio: f64,
+    pub logged_cpu_ratio: f64,
+    pub over_logged_rps_ratio: f64,
     /// Component over floor, per run, then the median; and the runs' range.
     pub rps_ratio: f64,
     pub rps_ratios: Vec<f64>,
@@ -120,12 +136,17 @@ fn to_side(m: &Measured) -> super::spin_p2::SideInput<'_> {
     }
 }
 
-/// Both sides at each concurrency, `b.runs` times, alternating the order.
+/// A side to measure: its host's CPU so far, and the request to send it.
+type Contender<'a> = (&'a dyn Fn() -> Duration, &'a Target);
+
+/// The three sides at each concurrency, `b.runs` times, the order reversed
+/// every other run.
 async fn compare(
     b: &Bench,
     label: &str,
-    floor: (&dyn Fn() -> Duration, &Target),
-    edge: (&dyn Fn() -> Duration, &Target),
+    floor: Contender<'_>,
+    logged: Contender<'_>,
+    edge: Contender<'_>,
 ) -> Result<Vec<FloorRow>> {
     // Connections and instances settle before anything counts.
     let settle = Limits {
@@ -133,51 +154,59 @@ async fn compare(
         max_requests: 3_000,
         max_duration: Duration::from_millis(500),
     };
-    load::run(&b.client, floor.1, settle).await;
-    load::run(&b.client, edge.1, settle).await;
+    for side in [floor, logged, edge] {
+        load::run(&b.client, side.1, settle).await;
+    }
     let mut rows = Vec::new();
     for c in CONCURRENCIES {
         let lim = limits(c, b.window);
-        let mut runs: Vec<(Measured, Measured)> = Vec::new();
+        // (floor, logging floor, component) per run.
+        let mut runs: Vec<[Measured; 3]> = Vec::new();
         for i in 0..b.runs {
-            let (f, k) = if i % 2 == 0 {
-                let f = measure(b, floor.0, floor.1, lim).await?;
-                (f, measure(b, edge.0, edge.1, lim).await?)
-            } else {
-                let k = measure(b, edge.0, edge.1, lim).await?;
-                (measure(b, floor.0, floor.1, lim).await?, k)
-            };
+            let mut order = [(0, floor), (1, logged), (2, edge)];
+            if i % 2 == 1 {
+                order.reverse();
+            }
+            let mut got: [Measured; 3] = Default::default();
+            for (slot, (cpu, target)) in order {
+                got[slot] = measure(b, cpu, target, lim).await?;
+            }
+            let [f, l, k] = &got;
             eprintln!(
-                "accs-bench: floor {label} c={c} run {}: floor {:.0}/s p50 {:.2} ms {:.0} µs CPU | component {:.0}/s p50 {:.2} ms {:.0} µs CPU | ratio {:.3}",
+                "accs-bench: floor {label} c={c} run {}: floor {:.0}/s p50 {:.2} ms {:.0} µs CPU | floor+log {:.0}/s {:.0} µs CPU | component {:.0}/s p50 {:.2} ms {:.0} µs CPU | ratio {:.3}",
                 i + 1,
                 f.sample.rps(),
                 ms(f.sample.p(0.5)),
                 per_ok(f.host_cpu, &f.sample),
+                l.sample.rps(),
+                per_ok(l.host_cpu, &l.sample),
                 k.sample.rps(),
                 ms(k.sample.p(0.5)),
                 per_ok(k.host_cpu, &k.sample),
                 k.sample.rps() / f.sample.rps().max(1e-9),
             );
-            runs.push((f, k));
+            runs.push(got);
         }
-        let m = |f: &dyn Fn(&(Measured, Measured)) -> f64| {
-            median(&runs.iter().map(f).collect::<Vec<_>>())
-        };
+        let m = |f: &dyn Fn(&[Measured; 3]) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
+        let all = |i: usize| side(&runs.iter().map(|r| to_side(&r[i])).collect::<Vec<_>>());
         let p50 = |r: &Measured| ms(r.sample.p(0.5));
         let cpu = |r: &Measured| per_ok(r.host_cpu, &r.sample);
-        let rps_ratios: Vec<f64> = runs
-            .iter()
-            .map(|(f, k)| k.sample.rps() / f.sample.rps().max(1e-9))
-            .collect();
+        let rps =
+            |over: &Measured, under: &Measured| over.sample.rps() / under.sample.rps().max(1e-9);
+        let rps_ratios: Vec<f64> = runs.iter().map(|[f, _, k]| rps(k, f)).collect();
         rows.push(FloorRow {
             concurrency: c,
-            floor: side(&runs.iter().map(|(f, _)| to_side(f)).collect::<Vec<_>>()),
-            component: side(&runs.iter().map(|(_, k)| to_side(k)).collect::<Vec<_>>()),
+            floor: all(0),
+            logged: all(1),
+            component: all(2),
             rps_ratio: median(&rps_ratios),
             rps_ratios,
-            cpu_ratio: m(&|(f, k)| cpu(k) / cpu(f)),
-            added_p50_ms: m(&|(f, k)| p50(k) - p50(f)),
-            added_cpu_us: m(&|(f, k)| cpu(k) - cpu(f)),
+            cpu_ratio: m(&|[f, _, k]| cpu(k) / cpu(f)),
+            added_p50_ms: m(&|[f, _, k]| p50(k) - p50(f)),
+            added_cpu_us: m(&|[f, _, k]| cpu(k) - cpu(f)),
+            logged_rps_ratio: m(&|[f, l, _]| rps(l, f)),
+            logged_cpu_ratio: m(&|[f, l, _]| cpu(l) / cpu(f)),
+            over_logged_rps_ratio: m(&|[_, l, k]| rps(k, l)),
         });
     }
     Ok(rows)
@@ -239,14 +268,28 @@ pub(super) async fn serve_pair(
 /// figure 1 (token file on).
 async fn on_wasmtime(b: &Bench, floor_wasm: &Path) -> Result<HostFloor> {
     let (floor, edge, _cache) = serve_pair(b, floor_wasm, false).await?;
+    let (url, token) = floor_env(b).await?;
+    let logged = procs::spawn_serve_floor(
+        floor_wasm,
+        &[
+            ("UPSTREAM", url.as_str()),
+            ("BEARER", token.as_str()),
+            ("API_KEY", CLIENT_ID),
+            ("LOG_LINE", LOG_LINE),
+        ],
+    )?;
+    logged.wait_ready(&b.client).await?;
     let edge_read = component_read(&edge.base);
     let floor_read = super::plain(&floor.base, "/");
+    let logged_read = super::plain(&logged.base, "/");
     let fcpu = || floor.proc.cpu_time().unwrap_or_default();
+    let lcpu = || logged.proc.cpu_time().unwrap_or_default();
     let kcpu = || edge.proc.cpu_time().unwrap_or_default();
     let rows = compare(
         b,
         "wasmtime serve",
         (&fcpu, &floor_read),
+        (&lcpu, &logged_read),
         (&kcpu, &edge_read),
     )
     .await?;
@@ -275,7 +318,7 @@ pub(super) async fn spin_pair(
     callgrind: bool,
 ) -> Result<(procs::SpinUp, procs::SpinUp, String, String)> {
     let (url, token) = floor_env(b).await?;
-    let manifest = floor_manifest(floor_name, floor_wasm, &b.sim.base, &url, &token);
+    let manifest = floor_manifest(floor_name, floor_wasm, &b.sim.base, &url, &token, None);
     let spawn = if callgrind {
         procs::spawn_spin_callgrind
     } else {
@@ -316,11 +359,33 @@ async fn on_spin(
         false,
     )
     .await?;
+    let (url, _) = floor_env(b).await?;
+    let logged_manifest = floor_manifest(
+        "accs-floor-p3",
+        floor_wasm,
+        &b.sim.base,
+        &url,
+        &token,
+        Some(LOG_LINE),
+    );
+    let logged = spawn_spin(bin, &logged_manifest, &[], "spin-floor-log")?;
+    logged
+        .wait_ready(&b.client, "/", &Default::default())
+        .await?;
     let edge_read = component_read(&edge.base);
     let floor_read = super::plain(&floor.base, "/");
+    let logged_read = super::plain(&logged.base, "/");
     let fcpu = || floor.cpu_time();
+    let lcpu = || logged.cpu_time();
     let kcpu = || edge.cpu_time();
-    let rows = compare(b, "spin-p3", (&fcpu, &floor_read), (&kcpu, &edge_read)).await?;
+    let rows = compare(
+        b,
+        "spin-p3",
+        (&fcpu, &floor_read),
+        (&lcpu, &logged_read),
+        (&kcpu, &edge_read),
+    )
+    .await?;
     Ok(HostFloor {
         host: version.to_owned(),
         build: "`spin-p3` (the shipped `spin.toml`, variables as in figure 6)",

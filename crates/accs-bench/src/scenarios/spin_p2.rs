@@ -5,6 +5,12 @@
 //! at once under their own `spin up`; each run measures them back to back
 //! (rotating which goes first), and ratios (component over floor) are taken
 //! within a run before the median.
+//!
+//! A third contender prices the host calls the design makes per read: the
+//! same floor under accs-edge's own manifest and variables, also reading the
+//! variables a product read reads ([`READ_VARIABLES`]), one key from the
+//! default key-value store, and writing the component's log line. What it
+//! loses against the bare floor no guest code can win back on this Spin.
 
 use super::{Bench, SKU, component_read};
 use crate::load::{self, Limits, Sample, Target};
@@ -23,6 +29,14 @@ pub const CONCURRENCIES: [usize; 2] = [1, 16];
 /// Requests of the one fixed-count run `perf stat` counts, per side.
 pub const PERF_REQUESTS: usize = 2_000;
 pub const PERF_CONCURRENCY: usize = 16;
+/// Issue #13's goal for the WASI 0.2 build at c=16: its floor's req/s times this.
+pub const RPS_TARGET: f64 = 0.7;
+
+/// The variables accs-edge's WASI 0.2 build reads for `GET
+/// /v1/products/{sku}`: `routes::variables_for` in `src/routes/mod.rs` (every
+/// configuration variable but the webhook, passthrough, sync and
+/// `token_cache_dir` ones).
+pub const READ_VARIABLES: &str = "ims_client_id,ims_client_secret,ims_org_id,ims_token_url,ims_scopes,accs_base_url,accs_store_code,api_keys,allow_http,accs_timeout_ms";
 
 /// The Spin CLI in `SPIN` and its `--version` line, or why there is none.
 pub fn find_spin() -> Result<(String, String), String> {
@@ -68,6 +82,13 @@ pub struct SpinRow {
     pub concurrency: usize,
     pub floor: Side,
     pub component: Side,
+    /// The floor making a read's host calls (variables, key-value, log).
+    pub calls: Side,
+    /// That floor over the bare one (req/s, CPU), and the component over it
+    /// (req/s): per run, then the median.
+    pub calls_rps_ratio: f64,
+    pub calls_cpu_ratio: f64,
+    pub over_calls_rps_ratio: f64,
     /// The component's `/healthz`: a fresh instance, no variables, no store,
     /// no upstream call; one log line.
     pub health: Side,
@@ -122,17 +143,47 @@ fn limits(concurrency: usize, window: Duration) -> Limits {
 }
 
 /// The floor's manifest: one component, the simulator as its only outbound
-/// host, the URL and bearer in its environment.
-pub fn floor_manifest(name: &str, wasm: &Path, origin: &str, url: &str, bearer: &str) -> String {
+/// host, the URL and bearer in its environment, and a `LOG_LINE` to write
+/// per request when `log` is given (`crates/floor-p3` only).
+pub fn floor_manifest(
+    name: &str,
+    wasm: &Path,
+    origin: &str,
+    url: &str,
+    bearer: &str,
+    log: Option<&str>,
+) -> String {
+    let log = log
+        .map(|l| format!(", LOG_LINE = {l:?}"))
+        .unwrap_or_default();
     format!(
         "spin_manifest_version = 2\n\n\
          [application]\nname = {name:?}\nversion = \"0.1.0\"\n\n\
          [[trigger.http]]\nroute = \"/...\"\ncomponent = \"floor\"\n\n\
          [component.floor]\nsource = {source:?}\n\
          allowed_outbound_hosts = [{origin:?}]\n\
-         environment = {{ UPSTREAM = {url:?}, BEARER = {bearer:?}, API_KEY = {CLIENT_ID:?} }}\n",
+         environment = {{ UPSTREAM = {url:?}, BEARER = {bearer:?}, API_KEY = {CLIENT_ID:?}{log} }}\n",
         source = wasm.display().to_string(),
     )
+}
+
+/// The floor under the shipped `spin.toml` (its variables, store and
+/// outbound hosts, so the same variable provider and key-value store), with
+/// an environment that makes it read [`READ_VARIABLES`] and one key and
+/// write accs-edge's log line per request.
+fn calls_manifest(root: &Path, floor_wasm: &Path, url: &str, bearer: &str) -> Result<String> {
+    let text = edge_manifest(root, floor_wasm)?;
+    let kv = "key_value_stores = [\"default\"]\n";
+    anyhow::ensure!(text.contains(kv), "spin.toml no longer names {kv}");
+    let log = super::floor_p3::LOG_LINE;
+    Ok(text.replacen(
+        kv,
+        &format!(
+            "{kv}environment = {{ UPSTREAM = {url:?}, BEARER = {bearer:?}, API_KEY = {CLIENT_ID:?}, \
+             VARIABLES = {READ_VARIABLES:?}, KV_KEY = \"bench-token\", LOG_LINE = {log:?} }}\n"
+        ),
+        1,
+    ))
 }
 
 /// The shipped `spin.toml`, its `source` pointed at the built `.wasm`.
@@ -174,6 +225,7 @@ struct Run {
     floor: Measured,
     component: Measured,
     health: Measured,
+    calls: Measured,
 }
 
 /// One path of one run.
@@ -237,10 +289,17 @@ pub async fn run(
         &b.sim.base,
         &product_url,
         &token,
+        None,
     );
     let floor = spawn_spin(bin, &floor_text, &[], "spin-floor")?;
     let env = edge_vars(b);
     let edge = spawn_spin(bin, &edge_manifest(root, edge_wasm)?, &env, "spin-edge")?;
+    let calls_text = calls_manifest(root, floor_wasm, &product_url, &token)?;
+    let calls = spawn_spin(bin, &calls_text, &env, "spin-floor-calls")?;
+    let calls_read = super::plain(&calls.base, "/");
+    calls
+        .wait_ready(&b.client, "/", &Default::default())
+        .await?;
     let floor_read = super::plain(&floor.base, "/");
     let edge_read = component_read(&edge.base);
     let edge_health = super::plain(&edge.base, "/healthz");
@@ -272,6 +331,7 @@ pub async fn run(
     };
     let before = b.admin.counters().await?.token_requests;
     load::run(&b.client, &floor_read, settle).await;
+    load::run(&b.client, &calls_read, settle).await;
     load::run(&b.client, &edge_read, settle).await;
     let settle_ims = b.admin.counters().await?.token_requests - before;
 
@@ -281,24 +341,28 @@ pub async fn run(
         for i in 0..b.runs {
             b.admin.reset().await?;
             let lim = limits(c, b.window);
-            // Floor, component product read, component `/healthz`; the one
-            // that goes first rotates from run to run.
-            let mut got: [Option<Measured>; 3] = [None, None, None];
-            for k in 0..3 {
-                let p = (i + k) % 3;
+            // Floor, component product read, component `/healthz`, floor
+            // with the host calls; the one that goes first rotates from run
+            // to run.
+            let mut got: [Option<Measured>; 4] = [None, None, None, None];
+            for k in 0..4 {
+                let p = (i + k) % 4;
                 got[p] = Some(match p {
                     0 => measure(b, &floor, &floor_read, lim, None).await?,
                     1 => measure(b, &edge, &edge_read, lim, Some(&log)).await?,
-                    _ => measure(b, &edge, &edge_health, lim, None).await?,
+                    2 => measure(b, &edge, &edge_health, lim, None).await?,
+                    _ => measure(b, &calls, &calls_read, lim, None).await?,
                 });
             }
-            let [f, k, h] = got.map(Option::unwrap_or_default);
+            let [f, k, h, l] = got.map(Option::unwrap_or_default);
             eprintln!(
-                "accs-bench: spin c={c} run {}: floor {:.0}/s p50 {:.2} ms {:.0} µs CPU | component {:.0}/s p50 {:.2} ms {:.0} µs CPU | /healthz {:.0}/s {:.0} µs CPU; {} IMS calls, token sources {:?}",
+                "accs-bench: spin c={c} run {}: floor {:.0}/s p50 {:.2} ms {:.0} µs CPU | floor+calls {:.0}/s {:.0} µs CPU | component {:.0}/s p50 {:.2} ms {:.0} µs CPU | /healthz {:.0}/s {:.0} µs CPU; {} IMS calls, token sources {:?}",
                 i + 1,
                 f.sample.rps(),
                 ms(f.sample.p(0.5)),
                 per_ok(f.spin_cpu, &f.sample),
+                l.sample.rps(),
+                per_ok(l.spin_cpu, &l.sample),
                 k.sample.rps(),
                 ms(k.sample.p(0.5)),
                 per_ok(k.spin_cpu, &k.sample),
@@ -311,6 +375,7 @@ pub async fn run(
                 floor: f,
                 component: k,
                 health: h,
+                calls: l,
             });
         }
         rows.push(summarize(c, &runs));
@@ -415,6 +480,10 @@ fn summarize(concurrency: usize, runs: &[Run]) -> SpinRow {
         floor: all(|r| &r.floor),
         component: all(|r| &r.component),
         health: all(|r| &r.health),
+        calls: all(|r| &r.calls),
+        calls_rps_ratio: m(&|r| r.calls.sample.rps() / r.floor.sample.rps()),
+        calls_cpu_ratio: m(&|r| cpu(&r.calls) / cpu(&r.floor)),
+        over_calls_rps_ratio: m(&|r| r.component.sample.rps() / r.calls.sample.rps()),
         rps_ratio: m(&|r| r.component.sample.rps() / r.floor.sample.rps()),
         p50_ratio: m(&|r| p50(&r.component) / p50(&r.floor)),
         p99_ratio: m(&|r| p99(&r.component) / p99(&r.floor)),
