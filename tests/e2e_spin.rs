@@ -191,6 +191,51 @@ async fn one_host(build: SpinBuild, test: &str) {
         assert_eq!(seen, format!("/{TENANT}/V1/products/{wire}"), "{inbound}");
     }
 
+    // An answer over wasmtime-wasi-http's body chunk (1 MiB) arrives whole
+    // and exactly as long as it says: the WASI 0.2 build queues the first
+    // chunk before it hands Spin the head (so both go out in one write) and
+    // the rest as Spin drains it. Two products with a 700,000-character
+    // description (a Magento custom attribute), listed together.
+    let long = "d".repeat(700_000);
+    for sku in ["SKU-0001", "SKU-0002"] {
+        let product = serde_json::json!({"product": {"custom_attributes": [
+            {"attribute_code": "description", "value": long}
+        ]}});
+        let r = client
+            .put(format!("{base}/v1/products/{sku}"))
+            .bearer_auth(API_KEY)
+            .header("content-type", "application/json")
+            .body(product.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        assert_eq!(status, 200, "{}", r.text().await.unwrap_or_default());
+    }
+    let r = client
+        .get(format!("{base}/v1/products?page_size=300"))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let said: usize = r.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body = r.bytes().await.unwrap();
+    assert!(body.len() > 1 << 20, "{} bytes", body.len());
+    assert_eq!(body.len(), said);
+    let listed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let long_ones = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["custom_attributes"][0]["value"].as_str() == Some(long.as_str()))
+        .count();
+    assert_eq!(long_ones, 2, "both long products, whole");
+
     // A signed webhook syncs inventory; its replay is answered from the
     // ledger without an ACCS call.
     sim.reset();
