@@ -173,12 +173,13 @@ async fn compare(
             }
             let [f, l, k] = &got;
             eprintln!(
-                "accs-bench: floor {label} c={c} run {}: floor {:.0}/s p50 {:.2} ms {:.0} µs CPU | floor+log {:.0}/s {:.0} µs CPU | component {:.0}/s p50 {:.2} ms {:.0} µs CPU | ratio {:.3}",
+                "accs-bench: floor {label} c={c} run {}: floor {:.0}/s p50 {:.2} ms {:.0} µs CPU | floor+log {:.0}/s p50 {:.2} ms {:.0} µs CPU | component {:.0}/s p50 {:.2} ms {:.0} µs CPU | ratio {:.3}",
                 i + 1,
                 f.sample.rps(),
                 ms(f.sample.p(0.5)),
                 per_ok(f.host_cpu, &f.sample),
                 l.sample.rps(),
+                ms(l.sample.p(0.5)),
                 per_ok(l.host_cpu, &l.sample),
                 k.sample.rps(),
                 ms(k.sample.p(0.5)),

@@ -356,12 +356,14 @@ pub async fn run(
             }
             let [f, k, h, l] = got.map(Option::unwrap_or_default);
             eprintln!(
-                "accs-bench: spin c={c} run {}: floor {:.0}/s p50 {:.2} ms {:.0} µs CPU | floor+calls {:.0}/s {:.0} µs CPU | component {:.0}/s p50 {:.2} ms {:.0} µs CPU | /healthz {:.0}/s {:.0} µs CPU; {} IMS calls, token sources {:?}",
+                "accs-bench: spin c={c} run {}: floor {:.0}/s p50 {:.2} ms {:.0} µs CPU | floor+calls {:.0}/s p50 {:.2} p99 {:.2} ms {:.0} µs CPU | component {:.0}/s p50 {:.2} ms {:.0} µs CPU | /healthz {:.0}/s {:.0} µs CPU; {} IMS calls, token sources {:?}",
                 i + 1,
                 f.sample.rps(),
                 ms(f.sample.p(0.5)),
                 per_ok(f.spin_cpu, &f.sample),
                 l.sample.rps(),
+                ms(l.sample.p(0.5)),
+                ms(l.sample.p(0.99)),
                 per_ok(l.spin_cpu, &l.sample),
                 k.sample.rps(),
                 ms(k.sample.p(0.5)),
