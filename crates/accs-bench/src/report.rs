@@ -217,7 +217,7 @@ impl Report {
                 if let Some(row) = r.rows.iter().find(|r| r.concurrency > 1) {
                     let _ = writeln!(
                         o,
-                        "| 6. the host calls a read makes, {}, c={} | the floor reading the {} variables and one key and writing the log line: **{:.2}x** the floor's req/s; the component over that floor: **{:.2}x** | no target: the ceiling for this design on this Spin |",
+                        "| 6. the host calls a read makes, {}, c={} | the floor reading the {} variables and one key and writing the log line: **{:.2}x** the floor's req/s; the component over that floor: **{:.2}x** | no target: what this Spin charges for the calls the design makes |",
                         short_version(&r.version),
                         row.concurrency,
                         spin_p2::READ_VARIABLES.split(',').count(),
@@ -638,11 +638,12 @@ pub fn render_spin(spin: &SpinResult) -> String {
          `spin.toml` (same variables, provider and key-value store) and, per request, read\n\
          the {} variables a product read reads ({}), opened the default store and read\n\
          one key, and wrote accs-edge's log line: the host work the component's design\n\
-         does, with no guest logic around it. Its distance to the bare floor is what no\n\
-         code in the component can win back on this Spin; the last column is the component\n\
-         against it.\n\n\
-         | concurrency | floor req/s | floor + host calls req/s | over the floor | its Spin CPU over the floor's | component req/s | component over floor + host calls |\n\
-         |---|---|---|---|---|---|---|",
+         does, with no guest logic around it. Its distance to the bare floor is what this\n\
+         Spin charges for those calls, which no code in the component can win back; the\n\
+         last column is the component against it. (This floor's runs vary more than the\n\
+         others'; each run's ratio is given.)\n\n\
+         | concurrency | floor req/s | floor + host calls req/s | over the floor | ratios of the runs | its Spin CPU over the floor's | component req/s | component over floor + host calls |\n\
+         |---|---|---|---|---|---|---|---|",
         spin_p2::READ_VARIABLES.split(',').count(),
         spin_p2::READ_VARIABLES
             .split(',')
@@ -653,11 +654,12 @@ pub fn render_spin(spin: &SpinResult) -> String {
     for row in &r.rows {
         let _ = writeln!(
             o,
-            "| {} | {:.0} | {:.0} | **{:.3}** | {:.2} | {:.0} | **{:.3}** |",
+            "| {} | {:.0} | {:.0} | **{:.3}** | {} | {:.2} | {:.0} | **{:.3}** |",
             row.concurrency,
             row.floor.rps,
             row.calls.rps,
             row.calls_rps_ratio,
+            runs_of(&row.calls_rps_ratios),
             row.calls_cpu_ratio,
             row.component.rps,
             row.over_calls_rps_ratio,
@@ -791,20 +793,21 @@ pub fn render_floor(r: &FloorReport) -> String {
          line for a warm read, {} bytes and a newline, in one write, as accs-edge writes\n\
          it). The issue keeps the component's log; the last column is the component against\n\
          the best a logging pass-through does on the same host.\n\n\
-         | host | c | floor req/s | floor + log line req/s | floor + log line over floor | its CPU over the floor's | component req/s | component over floor + log line |\n\
-         |---|---|---|---|---|---|---|---|",
+         | host | c | floor req/s | floor + log line req/s | floor + log line over floor | ratios of the runs | its CPU over the floor's | component req/s | component over floor + log line |\n\
+         |---|---|---|---|---|---|---|---|---|",
         floor_p3::LOG_LINE.len()
     );
     for h in &r.hosts {
         for row in &h.rows {
             let _ = writeln!(
                 o,
-                "| {} | {} | {:.0} | {:.0} | **{:.3}** | {:.2} | {:.0} | **{:.3}** |",
+                "| {} | {} | {:.0} | {:.0} | **{:.3}** | {} | {:.2} | {:.0} | **{:.3}** |",
                 short_version(&h.host),
                 row.concurrency,
                 row.floor.rps,
                 row.logged.rps,
                 row.logged_rps_ratio,
+                runs_of(&row.logged_rps_ratios),
                 row.logged_cpu_ratio,
                 row.component.rps,
                 row.over_logged_rps_ratio,
@@ -824,6 +827,15 @@ pub fn render_floor(r: &FloorReport) -> String {
     }
     o.push('\n');
     o
+}
+
+/// Per-run ratios, as the tables print them.
+fn runs_of(ratios: &[f64]) -> String {
+    ratios
+        .iter()
+        .map(|x| format!("{x:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Figure 8: instructions per request under callgrind on each host, or why

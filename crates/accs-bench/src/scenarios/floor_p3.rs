@@ -46,6 +46,7 @@ pub struct FloorRow {
     /// The logging floor over the floor, and the component over the logging
     /// floor: req/s and CPU per request, each per run, then the median.
     pub logged_rps_ratio: f64,
+    pub logged_rps_ratios: Vec<f64>,
     pub logged_cpu_ratio: f64,
     pub over_logged_rps_ratio: f64,
     /// Component over floor, per run, then the median; and the runs' range.
@@ -206,6 +207,7 @@ async fn compare(
             added_p50_ms: m(&|[f, _, k]| p50(k) - p50(f)),
             added_cpu_us: m(&|[f, _, k]| cpu(k) - cpu(f)),
             logged_rps_ratio: m(&|[f, l, _]| rps(l, f)),
+            logged_rps_ratios: runs.iter().map(|[f, l, _]| rps(l, f)).collect(),
             logged_cpu_ratio: m(&|[f, l, _]| cpu(l) / cpu(f)),
             over_logged_rps_ratio: m(&|[_, l, k]| rps(k, l)),
         });

@@ -87,6 +87,7 @@ pub struct SpinRow {
     /// That floor over the bare one (req/s, CPU), and the component over it
     /// (req/s): per run, then the median.
     pub calls_rps_ratio: f64,
+    pub calls_rps_ratios: Vec<f64>,
     pub calls_cpu_ratio: f64,
     pub over_calls_rps_ratio: f64,
     /// The component's `/healthz`: a fresh instance, no variables, no store,
@@ -484,6 +485,10 @@ fn summarize(concurrency: usize, runs: &[Run]) -> SpinRow {
         health: all(|r| &r.health),
         calls: all(|r| &r.calls),
         calls_rps_ratio: m(&|r| r.calls.sample.rps() / r.floor.sample.rps()),
+        calls_rps_ratios: runs
+            .iter()
+            .map(|r| r.calls.sample.rps() / r.floor.sample.rps())
+            .collect(),
         calls_cpu_ratio: m(&|r| cpu(&r.calls) / cpu(&r.floor)),
         over_calls_rps_ratio: m(&|r| r.component.sample.rps() / r.calls.sample.rps()),
         rps_ratio: m(&|r| r.component.sample.rps() / r.floor.sample.rps()),
