@@ -13,6 +13,9 @@
 //! With `LOG_LINE` set, it also writes that text and a newline to stderr once
 //! per request, in one write, as accs-edge writes its log line: accs-bench
 //! uses this variant to price what the host charges for a guest's log line.
+//! With `TIMEOUT_MS` set, the outbound request carries the request options
+//! accs-edge sets (connect, first-byte and between-bytes timeouts), to price
+//! the host's side of the deadline.
 //!
 //! Natively (`cargo test --workspace`) this is an empty library.
 
@@ -21,6 +24,8 @@ mod component {
     use bytes::Bytes;
     use spin_sdk::http::body::IncomingBodyExt;
     use spin_sdk::http::{FullBody, Request, Response};
+    use spin_sdk::wasip3::http::types::RequestOptions;
+    use spin_sdk::wasip3::http_compat::RequestOptionsExtension;
     use std::sync::OnceLock;
 
     struct Env {
@@ -29,6 +34,7 @@ mod component {
         api_key: Option<String>,
         /// `LOG_LINE` and a newline.
         log: Option<String>,
+        timeout_ns: Option<u64>,
     }
 
     /// Instances serve many requests: the environment is read once.
@@ -40,6 +46,10 @@ mod component {
                 bearer: format!("Bearer {}", std::env::var("BEARER").ok()?),
                 api_key: std::env::var("API_KEY").ok(),
                 log: std::env::var("LOG_LINE").ok().map(|l| l + "\n"),
+                timeout_ns: std::env::var("TIMEOUT_MS")
+                    .ok()
+                    .and_then(|t| t.parse::<u64>().ok())
+                    .map(|ms| ms * 1_000_000),
             })
         })
         .as_ref()
@@ -65,6 +75,14 @@ mod component {
         let mut out = http::Request::get(env.url.as_str()).header("authorization", &env.bearer);
         if let Some(key) = &env.api_key {
             out = out.header("x-api-key", key);
+        }
+        if let Some(ns) = env.timeout_ns {
+            // As accs-edge's `host::p3::http::options`: connect at most 10 s.
+            let options = RequestOptions::new();
+            let _ = options.set_connect_timeout(Some(ns.min(10_000_000_000)));
+            let _ = options.set_first_byte_timeout(Some(ns));
+            let _ = options.set_between_bytes_timeout(Some(ns));
+            out = out.extension(RequestOptionsExtension(options));
         }
         let Ok(out) = out.body(FullBody::new(Bytes::new())) else {
             return answer(500, Bytes::new());
