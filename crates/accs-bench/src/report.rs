@@ -125,7 +125,7 @@ impl Report {
         for r in &self.warm {
             let _ = writeln!(
                 o,
-                "| 1. warm reads, c={} | {:.0} req/s vs {:.0} direct ({:.3}x); p50 {:.2} ms vs {:.2} ms (+{:.2} ms) | overhead, no target |",
+                "| 1. warm reads, c={} | {:.0} req/s vs {:.0} direct ({:.3}x); p50 {:.2} ms vs {:.2} ms ({:+.2} ms) | overhead, no target |",
                 r.concurrency,
                 r.paths[last].rps,
                 r.paths[0].rps,
@@ -243,7 +243,7 @@ impl Report {
                 };
                 let _ = writeln!(
                     o,
-                    "| 7. host floor, {}, c={} | {:.0} req/s vs {:.0} (**{:.2}x**); p50 {:.2} ms vs {:.2} ms (+{:.2} ms); CPU {:.0} µs vs {:.0} µs per request ({:.2}x) | {target}: {} |",
+                    "| 7. host floor, {}, c={} | {:.0} req/s vs {:.0} (**{:.2}x**); p50 {:.2} ms vs {:.2} ms ({:+.2} ms); CPU {:.0} µs vs {:.0} µs per request ({:.2}x) | {target}: {} |",
                     short_version(&h.host),
                     row.concurrency,
                     k.rps,
@@ -303,7 +303,7 @@ impl Report {
             let (dp, kp) = (&r.paths[d], &r.paths[k]);
             let _ = writeln!(
                 o,
-                "| {} | {:.0} | {:.0} | {:.3} | {:.2} ms | {:.2} ms | {:.1} | +{:.2} ms | {:.2} ms | {:.2} ms | {:.1} |",
+                "| {} | {:.0} | {:.0} | {:.3} | {:.2} ms | {:.2} ms | {:.1} | {:+.2} ms | {:.2} ms | {:.2} ms | {:.1} |",
                 r.concurrency,
                 dp.rps,
                 kp.rps,
@@ -576,7 +576,7 @@ pub fn render_spin(spin: &SpinResult) -> String {
         let (f, k) = (&row.floor, &row.component);
         let _ = writeln!(
             o,
-            "| {} | {:.0} | {:.0} | **{:.3}** | {:.2} ms | {:.2} ms | {:.2} | +{:.2} ms | {:.2} ms | {:.2} ms | {:.2} |",
+            "| {} | {:.0} | {:.0} | **{:.3}** | {:.2} ms | {:.2} ms | {:.2} | {:+.2} ms | {:.2} ms | {:.2} ms | {:.2} |",
             row.concurrency,
             f.rps,
             k.rps,
@@ -600,7 +600,7 @@ pub fn render_spin(spin: &SpinResult) -> String {
         let (f, k) = (&row.floor, &row.component);
         let _ = writeln!(
             o,
-            "| {} | {:.0} µs | {:.0} µs | **{:.2}** | +{:.0} µs | {:.0} µs | {:.0} µs | {:.2}, {:.2} | {:.0}, {:.0} | {}, {} |",
+            "| {} | {:.0} µs | {:.0} µs | **{:.2}** | {:+.0} µs | {:.0} µs | {:.0} µs | {:.2}, {:.2} | {:.0}, {:.0} | {}, {} |",
             row.concurrency,
             f.spin_cpu_us,
             k.spin_cpu_us,
@@ -764,7 +764,7 @@ pub fn render_floor(r: &FloorReport) -> String {
             let runs: Vec<String> = row.rps_ratios.iter().map(|x| format!("{x:.2}")).collect();
             let _ = writeln!(
                 o,
-                "| {} | {} | {} | {:.0} | {:.0} | **{:.3}** | {} | {:.2} ms | {:.2} ms | +{:.2} ms | {:.2} ms | {:.2} ms | {:.0} µs | {:.0} µs | {:.2} | +{:.0} µs | {}, {} |",
+                "| {} | {} | {} | {:.0} | {:.0} | **{:.3}** | {} | {:.2} ms | {:.2} ms | {:+.2} ms | {:.2} ms | {:.2} ms | {:.0} µs | {:.0} µs | {:.2} | {:+.0} µs | {}, {} |",
                 short_version(&h.host),
                 h.build,
                 row.concurrency,
