@@ -1084,12 +1084,46 @@ mod tests {
     }
 }
 
+/// Runs `f` with the context of a request to the sync route, under the
+/// test settings with `extra` over them, on fake ports that give IMS a token
+/// and ACCS to `accs`.
+#[cfg(test)]
+fn with_sync_ctx<R>(
+    extra: &[(&'static str, &str)],
+    accs: impl Fn(&crate::host::OutRequest) -> Result<crate::host::OutResponse, crate::host::SendError>
+    + 'static,
+    f: impl FnOnce(&Ctx<'_, crate::testing::FakePorts>) -> R,
+) -> R {
+    use crate::testing::{FakePorts, respond, settings};
+    let settings = settings(extra).unwrap();
+    let tokens = crate::ims::Tokens::new(&settings);
+    let ports = FakePorts::new(move |req, _| {
+        if req.url.contains("/ims/") {
+            respond(200, r#"{"access_token":"t","expires_in":86399}"#)
+        } else {
+            accs(req)
+        }
+    });
+    let trace = crate::trace::Trace::new("r".into());
+    let denials = crate::accs::denials::Denials::default();
+    let ctx = Ctx::new(
+        &settings,
+        &ports,
+        &tokens,
+        &trace,
+        &denials,
+        "/v1/inventory/source-items",
+        ports.now_ms(),
+    );
+    f(&ctx)
+}
+
 #[cfg(test)]
 mod written {
     //! The report of a sync, written while its batches were in flight, is
     //! the one written from its results at the end.
     use super::*;
-    use crate::testing::{FakePorts, respond, settings};
+    use crate::testing::respond;
     use futures::executor::block_on;
 
     #[test]
@@ -1148,12 +1182,8 @@ mod written {
     /// than `most` items as too large.
     fn sync_of(body: &str, most: usize) -> Outcome<'_> {
         let items = validate(body.as_bytes()).unwrap();
-        let settings = settings(&[("sync_batch_size", "8"), ("sync_concurrency", "3")]).unwrap();
-        let tokens = crate::ims::Tokens::new(&settings);
-        let ports = FakePorts::new(move |req, _| {
-            if req.url.contains("/ims/") {
-                respond(200, r#"{"access_token":"t","expires_in":86399}"#)
-            } else if String::from_utf8_lossy(&req.body).contains("BAD-") {
+        let accs = move |req: &crate::host::OutRequest| {
+            if String::from_utf8_lossy(&req.body).contains("BAD-") {
                 respond(400, r#"{"message":"Invalid %1","parameters":["sku"]}"#)
             } else if String::from_utf8_lossy(&req.body)
                 .matches("quantity")
@@ -1164,19 +1194,9 @@ mod written {
             } else {
                 respond(200, "[]")
             }
-        });
-        let trace = crate::trace::Trace::new("r".into());
-        let denials = crate::accs::denials::Denials::default();
-        let ctx = Ctx::new(
-            &settings,
-            &ports,
-            &tokens,
-            &trace,
-            &denials,
-            "/v1/inventory/source-items",
-            ports.now_ms(),
-        );
-        block_on(sync(&ctx, &items, &[3, 4]))
+        };
+        let batches = [("sync_batch_size", "8"), ("sync_concurrency", "3")];
+        with_sync_ctx(&batches, accs, |ctx| block_on(sync(ctx, &items, &[3, 4])))
     }
 
     fn respond_with(outcome: Outcome<'_>) -> (u16, String) {
@@ -1190,7 +1210,7 @@ mod cost {
     //! Not a timed test: prints the CPU cost of a 10,000-item sync's own work
     //! (run with `--ignored --nocapture`), for docs/BENCHMARKS.md.
     use super::*;
-    use crate::testing::{FakePorts, respond, settings};
+    use crate::testing::respond;
     use futures::executor::block_on;
 
     #[test]
@@ -1205,35 +1225,22 @@ mod cost {
             })
             .collect();
         let body = format!(r#"{{"sourceItems":[{}]}}"#, items.join(","));
-        let settings = settings(&[]).unwrap();
-        let tokens = crate::ims::Tokens::new(&settings);
-        let ports = FakePorts::new(|req, _| {
-            if req.url.contains("/ims/") {
-                respond(200, r#"{"access_token":"t","expires_in":86399}"#)
-            } else {
-                respond(200, "[]")
-            }
-        });
-        let trace = crate::trace::Trace::new("r".into());
-        let denials = crate::accs::denials::Denials::default();
-        let ctx = Ctx::new(
-            &settings,
-            &ports,
-            &tokens,
-            &trace,
-            &denials,
-            "/v1/inventory/source-items",
-            ports.now_ms(),
-        );
         let runs = 20;
-        let t = std::time::Instant::now();
-        for _ in 0..runs {
-            let resp = block_on(post(&ctx, body.as_bytes())).unwrap();
-            assert_eq!(resp.status, 200);
-        }
+        let took = with_sync_ctx(
+            &[],
+            |_| respond(200, "[]"),
+            |ctx| {
+                let t = std::time::Instant::now();
+                for _ in 0..runs {
+                    let resp = block_on(post(ctx, body.as_bytes())).unwrap();
+                    assert_eq!(resp.status, 200);
+                }
+                t.elapsed()
+            },
+        );
         eprintln!(
             "sync of {MAX_ITEMS} items, own CPU: {:.1} ms per request",
-            t.elapsed().as_secs_f64() * 1000.0 / runs as f64
+            took.as_secs_f64() * 1000.0 / runs as f64
         );
     }
 }
