@@ -215,11 +215,16 @@ async fn compare(
     Ok(rows)
 }
 
-/// The floor's environment: the simulator's product URL, an IMS token the
-/// benchmark fetched, and the client id ACCS wants in `x-api-key`.
+/// The simulator's product URL every floor reads.
+pub(super) fn floor_url(b: &Bench) -> String {
+    format!("{}/V1/products/{SKU}", b.sim.accs_base())
+}
+
+/// The floor's environment: [`floor_url`], an IMS token the benchmark
+/// fetched, and the client id ACCS wants in `x-api-key`.
 pub(super) async fn floor_env(b: &Bench) -> Result<(String, String)> {
     let token = b.admin.token(CLIENT_ID, CLIENT_SECRET).await?;
-    Ok((format!("{}/V1/products/{SKU}", b.sim.accs_base()), token))
+    Ok((floor_url(b), token))
 }
 
 /// Waits until the component at `base` answers a product read (its first one
@@ -233,12 +238,13 @@ async fn first_read(b: &Bench, base: &str) -> Result<()> {
 /// The floor (with `--env`) and the `wasmtime` build as in figure 1 (token
 /// file on, in the returned directory), each in its own `wasmtime serve`,
 /// both answering and the component past its first product read; with
-/// `callgrind`, both under it.
+/// `callgrind`, both under it. Also returns the IMS token in the floor's
+/// environment.
 pub(super) async fn serve_pair(
     b: &Bench,
     floor_wasm: &Path,
     callgrind: bool,
-) -> Result<(procs::Serve, procs::Serve, TempDir)> {
+) -> Result<(procs::Serve, procs::Serve, TempDir, String)> {
     let (url, token) = floor_env(b).await?;
     let env = [
         ("UPSTREAM", url.as_str()),
@@ -264,14 +270,14 @@ pub(super) async fn serve_pair(
     floor.wait_ready(&b.client).await?;
     edge.wait_ready(&b.client).await?;
     first_read(b, &edge.base).await?;
-    Ok((floor, edge, cache))
+    Ok((floor, edge, cache, token))
 }
 
 /// `wasmtime serve`: the floor with `--env`, the `wasmtime` build as in
 /// figure 1 (token file on).
 async fn on_wasmtime(b: &Bench, floor_wasm: &Path) -> Result<HostFloor> {
-    let (floor, edge, _cache) = serve_pair(b, floor_wasm, false).await?;
-    let (url, token) = floor_env(b).await?;
+    let (floor, edge, _cache, token) = serve_pair(b, floor_wasm, false).await?;
+    let url = floor_url(b);
     let logged = procs::spawn_serve_floor(
         floor_wasm,
         &[
@@ -362,7 +368,7 @@ async fn on_spin(
         false,
     )
     .await?;
-    let (url, _) = floor_env(b).await?;
+    let url = floor_url(b);
     let logged_manifest = floor_manifest(
         "accs-floor-p3",
         floor_wasm,

@@ -60,7 +60,7 @@ async fn count(b: &Bench, serve: &Serve, target: &Target) -> Result<f64> {
 }
 
 pub async fn run(b: &Bench, floor_wasm: &Path) -> Result<Instructions> {
-    let (floor, edge, _cache) = super::floor_p3::serve_pair(b, floor_wasm, true).await?;
+    let (floor, edge, _cache, _) = super::floor_p3::serve_pair(b, floor_wasm, true).await?;
     let floor_read = super::plain(&floor.base, "/");
     let read = component_read(&edge.base);
     let health = super::plain(&edge.base, "/healthz");

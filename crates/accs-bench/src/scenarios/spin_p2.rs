@@ -12,7 +12,7 @@
 //! default key-value store, and writing the component's log line. What it
 //! loses against the bare floor no guest code can win back on this Spin.
 
-use super::{Bench, SKU, component_read};
+use super::{Bench, component_read};
 use crate::load::{self, Limits, Sample, Target};
 use crate::procs::{
     API_KEY, CLIENT_ID, CLIENT_SECRET, LogSummary, PerfStat, SpinUp, perf_unsupported, spawn_spin,
@@ -283,7 +283,7 @@ pub async fn run(
 ) -> Result<SpinReport> {
     let (_, version) = find_spin().map_err(anyhow::Error::msg)?;
     let token = b.admin.token(CLIENT_ID, CLIENT_SECRET).await?;
-    let product_url = format!("{}/V1/products/{SKU}", b.sim.accs_base());
+    let product_url = super::floor_p3::floor_url(b);
     let floor_text = floor_manifest(
         "accs-floor-p2",
         floor_wasm,
