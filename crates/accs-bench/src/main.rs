@@ -159,7 +159,7 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
     procs::wait_for(&b.client, &t.url, &t.headers, Duration::from_secs(30)).await?;
     if opts.sync_only {
         let sync = scenarios::sync::run(&b, &serve).await?;
-        println!("{}", render_sync_only(&sync));
+        println!("{}", report::render_sync(&sync));
         return Ok(());
     }
     let idle_rss_kib = serve.proc.status_kib("VmRSS");
@@ -361,37 +361,6 @@ async fn instructions_figure(
         Err(why) => out.push(("Spin 4.1+ (WASI 0.3)".to_owned(), Err(why))),
     }
     Ok(out)
-}
-
-/// Figure 4's rows for `--sync-only` (the full report renders them in
-/// docs/BENCHMARKS.md's own table).
-fn render_sync_only(sync: &scenarios::sync::SyncResult) -> String {
-    use scenarios::sync::SyncResult;
-    let rows = match sync {
-        SyncResult::Unavailable(why) => return format!("sync: route not available: {why}"),
-        SyncResult::Rows(rows) => rows,
-    };
-    let mut o = String::from(
-        "| added latency | wall time | minimum | ratio to minimum (range) | direct batches | ratio to direct | ACCS calls | items ok | statuses |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
-    );
-    for r in rows {
-        let ratio = r.ratio.map_or("n/a".into(), |x| {
-            format!("{x:.2} ({:.2}-{:.2})", r.ratio_range.0, r.ratio_range.1)
-        });
-        o.push_str(&format!(
-            "| {} ms | {:.0} ms | {:.0} ms | {ratio} | {:.0} ms | {:.2} | {:.0} | {:.0} | {:?} |\n",
-            r.latency_ms,
-            r.wall_ms,
-            r.min_ms,
-            r.direct_ms,
-            r.direct_ratio,
-            r.accs_calls,
-            r.ok_items,
-            r.statuses,
-        ));
-    }
-    o
 }
 
 /// `$HOME/...` for a path under the home directory, as a reader would type it.
