@@ -100,6 +100,10 @@ fn into_response(resp: InResponse) -> Response {
         Some(reader)
     };
     let (response, _sent) = Response::new(fields, contents, trailers_rx);
-    let _ = response.set_status_code(status);
+    // A new response says 200 (`wasi:http/types` 0.3, `response.new`): one
+    // host call fewer for most answers.
+    if status != 200 {
+        let _ = response.set_status_code(status);
+    }
     response
 }

@@ -110,23 +110,26 @@ fn wasi_request(req: OutRequest, options: RequestOptions) -> Result<WasiRequest,
         }
     };
     let (request, _sent) = WasiRequest::new(fields, contents, trailers_rx, Some(options));
+    // A new request's method is GET (`wasi:http/types` 0.3, `request.new`:
+    // "a default `method` of `GET`"): most calls are reads and need no
+    // host call to say so.
     let method = match req.method {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        "POST" => Method::Post,
-        "PUT" => Method::Put,
-        "DELETE" => Method::Delete,
-        "PATCH" => Method::Patch,
-        "OPTIONS" => Method::Options,
-        other => Method::Other(other.to_owned()),
+        "GET" => None,
+        "HEAD" => Some(Method::Head),
+        "POST" => Some(Method::Post),
+        "PUT" => Some(Method::Put),
+        "DELETE" => Some(Method::Delete),
+        "PATCH" => Some(Method::Patch),
+        "OPTIONS" => Some(Method::Options),
+        other => Some(Method::Other(other.to_owned())),
     };
     let scheme = match scheme {
         "http" => Scheme::Http,
         "https" => Scheme::Https,
         other => Scheme::Other(other.to_owned()),
     };
-    request
-        .set_method(&method)
+    method
+        .map_or(Ok(()), |m| request.set_method(&m))
         .and_then(|()| request.set_scheme(Some(&scheme)))
         .and_then(|()| request.set_authority(Some(authority)))
         .and_then(|()| request.set_path_with_query(Some(path_with_query)))
