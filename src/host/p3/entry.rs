@@ -51,15 +51,20 @@ async fn handle(req: Request) -> Response {
         ),
     };
     let response = into_response(resp);
-    // One turn of the executor before the response goes to the host, in
-    // which the task `into_response` spawned begins its body write. Returned
-    // straight away, under load (Spin 4.1, c=16, requests sharing an
-    // instance) the host sometimes wrote the head alone, and with Nagle on
+    // Spin only: one turn of the executor before the response goes to the
+    // host, in which the task `into_response` spawned begins its body write.
+    // Returned straight away, under load (Spin 4.1, c=16, requests sharing
+    // an instance) Spin sometimes wrote the head alone, and with Nagle on
     // the body then waited 40 ms for the client's delayed ACK: 1.3 % of reads
     // (`strace -e writev` on `spin up` shows the split; accs-bench figure 7's
     // p99), 0.1 % with this turn, as for the floor. Measured, not derived:
     // polling the write once by hand before returning, without the turn, did
-    // not help. The turn costs about 7k instructions per read (figure 8).
+    // not help. The turn costs about 7k instructions per read (figure 8), so
+    // the `wasmtime` build does without: `wasmtime serve` sets `TCP_NODELAY`
+    // on every connection it accepts (wasmtime-cli 48.0.8,
+    // `src/commands/serve.rs`, `stream.set_nodelay(true)`), and its p99 never
+    // showed the stall.
+    #[cfg(feature = "spin-p3")]
     spin_sdk::wasip3::wit_bindgen::yield_async().await;
     response
 }
