@@ -70,17 +70,18 @@ impl TraceContext {
         crate::config::hex(&self.trace_id)
     }
 
-    /// `00-<trace>-<span>-<flags>` for `span`.
+    /// `00-<trace>-<span>-<flags>` for `span`, in one buffer.
     fn header(&self, span: &[u8; 8]) -> String {
-        use crate::config::hex;
-        let mut h = String::with_capacity(55);
-        for part in ["00", &hex(&self.trace_id), &hex(span), &hex(&[self.flags])] {
-            if !h.is_empty() {
-                h.push('-');
-            }
-            h.push_str(part);
-        }
-        h
+        use crate::config::push_hex;
+        let mut h = Vec::with_capacity(55);
+        h.extend_from_slice(b"00-");
+        push_hex(&mut h, &self.trace_id);
+        h.push(b'-');
+        push_hex(&mut h, span);
+        h.push(b'-');
+        push_hex(&mut h, &[self.flags]);
+        // Only ASCII was written, so this cannot fail.
+        String::from_utf8(h).unwrap_or_default()
     }
 
     /// This request's `traceparent`, returned on the answer.
@@ -233,7 +234,7 @@ impl Trace {
         out.extend_from_slice(b"{\"request_id\":");
         put_str(&mut out, &self.request_id);
         out.extend_from_slice(b",\"trace_id\":\"");
-        out.extend_from_slice(self.context.trace_id().as_bytes());
+        crate::config::push_hex(&mut out, &self.context.trace_id);
         out.push(b'"');
         if let Some(key) = self.key.borrow().as_deref() {
             out.extend_from_slice(b",\"key\":");
