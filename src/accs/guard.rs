@@ -8,15 +8,44 @@ use url::Url;
 
 /// `base` joined with `path_and_query` (already encoded, starting `/V1/`),
 /// or a 400 `invalid_request` naming the rule it broke. What is sent is the
-/// parsed URL, so the query goes out normalized.
+/// URL as parsing would serialize it, so the query goes out normalized.
 ///
-/// The path is resolved against `base` as a relative reference
-/// (`./<tenant>/V1/...`: the `./` keeps a `:` in the tenant from reading as a
-/// scheme) rather than parsing a whole new URL: scheme and host come from
-/// `base` as they are, with no second host parse (its IDNA pass was most of
-/// this function's cost on every call). The checks after it are the same.
-pub fn upstream_url(base: &Url, path_and_query: &str) -> Result<Url, Problem> {
+/// Most paths pass the textual rules and hold no character URL parsing
+/// would escape: for those (and a base as configuration leaves it: no
+/// trailing `/`, query or fragment) the URL is the base's text followed by
+/// the path, which [`joined`] would give too (a property test compares the
+/// two on arbitrary paths). The parse cost about 3 % of a warm read's
+/// instructions on `wasmtime serve`. Anything else goes through [`joined`].
+pub fn upstream_url(base: &Url, path_and_query: &str) -> Result<String, Problem> {
     check(path_and_query).map_err(refuse)?;
+    let text = base.as_str();
+    if !path_and_query.contains(PARSING_ESCAPES)
+        && !text.ends_with('/')
+        && base.query().is_none()
+        && base.fragment().is_none()
+    {
+        let mut url = String::with_capacity(text.len() + path_and_query.len());
+        url.push_str(text);
+        url.push_str(path_and_query);
+        return Ok(url);
+    }
+    joined(base, path_and_query).map(String::from)
+}
+
+/// The printable ASCII characters that URL parsing escapes in the path
+/// (`"`, `<`, `>`, `` ` ``, `{`, `}`) or in an http(s) query (`"`, `<`,
+/// `>`, `'`): the WHATWG URL Standard's path and special-query
+/// percent-encode sets, which the `url` crate implements. Space, `#` and
+/// controls are refused by [`check`] already.
+const PARSING_ESCAPES: [char; 7] = ['"', '<', '>', '`', '{', '}', '\''];
+
+/// The parsing path: `path_and_query` resolved against `base` as a relative
+/// reference (`./<tenant>/V1/...`: the `./` keeps a `:` in the tenant from
+/// reading as a scheme) rather than parsing a whole new URL: scheme and host
+/// come from `base` as they are, with no second host parse (its IDNA pass
+/// was most of the cost). Then the origin, the tenant prefix and the path
+/// are checked against what parsing made of them.
+fn joined(base: &Url, path_and_query: &str) -> Result<Url, Problem> {
     let base_path = base.path().trim_end_matches('/');
     let relative = if base.path().ends_with('/') {
         format!(".{path_and_query}")
@@ -166,8 +195,10 @@ mod tests {
         }
         // A passthrough query may carry characters URL parsing escapes.
         let url = upstream_url(&base(), "/V1/customers/search?q='x\"<y>").unwrap();
-        assert_eq!(url.path(), "/T1/V1/customers/search");
-        assert_eq!(url.query(), Some("q=%27x%22%3Cy%3E"));
+        assert_eq!(
+            url,
+            "https://na1.api.commerce.adobe.com/T1/V1/customers/search?q=%27x%22%3Cy%3E"
+        );
     }
 
     /// Joining is an optimisation: it must give exactly the URL a full parse
@@ -197,7 +228,39 @@ mod tests {
                 let expected = Url::parse(&whole).unwrap();
                 let got =
                     upstream_url(&base, pq).unwrap_or_else(|p| panic!("{b} {pq}: {}", p.detail));
-                assert_eq!(got, expected, "{b} {pq}");
+                assert_eq!(got, expected.as_str(), "{b} {pq}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The text-only path is an optimisation: for any path that passes
+        /// the textual rules, on every kind of base configuration allows, it
+        /// must give what parsing gives, refusals included.
+        #[test]
+        fn appending_gives_what_parsing_gives(
+            base in proptest::sample::select(vec![
+                "https://na1.api.commerce.adobe.com/T1",
+                "http://127.0.0.1:8081/tenant-bench",
+                "http://[::1]:9000/a/b/tenant",
+                "https://h.example:8443/t:1",
+                "https://h.example/t%20x",
+                "https://h.example/t.x",
+            ]),
+            // Printable ASCII weighted towards what matters to parsing.
+            rest in "([!-~]|%2[eE]|%[0-9a-fA-F]{2}|\\.|/|\\?|%|[\"<>`{}'|^\\[\\]]){0,24}",
+        ) {
+            let base = Url::parse(base).unwrap();
+            let pq = format!("/V1/{rest}");
+            let parsed = check(&pq)
+                .map_err(refuse)
+                .and_then(|()| joined(&base, &pq))
+                .map(String::from);
+            let got = upstream_url(&base, &pq);
+            match (&got, &parsed) {
+                (Ok(a), Ok(b)) => proptest::prop_assert_eq!(a, b),
+                (Err(a), Err(b)) => proptest::prop_assert_eq!(&a.detail, &b.detail),
+                _ => proptest::prop_assert!(false, "{pq}: {got:?} against {parsed:?}"),
             }
         }
     }

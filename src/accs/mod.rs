@@ -154,9 +154,7 @@ impl<'a, P: Ports> Ctx<'a, P> {
                 return Err(problems::budget_spent());
             }
             let res;
-            (res, now) = self
-                .send(call, url.as_str(), &token, timeout, started)
-                .await;
+            (res, now) = self.send(call, &url, &token, timeout, started).await;
             if let Ok(r) = &res
                 && r.status == 401
             {
