@@ -46,7 +46,10 @@ fn respond(out: ResponseOutparam, resp: InResponse) {
     }
     let fields = Headers::from_list(&headers).unwrap_or_else(|_| Headers::new());
     let response = OutgoingResponse::new(fields);
-    let _ = response.set_status_code(resp.status);
+    // A new outgoing-response says 200 (`wasi:http/types` 0.2).
+    if resp.status != 200 {
+        let _ = response.set_status_code(resp.status);
+    }
     let Ok(body) = response.body() else {
         return out.set(response);
     };

@@ -72,8 +72,11 @@ fn outgoing(req: OutRequest) -> Result<Outgoing, SendError> {
         "https" => Scheme::Https,
         other => Scheme::Other(other.to_owned()),
     };
-    request
-        .set_method(&method(req.method))
+    // A new outgoing-request is a GET (`wasi:http/types` 0.2: "a default
+    // `method` of `GET`"): no host call to say so.
+    let method = (req.method != "GET").then(|| method(req.method));
+    method
+        .map_or(Ok(()), |m| request.set_method(&m))
         .and_then(|()| request.set_scheme(Some(&scheme)))
         .and_then(|()| request.set_authority(Some(authority)))
         .and_then(|()| request.set_path_with_query(Some(path_with_query)))
