@@ -453,8 +453,8 @@ impl Report {
             o,
             "## 5. Size and memory\n\n\
              | | bytes | |\n|---|---|---|\n\
-             | wasmtime flavour `.wasm` | {} ({:.2} MiB) | {} (<= 0.75 MiB) |\n\
-             | Spin flavour `.wasm` | {} ({:.2} MiB) | {} (<= 0.75 MiB) |\n\n\
+             | wasmtime flavour `.wasm` | {} ({:.2} MiB) | <= 0.75 MiB: {} |\n\
+             | Spin flavour `.wasm` | {} ({:.2} MiB) | <= 0.75 MiB: {} |\n\n\
              Peak resident memory (`VmHWM` from `/proc/<pid>/status`) of the `wasmtime serve`\n\
              process serving sections 1 and 4:\n\n\
              | moment | memory |\n|---|---|\n\
