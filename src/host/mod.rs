@@ -192,6 +192,28 @@ macro_rules! method_name {
 #[cfg(target_arch = "wasm32")]
 use method_name;
 
+/// The method to set on a new outbound `wasi:http` request, `None` for GET:
+/// WASI 0.2's `outgoing-request` and 0.3's `request.new` both start as GET
+/// ("a default `method` of `GET`"), so saying it again is a host call for
+/// nothing. A macro for the same reason as [`method_name`].
+#[cfg(target_arch = "wasm32")]
+macro_rules! method_to_set {
+    ($name:expr, $Method:ident) => {
+        match $name {
+            "GET" => None,
+            "HEAD" => Some($Method::Head),
+            "POST" => Some($Method::Post),
+            "PUT" => Some($Method::Put),
+            "DELETE" => Some($Method::Delete),
+            "PATCH" => Some($Method::Patch),
+            "OPTIONS" => Some($Method::Options),
+            other => Some($Method::Other(other.to_owned())),
+        }
+    };
+}
+#[cfg(target_arch = "wasm32")]
+use method_to_set;
+
 /// Host randomness drawn a block at a time. A request takes random bytes
 /// three or four times (its request id, trace id, span ids, backoff jitter)
 /// and each draw was a host call; a reused WASI 0.3 instance now makes one

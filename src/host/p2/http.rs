@@ -72,29 +72,13 @@ fn outgoing(req: OutRequest) -> Result<Outgoing, SendError> {
         "https" => Scheme::Https,
         other => Scheme::Other(other.to_owned()),
     };
-    // A new outgoing-request is a GET (`wasi:http/types` 0.2: "a default
-    // `method` of `GET`"): no host call to say so.
-    let method = (req.method != "GET").then(|| method(req.method));
-    method
+    crate::host::method_to_set!(req.method, Method)
         .map_or(Ok(()), |m| request.set_method(&m))
         .and_then(|()| request.set_scheme(Some(&scheme)))
         .and_then(|()| request.set_authority(Some(authority)))
         .and_then(|()| request.set_path_with_query(Some(path_with_query)))
         .map_err(|()| invalid())?;
     Ok(Outgoing(request, req.body))
-}
-
-fn method(m: &str) -> Method {
-    match m {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        "POST" => Method::Post,
-        "PUT" => Method::Put,
-        "DELETE" => Method::Delete,
-        "PATCH" => Method::Patch,
-        "OPTIONS" => Method::Options,
-        other => Method::Other(other.to_owned()),
-    }
 }
 
 fn send_error(e: spin_sdk::http::SendError) -> SendError {

@@ -110,25 +110,12 @@ fn wasi_request(req: OutRequest, options: RequestOptions) -> Result<WasiRequest,
         }
     };
     let (request, _sent) = WasiRequest::new(fields, contents, trailers_rx, Some(options));
-    // A new request's method is GET (`wasi:http/types` 0.3, `request.new`:
-    // "a default `method` of `GET`"): most calls are reads and need no
-    // host call to say so.
-    let method = match req.method {
-        "GET" => None,
-        "HEAD" => Some(Method::Head),
-        "POST" => Some(Method::Post),
-        "PUT" => Some(Method::Put),
-        "DELETE" => Some(Method::Delete),
-        "PATCH" => Some(Method::Patch),
-        "OPTIONS" => Some(Method::Options),
-        other => Some(Method::Other(other.to_owned())),
-    };
     let scheme = match scheme {
         "http" => Scheme::Http,
         "https" => Scheme::Https,
         other => Scheme::Other(other.to_owned()),
     };
-    method
+    crate::host::method_to_set!(req.method, Method)
         .map_or(Ok(()), |m| request.set_method(&m))
         .and_then(|()| request.set_scheme(Some(&scheme)))
         .and_then(|()| request.set_authority(Some(authority)))
