@@ -56,6 +56,19 @@ fn respond(out: ResponseOutparam, resp: InResponse) {
     let Ok(stream) = body.write() else {
         return out.set(response);
     };
+    // As much of `rest` as `room` allows, moving past what was written;
+    // false when the stream refused it.
+    let write_some = |rest: &mut &[u8], room: u64| {
+        let now = rest.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        if now == 0 {
+            return true;
+        }
+        let written = stream.write(&rest[..now]).is_ok();
+        if written {
+            *rest = &rest[now..];
+        }
+        written
+    };
     // The body is queued before the head is handed over, so the host has
     // both when it writes the answer. Set first (spin-sdk's `set_with_body`),
     // the host sometimes wrote the head alone and the body after it; Spin
@@ -67,10 +80,7 @@ fn respond(out: ResponseOutparam, resp: InResponse) {
     // budget while the channel has room), so this write never waits.
     let mut rest = resp.body.as_slice();
     if let Ok(room) = stream.check_write() {
-        let now = rest.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-        if now > 0 && stream.write(&rest[..now]).is_ok() {
-            rest = &rest[now..];
-        }
+        write_some(&mut rest, room);
     }
     out.set(response);
     // What did not fit (a body over the host's chunk budget, 1 MiB by
@@ -81,11 +91,9 @@ fn respond(out: ResponseOutparam, resp: InResponse) {
         match stream.check_write() {
             Ok(0) => stream.subscribe().block(),
             Ok(room) => {
-                let now = rest.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-                if stream.write(&rest[..now]).is_err() {
+                if !write_some(&mut rest, room) {
                     break;
                 }
-                rest = &rest[now..];
             }
             Err(_) => break,
         }
