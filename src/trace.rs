@@ -66,10 +66,6 @@ impl TraceContext {
         }
     }
 
-    pub fn trace_id(&self) -> String {
-        crate::config::hex(&self.trace_id)
-    }
-
     /// `00-<trace>-<span>-<flags>` for `span`, in one buffer.
     fn header(&self, span: &[u8; 8]) -> String {
         use crate::config::push_hex;
@@ -325,7 +321,7 @@ mod tests {
         let key = t.key.borrow();
         serde_json::to_string(&Line {
             request_id: &t.request_id,
-            trace_id: t.context.trace_id(),
+            trace_id: crate::config::hex(&t.context.trace_id),
             key: key.as_deref(),
             method,
             route,
@@ -377,7 +373,10 @@ mod tests {
             Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"),
             &ports,
         );
-        assert_eq!(ctx.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(
+            crate::config::hex(&ctx.trace_id),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
         assert_eq!(ctx.flags, 1);
         assert_eq!(
             ctx.state.as_deref(),
@@ -411,7 +410,11 @@ mod tests {
             "garbage",
         ] {
             let ctx = TraceContext::start(Some(bad), Some("a=b"), &ports);
-            assert_ne!(ctx.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736", "{bad}");
+            assert_ne!(
+                crate::config::hex(&ctx.trace_id),
+                "4bf92f3577b34da6a3ce929d0e0e4736",
+                "{bad}"
+            );
             assert_eq!(
                 ctx.state, None,
                 "{bad}: no tracestate without a valid traceparent"
