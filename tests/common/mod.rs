@@ -26,11 +26,14 @@ pub use edge_host::Flavour;
 
 pub const FLAVOURS: [Flavour; 2] = [Flavour::Spin, Flavour::Wasmtime];
 
-/// The three builds of the component, each from its own cargo features.
+/// The four builds of the component, each from its own cargo features.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Build {
-    /// `spin` (default): WASI 0.2, released Spin. Runs only under real Spin.
+    /// `spin` (default): WASI 0.2, every Spin platform. Runs only under real Spin.
     SpinP2,
+    /// `spin` + `kv-cas` (`spin.cas.toml`): WASI 0.2 with exact claims through
+    /// `wasi:keyvalue/atomics`, for the Spin CLI and SpinKube.
+    SpinP2Cas,
     /// `spin-p3`: WASI 0.3, Spin 4.1+; also edge-host's `Flavour::Spin`.
     SpinP3,
     /// `wasmtime`: WASI 0.3, `wasmtime serve`; edge-host's `Flavour::Wasmtime`.
@@ -38,11 +41,31 @@ pub enum Build {
 }
 
 impl Build {
-    fn name(self) -> &'static str {
+    pub const ALL: [Build; 4] = [
+        Build::SpinP2,
+        Build::SpinP2Cas,
+        Build::SpinP3,
+        Build::Wasmtime,
+    ];
+
+    pub fn name(self) -> &'static str {
         match self {
             Build::SpinP2 => "spin",
+            Build::SpinP2Cas => "spin-cas",
             Build::SpinP3 => "spin-p3",
             Build::Wasmtime => "wasmtime",
+        }
+    }
+
+    /// The feature flags of `cargo build --target wasm32-wasip2 --release`
+    /// that make this build (`tests/platforms.rs` holds the manifests' build
+    /// commands to them).
+    pub fn feature_args(self) -> &'static [&'static str] {
+        match self {
+            Build::SpinP2 => &[],
+            Build::SpinP2Cas => &["--features", "kv-cas"],
+            Build::SpinP3 => &["--no-default-features", "--features", "spin-p3"],
+            Build::Wasmtime => &["--no-default-features", "--features", "wasmtime"],
         }
     }
 }
@@ -88,9 +111,7 @@ pub fn build_wasm(build: Build) -> PathBuf {
             "--target-dir",
         ])
         .arg(&target_dir);
-    if build != Build::SpinP2 {
-        cmd.args(["--no-default-features", "--features", build.name()]);
-    }
+    cmd.args(build.feature_args());
     let status = cmd.status().expect("running cargo to build the component");
     assert!(
         status.success(),

@@ -14,16 +14,23 @@ use std::time::{Duration, Instant};
 /// released 3.x and 4.0 is what users have); the WASI 0.3 build needs 4.1+.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SpinBuild {
-    /// Feature `spin` (default), on the Spin in `SPIN`.
+    /// Feature `spin` (default, best-effort claims), on the Spin in `SPIN`.
     P2,
+    /// Features `spin` + `kv-cas` (`spin.cas.toml`, exact claims), on `SPIN`.
+    P2Cas,
     /// Feature `spin-p3`, on the Spin in `SPIN_P3`.
     P3,
 }
 
 impl SpinBuild {
+    /// The WASI 0.2 builds: a fresh instance for every request.
+    pub fn is_p2(self) -> bool {
+        self != SpinBuild::P3
+    }
+
     pub fn variable(self) -> &'static str {
         match self {
-            SpinBuild::P2 => "SPIN",
+            SpinBuild::P2 | SpinBuild::P2Cas => "SPIN",
             SpinBuild::P3 => "SPIN_P3",
         }
     }
@@ -31,6 +38,7 @@ impl SpinBuild {
     pub fn wasm(self) -> PathBuf {
         match self {
             SpinBuild::P2 => build_wasm(Build::SpinP2),
+            SpinBuild::P2Cas => build_wasm(Build::SpinP2Cas),
             SpinBuild::P3 => build_wasm(Build::SpinP3),
         }
     }
@@ -55,7 +63,7 @@ pub fn spin_for(build: SpinBuild, test: &str) -> Option<String> {
         _ => ("spin".to_owned(), "PATH"),
     };
     let ok = match (version(&bin), build) {
-        (Some(_), SpinBuild::P2) => true,
+        (Some(_), SpinBuild::P2 | SpinBuild::P2Cas) => true,
         (Some(v), SpinBuild::P3) => v >= (4, 1),
         (None, _) => false,
     };
@@ -84,7 +92,8 @@ pub fn spin_for(build: SpinBuild, test: &str) -> Option<String> {
 /// Which manifest a host runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Manifest {
-    /// The shipped `spin.toml`, as a user deploys it.
+    /// The shipped manifest of the build, as a user deploys it: `spin.toml`,
+    /// or `spin.cas.toml` for the exact-claims build.
     Shipped,
     /// `spin.sim.toml`, the quick start's manifest.
     Sim,
@@ -208,15 +217,19 @@ pub async fn spin_up(
     let wasm = build.wasm();
     let root = super::manifest_dir();
     let root = root.as_path();
-    let source = match manifest {
-        Manifest::Shipped => "spin.toml",
-        Manifest::Sim => "spin.sim.toml",
+    let source = match (manifest, build) {
+        (Manifest::Shipped, SpinBuild::P2Cas) => "spin.cas.toml",
+        (Manifest::Shipped, _) => "spin.toml",
+        (Manifest::Sim, _) => "spin.sim.toml",
     };
     let text = fs::read_to_string(root.join(source)).unwrap();
-    let shipped_source = r#"source = "target/wasm32-wasip2/release/accs_edge.wasm""#;
-    assert!(text.contains(shipped_source), "{source} names its .wasm");
+    let shipped_source = text
+        .lines()
+        .find(|l| l.starts_with(r#"source = "target/"#) && l.ends_with(r#"/accs_edge.wasm""#))
+        .unwrap_or_else(|| panic!("{source} names its .wasm"))
+        .to_owned();
     let text = text.replace(
-        shipped_source,
+        &shipped_source,
         &format!("source = {:?}", wasm.display().to_string()),
     );
     let dir = TempDir::new(&format!("spin-{tag}"));
