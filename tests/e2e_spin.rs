@@ -1,7 +1,7 @@
-//! End to end under the real `spin up`: the WASI 0.2 build (feature `spin`,
-//! the default) on a released Spin (`SPIN`, 3.x or 4.0), and the WASI 0.3
-//! build (`spin-p3`) on Spin 4.1+ (`SPIN_P3`), against the simulator on
-//! loopback. `.ci/run` provides both Spins and Redis; without them each test
+//! End to end under the real `spin up`: the WASI 0.2 builds (feature `spin`,
+//! the default, and `spin` + `kv-cas` from `spin.cas.toml`) on a released
+//! Spin (`SPIN`, 3.x or 4.0), and the WASI 0.3 build (`spin-p3`) on Spin 4.1+
+//! (`SPIN_P3`), against the simulator on loopback. `.ci/run` provides both Spins and Redis; without them each test
 //! says in one line that it did not run.
 //!
 //! What Spin does here is Spin's own: the manifest's variables reach the
@@ -15,13 +15,14 @@ mod common;
 use common::spin::*;
 use common::*;
 use reqwest::Client;
-use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The dev secret of `spin.sim.toml` (the Standard Webhooks example key).
 const SIM_WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// A key whose entry grants `products.read` only.
 const READ_ONLY_KEY: &str = "ro-key-0123456789abcdef0123456789abcdef";
+/// A key whose entry names no scopes: full access, with a warning.
+const UNSCOPED_KEY: &str = "open-key-0123456789abcdef0123456789abcdef";
 /// The dev API key of `spin.sim.toml`.
 const SIM_API_KEY: &str = "dev-key-0123456789abcdef0123456789";
 
@@ -95,7 +96,10 @@ async fn one_host(build: SpinBuild, test: &str) {
     let sim = start_sim().await;
     let mut vars = spin_vars(&sim);
     vars.insert("webhook_secrets".into(), SIM_WEBHOOK_SECRET.into());
-    let keys = format!("{};ro:{READ_ONLY_KEY}:products.read", vars["api_keys"]);
+    let keys = format!(
+        "{};ro:{READ_ONLY_KEY}:products.read;open:{UNSCOPED_KEY}",
+        vars["api_keys"]
+    );
     vars.insert("api_keys".into(), keys);
     let mut host = spin_up(
         &bin,
@@ -164,17 +168,20 @@ async fn one_host(build: SpinBuild, test: &str) {
         .collect();
     assert_eq!(sources.len(), 100);
     assert_eq!(sources.iter().filter(|s| *s == "ims").count(), 1);
-    if build == SpinBuild::P2 {
+    if build.is_p2() {
         assert!(sources[1..].iter().all(|s| s == "kv"), "{sources:?}");
     }
 
     // Odd SKUs reach ACCS encoded exactly once, as one path segment.
     sim.reset();
-    for (inbound, wire) in [
-        ("a%2Fb%20c", "a%2Fb%20c"),
-        ("100%25", "100%25"),
-        ("x%2By", "x%2By"),
-        ("%C3%A9t%C3%A9", "%C3%A9t%C3%A9"),
+    // Each is a seeded SKU (accs-sim's ODD_SKUS), so a wrong encoding is a
+    // 404, not a pass.
+    for (inbound, wire, sku) in [
+        ("a%2Fb%20c", "a%2Fb%20c", "a/b c"),
+        ("100%25", "100%25", "100%"),
+        ("x%2By", "x%2By", "x+y"),
+        ("caf%C3%A9-%C3%BC", "caf%C3%A9-%C3%BC", "café-ü"),
+        ("tab%3F%26%23", "tab%3F%26%23", "tab?&#"),
     ] {
         let r = client
             .get(format!("{base}/v1/products/{inbound}"))
@@ -182,7 +189,10 @@ async fn one_host(build: SpinBuild, test: &str) {
             .send()
             .await
             .unwrap();
-        text(r, &mut captured).await;
+        let (status, body) = text(r, &mut captured).await;
+        assert_eq!(status, 200, "{inbound}: {body}");
+        let product: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(product["sku"], sku, "{inbound}");
         let seen = sim
             .requests()
             .last()
@@ -342,13 +352,33 @@ async fn one_host(build: SpinBuild, test: &str) {
     assert_eq!(sim.requests().len(), 1, "the refused write sent nothing");
     assert!(host.log().contains(r#""key":"ro""#));
     // Every other API-key route: 403 for the read-only key with nothing
-    // sent, and open to the unscoped key.
-    for (method, path, scope) in [
-        ("GET", "/v1/token", "token.read"),
-        ("PUT", "/v1/products/SKU-0001", "products.write"),
-        ("GET", "/v1/orders", "orders.read"),
-        ("GET", "/v1/orders/1", "orders.read"),
-        ("GET", "/v1/accs/V1/categories/2", "passthrough"),
+    // sent, and open to the key whose entry names no scopes, each with its
+    // own answer (the passthrough is closed by passthrough_allow, empty
+    // here: 403 `forbidden`, past the scope check).
+    for (method, path, scope, want, field) in [
+        ("GET", "/v1/token", "token.read", 200, r#""cached":true"#),
+        (
+            "PUT",
+            "/v1/products/SKU-0001",
+            "products.write",
+            200,
+            r#""sku":"SKU-0001""#,
+        ),
+        ("GET", "/v1/orders", "orders.read", 200, r#""total_count":"#),
+        (
+            "GET",
+            "/v1/orders/1",
+            "orders.read",
+            200,
+            r#""entity_id":1"#,
+        ),
+        (
+            "GET",
+            "/v1/accs/V1/categories/2",
+            "passthrough",
+            403,
+            r#""code":"forbidden""#,
+        ),
     ] {
         let send = |key: &'static str| {
             let b = client
@@ -365,14 +395,23 @@ async fn one_host(build: SpinBuild, test: &str) {
         assert_eq!(status, 403, "{method} {path}: {body}");
         assert!(body.contains(scope), "{body}");
         assert_eq!(sim.requests().len() + sim.token_requests().len(), before);
-        let (status, body) = text(send(API_KEY).await.unwrap(), &mut captured).await;
-        // The passthrough is closed by passthrough_allow (empty here): 403
-        // `forbidden`, past the scope check.
-        let want_forbidden = path.starts_with("/v1/accs");
-        assert!(
-            status < 400 || (want_forbidden && body.contains(r#""code":"forbidden""#)),
-            "{method} {path} unscoped: {status} {body}"
-        );
+        let (status, body) = text(send(UNSCOPED_KEY).await.unwrap(), &mut captured).await;
+        assert_eq!(status, want, "{method} {path} unscoped: {body}");
+        assert!(body.contains(field), "{method} {path} unscoped: {body}");
+    }
+    // The README's promise for entries without scopes: a warning naming
+    // the entry (never its key). On the WASI 0.2 builds every request is an
+    // instance, so each of the five requests above warns; WASI 0.3: the
+    // instance warned once.
+    let warnings: Vec<_> = host
+        .log_lines()
+        .into_iter()
+        .filter(|l| l["level"] == "warn" && l["entries"] == serde_json::json!(["open"]))
+        .collect();
+    if build.is_p2() {
+        assert_eq!(warnings.len(), 5, "{warnings:?}");
+    } else {
+        assert!(!warnings.is_empty(), "no warning for the unscoped entry");
     }
 
     // The default SQLite store keeps the token across a restart: 0 IMS calls.
@@ -601,9 +640,10 @@ async fn two_hosts(build: SpinBuild, test: &str) {
         ops.get("set").copied().unwrap_or(0),
     );
     assert_eq!(sets, 1, "one write, the token: {ops:?}");
-    match build {
-        SpinBuild::P2 => assert_eq!(gets, 20, "one read per request: {ops:?}"),
-        SpinBuild::P3 => assert!((1..20).contains(&gets), "{ops:?}"),
+    if build.is_p2() {
+        assert_eq!(gets, 20, "one read per request: {ops:?}");
+    } else {
+        assert!((1..20).contains(&gets), "{ops:?}");
     }
     let _ = writeln_stderr(&format!("{test}: Redis commands for 20 reads: {ops:?}"));
 
@@ -657,11 +697,16 @@ async fn two_hosts(build: SpinBuild, test: &str) {
         .collect();
     assert_eq!(
         bearers.iter().filter(|b| b.ends_with(&old)).count(),
-        if build == SpinBuild::P2 { 3 } else { 4 }
+        if build.is_p2() { 3 } else { 4 }
     );
 
     // The same delivery to both hosts at once lands exactly once, 20 times.
-    let mut outcomes = BTreeMap::new();
+    // The loser answers 409 `conflict` with `Retry-After` when the two
+    // overlapped (it saw the winner's claim), or replays the winner's answer
+    // when it came after; anything else (a 500, a 502, a second 200) fails.
+    // With `kv-cas` the claim is a compare-and-swap; the other builds write,
+    // wait 50 ms and read back (best effort): both must land each once here.
+    let mut overlapped = 0;
     for rep in 0..20 {
         sim.reset();
         let id = format!("race-{rep}");
@@ -670,23 +715,26 @@ async fn two_hosts(build: SpinBuild, test: &str) {
             deliver(&client, &a.base, "inventory", &id, &body),
             deliver(&client, &b.base, "inventory", &id, &body)
         );
-        let mut pair = Vec::new();
+        let mut answers = Vec::new();
         for r in [ra, rb] {
-            let replayed = r.headers().contains_key("webhook-replayed");
-            let (status, _) = text(r, &mut captured).await;
-            pair.push((status, replayed));
+            let replayed = r.headers().get("webhook-replayed").is_some();
+            let retry_after = r.headers().get("retry-after").is_some();
+            let (status, body) = text(r, &mut captured).await;
+            answers.push((status, replayed, retry_after, body));
         }
-        pair.sort();
         assert_eq!(
             calls(&sim, "POST /V1/inventory/source-items"),
             1,
-            "rep {rep}: {pair:?}"
+            "rep {rep}: {answers:?}"
         );
-        assert!(
-            pair.iter().any(|(s, r)| *s == 200 && !r),
-            "rep {rep}: one processed it: {pair:?}"
-        );
-        *outcomes.entry(format!("{pair:?}")).or_insert(0) += 1;
+        let winners = answers.iter().filter(|a| a.0 == 200 && !a.1).count();
+        assert_eq!(winners, 1, "rep {rep}: one processed it: {answers:?}");
+        let loser = answers.iter().find(|a| !(a.0 == 200 && !a.1)).unwrap();
+        match loser {
+            (409, false, true, body) if body.contains(r#""code":"conflict""#) => overlapped += 1,
+            (200, true, _, _) => {}
+            other => panic!("rep {rep}: the loser answered {other:?}"),
+        }
         // The other host replays it without calling ACCS.
         let other = if rep % 2 == 0 { &b } else { &a };
         let r = deliver(&client, &other.base, "inventory", &id, &body).await;
@@ -703,7 +751,13 @@ async fn two_hosts(build: SpinBuild, test: &str) {
             "rep {rep}: replay"
         );
     }
-    let _ = writeln_stderr(&format!("{test}: 20 racing deliveries: {outcomes:?}"));
+    let _ = writeln_stderr(&format!(
+        "{test}: 20 racing deliveries landed once each; {overlapped} overlapped (the loser answered 409), the others replayed"
+    ));
+    assert!(
+        overlapped > 0,
+        "no two deliveries overlapped: the race was never run"
+    );
 
     captured.push(a.log());
     captured.push(b.log());
@@ -718,6 +772,11 @@ fn writeln_stderr(line: &str) -> std::io::Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn wasi_p2_build_two_hosts_one_redis() {
     two_hosts(SpinBuild::P2, "wasi_p2_build_two_hosts_one_redis").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wasi_p2_cas_build_two_hosts_one_redis() {
+    two_hosts(SpinBuild::P2Cas, "wasi_p2_cas_build_two_hosts_one_redis").await
 }
 
 #[tokio::test(flavor = "multi_thread")]
