@@ -116,9 +116,35 @@ mod tests {
             v in r"[0-9 ]{0,40}|[A-Za-z]{3}, [0-9]{1,3} [A-Za-z]{3} [0-9]{1,6} [0-9:]{0,9} [A-Z]{0,4}",
             now in any::<u64>(),
         ) {
-            if let Some(wait) = parse(&v, now) {
-                prop_assert!(caller_seconds(wait) >= 1);
+            // Either form or nothing: digits (with surrounding spaces) are
+            // delay-seconds; anything else parses only as an HTTP-date.
+            let digits = v.trim();
+            let is_delay = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+            match parse(&v, now) {
+                Some(wait) if is_delay => prop_assert_eq!(
+                    wait,
+                    Duration::from_secs(digits.parse::<u64>().unwrap_or(u64::MAX))
+                ),
+                Some(_) => prop_assert!(httpdate::parse_http_date(digits).is_ok(), "{v:?}"),
+                None => prop_assert!(
+                    !is_delay && httpdate::parse_http_date(digits).is_err(),
+                    "{v:?} is readable but was refused"
+                ),
             }
+        }
+
+        #[test]
+        fn delay_seconds_round_trip(secs in any::<u64>(), now in any::<u64>()) {
+            prop_assert_eq!(parse(&secs.to_string(), now), Some(Duration::from_secs(secs)));
+        }
+
+        /// An HTTP-date ACCS could send (whole seconds, 1970 to 9999) is the
+        /// wait from `now` to it, or none once it has passed.
+        #[test]
+        fn http_dates_round_trip(at_s in 0u64..253_402_300_799, now_ms in 0u64..253_402_300_799_000) {
+            let date = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(at_s));
+            let want = (at_s * 1000).saturating_sub(now_ms);
+            prop_assert_eq!(parse(&date, now_ms), Some(Duration::from_millis(want)), "{}", date);
         }
     }
 }
