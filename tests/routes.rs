@@ -35,9 +35,49 @@ fn the_openapi_check_catches_a_wrong_body() {
         "GET",
         "/healthz",
         200,
-        "application/json",
+        &answer_headers("application/json"),
         br#"{"status":"down"}"#,
     );
+}
+
+/// The heads every answer carries, with `content_type`.
+fn answer_headers(content_type: &str) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    h.insert("content-type", content_type.parse().unwrap());
+    h.insert("x-request-id", "req-1".parse().unwrap());
+    h.insert(
+        "traceparent",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+            .parse()
+            .unwrap(),
+    );
+    h
+}
+
+#[test]
+#[should_panic(expected = "no x-request-id")]
+fn the_openapi_check_catches_a_missing_request_id() {
+    let mut h = answer_headers("application/json");
+    h.remove("x-request-id");
+    common::openapi::check("GET", "/healthz", 200, &h, br#"{"status":"ok"}"#);
+}
+
+#[test]
+#[should_panic(expected = "Allow")]
+fn the_openapi_check_catches_a_wrong_allow() {
+    let mut h = answer_headers("application/problem+json");
+    h.insert("allow", "GET, DELETE".parse().unwrap());
+    let body = br#"{"type":"about:blank","title":"Method not allowed","status":405,"detail":"x","code":"method_not_allowed","request_id":"req-1"}"#;
+    common::openapi::check("PATCH", "/healthz", 405, &h, body);
+}
+
+#[test]
+#[should_panic(expected = "is not an integer")]
+fn the_openapi_check_catches_a_malformed_documented_header() {
+    let mut h = answer_headers("application/problem+json");
+    h.insert("retry-after", "soon".parse().unwrap());
+    let body = br#"{"type":"about:blank","title":"Conflict","status":409,"detail":"x","code":"conflict","request_id":"req-1"}"#;
+    common::openapi::check("POST", "/v1/webhooks/inventory", 409, &h, body);
 }
 
 #[tokio::test(flavor = "multi_thread")]

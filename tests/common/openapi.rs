@@ -45,9 +45,48 @@ fn resolve(v: &'static Value) -> &'static Value {
     }
 }
 
-/// Panics with what is wrong when the response is not what the document says.
-pub fn check(method: &str, path: &str, status: u16, content_type: &str, body: &[u8]) {
+/// Panics with what is wrong when the response is not what the document says:
+/// its status, content type and body, the headers every answer carries
+/// (`x-request-id`, `traceparent`), a 405's `Allow`, and every header the
+/// document names for the response.
+pub fn check(method: &str, path: &str, status: u16, headers: &http::HeaderMap, body: &[u8]) {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let content_type = header("content-type").unwrap_or("");
     let path = path.split('?').next().unwrap_or(path);
+    // The document's description: "Every answer carries `x-request-id`" (1
+    // to 128 of `A-Z a-z 0-9 - _ . :`, README) and a W3C `traceparent`.
+    let request_id = header("x-request-id")
+        .unwrap_or_else(|| panic!("{method} {path} {status}: no x-request-id"));
+    assert!(
+        (1..=128).contains(&request_id.len())
+            && request_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)),
+        "{method} {path} {status}: x-request-id {request_id:?}"
+    );
+    let traceparent =
+        header("traceparent").unwrap_or_else(|| panic!("{method} {path} {status}: no traceparent"));
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    assert!(
+        parts.len() == 4
+            && [2, 32, 16, 2]
+                == [
+                    parts[0].len(),
+                    parts[1].len(),
+                    parts[2].len(),
+                    parts[3].len()
+                ]
+            && parts.iter().all(|p| p
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))),
+        "{method} {path} {status}: traceparent {traceparent:?}"
+    );
+    if let Some(replayed) = header("webhook-replayed") {
+        assert!(
+            replayed == "true" && path.starts_with("/v1/webhooks/"),
+            "{method} {path} {status}: webhook-replayed {replayed:?}"
+        );
+    }
     let Some(t) = template(path) else {
         // A path the document does not have (a webhook topic that does not
         // exist, say): only a 404 problem may answer it.
@@ -62,12 +101,32 @@ pub fn check(method: &str, path: &str, status: u16, content_type: &str, body: &[
     };
     let op = &doc()["paths"][t][method.to_ascii_lowercase()];
     let responses = &op["responses"];
-    // A wrong method is answered before any operation exists for it.
+    // A wrong method is answered before any operation exists for it: a
+    // problem with `method_not_allowed` and an `Allow` naming exactly the
+    // documented methods.
     let responses = if op.is_null() {
         assert_eq!(
             status, 405,
             "{method} {t} is not documented and did not answer 405"
         );
+        let mut documented: Vec<String> = doc()["paths"][t]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, v)| v.get("responses").is_some())
+            .map(|(m, _)| m.to_ascii_uppercase())
+            .collect();
+        documented.sort();
+        let allow = header("allow").unwrap_or_else(|| panic!("{method} {t} 405: no Allow"));
+        let mut allowed: Vec<String> = allow.split(',').map(|m| m.trim().to_owned()).collect();
+        allowed.sort();
+        assert_eq!(allowed, documented, "{method} {t} 405: Allow {allow:?}");
+        let ctype = content_type.split(';').next().unwrap_or("").trim();
+        assert_eq!(ctype, "application/problem+json", "{method} {t} 405");
+        let schema = json!({"$ref": "#/components/schemas/Problem"});
+        validate(format!("{method} {t} 405"), &schema, body);
+        let problem: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(problem["code"], "method_not_allowed", "{method} {t} 405");
         return;
     } else {
         responses
@@ -78,6 +137,26 @@ pub fn check(method: &str, path: &str, status: u16, content_type: &str, body: &[
         .find_map(|k| responses.get(k))
         .unwrap_or_else(|| panic!("{method} {t}: status {status} is not documented"));
     let response = resolve(response);
+    // Each header the document names for this response, when sent, is of
+    // the documented type.
+    if let Some(named) = response["headers"].as_object() {
+        for (name, h) in named {
+            let Some(value) = header(&name.to_ascii_lowercase()) else {
+                continue;
+            };
+            let instance = match resolve(&h["schema"])["type"].as_str() {
+                Some("integer") => json!(value.parse::<u64>().unwrap_or_else(|_| panic!(
+                    "{method} {t} {status}: {name} {value:?} is not an integer"
+                ))),
+                _ => json!(value),
+            };
+            validate(
+                format!("{method} {t} {status} header {name}"),
+                &h["schema"],
+                instance.to_string().as_bytes(),
+            );
+        }
+    }
     let ctype = content_type.split(';').next().unwrap_or("").trim();
     let Some(media) = response["content"].get(ctype) else {
         panic!("{method} {t} {status}: content type `{ctype}` is not documented");

@@ -87,13 +87,13 @@ impl Rig {
 
     /// Checks a response to `method path` against docs/openapi.yaml, then reads it.
     pub fn checked(&self, method: &str, path: &str, resp: http::Response<Bytes>) -> Answer {
-        let ctype = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        super::openapi::check(method, path, resp.status().as_u16(), &ctype, resp.body());
+        super::openapi::check(
+            method,
+            path,
+            resp.status().as_u16(),
+            resp.headers(),
+            resp.body(),
+        );
         self.answer(resp)
     }
 
