@@ -40,6 +40,34 @@ fn the_openapi_check_catches_a_wrong_body() {
     );
 }
 
+/// The secret grep covers a token issued before a `Sim::reset` (the
+/// requests it was seen in are gone by then).
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(expected = "a secret (63 chars) leaked")]
+async fn the_secret_grep_catches_a_token_from_before_a_reset() {
+    let sim = common::start_sim().await;
+    let token = common::sim_token(&sim).await;
+    sim.reset();
+    common::assert_no_secrets(&sim, &[format!("log line with {token}")]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(expected = "a webhook secret leaked")]
+async fn the_secret_grep_catches_a_webhook_secret() {
+    let sim = common::start_sim().await;
+    let secret = common::secret("whsec_dGVzdC1rZXktMDEyMzQ1Njc4OWFiY2RlZg==");
+    common::assert_no_secrets(&sim, &[format!("detail: bad secret {secret}")]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(expected = "a secret (36 chars) leaked")]
+async fn the_secret_grep_catches_a_webhook_key_without_its_prefix() {
+    let sim = common::start_sim().await;
+    let secret = common::secret("whsec_dGVzdC1rZXktMDEyMzQ1Njc4OWFiY2RlZg==");
+    let key = secret.trim_start_matches("whsec_");
+    common::assert_no_secrets(&sim, &[format!("detail: bad key {key}")]);
+}
+
 /// The heads every answer carries, with `content_type`.
 fn answer_headers(content_type: &str) -> http::HeaderMap {
     let mut h = http::HeaderMap::new();

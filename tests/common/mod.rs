@@ -163,33 +163,61 @@ pub fn vars(sim: &Sim) -> BTreeMap<String, String> {
     .collect()
 }
 
-/// Every secret the suite knows of: the client secret, the API keys, and
-/// each token the simulator saw in an `Authorization` header.
+/// The Standard Webhooks example secret that `spin.sim.toml` and
+/// `scripts/dev` configure.
+pub const DEV_WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// Secrets a test configured beyond the suite's own (its webhook secrets,
+/// say), grepped for by every [`assert_no_secrets`] in the process.
+static EXTRA_SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Registers `secret` for the grep and hands it back.
+pub fn secret(secret: impl Into<String>) -> String {
+    let secret = secret.into();
+    EXTRA_SECRETS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(secret.clone());
+    secret
+}
+
+/// Every secret the suite knows of: the client secret, the API keys, the
+/// webhook secrets (with and without `whsec_`), those a test registered,
+/// and every token the simulator ever issued (resets keep them).
 pub fn secrets(sim: &Sim) -> Vec<String> {
     let mut out = vec![
         CLIENT_SECRET.to_owned(),
         API_KEY.to_owned(),
         OTHER_API_KEY.to_owned(),
+        DEV_WEBHOOK_SECRET.to_owned(),
+        DEV_WEBHOOK_SECRET.trim_start_matches("whsec_").to_owned(),
     ];
-    for r in sim.requests() {
-        if let Some(token) = r
-            .headers
-            .get("authorization")
-            .and_then(|v| v.strip_prefix("Bearer "))
-            && !out.iter().any(|s| s == token)
-        {
-            out.push(token.to_owned());
+    for s in EXTRA_SECRETS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
+        out.push(s.clone());
+        if let Some(key) = s.strip_prefix("whsec_") {
+            out.push(key.to_owned());
         }
     }
+    out.extend(sim.issued_tokens());
     out
 }
 
 /// Fails if any secret appears in any of `captured` (logs, response heads
-/// and bodies).
-pub fn assert_no_secrets(sim: &Sim, captured: &[String]) {
+/// and bodies), or anything that looks like a webhook secret (`whsec_`).
+/// Returns how many issued tokens were looked for, so a test that knows it
+/// got tokens can assert the grep covered them.
+pub fn assert_no_secrets(sim: &Sim, captured: &[String]) -> usize {
     let secrets = secrets(sim);
-    assert!(secrets.len() >= 3);
     for text in captured {
+        assert!(
+            !text.contains("whsec_"),
+            "a webhook secret leaked into captured output: {}",
+            text.chars().take(300).collect::<String>()
+        );
         for s in &secrets {
             assert!(
                 !text.contains(s.as_str()),
@@ -199,6 +227,7 @@ pub fn assert_no_secrets(sim: &Sim, captured: &[String]) {
             );
         }
     }
+    sim.issued_tokens().len()
 }
 
 /// A real token from the simulator (counted there as one token request).

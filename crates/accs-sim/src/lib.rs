@@ -97,6 +97,12 @@ impl Sim {
         self.shared.lock().token_requests.clone()
     }
 
+    /// Every access token this simulator ever issued, across [`Sim::reset`]s
+    /// (which keep them), for the test suite's secret grep.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.shared.issued_tokens()
+    }
+
     /// Back to a fresh start: counters, recordings, faults, revocations and receipts are
     /// cleared and the seeded catalog is restored. Issued tokens stay valid, so a component
     /// that cached one keeps working across benchmark rounds.

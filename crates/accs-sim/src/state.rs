@@ -64,6 +64,11 @@ impl Shared {
         }
     }
 
+    /// Every token issued since start; resets keep them.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.lock().tokens.keys().cloned().collect()
+    }
+
     pub fn revoke_tokens(&self) {
         for token in self.lock().tokens.values_mut() {
             token.revoked = true;
