@@ -22,6 +22,8 @@ pub(crate) struct Inner {
     pub receipts: BTreeMap<(String, String), u32>,
     pub catalog: Catalog,
     tokens: HashMap<String, IssuedToken>,
+    /// ACCS calls being answered now (the peak is in `counters`).
+    in_flight: u64,
 }
 
 struct IssuedToken {
@@ -112,6 +114,17 @@ impl Shared {
 }
 
 impl Inner {
+    /// An ACCS call arrived: counts it in flight until [`Inner::call_ended`].
+    pub fn call_started(&mut self) {
+        self.in_flight += 1;
+        self.counters.accs_peak_in_flight = self.counters.accs_peak_in_flight.max(self.in_flight);
+    }
+
+    /// Saturating: a reset while calls are in flight starts the count over.
+    pub fn call_ended(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
     pub fn record_request(&mut self, request: RecordedRequest) {
         self.counters.accs_requests += 1;
         *self

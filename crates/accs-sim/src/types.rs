@@ -11,6 +11,9 @@ pub struct Counters {
     /// Token requests answered with anything but 200.
     pub token_failures: u64,
     pub accs_requests: u64,
+    /// The most ACCS calls the simulator was answering at once.
+    #[serde(default)]
+    pub accs_peak_in_flight: u64,
     /// Keyed by route template, e.g. `GET /V1/products/{sku}`, or `unmatched`.
     pub by_route: BTreeMap<String, u64>,
 }

@@ -38,6 +38,7 @@ pub(super) struct Call<'a> {
 pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = to_bytes(body, MAX_BODY).await;
+    let _in_flight = InFlight::start(&shared);
     let latency = shared.lock().faults.latency_ms;
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
@@ -84,6 +85,23 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
         framing,
     });
     response
+}
+
+/// Counts a call in flight until dropped: also when the client goes away
+/// and the handler is dropped mid-answer.
+struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    fn start(shared: &'a Shared) -> Self {
+        shared.lock().call_started();
+        InFlight(shared)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.lock().call_ended();
+    }
 }
 
 /// Returns the route label for the counters along with the answer.
