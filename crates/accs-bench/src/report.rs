@@ -816,7 +816,7 @@ pub fn render_floor(r: &FloorReport) -> String {
          the best a logging pass-through does on the same host.\n\n\
          | host | c | floor req/s | floor + log line req/s | floor + log line over floor | ratios of the runs | its CPU over the floor's | component req/s | component over floor + log line |\n\
          |---|---|---|---|---|---|---|---|---|",
-        floor_p3::LOG_LINE.len()
+        crate::scenarios::floors::LOG_LINE.len()
     );
     for h in &r.hosts {
         for row in &h.rows {

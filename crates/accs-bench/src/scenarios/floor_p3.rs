@@ -11,7 +11,9 @@
 //! [`LOG_LINE`] to stderr once per request, as accs-edge writes its own. The
 //! issue keeps the log; this shows what the host charges for it.
 
-use super::spin_p2::{Side, edge_manifest, edge_vars, floor_manifest, side};
+use super::floors::{LOG_LINE, floor_manifest, floor_url};
+use super::side::{Side, SideInput, per_ok, side};
+use super::spin_setup::{edge_manifest, edge_vars, find_spin_in};
 use super::{Bench, SKU, component_read};
 use crate::load::{self, Limits, Sample, Target};
 use crate::procs::{self, CLIENT_ID, CLIENT_SECRET, TempDir, spawn_spin};
@@ -26,14 +28,9 @@ pub const CONCURRENCIES: [usize; 2] = [1, 16];
 pub const RPS_TARGET: f64 = 0.85;
 pub const P50_TARGET_MS: f64 = 0.3;
 
-/// What the logging floor writes per request: accs-edge's line for a warm
-/// product read, field for field and byte for byte in length (the ids are
-/// 32 hex digits in both).
-pub const LOG_LINE: &str = r#"{"request_id":"5f0c3b9e8a7d4c21b6e0f1a2d3c4b5a6","trace_id":"0af7651916cd43dd8448eb211c80319c","key":"bench","method":"GET","route":"/v1/products/{sku}","status":200,"duration_ms":1,"upstream":[{"service":"accs","status":200,"ms":1}],"token_source":"memory"}"#;
-
 /// The Spin CLI in `SPIN_P3` (Spin 4.1+, WASI 0.3) and its version, or why none.
 pub fn find_spin_p3() -> Result<(String, String), String> {
-    super::spin_p2::find_spin_in("SPIN_P3")
+    find_spin_in("SPIN_P3")
 }
 
 #[derive(Debug, Default)]
@@ -124,12 +121,8 @@ async fn measure(
     })
 }
 
-fn per_ok(d: Duration, s: &Sample) -> f64 {
-    d.as_secs_f64() * 1e6 / (s.ok.max(1) as f64)
-}
-
-fn to_side(m: &Measured) -> super::spin_p2::SideInput<'_> {
-    super::spin_p2::SideInput {
+fn to_side(m: &Measured) -> SideInput<'_> {
+    SideInput {
         sample: &m.sample,
         host_cpu: m.host_cpu,
         sim_cpu: m.sim_cpu,
@@ -213,11 +206,6 @@ async fn compare(
         });
     }
     Ok(rows)
-}
-
-/// The simulator's product URL every floor reads.
-pub(super) fn floor_url(b: &Bench) -> String {
-    format!("{}/V1/products/{SKU}", b.sim.accs_base())
 }
 
 /// The floor's environment: [`floor_url`], an IMS token the benchmark

@@ -5,8 +5,11 @@
 
 pub mod cold;
 pub mod floor_p3;
+pub mod floors;
 pub mod instructions;
+pub mod side;
 pub mod spin_p2;
+pub mod spin_setup;
 pub mod sync;
 pub mod tokens;
 pub mod warm;

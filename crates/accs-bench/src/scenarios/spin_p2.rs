@@ -12,17 +12,18 @@
 //! default key-value store, and writing the component's log line. What it
 //! loses against the bare floor no guest code can win back on this Spin.
 
+use super::floors::{LOG_LINE, floor_manifest, floor_url};
+use super::side::{Side, SideInput, per_ok, side};
+use super::spin_setup::{edge_manifest, edge_vars, find_spin_in};
 use super::{Bench, component_read};
 use crate::load::{self, Limits, Sample, Target};
 use crate::procs::{
-    API_KEY, CLIENT_ID, CLIENT_SECRET, LogSummary, PerfStat, SpinUp, perf_unsupported, spawn_spin,
-    wait_for,
+    CLIENT_ID, CLIENT_SECRET, LogSummary, PerfStat, SpinUp, perf_unsupported, spawn_spin, wait_for,
 };
 use crate::stats::{median, ms};
 use anyhow::{Context as _, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 pub const CONCURRENCIES: [usize; 2] = [1, 16];
@@ -41,40 +42,6 @@ pub const READ_VARIABLES: &str = "ims_client_id,ims_client_secret,ims_org_id,ims
 /// The Spin CLI in `SPIN` and its `--version` line, or why there is none.
 pub fn find_spin() -> Result<(String, String), String> {
     find_spin_in("SPIN")
-}
-
-/// The Spin CLI named by environment variable `var` and its `--version`
-/// line, or why there is none.
-pub fn find_spin_in(var: &str) -> Result<(String, String), String> {
-    let bin = match std::env::var(var) {
-        Ok(b) if !b.is_empty() => b,
-        _ => return Err(format!("`{var}` is not set")),
-    };
-    match Command::new(&bin).arg("--version").output() {
-        Ok(o) if o.status.success() => {
-            let v = String::from_utf8_lossy(&o.stdout).trim().to_owned();
-            Ok((bin, v))
-        }
-        Ok(o) => Err(format!("`{bin} --version` failed ({})", o.status)),
-        Err(e) => Err(format!("`{bin} --version`: {e}")),
-    }
-}
-
-#[derive(Debug, Default, Clone)]
-pub struct Side {
-    pub rps: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    /// CPU of the host per answered request (µs): `spin up` and its `spin
-    /// trigger http`, or `wasmtime serve`.
-    pub spin_cpu_us: f64,
-    pub sim_cpu_us: f64,
-    /// ACCS calls the simulator saw per answered request.
-    pub accs_per_request: f64,
-    /// Answered requests per run.
-    pub requests: f64,
-    /// Non-200 answers over all runs.
-    pub errors: usize,
 }
 
 #[derive(Debug, Default)]
@@ -143,31 +110,6 @@ fn limits(concurrency: usize, window: Duration) -> Limits {
     }
 }
 
-/// The floor's manifest: one component, the simulator as its only outbound
-/// host, the URL and bearer in its environment, and a `LOG_LINE` to write
-/// per request when `log` is given (`crates/floor-p3` only).
-pub fn floor_manifest(
-    name: &str,
-    wasm: &Path,
-    origin: &str,
-    url: &str,
-    bearer: &str,
-    log: Option<&str>,
-) -> String {
-    let log = log
-        .map(|l| format!(", LOG_LINE = {l:?}"))
-        .unwrap_or_default();
-    format!(
-        "spin_manifest_version = 2\n\n\
-         [application]\nname = {name:?}\nversion = \"0.1.0\"\n\n\
-         [[trigger.http]]\nroute = \"/...\"\ncomponent = \"floor\"\n\n\
-         [component.floor]\nsource = {source:?}\n\
-         allowed_outbound_hosts = [{origin:?}]\n\
-         environment = {{ UPSTREAM = {url:?}, BEARER = {bearer:?}, API_KEY = {CLIENT_ID:?}{log} }}\n",
-        source = wasm.display().to_string(),
-    )
-}
-
 /// The floor under the shipped `spin.toml` (its variables, store and
 /// outbound hosts, so the same variable provider and key-value store), with
 /// an environment that makes it read [`READ_VARIABLES`] and one key and
@@ -176,7 +118,7 @@ fn calls_manifest(root: &Path, floor_wasm: &Path, url: &str, bearer: &str) -> Re
     let text = edge_manifest(root, floor_wasm)?;
     let kv = "key_value_stores = [\"default\"]\n";
     anyhow::ensure!(text.contains(kv), "spin.toml no longer names {kv}");
-    let log = super::floor_p3::LOG_LINE;
+    let log = LOG_LINE;
     Ok(text.replacen(
         kv,
         &format!(
@@ -185,40 +127,6 @@ fn calls_manifest(root: &Path, floor_wasm: &Path, url: &str, bearer: &str) -> Re
         ),
         1,
     ))
-}
-
-/// The shipped `spin.toml`, its `source` pointed at the built `.wasm`.
-pub fn edge_manifest(root: &Path, wasm: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(root.join("spin.toml")).context("reading spin.toml")?;
-    let shipped = r#"source = "target/wasm32-wasip2/release/accs_edge.wasm""#;
-    anyhow::ensure!(
-        text.contains(shipped),
-        "spin.toml no longer names {shipped}"
-    );
-    Ok(text.replace(
-        shipped,
-        &format!("source = {:?}", wasm.display().to_string()),
-    ))
-}
-
-pub fn edge_vars(b: &Bench) -> Vec<(String, String)> {
-    let base = &b.sim.base;
-    [
-        ("ims_client_id", CLIENT_ID.to_owned()),
-        ("ims_client_secret", CLIENT_SECRET.to_owned()),
-        ("ims_token_url", format!("{base}/ims/token/v3")),
-        ("accs_base_url", b.sim.accs_base()),
-        (
-            "api_keys",
-            format!("bench:{API_KEY}:{}", crate::procs::BENCH_SCOPES),
-        ),
-        ("allow_http", "true".to_owned()),
-        ("ims_origin", base.clone()),
-        ("accs_origin", base.clone()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_ascii_uppercase()), v))
-    .collect()
 }
 
 /// One run: each path measured once, back to back.
@@ -283,7 +191,7 @@ pub async fn run(
 ) -> Result<SpinReport> {
     let (_, version) = find_spin().map_err(anyhow::Error::msg)?;
     let token = b.admin.token(CLIENT_ID, CLIENT_SECRET).await?;
-    let product_url = super::floor_p3::floor_url(b);
+    let product_url = floor_url(b);
     let floor_text = floor_manifest(
         "accs-floor-p2",
         floor_wasm,
@@ -427,18 +335,6 @@ pub async fn run(
     })
 }
 
-fn per_ok(d: Duration, s: &Sample) -> f64 {
-    d.as_secs_f64() * 1e6 / (s.ok.max(1) as f64)
-}
-
-/// What [`side`] needs of one measured run.
-pub struct SideInput<'a> {
-    pub sample: &'a Sample,
-    pub host_cpu: Duration,
-    pub sim_cpu: Duration,
-    pub accs: u64,
-}
-
 impl Measured {
     fn input(&self) -> SideInput<'_> {
         SideInput {
@@ -447,21 +343,6 @@ impl Measured {
             sim_cpu: self.sim_cpu,
             accs: self.accs,
         }
-    }
-}
-
-/// The medians of one side over its runs.
-pub fn side(runs: &[SideInput<'_>]) -> Side {
-    let m = |f: &dyn Fn(&SideInput<'_>) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
-    Side {
-        rps: m(&|r| r.sample.rps()),
-        p50_ms: m(&|r| ms(r.sample.p(0.5))),
-        p99_ms: m(&|r| ms(r.sample.p(0.99))),
-        spin_cpu_us: m(&|r| per_ok(r.host_cpu, r.sample)),
-        sim_cpu_us: m(&|r| per_ok(r.sim_cpu, r.sample)),
-        accs_per_request: m(&|r| r.accs as f64 / r.sample.ok.max(1) as f64),
-        requests: m(&|r| r.sample.ok as f64),
-        errors: runs.iter().map(|r| r.sample.errors).sum(),
     }
 }
 
