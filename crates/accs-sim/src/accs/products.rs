@@ -21,7 +21,8 @@ pub(super) fn get(shared: &Shared, sku: &str) -> magento::Result {
     Ok(magento::ok(product))
 }
 
-/// Upsert: given fields replace stored ones (Magento merges too); the path SKU wins over the
+/// Upsert: given fields replace stored ones, `custom_attributes` merged by
+/// `attribute_code` ([`merge_custom_attributes`]); the path SKU wins over the
 /// body's, and `id`/`created_at` are the simulator's.
 pub(super) fn put(shared: &Shared, sku: &str, call: &Call<'_>) -> magento::Result {
     let Ok(body) = serde_json::from_slice::<Value>(call.body) else {
@@ -51,12 +52,44 @@ pub(super) fn put(shared: &Shared, sku: &str, call: &Call<'_>) -> magento::Resul
         unreachable!("product {sku} was just ensured");
     };
     for (key, value) in fields {
-        if !matches!(key.as_str(), "id" | "sku" | "created_at") {
-            stored.insert(key.clone(), value.clone());
+        match key.as_str() {
+            "id" | "sku" | "created_at" => {}
+            "custom_attributes" => merge_custom_attributes(stored, value),
+            _ => {
+                stored.insert(key.clone(), value.clone());
+            }
         }
     }
     stored.insert("updated_at".into(), now.into());
     Ok(magento::ok(&Value::Object(stored.clone())))
+}
+
+/// Magento saves the attributes a PUT names and keeps the others:
+/// `ProductRepository::save` flattens the body's `custom_attributes` to
+/// `attribute_code => value` (`ExtensibleDataObjectConverter::toNestedArray`)
+/// and sets each on the product it loaded (`initializeProductData`), so an
+/// attribute left out keeps its stored value, and a named one replaces it.
+fn merge_custom_attributes(stored: &mut serde_json::Map<String, Value>, given: &Value) {
+    let Some(given) = given.as_array() else {
+        stored.insert("custom_attributes".into(), given.clone());
+        return;
+    };
+    let list = stored
+        .entry("custom_attributes")
+        .or_insert_with(|| Value::Array(vec![]));
+    if !list.is_array() {
+        *list = Value::Array(vec![]);
+    }
+    let Value::Array(list) = list else {
+        unreachable!("just made an array");
+    };
+    for attribute in given {
+        let code = &attribute["attribute_code"];
+        match list.iter_mut().find(|a| a["attribute_code"] == *code) {
+            Some(old) => *old = attribute.clone(),
+            None => list.push(attribute.clone()),
+        }
+    }
 }
 
 fn not_found() -> magento::Error {

@@ -193,6 +193,42 @@ async fn put_upserts_and_reset_restores_seed() {
     assert_eq!(sim.requests().len(), 0);
 }
 
+/// Magento keeps the custom attributes a PUT leaves out and replaces the
+/// ones it names, by `attribute_code` (`ProductRepository::save`).
+#[tokio::test]
+async fn put_merges_custom_attributes_by_code() {
+    let sim = sim().await;
+    let token = token(&sim).await;
+    let put = |attributes: Value| {
+        accs(&sim, Method::PUT, "/V1/products/SKU-0001", &token)
+            .json(&json!({ "product": { "custom_attributes": attributes } }))
+            .send()
+    };
+    let resp = put(json!([
+        {"attribute_code": "description", "value": "first"},
+        {"attribute_code": "color", "value": "49"},
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = put(json!([{"attribute_code": "description", "value": "second"}]))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let stored = sim.product("SKU-0001").unwrap();
+    let value = |code: &str| {
+        stored["custom_attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["attribute_code"] == code)
+            .map(|a| a["value"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(value("description"), [json!("second")], "replaced, once");
+    assert_eq!(value("color"), [json!("49")], "kept");
+}
+
 #[tokio::test]
 async fn orders_and_categories() {
     let sim = sim().await;
