@@ -523,6 +523,21 @@ pub async fn sync<'a, P: Ports>(
     results.finish(splits.get())
 }
 
+/// The outcome of [`sync`] had every batch landed, without sending anything:
+/// what a replay of a finished webhook delivery answers. `before` holds the
+/// items an earlier delivery had landed (ascending), reported without a
+/// batch as [`sync`] reports them; the others are numbered in batches of
+/// `batch_size` as they were sent.
+pub fn all_landed<'a>(items: &[Item<'a>], before: &[usize], batch_size: usize) -> Outcome<'a> {
+    let (send, superseded) = last_wins(items);
+    let (done, todo): (Vec<usize>, Vec<usize>) = send
+        .into_iter()
+        .partition(|i| before.binary_search(i).is_ok());
+    let mut results = Recorder::new(items, &superseded, &done, &todo, batch_size.max(1));
+    results.expect(items.len());
+    results.finish(0)
+}
+
 /// Results [`Recorder::expect`] writes between two looks at the calls in
 /// flight: a tenth of a millisecond or so in wasm.
 const EXPECT_AT_ONCE: usize = 500;

@@ -74,7 +74,8 @@ pub async fn post<P: Ports>(
             status,
             summary,
             problem,
-        } => return replay(ctx, topic, &req.body, status, summary, problem).await,
+            before,
+        } => return replay(ctx, topic, &req.body, status, summary, problem, &before).await,
         Verdict::Busy { retry_after_s } => return Err(busy(retry_after_s)),
         Verdict::Mismatch => {
             return Err(Problem::new(
@@ -167,6 +168,7 @@ async fn replay<P: Ports>(
     status: u16,
     summary: Option<String>,
     problem: bool,
+    before: &[usize],
 ) -> Result<InResponse, Problem> {
     let rebuilt = if problem {
         let invalid = match topic {
@@ -175,13 +177,17 @@ async fn replay<P: Ports>(
         };
         invalid.map(|p| super::problem_response(&p.with_status(status), &ctx.trace.request_id))
     } else {
-        // Every item landed: the sync with all of them landed sends nothing.
-        let all: Vec<usize> = (0..inventory::MAX_ITEMS.max(MAX_PRODUCTS)).collect();
+        // Every item landed: the report as it was, nothing sent.
         let outcome = match topic {
-            "inventory" => sync_inventory(ctx, body, &all).await,
-            _ => sync_products(ctx, body, &all).await,
+            "inventory" => inventory::validate(body)
+                .ok()
+                .map(|items| inventory::all_landed(&items, before, ctx.settings.sync_batch_size)),
+            _ => {
+                let all: Vec<usize> = (0..MAX_PRODUCTS).collect();
+                sync_products(ctx, body, &all).await.ok()
+            }
         };
-        outcome.ok().map(|o| inventory::report(o, status))
+        outcome.map(|o| inventory::report(o, status))
     };
     let mut resp = match rebuilt {
         Some(resp) => resp,
@@ -260,7 +266,8 @@ fn finish(
 ) -> (InResponse, Record) {
     let Some(first_retry_after) = outcome.first_problem.as_ref().map(|p| p.retry_after) else {
         let resp = inventory::report(outcome, 200);
-        let record = done(owner, 200, summary_of(&resp.body), now_ms);
+        let mut record = done(owner, 200, summary_of(&resp.body), now_ms);
+        record.landed = before.to_vec();
         return (resp, record);
     };
     let transient = outcome

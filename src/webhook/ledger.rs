@@ -120,7 +120,8 @@ pub struct Record {
     /// The answer's `summary` object, as JSON text.
     #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
-    /// Item indexes that landed, ascending ([`encode_landed`]).
+    /// Item indexes that landed, ascending ([`encode_landed`]); for `done`,
+    /// those that had landed before the delivery that finished it.
     #[serde(
         rename = "l",
         default,
@@ -138,6 +139,9 @@ pub enum Verdict {
         status: u16,
         summary: Option<String>,
         problem: bool,
+        /// Items landed before the delivery that finished it: the rebuilt
+        /// report numbers only the others in batches, as the answer did.
+        before: Vec<usize>,
     },
     /// Someone else is on it.
     Busy { retry_after_s: u64 },
@@ -161,6 +165,7 @@ pub fn verdict(record: Option<&Record>, now_ms: u64, digest: &str) -> Verdict {
             status: r.status,
             summary: r.summary.clone(),
             problem: r.problem,
+            before: r.landed.clone(),
         },
         State::Processing if r.claim_until_ms > now_ms => Verdict::Busy {
             retry_after_s: (r.claim_until_ms - now_ms).div_ceil(1000).clamp(1, 310),
@@ -781,7 +786,7 @@ impl Ledger {
 }
 
 fn unhex(text: &[u8]) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
