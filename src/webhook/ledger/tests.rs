@@ -250,7 +250,10 @@ fn a_failing_read_answers_503_and_sends_nothing() {
     a.ports.kv_fault.replace(Some(Box::new(|op, key, _| {
         op == KvOp::Get && key.contains("/r/")
     })));
-    for _ in 0..2 {
+    // With compare-and-swap nothing reads the record again before the sync:
+    // the first read alone must stop the delivery.
+    for cas in [true, false] {
+        a.ports.kv_cas.set(cas);
         assert_unavailable(&deliver(&a, "inventory", "m1", &inventory(3, 5)));
     }
     assert_eq!(accs_calls(&a.ports), 0);
@@ -656,4 +659,39 @@ fn an_expired_claim_file_is_taken_over() {
     a.ports.advance(2_000);
     let resp = deliver(&a, "inventory", "m1", &body);
     assert_eq!(resp.status, 200, "{}", body_json(&resp));
+}
+
+/// An instance that read the record before another one finished the
+/// delivery (and removed its claim file) wins the next claim file, but
+/// finds the record moved on and backs off.
+#[test]
+fn a_stale_file_claim_backs_off() {
+    let p = ports(|_| None);
+    p.kv_shared.set(false);
+    let secret = whsec(KEY_A);
+    let l = Ledger::new(
+        &settings(&[("webhook_secrets", &secret), ("token_cache_dir", "/cache")]).unwrap(),
+        false,
+    )
+    .unwrap();
+    let body = inventory(1, 5);
+    let stale = block_on(l.read(&p, "inventory", "m1")).unwrap();
+    assert!(stale.record.is_none());
+    let mut q = ports(|_| None);
+    q.kv_shared.set(false);
+    q.seed.set(7);
+    q.files = p.files.clone();
+    let other = app(q, &[("token_cache_dir", "/cache")]);
+    assert_eq!(deliver(&other, "inventory", "m1", &body).status, 200);
+    let mut processing = rec(State::Processing, NOW + REMEMBER_MS);
+    processing.body_sha256 = body_digest(&body);
+    processing.claim_until_ms = NOW + 60_000;
+    let claimed = block_on(l.claim(&p, &stale, processing)).unwrap();
+    assert!(
+        claimed.is_err(),
+        "the stale reader must not take the delivery"
+    );
+    // And the record it would have overwritten is still the finished one.
+    let now = block_on(l.read(&p, "inventory", "m1")).unwrap();
+    assert_eq!(now.record.unwrap().state, State::Done);
 }
