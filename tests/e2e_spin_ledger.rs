@@ -153,8 +153,7 @@ async fn wasi_p2_build_ledger_on_one_redis() {
     // sees nothing.
     let before = syncs(&sim_a);
     redis.stop();
-    let (status, _, answer) =
-        deliver(&client, &a.base, "while-down", &body, &mut captured).await;
+    let (status, _, answer) = deliver(&client, &a.base, "while-down", &body, &mut captured).await;
     assert_eq!(status, 503, "{answer}");
     assert_eq!(answer["code"], "ledger_unavailable", "{answer}");
     assert_eq!(syncs(&sim_a), before, "nothing sent without the ledger");

@@ -29,7 +29,12 @@ fn inventory(quantity: u32) -> Vec<u8> {
     .unwrap()
 }
 
-async fn deliver(base: &str, id: &str, body: &[u8], captured: &mut Vec<String>) -> (u16, bool, serde_json::Value) {
+async fn deliver(
+    base: &str,
+    id: &str,
+    body: &[u8],
+    captured: &mut Vec<String>,
+) -> (u16, bool, serde_json::Value) {
     let ts = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -107,7 +112,10 @@ async fn wasmtime_serve_keeps_the_webhook_ledger_in_token_cache_dir() {
         .collect();
     eprintln!("ledger files after 2 deliveries: {files:?}");
     assert!(files.iter().any(|n| n.contains("-r-")), "{files:?}");
-    assert!(!files.iter().any(|n| n.contains(".c")), "claims removed: {files:?}");
+    assert!(
+        !files.iter().any(|n| n.contains(".c")),
+        "claims removed: {files:?}"
+    );
     captured.push(served.log());
     assert_no_secrets(&sim, &captured);
 }
