@@ -149,14 +149,63 @@ async fn wasi_p2_build_ledger_on_one_redis() {
         "no record of the old, unbounded kind"
     );
 
-    // Redis goes away: a new delivery is 503 ledger_unavailable and ACCS
-    // sees nothing.
+    // Redis refuses writes (full, or a quota): a new delivery is 503
+    // ledger_unavailable and ACCS sees nothing; once it takes writes again
+    // the sender's retry goes through.
     let before = syncs(&sim_a);
-    redis.stop();
-    let (status, _, answer) = deliver(&client, &a.base, "while-down", &body, &mut captured).await;
+    redis.config_set("maxmemory", "1").await;
+    let (status, _, answer) = deliver(&client, &a.base, "while-full", &body, &mut captured).await;
     assert_eq!(status, 503, "{answer}");
     assert_eq!(answer["code"], "ledger_unavailable", "{answer}");
     assert_eq!(syncs(&sim_a), before, "nothing sent without the ledger");
+    redis.config_set("maxmemory", "0").await;
+    let (status, replayed, answer) =
+        deliver(&client, &a.base, "while-full", &body, &mut captured).await;
+    assert_eq!((status, replayed), (200, false), "{answer}");
+    assert_eq!(syncs(&sim_a), before + 1);
+
+    // Redis stops: nothing reaches ACCS. Spin 3.6.3 keeps the one
+    // multiplexed connection its Redis store opened and waits on it with no
+    // timeout, so the key-value call (and the request) does not return while
+    // Redis is gone; a Redis that answers with an error is the 503 above.
+    let before = syncs(&sim_a);
+    redis.stop();
+    let stopped = Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let ts = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let outcome = stopped
+        .post(format!("{}/v1/webhooks/inventory", a.base))
+        .header("content-type", "application/json")
+        .header("webhook-id", "while-down")
+        .header("webhook-timestamp", ts.to_string())
+        .header(
+            "webhook-signature",
+            webhook_signature(KEY, "while-down", ts, &body),
+        )
+        .body(body.clone())
+        .send()
+        .await;
+    match outcome {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            captured.push(text.clone());
+            assert_eq!(status, 503, "{text}");
+            assert!(text.contains("ledger_unavailable"), "{text}");
+        }
+        Err(e) => {
+            assert!(e.is_timeout(), "{e}");
+            let _ = writeln_stderr(&format!(
+                "{test}: with Redis stopped, Spin held the request (no answer in 10 s); nothing was sent"
+            ));
+        }
+    }
+    assert_eq!(syncs(&sim_a), before, "nothing sent with Redis stopped");
 
     captured.push(a.log());
     captured.push(b.log());

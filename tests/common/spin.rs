@@ -377,6 +377,14 @@ impl Redis {
         let _ = self.child.wait();
     }
 
+    /// `CONFIG SET name value`: `maxmemory 1` makes every write fail with
+    /// `OOM` (the default policy evicts nothing), as a full store or a
+    /// refused quota would; `maxmemory 0` lifts it.
+    pub async fn config_set(&self, name: &str, value: &str) {
+        let reply = self.command(&["CONFIG", "SET", name, value]).await;
+        assert!(reply.starts_with("+OK"), "{reply}");
+    }
+
     /// The keys matching `pattern` (`KEYS`: fine for a test's few keys).
     pub async fn keys(&self, pattern: &str) -> Vec<String> {
         let reply = self.command(&["KEYS", pattern]).await;
