@@ -111,6 +111,8 @@ pub async fn post<P: Ports>(
         _ => sync_products(ctx, &req.body, &landed).await,
     };
     let now = ctx.ports.now_ms();
+    // A malformed payload is refused before anything is sent.
+    let acted = result.is_ok();
     let (resp, mut record) = match result {
         Ok(outcome) => {
             let (sent, done_now) = outcome.counts();
@@ -141,6 +143,11 @@ pub async fn post<P: Ports>(
                 "status": resp.status,
             });
             ctx.ports.log(&line.to_string());
+            if !acted {
+                return Err(ledger_unavailable(
+                    "the webhook ledger could not record this delivery's answer; nothing was sent to ACCS",
+                ));
+            }
             let landed = if resp.status == 200 {
                 "every item".to_owned()
             } else {

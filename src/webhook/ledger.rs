@@ -25,11 +25,12 @@
 //!   delivery (10,000 items), partial or done. Per-item results of a replay
 //!   are rebuilt from the body, which the digest binds.
 //! - **Bounded.** Every record is listed, when it is claimed, in the bucket
-//!   of the current hour (`…/h/<hour>`); a head key lists the hours that have
-//!   a bucket. Each finished delivery then sweeps a few entries of the oldest
+//!   of the current hour (`…/h/<hour>.<slot>`, one of [`SLOTS`] by the
+//!   record's name, so no bucket nears a 1 MB value limit even at the write
+//!   quota's rate); a head key lists the buckets there are. Each finished delivery then sweeps a few entries of the oldest
 //!   bucket: expired records are deleted, then the bucket. The store holds
-//!   the records of the last [`REMEMBER_MS`] plus a head and one bucket per
-//!   hour of the window.
+//!   the records of the last [`REMEMBER_MS`] plus a head and up to
+//!   [`SLOTS`] buckets per hour of the window.
 
 use crate::config::Settings;
 use crate::host::{Ports, Swap};
@@ -57,6 +58,10 @@ pub const MAX_RECORD: usize = 4096;
 /// The most item indexes a record can hold: the inventory route's limit.
 const MAX_INDEXES: usize = crate::routes::inventory::MAX_ITEMS;
 const HOUR_MS: u64 = 3_600_000;
+/// Buckets per hour. A bucket entry is about 40 bytes: at Akamai's write
+/// quota (50/s, about 10 deliveries/s) one bucket per hour would pass its
+/// 1 MB value limit (36,000 entries); four stay under 400 KB each.
+pub const SLOTS: u8 = 4;
 /// Entries of the oldest bucket one finished delivery examines: more than
 /// the one entry each delivery adds, so the sweep keeps up.
 const SWEEP_PER_DELIVERY: usize = 4;
@@ -399,8 +404,8 @@ impl Ledger {
         format!("{}head", self.prefix())
     }
 
-    fn bucket_name(&self, hour: u64) -> String {
-        format!("{}h/{hour}", self.prefix())
+    fn bucket_name(&self, (hour, slot): Bucket) -> String {
+        format!("{}h/{hour}.{slot}", self.prefix())
     }
 
     /// The record as stored: its JSON, `.`, and a MAC over the name and the
@@ -577,7 +582,8 @@ impl Ledger {
         if matches!(self.place, Where::Dir(_)) {
             listed.push(format!("{}.c{generation}", suffix(&entry.name)));
         }
-        self.list(ports, now, &listed).await?;
+        let slot = u8::from_str_radix(&listed[0][2..3], 16).unwrap_or(0) % SLOTS;
+        self.list(ports, (now / HOUR_MS, slot), &listed).await?;
         let claim = Claim {
             name: entry.name.clone(),
             file: None,
@@ -687,19 +693,18 @@ impl Ledger {
     async fn list<P: Ports>(
         &self,
         ports: &P,
-        now: u64,
+        at: Bucket,
         entries: &[String],
     ) -> Result<(), LedgerError> {
-        let hour = now / HOUR_MS;
         let head_name = self.head_name();
         let head = self.get(ports, &head_name).await?;
-        let mut hours = parse_hours(head.as_deref());
-        if !hours.contains(&hour) {
-            hours.push(hour);
-            hours.sort_unstable();
-            self.put(ports, &head_name, join_hours(&hours)).await?;
+        let mut buckets = parse_buckets(head.as_deref());
+        if !buckets.contains(&at) {
+            buckets.push(at);
+            buckets.sort_unstable();
+            self.put(ports, &head_name, join_buckets(&buckets)).await?;
         }
-        let bucket = self.bucket_name(hour);
+        let bucket = self.bucket_name(at);
         for _ in 0..4 {
             let current = self.get(ports, &bucket).await?;
             let mut lines = parse_lines(current.as_deref());
@@ -736,50 +741,56 @@ impl Ledger {
         let now = ports.now_ms();
         let head_name = self.head_name();
         let head = self.get(ports, &head_name).await?;
-        let mut hours = parse_hours(head.as_deref());
-        let Some(&oldest) = hours.first() else {
-            return Ok(());
-        };
-        if now < oldest * HOUR_MS + REMEMBER_MS {
-            return Ok(());
-        }
-        // Every record listed in `oldest` was last claimed in it, so is
-        // forgotten by then unless it was claimed (and listed) again later.
-        let all_due = now >= (oldest + 1) * HOUR_MS + MAX_CLAIM_MS + REMEMBER_MS;
-        let bucket = self.bucket_name(oldest);
-        let stored = self.get(ports, &bucket).await?;
-        let lines = parse_lines(stored.as_deref());
-        let mut done = 0;
+        let mut buckets = parse_buckets(head.as_deref());
+        let mut emptied = Vec::new();
         let mut spent = 0;
-        while done < lines.len() && spent < budget {
-            let entry = &lines[done];
-            let name = format!("{}{entry}", self.prefix());
-            spent += 1;
-            if entry.contains(".c") {
-                // The claim files of one generation: none is needed after a day.
-                for k in 0..CLAIM_FILES {
-                    self.delete(ports, &format!("{name}-{k}")).await?;
+        // Oldest first; a bucket blocked by a record still remembered leaves
+        // the budget to the next one (the slots of one hour expire together).
+        for &bucket in &buckets {
+            let hour = bucket.0;
+            if spent >= budget || now < hour * HOUR_MS + REMEMBER_MS {
+                break;
+            }
+            // Every record listed here was last claimed in this hour, so is
+            // forgotten by then unless it was claimed (and listed) again.
+            let all_due = now >= (hour + 1) * HOUR_MS + MAX_CLAIM_MS + REMEMBER_MS;
+            let name = self.bucket_name(bucket);
+            let stored = self.get(ports, &name).await?;
+            let lines = parse_lines(stored.as_deref());
+            let mut done = 0;
+            while done < lines.len() && spent < budget {
+                let entry = &lines[done];
+                let record = format!("{}{entry}", self.prefix());
+                spent += 1;
+                if entry.contains(".c") {
+                    // The claim files of one generation: none is needed after a day.
+                    for k in 0..CLAIM_FILES {
+                        self.delete(ports, &format!("{record}-{k}")).await?;
+                    }
+                    done += 1;
+                    continue;
+                }
+                match self.get(ports, &record).await? {
+                    None => {}
+                    Some(bytes) => match self.open(&record, &bytes) {
+                        Ok(r) if r.forget_ms > now && !all_due => break,
+                        Ok(r) if r.forget_ms > now => {}
+                        _ => self.delete(ports, &record).await?,
+                    },
                 }
                 done += 1;
-                continue;
             }
-            match self.get(ports, &name).await? {
-                None => {}
-                Some(bytes) => match self.open(&name, &bytes) {
-                    Ok(r) if r.forget_ms > now && !all_due => break,
-                    Ok(r) if r.forget_ms > now => {}
-                    _ => self.delete(ports, &name).await?,
-                },
+            if done == lines.len() {
+                self.delete(ports, &name).await?;
+                emptied.push(bucket);
+            } else if done > 0 {
+                self.put(ports, &name, lines[done..].join("\n").into_bytes())
+                    .await?;
             }
-            done += 1;
         }
-        if done == lines.len() {
-            self.delete(ports, &bucket).await?;
-            hours.retain(|&h| h != oldest);
-            self.put(ports, &head_name, join_hours(&hours)).await?;
-        } else if done > 0 {
-            self.put(ports, &bucket, lines[done..].join("\n").into_bytes())
-                .await?;
+        if !emptied.is_empty() {
+            buckets.retain(|b| !emptied.contains(b));
+            self.put(ports, &head_name, join_buckets(&buckets)).await?;
         }
         Ok(())
     }
@@ -795,20 +806,33 @@ fn unhex(text: &[u8]) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn parse_hours(value: Option<&[u8]>) -> Vec<u64> {
+/// One bucket: its hour and slot.
+type Bucket = (u64, u8);
+
+/// The head: `<hour>.<slot>` entries, comma-separated, oldest first.
+fn parse_buckets(value: Option<&[u8]>) -> Vec<Bucket> {
     let text = value
         .and_then(|v| std::str::from_utf8(v).ok())
         .unwrap_or("");
-    let mut hours: Vec<u64> = text.split(',').filter_map(|h| h.parse().ok()).collect();
-    hours.sort_unstable();
-    hours.dedup();
-    hours
+    let mut buckets: Vec<Bucket> = text
+        .split(',')
+        .filter_map(|b| {
+            let (hour, slot) = b.split_once('.')?;
+            Some((
+                hour.parse().ok()?,
+                slot.parse().ok().filter(|&s| s < SLOTS)?,
+            ))
+        })
+        .collect();
+    buckets.sort_unstable();
+    buckets.dedup();
+    buckets
 }
 
-fn join_hours(hours: &[u64]) -> Vec<u8> {
-    hours
+fn join_buckets(buckets: &[Bucket]) -> Vec<u8> {
+    buckets
         .iter()
-        .map(u64::to_string)
+        .map(|(hour, slot)| format!("{hour}.{slot}"))
         .collect::<Vec<_>>()
         .join(",")
         .into_bytes()

@@ -529,9 +529,12 @@ fn the_store_holds_one_window_of_records_whatever_the_traffic() {
             records <= in_window + 2,
             "{i}: {records} records, {in_window} in the window"
         );
-        // The head, the bucket of each hour of the window (26 across an
-        // hour boundary) and one being emptied: a constant.
-        assert!(other <= 28, "{i}: {other} other keys");
+        // The head, the buckets of each hour of the window (26 hours
+        // across an hour boundary) and one being emptied: a constant.
+        assert!(
+            other <= 1 + (26 * SLOTS as usize) + 1,
+            "{i}: {other} other keys"
+        );
         a.ports.advance(step);
     }
     let total = a.ports.kv.borrow().len();
