@@ -633,8 +633,11 @@ impl Ledger {
                     break;
                 }
                 false => {
-                    let held = self.get(ports, &file).await?;
-                    let held = self.open(&file, &held.unwrap_or_default())?;
+                    // Gone already: its owner finished (a retry replays it).
+                    let Some(held) = self.get(ports, &file).await? else {
+                        return Ok(Err(1));
+                    };
+                    let held = self.open(&file, &held)?;
                     if held.claim_until_ms > now {
                         return Ok(Err((held.claim_until_ms - now)
                             .div_ceil(1000)
