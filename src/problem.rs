@@ -30,6 +30,9 @@ pub enum Code {
     /// The request's time budget (`accs_timeout_ms`) ended before the call.
     AccsTimeout,
     WebhookNotConfigured,
+    /// The webhook ledger could not be read or written (or a record did not
+    /// authenticate): replay protection fails closed, nothing is sent.
+    LedgerUnavailable,
     Conflict,
     Internal,
 }
@@ -54,6 +57,7 @@ impl Code {
             Code::AccsForbidden => "accs_forbidden",
             Code::AccsTimeout => "accs_timeout",
             Code::WebhookNotConfigured => "webhook_not_configured",
+            Code::LedgerUnavailable => "ledger_unavailable",
             Code::Conflict => "conflict",
             Code::Internal => "internal_error",
         }
@@ -72,7 +76,7 @@ impl Code {
             Code::AccsTimeout => 504,
             Code::ConfigInvalid | Code::Internal => 500,
             Code::ImsAuthFailed | Code::AccsAuthFailed | Code::AccsUnavailable => 502,
-            Code::ImsUnavailable | Code::WebhookNotConfigured => 503,
+            Code::ImsUnavailable | Code::WebhookNotConfigured | Code::LedgerUnavailable => 503,
             Code::Conflict => 409,
             Code::AccsRateLimited => 429,
             Code::AccsError => 400,
@@ -98,6 +102,7 @@ impl Code {
             Code::AccsForbidden => "ACCS denied the resource",
             Code::AccsTimeout => "ACCS time budget spent",
             Code::WebhookNotConfigured => "Webhooks not configured",
+            Code::LedgerUnavailable => "Webhook ledger unavailable",
             Code::Conflict => "Delivery in progress",
             Code::Internal => "Internal error",
         }
@@ -248,6 +253,7 @@ mod tests {
             AccsForbidden,
             AccsTimeout,
             WebhookNotConfigured,
+            LedgerUnavailable,
             Conflict,
             Internal,
         ];

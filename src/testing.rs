@@ -12,6 +12,19 @@ use std::time::Duration;
 
 type Upstream = Box<dyn Fn(&OutRequest, usize) -> Result<OutResponse, SendError>>;
 
+/// Which store operation a [`FakePorts::kv_fault`] is asked about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KvOp {
+    Get,
+    Set,
+    Swap,
+    Delete,
+}
+
+/// Fails the store operations it answers `true` for: the operation, the key,
+/// and the value being written (`None` for a get or a delete).
+pub type KvFault = Box<dyn Fn(KvOp, &str, Option<&[u8]>) -> bool>;
+
 pub struct FakePorts {
     pub upstream: RefCell<Upstream>,
     pub sent: RefCell<Vec<OutRequest>>,
@@ -21,13 +34,19 @@ pub struct FakePorts {
     /// Let other tasks run inside each store call, as a networked store would.
     pub kv_yields: Cell<bool>,
     pub kv_failing: Cell<bool>,
+    /// Fails chosen operations only (a claim, the final write...).
+    pub kv_fault: RefCell<Option<KvFault>>,
+    /// [`Ports::kv_shared`]: false stands for `wasmtime serve`'s store.
+    pub kv_shared: Cell<bool>,
     /// Offer an atomic compare-and-swap, as Spin's `wasi:keyvalue/atomics`.
     pub kv_cas: Cell<bool>,
     /// Guest operations on the store, failed ones included.
     pub kv_gets: Cell<usize>,
     pub kv_sets: Cell<usize>,
+    pub kv_deletes: Cell<usize>,
     /// Files by path; a directory exists when `dirs` lists it.
-    pub files: RefCell<HashMap<String, Vec<u8>>>,
+    /// Shareable, as `kv`: two fake instances on one `token_cache_dir`.
+    pub files: Rc<RefCell<HashMap<String, Vec<u8>>>>,
     pub dirs: RefCell<Vec<String>>,
     pub files_failing: Cell<bool>,
     pub logs: RefCell<Vec<String>>,
@@ -48,10 +67,13 @@ impl FakePorts {
             kv: Rc::default(),
             kv_yields: Cell::new(false),
             kv_failing: Cell::new(false),
+            kv_fault: RefCell::new(None),
+            kv_shared: Cell::new(true),
             kv_cas: Cell::new(false),
             kv_gets: Cell::new(0),
             kv_sets: Cell::new(0),
-            files: RefCell::default(),
+            kv_deletes: Cell::new(0),
+            files: Rc::default(),
             dirs: RefCell::new(vec!["/cache".to_owned()]),
             files_failing: Cell::new(false),
             logs: RefCell::default(),
@@ -70,6 +92,14 @@ impl FakePorts {
 
     pub fn advance(&self, ms: u64) {
         self.now.set(self.now.get() + ms);
+    }
+
+    fn kv_check(&self, op: KvOp, key: &str, value: Option<&[u8]>) -> Result<(), KvError> {
+        let fault = self.kv_fault.borrow();
+        if self.kv_failing.get() || fault.as_ref().is_some_and(|f| f(op, key, value)) {
+            return Err(KvError("injected".into()));
+        }
+        Ok(())
     }
 
     /// Fails like a missing directory or an I/O error would.
@@ -121,9 +151,7 @@ impl Ports for FakePorts {
         if self.kv_yields.get() {
             YieldOnce(false).await;
         }
-        if self.kv_failing.get() {
-            return Err(KvError("injected".into()));
-        }
+        self.kv_check(KvOp::Get, key, None)?;
         Ok(self.kv.borrow().get(key).cloned())
     }
 
@@ -132,11 +160,23 @@ impl Ports for FakePorts {
         if self.kv_yields.get() {
             YieldOnce(false).await;
         }
-        if self.kv_failing.get() {
-            return Err(KvError("injected".into()));
-        }
+        self.kv_check(KvOp::Set, key, Some(&value))?;
         self.kv.borrow_mut().insert(key.to_owned(), value);
         Ok(())
+    }
+
+    async fn kv_delete(&self, key: &str) -> Result<(), KvError> {
+        self.kv_deletes.set(self.kv_deletes.get() + 1);
+        if self.kv_yields.get() {
+            YieldOnce(false).await;
+        }
+        self.kv_check(KvOp::Delete, key, None)?;
+        self.kv.borrow_mut().remove(key);
+        Ok(())
+    }
+
+    fn kv_shared(&self) -> bool {
+        self.kv_shared.get()
     }
 
     async fn kv_swap(
@@ -151,9 +191,7 @@ impl Ports for FakePorts {
         if self.kv_yields.get() {
             YieldOnce(false).await;
         }
-        if self.kv_failing.get() {
-            return Err(KvError("injected".into()));
-        }
+        self.kv_check(KvOp::Swap, key, Some(&value))?;
         // The compare and the write happen in one step, as on the host.
         let mut kv = self.kv.borrow_mut();
         if kv.get(key).map(Vec::as_slice) != expected {

@@ -67,14 +67,65 @@ fn inventory_body(n: usize) -> Vec<u8> {
     serde_json::to_vec(&json!({ "sourceItems": items })).unwrap()
 }
 
-async fn webhook_rig(flavour: Flavour) -> Rig {
-    rig(flavour, |v| {
-        v.insert(
-            "webhook_secrets".into(),
-            format!("{},{}", whsec(KEY_A), whsec(KEY_B)),
+/// A rig with webhooks on. The wasmtime flavour keeps its ledger in
+/// `token_cache_dir` (its key-value store lasts one instance), here a
+/// directory preopened at `/cache` that lives as long as the rig.
+struct WebhookRig {
+    rig: Rig,
+    _dir: Option<common::serve::TempDir>,
+}
+
+impl std::ops::Deref for WebhookRig {
+    type Target = Rig;
+    fn deref(&self) -> &Rig {
+        &self.rig
+    }
+}
+
+impl WebhookRig {
+    fn finish(self) {
+        self.rig.finish()
+    }
+}
+
+async fn webhook_rig(flavour: Flavour) -> WebhookRig {
+    webhook_rig_with(flavour, |_| {}).await
+}
+
+async fn webhook_rig_with(
+    flavour: Flavour,
+    tweak: impl FnOnce(&mut BTreeMap<String, String>),
+) -> WebhookRig {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let sim = start_sim().await;
+    let mut opts = edge_host::HostOptions::new(flavour, wasm(flavour));
+    opts.vars = vars(&sim);
+    opts.vars.insert(
+        "webhook_secrets".into(),
+        format!("{},{}", whsec(KEY_A), whsec(KEY_B)),
+    );
+    let dir = (flavour == Flavour::Wasmtime).then(|| {
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        common::serve::TempDir::new(&format!("webhook-ledger-{n}"))
+    });
+    if let Some(d) = &dir {
+        opts.preopen_dir = Some(d.0.clone());
+        opts.vars.insert(
+            "token_cache_dir".into(),
+            edge_host::PREOPEN_GUEST_PATH.into(),
         );
-    })
-    .await
+    }
+    tweak(&mut opts.vars);
+    let host = edge_host::EdgeHost::new(opts).expect("hosting the component");
+    WebhookRig {
+        rig: Rig {
+            flavour,
+            sim,
+            host,
+            captured: Default::default(),
+        },
+        _dir: dir,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -95,6 +146,8 @@ async fn a_valid_delivery_syncs_and_a_repeat_is_answered_from_the_ledger() {
             .send_on(&inst, signed("inventory", "msg-1", &body))
             .await;
         assert_eq!(again.status, 200);
+        // The same answer: status and summary from the ledger, the per-item
+        // results rebuilt from the identical body (the ledger keeps no report).
         assert_eq!(again.body, first.body);
         assert_eq!(again.headers["webhook-replayed"], "true");
         assert_eq!(
@@ -521,4 +574,143 @@ async fn a_refused_product_fails_alone_with_accss_message() {
         assert!(rig.sim.product("GOOD-1").is_some() && rig.sim.product("GOOD-2").is_some());
         rig.finish();
     }
+}
+
+/// Issue 22: the ledger fails closed. With the store failing (Spin's
+/// key-value, the wasmtime flavour's `token_cache_dir`) a delivery is 503
+/// `ledger_unavailable` with `Retry-After`, and nothing reaches ACCS.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_ledger_store_is_503_and_nothing_is_sent() {
+    for flavour in FLAVOURS {
+        let rig = webhook_rig(flavour).await;
+        let inst = rig.host.instance().await.unwrap();
+        match flavour {
+            Flavour::Spin => rig.host.kv().set_failing(true),
+            // The preopened directory goes away under the instance.
+            Flavour::Wasmtime => std::fs::remove_dir_all(&rig._dir.as_ref().unwrap().0).unwrap(),
+        }
+        let a = rig
+            .send_on(&inst, signed("inventory", "msg-down", &inventory_body(3)))
+            .await;
+        assert_eq!(
+            (a.status, a.body["code"].as_str()),
+            (503, Some("ledger_unavailable")),
+            "{flavour:?}: {}",
+            a.body
+        );
+        assert!(a.headers.contains_key("retry-after"));
+        assert_eq!(
+            rig.sim.counters().accs_requests,
+            0,
+            "{flavour:?}: nothing sent"
+        );
+        let logs = rig.host.logs();
+        assert_eq!(
+            logs.matches("webhook ledger unavailable").count(),
+            1,
+            "{flavour:?}: logged once: {logs}"
+        );
+        rig.finish();
+    }
+}
+
+/// Issue 22: `wasmtime serve`'s key-value store keeps nothing beyond one
+/// instance, so without `token_cache_dir` webhooks say to set it; with it,
+/// a new instance answers a repeat from the ledger files.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_wasmtime_flavour_keeps_its_ledger_in_token_cache_dir() {
+    let bare = rig(Flavour::Wasmtime, |v| {
+        v.insert("webhook_secrets".into(), whsec(KEY_A));
+    })
+    .await;
+    let a = bare
+        .send(signed("inventory", "m1", &inventory_body(1)))
+        .await;
+    assert_eq!(
+        (a.status, a.body["code"].as_str()),
+        (503, Some("webhook_not_configured")),
+        "{}",
+        a.body
+    );
+    assert!(
+        a.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("token_cache_dir")
+    );
+    assert_eq!(bare.sim.counters().accs_requests, 0);
+    bare.finish();
+
+    let rig = webhook_rig(Flavour::Wasmtime).await;
+    let body = inventory_body(2);
+    // Each `send` is a fresh instance, as `wasmtime serve` makes them.
+    let first = rig.send(signed("inventory", "m1", &body)).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let calls = rig.sim.counters().accs_requests;
+    let again = rig.send(signed("inventory", "m1", &body)).await;
+    assert_eq!(again.headers["webhook-replayed"], "true");
+    assert_eq!(again.body["summary"], first.body["summary"]);
+    assert_eq!(rig.sim.counters().accs_requests, calls);
+    let names: Vec<String> = std::fs::read_dir(&rig._dir.as_ref().unwrap().0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.starts_with("accs-edge-ledger-v2-")),
+        "{names:?}"
+    );
+    rig.finish();
+}
+
+/// Issue 22: the largest delivery's record stays small in the store, and
+/// two deployments (two tenants) on one store both sync the same id.
+#[tokio::test(flavor = "multi_thread")]
+async fn records_are_small_and_deployments_sharing_a_store_stay_apart() {
+    let rig = webhook_rig(Flavour::Spin).await;
+    let body = inventory_body(10_000);
+    let a = rig.send(signed("inventory", "big-1", &body)).await;
+    assert_eq!(a.status, 200, "{}", a.body["summary"]);
+    let largest = rig
+        .host
+        .kv()
+        .snapshot()
+        .iter()
+        .filter(|(k, _)| k.contains("/ledger/"))
+        .map(|(_, v)| v.len())
+        .max()
+        .unwrap();
+    eprintln!("largest ledger value after a 10,000-item delivery: {largest} bytes");
+    assert!(largest <= 4096, "{largest}");
+
+    // A second deployment of another tenant on the same store.
+    let sim2 = accs_sim::Sim::start(accs_sim::SimConfig {
+        tenant: "tenantT2".into(),
+        ..sim_config()
+    })
+    .await
+    .unwrap();
+    let mut opts = edge_host::HostOptions::new(Flavour::Spin, wasm(Flavour::Spin));
+    opts.vars = vars(&sim2);
+    // The same secrets: only the tenant's base URL tells them apart.
+    opts.vars.insert(
+        "webhook_secrets".into(),
+        format!("{},{}", whsec(KEY_A), whsec(KEY_B)),
+    );
+    opts.kv = rig.host.kv();
+    let other = edge_host::EdgeHost::new(opts).unwrap();
+    let small = inventory_body(2);
+    let first = rig.send(signed("inventory", "same-id", &small)).await;
+    assert_eq!(first.status, 200);
+    let resp = other
+        .oneshot(signed("inventory", "same-id", &small))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().get("webhook-replayed").is_none());
+    assert_eq!(
+        sim2.inventory_receipts().len(),
+        2,
+        "the second tenant synced too"
+    );
+    rig.finish();
 }

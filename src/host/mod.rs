@@ -138,6 +138,17 @@ pub trait Ports {
     async fn send(&self, req: OutRequest, timeout: Duration) -> Result<OutResponse, SendError>;
     async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError>;
     async fn kv_set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError>;
+    /// Removes `key`; a missing key is not an error. The webhook ledger
+    /// deletes its expired records with it (no host lists keys everywhere).
+    async fn kv_delete(&self, key: &str) -> Result<(), KvError>;
+    /// Whether the key-value store outlives the instance and is shared by
+    /// the instances of the deployment (Spin's stores). `wasmtime serve`'s
+    /// `wasi:keyvalue` keeps nothing beyond one instance: what must be
+    /// remembered across instances (the webhook ledger) then lives in
+    /// `token_cache_dir`.
+    fn kv_shared(&self) -> bool {
+        true
+    }
     /// Writes `value` only if `key` still holds `expected` (`None`: absent),
     /// atomically across every instance sharing the store. Hosts without a
     /// compare-and-swap answer [`Swap::Unsupported`].

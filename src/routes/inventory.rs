@@ -448,7 +448,7 @@ fn batch_body(items: &[Item<'_>], group: &[usize]) -> Vec<u8> {
 }
 
 /// Sends `items` (the caller's whole list) but those in `landed` (an earlier
-/// delivery's), last entry per key winning, in batches of `sync_batch_size`,
+/// delivery's, ascending), last entry per key winning, in batches of `sync_batch_size`,
 /// `sync_concurrency` at a time, all within the request's budget. A batch
 /// ACCS refuses with 400 or 413 (Magento saves a batch all or nothing) is
 /// split in halves until the bad items stand alone. Every item ends `ok`,
@@ -460,7 +460,9 @@ pub async fn sync<'a, P: Ports>(
     landed: &[usize],
 ) -> Outcome<'a> {
     let (send, superseded) = last_wins(items);
-    let (done, todo): (Vec<usize>, Vec<usize>) = send.into_iter().partition(|i| landed.contains(i));
+    let (done, todo): (Vec<usize>, Vec<usize>) = send
+        .into_iter()
+        .partition(|i| landed.binary_search(i).is_ok());
     let size = ctx.settings.sync_batch_size.max(1);
     let limit = ctx.settings.sync_concurrency.max(1);
     let chunks: Vec<&[usize]> = todo.chunks(size).collect();
@@ -519,6 +521,21 @@ pub async fn sync<'a, P: Ports>(
         results.answered(batch, parts);
     }
     results.finish(splits.get())
+}
+
+/// The outcome of [`sync`] had every batch landed, without sending anything:
+/// what a replay of a finished webhook delivery answers. `before` holds the
+/// items an earlier delivery had landed (ascending), reported without a
+/// batch as [`sync`] reports them; the others are numbered in batches of
+/// `batch_size` as they were sent.
+pub fn all_landed<'a>(items: &[Item<'a>], before: &[usize], batch_size: usize) -> Outcome<'a> {
+    let (send, superseded) = last_wins(items);
+    let (done, todo): (Vec<usize>, Vec<usize>) = send
+        .into_iter()
+        .partition(|i| before.binary_search(i).is_ok());
+    let mut results = Recorder::new(items, &superseded, &done, &todo, batch_size.max(1));
+    results.expect(items.len());
+    results.finish(0)
 }
 
 /// Results [`Recorder::expect`] writes between two looks at the calls in

@@ -52,6 +52,8 @@ pub struct Edge {
     pub denials: Denials,
     /// The warning about `api_keys` entries without scopes went out.
     pub warned_unscoped: Cell<bool>,
+    /// The webhook ledger, when `webhook_secrets` holds a usable secret.
+    pub ledger: Option<crate::webhook::ledger::Ledger>,
 }
 
 pub struct App<P> {
@@ -65,6 +67,7 @@ impl<P: Ports> App<P> {
             tokens: Tokens::new(&settings),
             denials: Denials::default(),
             warned_unscoped: Cell::new(false),
+            ledger: crate::webhook::ledger::Ledger::new(&settings, ports.kv_shared()),
             settings,
         });
         App { ports, edge }
@@ -127,7 +130,10 @@ impl<P: Ports> App<P> {
         // Webhooks authenticate by signature only: an API key never opens them,
         // and a signature never opens anything else.
         if let Route::Webhook(topic) = route {
-            return (template, webhooks::post(&ctx, req, topic).await);
+            return (
+                template,
+                webhooks::post(&ctx, edge.ledger.as_ref(), req, topic).await,
+            );
         }
         let Some(key) = crate::auth::api_key(req.header("authorization"), &edge.settings.api_keys)
         else {

@@ -1,28 +1,29 @@
 //! `POST /v1/webhooks/{topic}`: a signed delivery from an ERP, PIM or
 //! scheduler that syncs a change into ACCS.
 //!
-//! Order of work: topic (404), configuration (503 when no secret is set),
-//! signature over the raw body (401), ledger (replay, busy or resume), then
-//! parsing and the sync. Only after the signature holds is anything parsed.
+//! Order of work: topic (404), configuration (503 when no secret is set, or
+//! no store can hold the ledger), signature over the raw body (401), ledger
+//! (replay, busy or resume; 503 `ledger_unavailable` when it cannot be read),
+//! claim, then parsing and the sync, then the ledger's record of it. Only
+//! after the signature holds is anything parsed.
 
 use super::inventory::{self, ItemResult, Outcome};
 use super::{InRequest, InResponse, json, products};
 use crate::accs::{Ctx, path};
-use crate::host::{Ports, Swap};
+use crate::host::Ports;
 use crate::problem::{Code, Problem};
-use crate::webhook::ledger::{self, Record, State, Verdict};
+use crate::webhook::ledger::{self, Ledger, LedgerError, Record, State, Verdict, Where};
 use crate::webhook::signature;
 use serde_json::{Map, Value};
-use std::time::Duration;
 
 pub const TOPICS: &[&str] = &["inventory", "products"];
 pub const MAX_PRODUCTS: usize = 1_000;
-/// Between writing a claim and reading it back: another instance's claim
-/// written in this gap wins, and ours backs off.
-const CLAIM_SETTLE: Duration = Duration::from_millis(50);
+/// When a sender should try again after the ledger failed.
+const LEDGER_RETRY_AFTER_S: u64 = 5;
 
 pub async fn post<P: Ports>(
     ctx: &Ctx<'_, P>,
+    ledger: Option<&Ledger>,
     req: &InRequest,
     topic: &str,
 ) -> Result<InResponse, Problem> {
@@ -32,10 +33,16 @@ pub async fn post<P: Ports>(
         .iter()
         .filter_map(|s| signature::key(s.expose()))
         .collect();
-    if secrets.is_empty() {
+    let Some(ledger) = ledger.filter(|_| !secrets.is_empty()) else {
         return Err(Problem::new(
             Code::WebhookNotConfigured,
             "set `webhook_secrets` to receive webhooks",
+        ));
+    };
+    if *ledger.place() == Where::Missing {
+        return Err(Problem::new(
+            Code::WebhookNotConfigured,
+            "set `token_cache_dir` to receive webhooks here: this host's key-value store keeps nothing beyond one instance, and the webhook ledger (replay protection) lives in that directory",
         ));
     }
     let now_s = (ctx.ports.now_ms() / 1000) as i64;
@@ -49,25 +56,26 @@ pub async fn post<P: Ports>(
     )
     .map_err(|e| Problem::new(Code::Unauthorized, e.to_string()))?;
 
-    let key = ledger::key(topic, id);
     let digest = ledger::body_digest(&req.body);
-    // Without the store there is no replay protection, but the syncs are
-    // idempotent (set quantity, upsert product): process anyway.
-    let stored = ctx.ports.kv_get(&key).await.ok().flatten();
-    let record = stored.as_deref().and_then(ledger::parse);
-    let landed = match ledger::verdict(record, ctx.ports.now_ms(), &digest) {
+    // Fails closed: without the ledger a replay, or an older delivery
+    // replayed after a newer one, would be sent again.
+    let unavailable = |e: LedgerError| {
+        ledger.warn(ctx.ports, &e);
+        ledger_unavailable(
+            "the webhook ledger could not be read or written; nothing was sent to ACCS",
+        )
+    };
+    let entry = ledger
+        .read(ctx.ports, topic, id)
+        .await
+        .map_err(unavailable)?;
+    let landed = match ledger::verdict(entry.record.as_ref(), ctx.ports.now_ms(), &digest) {
         Verdict::Replay {
             status,
-            body,
+            summary,
             problem,
-        } => {
-            let mut resp = json(status, body.into_bytes());
-            if problem {
-                resp.headers[0].1 = "application/problem+json".into();
-            }
-            resp.headers.push(("webhook-replayed", "true".into()));
-            return Ok(resp);
-        }
+            before,
+        } => return replay(ctx, topic, &req.body, status, summary, problem, &before).await,
         Verdict::Busy { retry_after_s } => return Err(busy(retry_after_s)),
         Verdict::Mismatch => {
             return Err(Problem::new(
@@ -77,29 +85,158 @@ pub async fn post<P: Ports>(
         }
         Verdict::Process { landed } => landed,
     };
-    let owner = claim(ctx, &key, stored.as_deref(), &landed, &digest).await?;
+    let mut b = [0u8; 12];
+    ctx.ports.fill_random(&mut b);
+    let now = ctx.ports.now_ms();
+    let processing = Record {
+        state: State::Processing,
+        owner: crate::config::hex(&b),
+        claim_until_ms: now + ledger::claim_ms(ctx.settings.accs_timeout_ms),
+        forget_ms: now + ledger::REMEMBER_MS,
+        generation: 0,
+        body_sha256: digest.clone(),
+        status: 0,
+        problem: false,
+        summary: None,
+        landed: landed.clone(),
+    };
+    let claim = match ledger.claim(ctx.ports, &entry, processing).await {
+        Ok(Ok(claim)) => claim,
+        Ok(Err(retry_after_s)) => return Err(busy(retry_after_s)),
+        Err(e) => return Err(unavailable(e)),
+    };
 
     let result = match topic {
         "inventory" => sync_inventory(ctx, &req.body, &landed).await,
         _ => sync_products(ctx, &req.body, &landed).await,
     };
+    let now = ctx.ports.now_ms();
+    // A malformed payload is refused before anything is sent.
+    let acted = result.is_ok();
     let (resp, mut record) = match result {
         Ok(outcome) => {
             let (sent, done_now) = outcome.counts();
             ctx.trace.items(sent, done_now);
-            finish(outcome, owner, &landed, ctx.ports.now_ms())
+            finish(outcome, claim.owner.clone(), &landed, now)
         }
         Err(p) => {
             // A malformed payload stays malformed: repeats get the same 400.
             let resp = super::problem_response(&p, &ctx.trace.request_id);
-            let mut record = done(owner, resp.status, &resp.body, ctx.ports.now_ms());
+            let mut record = done(claim.owner.clone(), resp.status, None, now);
             record.problem = true;
             (resp, record)
         }
     };
     record.body_sha256 = digest;
-    let _ = ctx.ports.kv_set(&key, ledger::encode(&record)).await;
+    let landed_now = record.landed.len();
+    match ledger.finish(ctx.ports, &claim, record).await {
+        Ok(()) => Ok(resp),
+        Err(e) => {
+            // ACCS acted, the ledger does not know it: say so, and let the
+            // sender retry. The retry resumes from the claim, which holds
+            // what had landed before this delivery, never from nothing.
+            ledger.warn(ctx.ports, &e);
+            let line = serde_json::json!({
+                "level": "warn",
+                "message": "webhook outcome not recorded in the ledger; a retry resumes from its last record",
+                "request_id": ctx.trace.request_id,
+                "status": resp.status,
+            });
+            ctx.ports.log(&line.to_string());
+            if !acted {
+                return Err(ledger_unavailable(
+                    "the webhook ledger could not record this delivery's answer; nothing was sent to ACCS",
+                ));
+            }
+            let landed = if resp.status == 200 {
+                "every item".to_owned()
+            } else {
+                format!("{landed_now} items")
+            };
+            Err(ledger_unavailable(&format!(
+                "ACCS acted on this delivery ({landed} landed, answer {}) but the webhook ledger could not record it; the delivery may be retried: a retry resumes from what the ledger last recorded",
+                resp.status
+            )))
+        }
+    }
+}
+
+fn ledger_unavailable(detail: &str) -> Problem {
+    Problem::new(Code::LedgerUnavailable, detail).with_retry_after(LEDGER_RETRY_AFTER_S)
+}
+
+/// The answer again, from the record and the identical body: the stored
+/// status and summary, per-item results rebuilt (every item landed, or the
+/// same validation problem), and `webhook-replayed: true`. Nothing is sent.
+async fn replay<P: Ports>(
+    ctx: &Ctx<'_, P>,
+    topic: &str,
+    body: &[u8],
+    status: u16,
+    summary: Option<String>,
+    problem: bool,
+    before: &[usize],
+) -> Result<InResponse, Problem> {
+    let rebuilt = if problem {
+        let invalid = match topic {
+            "inventory" => inventory::validate(body).err(),
+            _ => validate_products(body).err(),
+        };
+        invalid.map(|p| super::problem_response(&p.with_status(status), &ctx.trace.request_id))
+    } else {
+        // Every item landed: the report as it was, nothing sent.
+        let outcome = match topic {
+            "inventory" => inventory::validate(body)
+                .ok()
+                .map(|items| inventory::all_landed(&items, before, ctx.settings.sync_batch_size)),
+            _ => {
+                let all: Vec<usize> = (0..MAX_PRODUCTS).collect();
+                sync_products(ctx, body, &all).await.ok()
+            }
+        };
+        outcome.map(|o| inventory::report(o, status))
+    };
+    let mut resp = match rebuilt {
+        Some(resp) => resp,
+        // Only if this build validates differently from the one that answered.
+        None => json(
+            status,
+            format!(
+                r#"{{"summary":{},"results":[],"errors":[]}}"#,
+                summary.as_deref().unwrap_or("{}")
+            )
+            .into_bytes(),
+        ),
+    };
+    if let Some(summary) = summary
+        && let Some(rest) = after_summary(&resp.body)
+    {
+        let mut body = Vec::with_capacity(resp.body.len() + summary.len());
+        body.extend_from_slice(br#"{"summary":"#);
+        body.extend_from_slice(summary.as_bytes());
+        body.extend_from_slice(rest);
+        resp.body = body;
+    }
+    resp.headers.push(("webhook-replayed", "true".into()));
     Ok(resp)
+}
+
+/// A report's text after its summary: `,"results":…`. The summary is
+/// numbers only, so its first `}` ends it.
+fn after_summary(body: &[u8]) -> Option<&[u8]> {
+    let rest = body.strip_prefix(br#"{"summary":{"#)?;
+    let end = rest.iter().position(|&b| b == b'}')?;
+    Some(&rest[end + 1..])
+}
+
+/// The summary object of a report, as text (at most 1 KiB).
+fn summary_of(body: &[u8]) -> Option<String> {
+    let rest = after_summary(body)?;
+    let start = br#"{"summary":"#.len();
+    let text = &body[start..body.len() - rest.len()];
+    (text.len() <= 1024)
+        .then(|| String::from_utf8(text.to_vec()).ok())
+        .flatten()
 }
 
 fn busy(retry_after_s: u64) -> Problem {
@@ -110,69 +247,18 @@ fn busy(retry_after_s: u64) -> Problem {
     .with_retry_after(retry_after_s)
 }
 
-/// Claims the delivery. Where the host has a compare-and-swap (Spin's
-/// `wasi:keyvalue/atomics`), the claim replaces exactly the record that was
-/// read, so of two racing instances exactly one wins. Elsewhere: write,
-/// wait, read back; the last writer wins, so two instances racing see the
-/// same owner and (barring a store slower than the wait) only one proceeds.
-async fn claim<P: Ports>(
-    ctx: &Ctx<'_, P>,
-    key: &str,
-    stored: Option<&[u8]>,
-    landed: &[usize],
-    digest: &str,
-) -> Result<String, Problem> {
-    let mut b = [0u8; 12];
-    ctx.ports.fill_random(&mut b);
-    let owner = crate::config::hex(&b);
-    let record = Record {
-        state: State::Processing,
-        owner: owner.clone(),
-        until_ms: ctx.ports.now_ms() + ledger::claim_ms(ctx.settings.accs_timeout_ms),
-        landed: landed.to_vec(),
-        status: 0,
-        body: String::new(),
-        problem: false,
-        body_sha256: digest.to_owned(),
-    };
-    match ctx
-        .ports
-        .kv_swap(key, stored, ledger::encode(&record))
-        .await
-    {
-        Ok(Swap::Done) => return Ok(owner),
-        Ok(Swap::Changed) => return Err(busy(1)),
-        Ok(Swap::Unsupported) => {}
-        Err(_) => return Ok(owner),
-    }
-    if ctx
-        .ports
-        .kv_set(key, ledger::encode(&record))
-        .await
-        .is_err()
-    {
-        return Ok(owner);
-    }
-    ctx.ports.sleep(CLAIM_SETTLE).await;
-    match ctx.ports.kv_get(key).await {
-        Ok(Some(v)) => match ledger::parse(&v) {
-            Some(r) if r.owner != owner => Err(busy(1)),
-            _ => Ok(owner),
-        },
-        _ => Ok(owner),
-    }
-}
-
-fn done(owner: String, status: u16, body: &[u8], now_ms: u64) -> Record {
+fn done(owner: String, status: u16, summary: Option<String>, now_ms: u64) -> Record {
     Record {
         state: State::Done,
         owner,
-        until_ms: now_ms + ledger::REMEMBER_MS,
-        landed: vec![],
-        status,
-        body: String::from_utf8_lossy(body).into_owned(),
-        problem: false,
+        claim_until_ms: 0,
+        forget_ms: now_ms + ledger::REMEMBER_MS,
+        generation: 0,
         body_sha256: String::new(),
+        status,
+        problem: false,
+        summary,
+        landed: vec![],
     }
 }
 
@@ -187,7 +273,8 @@ fn finish(
 ) -> (InResponse, Record) {
     let Some(first_retry_after) = outcome.first_problem.as_ref().map(|p| p.retry_after) else {
         let resp = inventory::report(outcome, 200);
-        let record = done(owner, 200, &resp.body, now_ms);
+        let mut record = done(owner, 200, summary_of(&resp.body), now_ms);
+        record.landed = before.to_vec();
         return (resp, record);
     };
     let transient = outcome
@@ -215,17 +302,20 @@ fn finish(
     );
     landed.sort_unstable();
     landed.dedup();
+    let resp = inventory::report(outcome, status);
     let record = Record {
         state: State::Partial,
         owner,
-        until_ms: now_ms + ledger::REMEMBER_MS,
-        landed,
-        status,
-        body: String::new(),
-        problem: false,
+        claim_until_ms: 0,
+        forget_ms: now_ms + ledger::REMEMBER_MS,
+        generation: 0,
         body_sha256: String::new(),
+        status,
+        problem: false,
+        summary: summary_of(&resp.body),
+        landed,
     };
-    (inventory::report(outcome, status), record)
+    (resp, record)
 }
 
 async fn sync_inventory<'b, P: Ports>(
@@ -299,7 +389,7 @@ async fn sync_products<P: Ports>(
         .iter()
         .enumerate()
         .map(|(index, (sku, product))| async move {
-            if landed.contains(&index) {
+            if landed.binary_search(&index).is_ok() {
                 return (index, sku, Ok(()));
             }
             let r = ctx

@@ -1,12 +1,48 @@
-//! What the component remembers of each delivery, in the key-value store:
-//! a repeat of a finished delivery gets the same answer without touching
-//! ACCS, a retry after a partial success re-sends only what did not land, and
-//! a delivery racing another one on a second instance backs off.
+//! The deployment's memory of its webhook deliveries: a repeat of a finished
+//! delivery gets the same answer without touching ACCS, a retry after a
+//! partial success re-sends only what did not land, and a delivery racing
+//! another one on a second instance backs off.
+//!
+//! The ledger is the only memory a deployment has (a WASI 0.2 instance serves
+//! one request; a WASI 0.3 one at most 128), so it fails closed: a read, a
+//! claim or a write that fails, or a record that does not authenticate, is
+//! [`LedgerError`], which the route answers with 503 `ledger_unavailable` and
+//! nothing sent. Upserts are not safe to replay out of order (an older
+//! `quantity 5` after a newer `quantity 3` rolls the stock back), so "the
+//! syncs are idempotent" never excuses a lost record.
+//!
+//! - **Where.** The key-value store where it is shared by the deployment's
+//!   instances (Spin); under `wasmtime serve`, whose `wasi:keyvalue` keeps
+//!   nothing beyond one instance, files in `token_cache_dir` ([`Where::Dir`]);
+//!   with neither, webhook routes refuse to run ([`Where::Missing`]).
+//! - **Bound to the deployment.** Every name and record is keyed with
+//!   [`Ledger::new`]'s MAC key: two deployments sharing a store never see each
+//!   other's deliveries, and a record written by anyone without the key is a
+//!   store failure, never "landed".
+//! - **Small.** A record holds a state, its times, the body's SHA-256, the
+//!   status and summary, and the landed item indexes as ranges or a bitmap,
+//!   whichever is shorter: under [`MAX_RECORD`] bytes for the largest
+//!   delivery (10,000 items), partial or done. Per-item results of a replay
+//!   are rebuilt from the body, which the digest binds.
+//! - **Bounded.** Every record is listed, when it is claimed, in the bucket
+//!   of the current hour (`…/h/<hour>.<slot>`, one of [`SLOTS`] by the
+//!   record's name, so no bucket nears a 1 MB value limit even at the write
+//!   quota's rate); a head key lists the buckets there are. Each finished delivery then sweeps a few entries of the oldest
+//!   bucket: expired records are deleted, then the bucket. The store holds
+//!   the records of the last [`REMEMBER_MS`] plus a head and up to
+//!   [`SLOTS`] buckets per hour of the window.
 
+use crate::config::Settings;
+use crate::host::{Ports, Swap};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::cell::Cell;
+use std::time::Duration;
 
-/// How long a finished delivery is remembered.
+/// How long a delivery is remembered after its last write.
 pub const REMEMBER_MS: u64 = 24 * 60 * 60 * 1000;
 /// How long a claim holds while its delivery is processed, at least: never
 /// less than the request's ACCS budget ([`claim_ms`]), so a second delivery
@@ -14,6 +50,27 @@ pub const REMEMBER_MS: u64 = 24 * 60 * 60 * 1000;
 pub const CLAIM_MS: u64 = 60_000;
 /// What a claim holds beyond the budget: the ledger writes and the answer.
 const CLAIM_MARGIN_MS: u64 = 10_000;
+/// The longest claim: the largest `accs_timeout_ms` (300 s) plus the margin.
+const MAX_CLAIM_MS: u64 = 300_000 + CLAIM_MARGIN_MS;
+/// A record is never larger, whatever the delivery (Akamai limits values to
+/// 1 MB and counts writes; the old record held the whole report).
+pub const MAX_RECORD: usize = 4096;
+/// The most item indexes a record can hold: the inventory route's limit.
+const MAX_INDEXES: usize = crate::routes::inventory::MAX_ITEMS;
+const HOUR_MS: u64 = 3_600_000;
+/// Buckets per hour. A bucket entry is about 40 bytes: at Akamai's write
+/// quota (50/s, about 10 deliveries/s) one bucket per hour would pass its
+/// 1 MB value limit (36,000 entries); four stay under 400 KB each.
+pub const SLOTS: u8 = 4;
+/// Entries of the oldest bucket one finished delivery examines: more than
+/// the one entry each delivery adds, so the sweep keeps up.
+const SWEEP_PER_DELIVERY: usize = 4;
+/// Between writing a claim and reading it back, where the store has no
+/// compare-and-swap: another instance's claim written in this gap wins.
+const CLAIM_SETTLE: Duration = Duration::from_millis(50);
+/// Claim files tried per generation under `token_cache_dir`: one more each
+/// time an earlier claim of that generation expired (a crashed instance).
+const CLAIM_FILES: u32 = 4;
 
 /// The claim's length for a request whose ACCS budget is `budget_ms`.
 pub fn claim_ms(budget_ms: u64) -> u64 {
@@ -27,184 +84,788 @@ pub fn body_digest(body: &[u8]) -> String {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
 pub enum State {
-    /// Claimed by `owner` until `until_ms`.
+    /// Claimed by `owner` until `claim_until_ms`.
+    #[serde(rename = "c")]
     Processing,
     /// Some items landed (`landed`); a retry sends the rest.
+    #[serde(rename = "p")]
     Partial,
-    /// Answered `status` with `body`; repeats get the same.
+    /// Answered `status` (and `summary`); repeats get the same.
+    #[serde(rename = "d")]
     Done,
 }
 
+/// One delivery's record, as the ledger holds it (see [`Ledger::seal`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
+    #[serde(rename = "s")]
     pub state: State,
+    #[serde(rename = "o")]
     pub owner: String,
-    /// Claim expiry for `processing`, forgetting time otherwise.
-    pub until_ms: u64,
-    #[serde(default)]
-    pub landed: Vec<usize>,
-    #[serde(default)]
-    pub status: u16,
-    #[serde(default)]
-    pub body: String,
-    /// Of `body`: a stored problem replays as `application/problem+json`.
-    #[serde(default)]
-    pub problem: bool,
-    /// [`body_digest`] of the delivery this record is about (empty in
-    /// records written before it was kept: those match any body).
-    #[serde(default)]
+    /// For `processing`: until when the claim holds.
+    #[serde(rename = "c", default)]
+    pub claim_until_ms: u64,
+    /// When the record is forgotten (and may be swept).
+    #[serde(rename = "f")]
+    pub forget_ms: u64,
+    /// Claims taken on this delivery so far: names the next claim file
+    /// under `token_cache_dir`.
+    #[serde(rename = "g", default)]
+    pub generation: u32,
+    /// [`body_digest`] of the delivery this record is about.
+    #[serde(rename = "h")]
     pub body_sha256: String,
+    #[serde(rename = "t", default)]
+    pub status: u16,
+    /// The answer was a problem (a malformed payload): a replay validates
+    /// the identical body again and answers the same problem.
+    #[serde(rename = "x", default)]
+    pub problem: bool,
+    /// The answer's `summary` object, as JSON text.
+    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// Item indexes that landed, ascending ([`encode_landed`]); for `done`,
+    /// those that had landed before the delivery that finished it.
+    #[serde(
+        rename = "l",
+        default,
+        with = "landed_text",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub landed: Vec<usize>,
 }
 
-/// The store key of one delivery of one topic; the id is hashed so any
-/// sender id makes a safe key.
-pub fn key(topic: &str, id: &str) -> String {
-    let digest = Sha256::new()
-        .chain_update(topic)
-        .chain_update([0])
-        .chain_update(id)
-        .finalize();
-    format!("accs-edge/webhook/v1/{}", crate::config::hex(&digest[..16]))
-}
-
-/// What to do with a delivery, given what the store holds for it.
+/// What to do with a delivery, given what the ledger holds for it.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// Answer this again.
     Replay {
         status: u16,
-        body: String,
+        summary: Option<String>,
         problem: bool,
+        /// Items landed before the delivery that finished it: the rebuilt
+        /// report numbers only the others in batches, as the answer did.
+        before: Vec<usize>,
     },
     /// Someone else is on it.
     Busy { retry_after_s: u64 },
-    /// Process; these item indexes already landed.
+    /// Process; these item indexes (ascending) already landed.
     Process { landed: Vec<usize> },
     /// The id was used for a different body: never a replay, never a resume.
     Mismatch,
 }
 
 /// `digest` is the [`body_digest`] of the delivery at hand.
-pub fn verdict(record: Option<Record>, now_ms: u64, digest: &str) -> Verdict {
-    let forgotten = |r: &Record| r.state == State::Done && r.until_ms <= now_ms;
-    if let Some(r) = &record
-        && !r.body_sha256.is_empty()
-        && r.body_sha256 != digest
-        && !forgotten(r)
-    {
+pub fn verdict(record: Option<&Record>, now_ms: u64, digest: &str) -> Verdict {
+    let Some(r) = record.filter(|r| r.forget_ms > now_ms) else {
+        // Never seen, or forgotten: the id is free again.
+        return Verdict::Process { landed: vec![] };
+    };
+    if r.body_sha256 != digest {
         return Verdict::Mismatch;
     }
-    match record {
-        Some(r) if r.until_ms > now_ms => match r.state {
-            State::Done => Verdict::Replay {
-                status: r.status,
-                body: r.body,
-                problem: r.problem,
-            },
-            State::Processing => Verdict::Busy {
-                retry_after_s: (r.until_ms - now_ms).div_ceil(1000).clamp(1, 310),
-            },
-            State::Partial => Verdict::Process { landed: r.landed },
+    match r.state {
+        State::Done => Verdict::Replay {
+            status: r.status,
+            summary: r.summary.clone(),
+            problem: r.problem,
+            before: r.landed.clone(),
         },
-        // Expired (a crashed claim or an old delivery): start over, but keep
-        // what an expired claim knew had landed.
-        Some(r) if r.state != State::Done => Verdict::Process { landed: r.landed },
-        _ => Verdict::Process { landed: vec![] },
+        State::Processing if r.claim_until_ms > now_ms => Verdict::Busy {
+            retry_after_s: (r.claim_until_ms - now_ms).div_ceil(1000).clamp(1, 310),
+        },
+        // A partial record, or a claim whose instance died: resume from what
+        // it knew had landed.
+        State::Processing | State::Partial => Verdict::Process {
+            landed: r.landed.clone(),
+        },
     }
 }
 
-pub fn parse(value: &[u8]) -> Option<Record> {
-    serde_json::from_slice(value).ok()
+/// Ascending indexes as text: `r` and comma-separated ranges (`0-4,7`), or
+/// `b` and a bitmap in base64, whichever is shorter. 10,000 indexes take at
+/// most 1,668 bytes as a bitmap, however they fall.
+pub fn encode_landed(landed: &[usize]) -> String {
+    let mut ranges = String::from("r");
+    let mut i = 0;
+    while i < landed.len() {
+        let start = landed[i];
+        let mut end = start;
+        while i + 1 < landed.len() && landed[i + 1] == end + 1 {
+            i += 1;
+            end += 1;
+        }
+        if ranges.len() > 1 {
+            ranges.push(',');
+        }
+        if start == end {
+            ranges.push_str(&start.to_string());
+        } else {
+            ranges.push_str(&format!("{start}-{end}"));
+        }
+        i += 1;
+    }
+    let top = landed.last().map_or(0, |&l| l + 1);
+    let mut bits = vec![0u8; top.div_ceil(8)];
+    for &l in landed {
+        bits[l / 8] |= 1 << (l % 8);
+    }
+    let bitmap = format!("b{}", STANDARD_NO_PAD.encode(&bits));
+    if bitmap.len() < ranges.len() {
+        bitmap
+    } else {
+        ranges
+    }
 }
 
-pub fn encode(record: &Record) -> Vec<u8> {
-    serde_json::to_vec(record).unwrap_or_default()
+/// [`encode_landed`]'s text back, ascending; `None` for anything else,
+/// including indexes past the largest delivery.
+pub fn decode_landed(text: &str) -> Option<Vec<usize>> {
+    let mut out = Vec::new();
+    if let Some(ranges) = text.strip_prefix('r') {
+        for part in ranges.split(',').filter(|p| !p.is_empty()) {
+            let (a, b) = part.split_once('-').unwrap_or((part, part));
+            let (a, b): (usize, usize) = (a.parse().ok()?, b.parse().ok()?);
+            if b < a || b >= MAX_INDEXES || out.last().is_some_and(|&l| l >= a) {
+                return None;
+            }
+            out.extend(a..=b);
+        }
+    } else {
+        let bits = STANDARD_NO_PAD.decode(text.strip_prefix('b')?).ok()?;
+        if bits.len() > MAX_INDEXES.div_ceil(8) {
+            return None;
+        }
+        for (byte, b) in bits.iter().enumerate() {
+            out.extend((0..8).filter(|k| b & (1 << k) != 0).map(|k| byte * 8 + k));
+        }
+    }
+    Some(out)
+}
+
+mod landed_text {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(landed: &[usize], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::encode_landed(landed))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<usize>, D::Error> {
+        let text = String::deserialize(d)?;
+        super::decode_landed(&text).ok_or_else(|| D::Error::custom("landed"))
+    }
+}
+
+/// Where the ledger lives on this host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Where {
+    /// The key-value store, shared by the deployment's instances.
+    Kv,
+    /// Files in this directory (`token_cache_dir`, with a trailing `/`).
+    Dir(String),
+    /// No store outlives an instance here (`wasmtime serve` without
+    /// `token_cache_dir`): webhook routes answer 503.
+    Missing,
+}
+
+/// Why the ledger could not answer: the route turns it into 503
+/// `ledger_unavailable`, and nothing is sent to ACCS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LedgerError {
+    /// A store operation failed: what was being done, and the host's reason.
+    Store(&'static str, String),
+    /// A record is not one this deployment wrote (no valid MAC, or
+    /// malformed): treated as a store failure, never as "landed".
+    Unauthentic,
+}
+
+impl LedgerError {
+    /// For the log: the operation and the host's reason, cut short and
+    /// without anything that looks like a URL (a store's address may carry
+    /// its password).
+    fn describe(&self) -> String {
+        match self {
+            LedgerError::Store(what, reason) => {
+                let reason: String = if reason.contains("://") {
+                    "(a reason naming a URL, withheld)".into()
+                } else {
+                    reason.chars().take(160).collect()
+                };
+                format!("{what}: {reason}")
+            }
+            LedgerError::Unauthentic => {
+                "a ledger record does not authenticate under this deployment's key".into()
+            }
+        }
+    }
+}
+
+/// One delivery's place in the ledger, as read.
+pub struct Entry {
+    name: String,
+    stored: Option<Vec<u8>>,
+    pub record: Option<Record>,
+}
+
+/// A claim this request holds.
+pub struct Claim {
+    name: String,
+    /// The claim file under `token_cache_dir`.
+    file: Option<String>,
+    pub owner: String,
+    pub generation: u32,
+}
+
+/// The ledger of one deployment.
+pub struct Ledger {
+    key: [u8; 32],
+    /// Hex, in every name: the operator can tell (and clear) one
+    /// deployment's keys in a shared store.
+    namespace: String,
+    place: Where,
+    warned: Cell<bool>,
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+impl Ledger {
+    /// The ledger of the deployment `settings` describe, on a host whose
+    /// key-value store is shared (`kv_shared`) or not; `None` without a
+    /// usable webhook secret.
+    ///
+    /// The MAC key is HMAC-SHA256 keyed with the **last** secret of
+    /// `webhook_secrets`, over the ACCS base URL and the IMS client id. The
+    /// base URL and client id separate deployments that share a store and a
+    /// secret (staging and production on one Redis); the secret makes names
+    /// unguessable and records unforgeable by anyone who can only write the
+    /// store. The last secret, because rotation (README) adds the new secret
+    /// in front (`whsec_new,whsec_old`), switches the sender, then drops the
+    /// old one: the key holds through the first two steps, and changes only
+    /// when the old secret is removed. At that moment the ledger starts
+    /// afresh: a delivery recorded before it and retried after it is
+    /// processed again, and the old namespace's keys are no longer swept (at
+    /// most one window of them; clear `accs-edge/ledger/v2/<old namespace>/`
+    /// or let the store evict them). So drop an old secret at a quiet time.
+    /// The IMS client secret would not do better: it rotates too, and its
+    /// order changes at run time (the one that worked goes first).
+    pub fn new(settings: &Settings, kv_shared: bool) -> Option<Ledger> {
+        let secret = settings
+            .webhook_secrets
+            .iter()
+            .rev()
+            .find_map(|s| crate::webhook::signature::key(s.expose()))?;
+        let mut mac = HmacSha256::new_from_slice(&secret).ok()?;
+        mac.update(b"accs-edge webhook ledger v2\0");
+        mac.update(settings.accs_base_url.as_str().as_bytes());
+        mac.update(b"\0");
+        mac.update(settings.ims_client_id.as_bytes());
+        let key: [u8; 32] = mac.finalize().into_bytes().into();
+        let place = match (&settings.token_cache_dir, kv_shared) {
+            (_, true) => Where::Kv,
+            (Some(dir), false) => Where::Dir(format!("{}/", dir.trim_end_matches('/'))),
+            (None, false) => Where::Missing,
+        };
+        let mut ledger = Ledger {
+            key,
+            namespace: String::new(),
+            place,
+            warned: Cell::new(false),
+        };
+        ledger.namespace = crate::config::hex(&ledger.mac(&[b"namespace"])[..8]);
+        Some(ledger)
+    }
+
+    pub fn place(&self) -> &Where {
+        &self.place
+    }
+
+    fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("any key length");
+        for p in parts {
+            mac.update(&(p.len() as u64).to_be_bytes());
+            mac.update(p);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    fn prefix(&self) -> String {
+        format!("accs-edge/ledger/v2/{}/", self.namespace)
+    }
+
+    /// The record name of one delivery of one topic: keyed, so any sender
+    /// id makes a safe name and nobody without the key can tell which.
+    pub fn record_name(&self, topic: &str, id: &str) -> String {
+        let id = self.mac(&[b"record", topic.as_bytes(), id.as_bytes()]);
+        format!("{}r/{}", self.prefix(), crate::config::hex(&id[..16]))
+    }
+
+    fn head_name(&self) -> String {
+        format!("{}head", self.prefix())
+    }
+
+    fn bucket_name(&self, (hour, slot): Bucket) -> String {
+        format!("{}h/{hour}.{slot}", self.prefix())
+    }
+
+    /// The record as stored: its JSON, `.`, and a MAC over the name and the
+    /// JSON, so a record is valid only under the name it was written to.
+    pub fn seal(&self, name: &str, record: &Record) -> Vec<u8> {
+        let mut out = serde_json::to_vec(record).unwrap_or_default();
+        let mac = self.mac(&[b"seal", name.as_bytes(), &out]);
+        out.push(b'.');
+        crate::config::push_hex(&mut out, &mac);
+        out
+    }
+
+    /// [`Ledger::seal`]'s bytes back, if they authenticate under `name`.
+    pub fn open(&self, name: &str, bytes: &[u8]) -> Result<Record, LedgerError> {
+        let dot = bytes
+            .iter()
+            .rposition(|&b| b == b'.')
+            .ok_or(LedgerError::Unauthentic)?;
+        let (json, mac) = (&bytes[..dot], &bytes[dot + 1..]);
+        let mac = unhex(mac).ok_or(LedgerError::Unauthentic)?;
+        let mut check = HmacSha256::new_from_slice(&self.key).expect("any key length");
+        for p in [&b"seal"[..], name.as_bytes(), json] {
+            check.update(&(p.len() as u64).to_be_bytes());
+            check.update(p);
+        }
+        check
+            .verify_slice(&mac)
+            .map_err(|_| LedgerError::Unauthentic)?;
+        serde_json::from_slice(json).map_err(|_| LedgerError::Unauthentic)
+    }
+
+    /// Logs the first failure of this instance (the rest answer 503 quietly).
+    pub fn warn<P: Ports>(&self, ports: &P, e: &LedgerError) {
+        if !self.warned.replace(true) {
+            let line = serde_json::json!({
+                "level": "warn",
+                "message": "webhook ledger unavailable: deliveries answer 503 ledger_unavailable and nothing is sent until it is back",
+                "reason": e.describe(),
+            });
+            ports.log(&line.to_string());
+        }
+    }
+
+    // ---- the store, whichever it is ----
+
+    fn path(&self, dir: &str, name: &str) -> String {
+        format!("{dir}{}", name.replace('/', "-"))
+    }
+
+    async fn get<P: Ports>(&self, ports: &P, name: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+        match &self.place {
+            Where::Kv => ports
+                .kv_get(name)
+                .await
+                .map_err(|e| LedgerError::Store("read", e.0)),
+            Where::Dir(dir) => ports
+                .file_read(&self.path(dir, name))
+                .await
+                .map_err(|e| LedgerError::Store("read", e.0)),
+            Where::Missing => Err(LedgerError::Store("read", "no store".into())),
+        }
+    }
+
+    async fn put<P: Ports>(
+        &self,
+        ports: &P,
+        name: &str,
+        value: Vec<u8>,
+    ) -> Result<(), LedgerError> {
+        match &self.place {
+            Where::Kv => ports
+                .kv_set(name, value)
+                .await
+                .map_err(|e| LedgerError::Store("write", e.0)),
+            Where::Dir(dir) => {
+                // Replaced atomically: a reader never sees half a record.
+                let tmp = temp_path(ports, dir);
+                let written = match ports.file_write(&tmp, &value).await {
+                    Ok(()) => ports.file_rename(&tmp, &self.path(dir, name)).await,
+                    Err(e) => Err(e),
+                };
+                if written.is_err() {
+                    let _ = ports.file_remove(&tmp).await;
+                }
+                written.map_err(|e| LedgerError::Store("write", e.0))
+            }
+            Where::Missing => Err(LedgerError::Store("write", "no store".into())),
+        }
+    }
+
+    async fn delete<P: Ports>(&self, ports: &P, name: &str) -> Result<(), LedgerError> {
+        match &self.place {
+            Where::Kv => ports
+                .kv_delete(name)
+                .await
+                .map_err(|e| LedgerError::Store("delete", e.0)),
+            Where::Dir(dir) => ports
+                .file_remove(&self.path(dir, name))
+                .await
+                .map_err(|e| LedgerError::Store("delete", e.0)),
+            Where::Missing => Err(LedgerError::Store("delete", "no store".into())),
+        }
+    }
+
+    /// Replaces `expected` at `name` with `value` where the store can do it
+    /// atomically; `Ok(false)` when another writer came first.
+    async fn update<P: Ports>(
+        &self,
+        ports: &P,
+        name: &str,
+        expected: Option<&[u8]>,
+        value: Vec<u8>,
+    ) -> Result<bool, LedgerError> {
+        if self.place == Where::Kv {
+            match ports.kv_swap(name, expected, value.clone()).await {
+                Ok(Swap::Done) => return Ok(true),
+                Ok(Swap::Changed) => return Ok(false),
+                Ok(Swap::Unsupported) => {}
+                Err(e) => return Err(LedgerError::Store("swap", e.0)),
+            }
+        }
+        self.put(ports, name, value).await.map(|()| true)
+    }
+
+    // ---- one delivery ----
+
+    /// What the ledger holds for one delivery.
+    pub async fn read<P: Ports>(
+        &self,
+        ports: &P,
+        topic: &str,
+        id: &str,
+    ) -> Result<Entry, LedgerError> {
+        let name = self.record_name(topic, id);
+        let stored = self.get(ports, &name).await?;
+        let record = match &stored {
+            Some(bytes) => Some(self.open(&name, bytes)?),
+            None => None,
+        };
+        Ok(Entry {
+            name,
+            stored,
+            record,
+        })
+    }
+
+    /// Claims the delivery for `record` (a `processing` record). First the
+    /// record is listed in the current hour's bucket, so that it is swept
+    /// whatever happens next.
+    ///
+    /// - Key-value store with compare-and-swap (`kv-cas`): the claim
+    ///   replaces exactly the bytes that were read, so of two racing
+    ///   instances exactly one wins.
+    /// - Key-value store without it (the default `spin` build): write, wait
+    ///   50 ms, read back; the last writer wins, and both racers see it
+    ///   unless the store is slower than the wait. Best effort.
+    /// - Files: the claim is a file created exclusively (a hard link of a
+    ///   fully written temp file) whose name holds the claim's generation,
+    ///   so exactly one instance takes each generation; the winner checks
+    ///   that the record did not move on meanwhile. Exact.
+    ///
+    /// `Ok(Err(seconds))`: someone else holds it, retry after that.
+    pub async fn claim<P: Ports>(
+        &self,
+        ports: &P,
+        entry: &Entry,
+        mut record: Record,
+    ) -> Result<Result<Claim, u64>, LedgerError> {
+        let now = ports.now_ms();
+        let generation = entry.record.as_ref().map_or(0, |r| r.generation) + 1;
+        record.generation = generation;
+        let suffix = |name: &str| name[self.prefix().len()..].to_owned();
+        let mut listed = vec![suffix(&entry.name)];
+        if matches!(self.place, Where::Dir(_)) {
+            listed.push(format!("{}.c{generation}", suffix(&entry.name)));
+        }
+        let slot = u8::from_str_radix(&listed[0][2..3], 16).unwrap_or(0) % SLOTS;
+        self.list(ports, (now / HOUR_MS, slot), &listed).await?;
+        let claim = Claim {
+            name: entry.name.clone(),
+            file: None,
+            owner: record.owner.clone(),
+            generation,
+        };
+        let Where::Dir(dir) = &self.place else {
+            let sealed = self.seal(&entry.name, &record);
+            match ports
+                .kv_swap(&entry.name, entry.stored.as_deref(), sealed.clone())
+                .await
+            {
+                Ok(Swap::Done) => return Ok(Ok(claim)),
+                Ok(Swap::Changed) => return Ok(Err(1)),
+                Ok(Swap::Unsupported) => {}
+                Err(e) => return Err(LedgerError::Store("claim", e.0)),
+            }
+            self.put(ports, &entry.name, sealed)
+                .await
+                .map_err(|e| match e {
+                    LedgerError::Store(_, reason) => LedgerError::Store("claim", reason),
+                    e => e,
+                })?;
+            ports.sleep(CLAIM_SETTLE).await;
+            let Some(now) = self.get(ports, &entry.name).await? else {
+                return Err(LedgerError::Store("claim", "the claim vanished".into()));
+            };
+            let seen = self.open(&entry.name, &now)?;
+            return Ok(if seen.owner == record.owner {
+                Ok(claim)
+            } else {
+                Err(1)
+            });
+        };
+        let mut won = None;
+        for k in 0..CLAIM_FILES {
+            let file = format!("{}.c{generation}-{k}", entry.name);
+            let tmp = temp_path(ports, dir);
+            let linked = match ports.file_write(&tmp, &self.seal(&file, &record)).await {
+                Ok(()) => ports.file_link(&tmp, &self.path(dir, &file)).await,
+                Err(e) => Err(e),
+            };
+            let _ = ports.file_remove(&tmp).await;
+            match linked.map_err(|e| LedgerError::Store("claim", e.0))? {
+                true => {
+                    won = Some(file);
+                    break;
+                }
+                false => {
+                    // Gone already: its owner finished (a retry replays it).
+                    let Some(held) = self.get(ports, &file).await? else {
+                        return Ok(Err(1));
+                    };
+                    let held = self.open(&file, &held)?;
+                    if held.claim_until_ms > now {
+                        return Ok(Err((held.claim_until_ms - now)
+                            .div_ceil(1000)
+                            .clamp(1, 310)));
+                    }
+                    // That claim's instance died: the next file of this generation.
+                }
+            }
+        }
+        let Some(file) = won else { return Ok(Err(1)) };
+        // Did the record move on while we linked (a reader of an older record)?
+        let current = self.get(ports, &entry.name).await?;
+        let current = match &current {
+            Some(bytes) => Some(self.open(&entry.name, bytes)?),
+            None => None,
+        };
+        if current.map_or(0, |r| r.generation) + 1 != generation {
+            let _ = self.delete(ports, &file).await;
+            return Ok(Err(1));
+        }
+        self.put(ports, &entry.name, self.seal(&entry.name, &record))
+            .await?;
+        Ok(Ok(Claim {
+            file: Some(file),
+            ..claim
+        }))
+    }
+
+    /// Writes the delivery's outcome, then sweeps a few expired entries
+    /// (a failing sweep is logged, never the request's failure).
+    pub async fn finish<P: Ports>(
+        &self,
+        ports: &P,
+        claim: &Claim,
+        mut record: Record,
+    ) -> Result<(), LedgerError> {
+        record.generation = claim.generation;
+        self.put(ports, &claim.name, self.seal(&claim.name, &record))
+            .await?;
+        if let Some(file) = &claim.file {
+            let _ = self.delete(ports, file).await;
+        }
+        if let Err(e) = self.sweep(ports, SWEEP_PER_DELIVERY).await {
+            self.warn(ports, &e);
+        }
+        Ok(())
+    }
+
+    // ---- bounded growth ----
+
+    /// Lists `entries` (names under the prefix) in the current hour's bucket,
+    /// and the hour in the head. Best effort under concurrency where the
+    /// store has no compare-and-swap: two instances listing into one bucket
+    /// at once may lose one entry (that record is then left to the store's
+    /// eviction); with `kv-cas` the update retries.
+    async fn list<P: Ports>(
+        &self,
+        ports: &P,
+        at: Bucket,
+        entries: &[String],
+    ) -> Result<(), LedgerError> {
+        let head_name = self.head_name();
+        let head = self.get(ports, &head_name).await?;
+        let mut buckets = parse_buckets(head.as_deref());
+        if !buckets.contains(&at) {
+            buckets.push(at);
+            buckets.sort_unstable();
+            self.put(ports, &head_name, join_buckets(&buckets)).await?;
+        }
+        let bucket = self.bucket_name(at);
+        for _ in 0..4 {
+            let current = self.get(ports, &bucket).await?;
+            let mut lines = parse_lines(current.as_deref());
+            let before = lines.len();
+            for e in entries {
+                if !lines.contains(e) {
+                    lines.push(e.clone());
+                }
+            }
+            if lines.len() == before {
+                return Ok(());
+            }
+            let value = lines.join("\n").into_bytes();
+            if self
+                .update(ports, &bucket, current.as_deref(), value)
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        Err(LedgerError::Store(
+            "list",
+            "the bucket kept changing".into(),
+        ))
+    }
+
+    /// Examines up to `budget` entries of the oldest bucket whose records may
+    /// have expired: an expired record (or one that does not authenticate,
+    /// which no one can use) is deleted, a bucket done with is deleted and
+    /// its hour leaves the head. A record still remembered stops the sweep of
+    /// its bucket until every record listed there must have expired or been
+    /// listed again later (a retry lists it in its own hour).
+    pub async fn sweep<P: Ports>(&self, ports: &P, budget: usize) -> Result<(), LedgerError> {
+        let now = ports.now_ms();
+        let head_name = self.head_name();
+        let head = self.get(ports, &head_name).await?;
+        let mut buckets = parse_buckets(head.as_deref());
+        let mut emptied = Vec::new();
+        let mut spent = 0;
+        // Oldest first; a bucket blocked by a record still remembered leaves
+        // the budget to the next one (the slots of one hour expire together).
+        for &bucket in &buckets {
+            let hour = bucket.0;
+            if spent >= budget || now < hour * HOUR_MS + REMEMBER_MS {
+                break;
+            }
+            // Every record listed here was last claimed in this hour, so is
+            // forgotten by then unless it was claimed (and listed) again.
+            let all_due = now >= (hour + 1) * HOUR_MS + MAX_CLAIM_MS + REMEMBER_MS;
+            let name = self.bucket_name(bucket);
+            let stored = self.get(ports, &name).await?;
+            let lines = parse_lines(stored.as_deref());
+            let mut done = 0;
+            while done < lines.len() && spent < budget {
+                let entry = &lines[done];
+                let record = format!("{}{entry}", self.prefix());
+                spent += 1;
+                if entry.contains(".c") {
+                    // The claim files of one generation: none is needed after a day.
+                    for k in 0..CLAIM_FILES {
+                        self.delete(ports, &format!("{record}-{k}")).await?;
+                    }
+                    done += 1;
+                    continue;
+                }
+                match self.get(ports, &record).await? {
+                    None => {}
+                    Some(bytes) => match self.open(&record, &bytes) {
+                        Ok(r) if r.forget_ms > now && !all_due => break,
+                        Ok(r) if r.forget_ms > now => {}
+                        _ => self.delete(ports, &record).await?,
+                    },
+                }
+                done += 1;
+            }
+            if done == lines.len() {
+                self.delete(ports, &name).await?;
+                emptied.push(bucket);
+            } else if done > 0 {
+                self.put(ports, &name, lines[done..].join("\n").into_bytes())
+                    .await?;
+            }
+        }
+        if !emptied.is_empty() {
+            buckets.retain(|b| !emptied.contains(b));
+            self.put(ports, &head_name, join_buckets(&buckets)).await?;
+        }
+        Ok(())
+    }
+}
+
+fn unhex(text: &[u8]) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    text.chunks_exact(2)
+        .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
+        .collect()
+}
+
+/// One bucket: its hour and slot.
+type Bucket = (u64, u8);
+
+/// The head: `<hour>.<slot>` entries, comma-separated, oldest first.
+fn parse_buckets(value: Option<&[u8]>) -> Vec<Bucket> {
+    let text = value
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .unwrap_or("");
+    let mut buckets: Vec<Bucket> = text
+        .split(',')
+        .filter_map(|b| {
+            let (hour, slot) = b.split_once('.')?;
+            Some((
+                hour.parse().ok()?,
+                slot.parse().ok().filter(|&s| s < SLOTS)?,
+            ))
+        })
+        .collect();
+    buckets.sort_unstable();
+    buckets.dedup();
+    buckets
+}
+
+fn join_buckets(buckets: &[Bucket]) -> Vec<u8> {
+    buckets
+        .iter()
+        .map(|(hour, slot)| format!("{hour}.{slot}"))
+        .collect::<Vec<_>>()
+        .join(",")
+        .into_bytes()
+}
+
+/// A bucket's entries: names under the ledger's prefix, one a line; anything
+/// else (a stray or torn write) is dropped, so a sweep only ever deletes
+/// names of this ledger.
+fn parse_lines(value: Option<&[u8]>) -> Vec<String> {
+    let text = value
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .unwrap_or("");
+    text.lines()
+        .filter(|l| {
+            l.starts_with("r/")
+                && l.len() <= 64
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'.' || b == b'-')
+                && !l.contains("..")
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A name no other instance picks: the dot keeps it out of the way.
+fn temp_path<P: Ports>(ports: &P, dir: &str) -> String {
+    let mut b = [0u8; 8];
+    ports.fill_random(&mut b);
+    format!("{dir}.accs-edge-ledger-{:016x}.tmp", u64::from_le_bytes(b))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rec(state: State, until_ms: u64) -> Record {
-        Record {
-            state,
-            owner: "a".into(),
-            until_ms,
-            landed: vec![1, 2],
-            status: 200,
-            body: "{}".into(),
-            problem: false,
-            body_sha256: String::new(),
-        }
-    }
-
-    #[test]
-    fn verdicts() {
-        assert_eq!(verdict(None, 5, ""), Verdict::Process { landed: vec![] });
-        assert_eq!(
-            verdict(Some(rec(State::Done, 10)), 5, ""),
-            Verdict::Replay {
-                status: 200,
-                body: "{}".into(),
-                problem: false,
-            }
-        );
-        assert_eq!(
-            verdict(Some(rec(State::Done, 10)), 10, ""),
-            Verdict::Process { landed: vec![] }
-        );
-        assert_eq!(
-            verdict(Some(rec(State::Processing, 30_000)), 5, ""),
-            Verdict::Busy { retry_after_s: 30 }
-        );
-        assert_eq!(
-            verdict(Some(rec(State::Processing, 10)), 11, ""),
-            Verdict::Process { landed: vec![1, 2] }
-        );
-        assert_eq!(
-            verdict(Some(rec(State::Partial, 10)), 5, ""),
-            Verdict::Process { landed: vec![1, 2] }
-        );
-    }
-
-    #[test]
-    fn a_record_is_bound_to_its_body() {
-        let mut r = rec(State::Done, 10);
-        r.body_sha256 = body_digest(b"one");
-        let d1 = body_digest(b"one");
-        let d2 = body_digest(b"two");
-        assert!(matches!(
-            verdict(Some(r.clone()), 5, &d1),
-            Verdict::Replay { .. }
-        ));
-        assert_eq!(verdict(Some(r.clone()), 5, &d2), Verdict::Mismatch);
-        for state in [State::Processing, State::Partial] {
-            r.state = state;
-            assert_eq!(verdict(Some(r.clone()), 5, &d2), Verdict::Mismatch);
-            assert_eq!(
-                verdict(Some(r.clone()), 50, &d2),
-                Verdict::Mismatch,
-                "expired"
-            );
-        }
-        // A finished delivery forgotten after 24 h: the id is free again.
-        r.state = State::Done;
-        assert_eq!(
-            verdict(Some(r), 50, &d2),
-            Verdict::Process { landed: vec![] }
-        );
-        assert_eq!(claim_ms(30_000), 60_000);
-        assert_eq!(claim_ms(300_000), 310_000);
-    }
-
-    #[test]
-    fn keys_are_per_topic_and_opaque() {
-        assert_ne!(key("inventory", "m1"), key("products", "m1"));
-        assert!(!key("inventory", "msg/../x").contains(".."));
-        assert!(parse(b"garbage").is_none());
-        let r = rec(State::Partial, 9);
-        assert_eq!(parse(&encode(&r)), Some(r));
-    }
-}
+mod tests;

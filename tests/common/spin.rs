@@ -383,6 +383,47 @@ impl Redis {
         assert!(reply.starts_with("+OK"), "{reply}");
     }
 
+    /// Stops the server (the hosts' next store call fails); nothing of it
+    /// is kept (`--save ""`).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// `CONFIG SET name value`: `maxmemory 1` makes every write fail with
+    /// `OOM` (the default policy evicts nothing), as a full store or a
+    /// refused quota would; `maxmemory 0` lifts it.
+    pub async fn config_set(&self, name: &str, value: &str) {
+        let reply = self.command(&["CONFIG", "SET", name, value]).await;
+        assert!(reply.starts_with("+OK"), "{reply}");
+    }
+
+    /// The keys matching `pattern` (`KEYS`: fine for a test's few keys).
+    pub async fn keys(&self, pattern: &str) -> Vec<String> {
+        let reply = self.command(&["KEYS", pattern]).await;
+        // `*<n>`, then `$<len>` and the key for each.
+        reply
+            .split("\r\n")
+            .skip(1)
+            .collect::<Vec<_>>()
+            .chunks(2)
+            .filter_map(|pair| match pair {
+                [len, key] if len.starts_with('$') => Some((*key).to_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The length of the value under `key` (`STRLEN`; 0 when absent).
+    pub async fn value_len(&self, key: &str) -> usize {
+        let reply = self.command(&["STRLEN", key]).await;
+        reply
+            .trim()
+            .trim_start_matches(':')
+            .parse()
+            .unwrap_or_else(|_| panic!("STRLEN {key}: {reply}"))
+    }
+
     /// Empties the store.
     pub async fn flush(&self) {
         assert!(self.command(&["FLUSHALL"]).await.starts_with("+OK"));

@@ -47,6 +47,10 @@ impl Kv {
         self.store()?.set(key, value).map_err(err)
     }
 
+    pub fn delete(&self, key: &str) -> Result<(), KvError> {
+        self.store()?.delete(key).map_err(err)
+    }
+
     /// The host's CAS handle remembers the version it saw; `swap` fails if
     /// any writer changed the key since, so of two racing claimants exactly
     /// one wins.

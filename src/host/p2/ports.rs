@@ -31,6 +31,10 @@ impl Ports for HostPorts {
         self.kv.set(key, &value)
     }
 
+    async fn kv_delete(&self, key: &str) -> Result<(), KvError> {
+        self.kv.delete(key)
+    }
+
     async fn kv_swap(
         &self,
         key: &str,

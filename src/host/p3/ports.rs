@@ -25,6 +25,14 @@ impl Ports for HostPorts {
         self.kv.set(key, value).await
     }
 
+    async fn kv_delete(&self, key: &str) -> Result<(), KvError> {
+        self.kv.delete(key).await
+    }
+
+    fn kv_shared(&self) -> bool {
+        flavour::KV_SHARED
+    }
+
     async fn file_read(&self, path: &str) -> Result<Option<Vec<u8>>, FileError> {
         files::read(path)
     }

@@ -18,6 +18,9 @@ pub async fn read_variables(names: &[&'static str]) -> BTreeMap<&'static str, St
     out
 }
 
+/// Spin's stores outlive instances and are shared by them.
+pub const KV_SHARED: bool = true;
+
 /// The default store, opened on first use and kept: opening per call costs
 /// a host round trip.
 #[derive(Default)]
@@ -51,6 +54,14 @@ impl Kv {
         self.store()
             .await?
             .set(key, &value)
+            .await
+            .map_err(|e| KvError(format!("{e:?}")))
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), KvError> {
+        self.store()
+            .await?
+            .delete(key)
             .await
             .map_err(|e| KvError(format!("{e:?}")))
     }

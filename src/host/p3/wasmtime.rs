@@ -31,6 +31,10 @@ pub async fn read_variables(names: &[&'static str]) -> BTreeMap<&'static str, St
         .collect()
 }
 
+/// `wasmtime serve`'s `wasi:keyvalue` is in memory, per instance: what it
+/// holds is gone when the instance is (at most 128 requests or 1 s idle).
+pub const KV_SHARED: bool = false;
+
 /// The host's default bucket, opened on first use and kept for the instance:
 /// under `wasmtime serve` each `open` gets a fresh copy of the seed data, so
 /// writes survive only on a kept handle.
@@ -59,6 +63,12 @@ impl Kv {
     pub async fn set(&self, key: &str, value: Vec<u8>) -> Result<(), KvError> {
         self.bucket()?
             .set(key, &value)
+            .map_err(|e| KvError(format!("{e:?}")))
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), KvError> {
+        self.bucket()?
+            .delete(key)
             .map_err(|e| KvError(format!("{e:?}")))
     }
 }
