@@ -33,6 +33,17 @@ fn var(name: &str, value: &str) -> String {
     format!("-Sconfig-var={name}={value}")
 }
 
+/// Webhooks under `wasmtime serve` keep their ledger in `token_cache_dir`
+/// (its `wasi:keyvalue` keeps nothing): a directory, the secret, the setting.
+fn webhook_args(dir: &TempDir) -> Vec<String> {
+    vec![
+        "--dir".to_owned(),
+        format!("{}::/cache", dir.0.display()),
+        var("token_cache_dir", "/cache"),
+        var("webhook_secrets", DEV_WEBHOOK_SECRET),
+    ]
+}
+
 async fn deliver(
     client: &Client,
     base: &str,
@@ -181,12 +192,8 @@ async fn the_passthrough_forwards_json_as_is_and_retries_an_idempotent_500() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sync_where_nothing_landed_answers_429_with_retry_after() {
     let sim = start_sim().await;
-    let served = serve(
-        &sim,
-        "promises-429",
-        &[var("webhook_secrets", DEV_WEBHOOK_SECRET)],
-    )
-    .await;
+    let cache = TempDir::new("promises-429-cache");
+    let served = serve(&sim, "promises-429", &webhook_args(&cache)).await;
     let client = Client::new();
     let mut throttled = script(
         "POST",
@@ -279,12 +286,8 @@ async fn sync_concurrency_is_the_number_of_calls_in_flight() {
 #[tokio::test(flavor = "multi_thread")]
 async fn webhook_limits_hold_end_to_end() {
     let sim = start_sim().await;
-    let served = serve(
-        &sim,
-        "promises-limits",
-        &[var("webhook_secrets", DEV_WEBHOOK_SECRET)],
-    )
-    .await;
+    let cache = TempDir::new("promises-limits-cache");
+    let served = serve(&sim, "promises-limits", &webhook_args(&cache)).await;
     let client = Client::new();
     let products = |n: usize| {
         let list: Vec<_> = (0..n)
