@@ -346,6 +346,32 @@ pub async fn redis(test: &str) -> Option<Redis> {
     })
 }
 
+/// The length of the one RESP reply at the start of `b`, once all of it is
+/// there (`+`/`-`/`:` lines, `$` bulk strings, `*` arrays of those).
+fn resp_len(b: &[u8]) -> Option<usize> {
+    let line_end = b.windows(2).position(|w| w == b"\r\n")?;
+    let head = std::str::from_utf8(&b[1..line_end]).ok()?;
+    let after = line_end + 2;
+    match b.first()? {
+        b'+' | b'-' | b':' => Some(after),
+        b'$' => match head.parse::<i64>().ok()? {
+            n if n < 0 => Some(after),
+            n => {
+                let end = after + usize::try_from(n).ok()? + 2;
+                (b.len() >= end).then_some(end)
+            }
+        },
+        b'*' => {
+            let mut at = after;
+            for _ in 0..head.parse::<i64>().ok()?.max(0) {
+                at += resp_len(&b[at..])?;
+            }
+            Some(at)
+        }
+        other => panic!("not a RESP reply: {:?}", *other as char),
+    }
+}
+
 impl Redis {
     /// One command over RESP; the reply as text (a bulk string or a status).
     async fn command(&self, args: &[&str]) -> String {
@@ -365,14 +391,19 @@ impl Redis {
             req.extend_from_slice(b"\r\n");
         }
         conn.write_all(&req).await.unwrap();
+        // Read until one whole reply is in, however slowly it comes (a
+        // loaded machine can pause longer than any idle timeout), within 20 s.
         let mut out = Vec::new();
         let mut buf = [0u8; 8192];
-        loop {
-            let n = tokio::time::timeout(Duration::from_millis(300), conn.read(&mut buf)).await;
-            match n {
-                Ok(Ok(n)) if n > 0 => out.extend_from_slice(&buf[..n]),
-                _ => break,
-            }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while resp_len(&out).is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let n = tokio::time::timeout(left, conn.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("redis gave no whole reply in 20 s: {out:?}"))
+                .unwrap();
+            assert!(n > 0, "redis closed the connection mid-reply: {out:?}");
+            out.extend_from_slice(&buf[..n]);
         }
         String::from_utf8_lossy(&out).into_owned()
     }
