@@ -27,7 +27,8 @@ use tokio::task::JoinHandle;
 pub use config::SimConfig;
 pub use seed::ODD_SKUS;
 pub use types::{
-    Counters, Faults, Framing, RecordedRequest, RecordedTokenRequest, ScriptedResponse,
+    Counters, Faults, Framing, RecordedRequest, RecordedTokenRequest, RecordedValidation,
+    ScriptedResponse,
 };
 
 use state::Shared;
@@ -95,6 +96,11 @@ impl Sim {
 
     pub fn token_requests(&self) -> Vec<RecordedTokenRequest> {
         self.shared.lock().token_requests.clone()
+    }
+
+    /// Every `POST /ims/validate_token/v1` in arrival order.
+    pub fn validations(&self) -> Vec<RecordedValidation> {
+        self.shared.lock().validations.clone()
     }
 
     /// Back to a fresh start: counters, recordings, faults, revocations and receipts are
