@@ -1105,13 +1105,11 @@ fn with_sync_ctx<R>(
         }
     });
     let trace = crate::trace::Trace::new("r".into());
-    let denials = crate::accs::denials::Denials::default();
     let ctx = Ctx::new(
         &settings,
         &ports,
         &tokens,
         &trace,
-        &denials,
         "/v1/inventory/source-items",
         ports.now_ms(),
     );

@@ -8,7 +8,6 @@ pub mod search;
 pub mod webhooks;
 
 use crate::accs::Ctx;
-use crate::accs::denials::Denials;
 use crate::config::{ConfigError, Settings};
 use crate::host::Ports;
 use crate::ims::Tokens;
@@ -44,12 +43,11 @@ pub struct InResponse {
     pub body: Vec<u8>,
 }
 
-/// The per-instance state: validated settings, the token and the
-/// remembered permission denials, built once.
+/// The per-instance state: validated settings and the token (with what
+/// ACCS and IMS said about it: `Tokens::denials`), built once.
 pub struct Edge {
     pub settings: Settings,
     pub tokens: Tokens,
-    pub denials: Denials,
     /// The warning about `api_keys` entries without scopes went out.
     pub warned_unscoped: Cell<bool>,
 }
@@ -63,7 +61,6 @@ impl<P: Ports> App<P> {
     pub fn new(ports: P, settings: Result<Settings, ConfigError>) -> Self {
         let edge = settings.map(|settings| Edge {
             tokens: Tokens::new(&settings),
-            denials: Denials::default(),
             warned_unscoped: Cell::new(false),
             settings,
         });
@@ -120,7 +117,6 @@ impl<P: Ports> App<P> {
             &self.ports,
             &edge.tokens,
             trace,
-            &edge.denials,
             template,
             started,
         );
