@@ -944,3 +944,24 @@ fn a_role_denial_and_a_revoke_on_one_long_lived_instance() {
     c.state.ims_down.set(true);
     assert_eq!(read("/v1/products/SKU-2").status, 200);
 }
+
+/// Issue 22 (review): a SKU whose pieces are `.` or `..` once `%2F` is
+/// decoded is a 400 with nothing sent, IMS included, on read and write.
+#[test]
+fn a_sku_with_dot_pieces_behind_encoded_slashes_sends_nothing() {
+    let app = App::new(upstream(|_, _| true), settings(&[]));
+    for path in [
+        "/v1/products/..%2F..%2Forders%2F1",
+        "/v1/products/%2E%2E%2Fcategories",
+        "/v1/products/a%2F.",
+    ] {
+        let r = block_on(app.handle(get(path, Some(KEY))));
+        assert_eq!(r.status, 400, "{path}");
+        assert_eq!(body(&r)["code"], "invalid_request");
+        let mut put = get(path, Some(KEY));
+        put.method = "PUT".into();
+        put.body = br#"{"product":{"name":"x"}}"#.to_vec();
+        assert_eq!(block_on(app.handle(put)).status, 400, "PUT {path}");
+    }
+    assert!(app.ports.sent.borrow().is_empty(), "nothing went out");
+}
