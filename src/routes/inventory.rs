@@ -697,7 +697,7 @@ impl<'s, 'a> Recorder<'s, 'a> {
     }
 
     /// One answered batch: what failed in it is no longer `ok`.
-    fn answered(&mut self, batch: usize, parts: Vec<(Cow<'_, [usize]>, Result<(), Problem>)>) {
+    fn answered(&mut self, batch: usize, parts: Parts<'_>) {
         self.expect(usize::MAX);
         for (group, result) in parts {
             let Err(p) = result else { continue };
@@ -741,6 +741,9 @@ async fn yield_now() {
     })
     .await
 }
+
+/// A batch's outcome: each group of item indexes and what ACCS said of it.
+type Parts<'i> = Vec<(Cow<'i, [usize]>, Result<(), Problem>)>;
 
 /// What ACCS said of a sync's source codes. Magento saves a batch with one
 /// multi-row insert, and an unknown `source_code` breaks its foreign key:
@@ -830,8 +833,8 @@ async fn send_batch<'i, 's, P: Ports>(
     body: Vec<u8>,
     splits: &Cell<usize>,
     sources: &Sources<'s>,
-) -> Vec<(Cow<'i, [usize]>, Result<(), Problem>)> {
-    let mut out: Vec<(Cow<'i, [usize]>, Result<(), Problem>)> = Vec::new();
+) -> Parts<'i> {
+    let mut out: Parts<'i> = Vec::new();
     let mut whole = Some(body);
     let mut stack: Vec<(Cow<'i, [usize]>, bool)> = vec![(Cow::Borrowed(chunk), false)];
     while let Some((mut group, split)) = stack.pop() {

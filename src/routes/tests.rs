@@ -965,3 +965,116 @@ fn a_sku_with_dot_pieces_behind_encoded_slashes_sends_nothing() {
     }
     assert!(app.ports.sent.borrow().is_empty(), "nothing went out");
 }
+
+/// Issue 22 (review): what the head alone refuses, before the adapters read
+/// a body: a bad key (401), a key without the scope (403), webhook headers
+/// missing, malformed or outside the 300 s window (401), no webhook
+/// secrets (503). The answers carry the usual headers and log line; a
+/// sound head goes on to `handle` (`None`).
+#[test]
+fn the_head_alone_refuses_bad_keys_and_webhook_headers_before_the_body() {
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let app = App::new(
+        upstream(|_, _| true),
+        settings(&[
+            ("webhook_secrets", secret),
+            ("api_keys", &format!("erp:{KEY};ro:{KEY}-ro:orders.read")),
+        ]),
+    );
+    let now_s = app.ports.now_ms() / 1000;
+    let head = |method: &str, path: &str, headers: &[(&str, String)]| InRequest {
+        method: method.into(),
+        path: path.into(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.clone()))
+            .collect(),
+        ..InRequest::default()
+    };
+    let bearer = |k: &str| ("authorization", format!("Bearer {k}"));
+    let status = |r: Option<InResponse>| r.map(|r| (r.status, body(&r)["code"].clone()));
+    let sync = "/v1/inventory/source-items";
+    assert_eq!(
+        status(app.before_body(&head("POST", sync, &[]))),
+        Some((401, "unauthorized".into()))
+    );
+    assert_eq!(
+        status(app.before_body(&head(
+            "POST",
+            sync,
+            &[bearer("nope-0123456789abcdef0123456789")]
+        ))),
+        Some((401, "unauthorized".into()))
+    );
+    assert_eq!(
+        status(app.before_body(&head("POST", sync, &[bearer(&format!("{KEY}-ro"))]))),
+        Some((403, "insufficient_scope".into()))
+    );
+    assert!(
+        app.before_body(&head("POST", sync, &[bearer(KEY)]))
+            .is_none()
+    );
+    // Health, the document and unknown routes go on as before.
+    assert!(app.before_body(&head("GET", "/healthz", &[])).is_none());
+    assert!(app.before_body(&head("GET", "/nope", &[])).is_none());
+
+    let hook = "/v1/webhooks/inventory";
+    let ts = |t: u64| ("webhook-timestamp", t.to_string());
+    let id = ("webhook-id", "msg_1".to_owned());
+    let sig = ("webhook-signature", "v1,AAAA".to_owned());
+    for (headers, what) in [
+        (vec![ts(now_s), sig.clone()], "webhook-id"),
+        (vec![id.clone(), sig.clone()], "webhook-timestamp"),
+        (vec![id.clone(), ts(now_s)], "webhook-signature"),
+        (
+            vec![
+                id.clone(),
+                ("webhook-timestamp", "soon".into()),
+                sig.clone(),
+            ],
+            "whole seconds",
+        ),
+        (
+            vec![id.clone(), ts(now_s - 301), sig.clone()],
+            "300 seconds",
+        ),
+        (
+            vec![id.clone(), ts(now_s + 301), sig.clone()],
+            "300 seconds",
+        ),
+    ] {
+        let r = app.before_body(&head("POST", hook, &headers)).expect(what);
+        assert_eq!(r.status, 401, "{what}");
+        assert!(
+            body(&r)["detail"].as_str().unwrap().contains(what),
+            "{}",
+            body(&r)
+        );
+        assert!(header(&r, "x-request-id").is_some());
+    }
+    // A sound head: the signature is checked over the body, later.
+    assert!(
+        app.before_body(&head("POST", hook, &[id.clone(), ts(now_s), sig.clone()]))
+            .is_none()
+    );
+    // An API key opens no webhook, and needs none.
+    assert!(
+        app.before_body(&head(
+            "POST",
+            hook,
+            &[id, ts(now_s - 299), sig, bearer(KEY)]
+        ))
+        .is_none()
+    );
+    let no_secrets = App::new(upstream(|_, _| true), settings(&[]));
+    assert_eq!(
+        status(no_secrets.before_body(&head("POST", hook, &[]))),
+        Some((503, "webhook_not_configured".into()))
+    );
+    assert!(app.ports.sent.borrow().is_empty());
+    let logged = app.ports.logs.borrow();
+    assert!(
+        logged.iter().any(|l| l.contains(r#""status":401"#)),
+        "one line per answer"
+    );
+}
