@@ -85,6 +85,10 @@ pub struct Tokens {
     invalid: RefCell<Vec<[u8; 16]>>,
     /// IMS failed a validation: none is tried again before then (ms).
     ims_down_until: Cell<u64>,
+    /// One validation at a time per instance, and the last token IMS held
+    /// valid with when: concurrent 401s to one token ask IMS once.
+    validating: Cell<bool>,
+    validated: Cell<Option<([u8; 16], u64)>>,
 }
 
 /// `GET /v1/token`: everything about the token but the token.
@@ -113,6 +117,8 @@ impl Tokens {
             denials: Denials::default(),
             invalid: RefCell::default(),
             ims_down_until: Cell::new(0),
+            validating: Cell::new(false),
+            validated: Cell::new(None),
         }
     }
 
@@ -273,11 +279,23 @@ impl Tokens {
         timeout: Duration,
     ) -> Verdict {
         let d = denials::digest(token);
+        let deadline = ports.now_ms().saturating_add(timeout.as_millis() as u64);
+        // Concurrent 401s to one token (requests sharing a WASI 0.3
+        // instance): one asks, the others take its answer.
+        let Some(_flight) = Flight::start(&self.validating, ports, deadline).await else {
+            return Verdict::Unknown;
+        };
         if self.invalid.borrow().contains(&d) {
             return Verdict::Invalid;
         }
         let now = ports.now_ms();
-        let timeout = timeout.min(IMS_TIMEOUT);
+        if let Some((valid, at)) = self.validated.get()
+            && valid == d
+            && now.saturating_sub(at) < denials::REMEMBER_MS
+        {
+            return Verdict::Valid;
+        }
+        let timeout = Duration::from_millis(deadline.saturating_sub(now)).min(IMS_TIMEOUT);
         if now < self.ims_down_until.get() || timeout.is_zero() {
             return Verdict::Unknown;
         }
@@ -318,7 +336,7 @@ impl Tokens {
                     .set(ended.saturating_add(IMS_RETRY_AFTER_S * 1_000));
                 self.persist(settings, ports).await;
             }
-            Verdict::Valid => {}
+            Verdict::Valid => self.validated.set(Some((d, ended))),
         }
         verdict
     }

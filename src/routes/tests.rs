@@ -1078,3 +1078,25 @@ fn the_head_alone_refuses_bad_keys_and_webhook_headers_before_the_body() {
         "one line per answer"
     );
 }
+
+/// Eight requests on one long-lived instance meet the role's 401 at once,
+/// before any of them learnt the denial: IMS is asked once, not eight times.
+#[test]
+fn concurrent_401s_to_one_young_token_ask_ims_once() {
+    let c = Cluster::new();
+    let app = c.app();
+    assert_eq!(
+        block_on(app.handle(get("/v1/products/SKU-1", Some(KEY)))).status,
+        200
+    );
+    c.state.deny_orders.set(true);
+    let all = futures::future::join_all((0..8).map(|_| app.handle(get("/v1/orders/7", Some(KEY)))));
+    let answers = block_on(all);
+    assert!(
+        answers.iter().all(|r| r.status == 403),
+        "{:?}",
+        answers.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(c.count("/ims/validate_token"), 1);
+    assert_eq!(c.count("/ims/token"), 1, "the young token is kept");
+}
