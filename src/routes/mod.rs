@@ -83,20 +83,27 @@ impl<P: Ports> App<P> {
     /// read: up to 4 MiB of work an unauthenticated client could make us do.
     /// The answers are the ones [`App::handle`] gives.
     pub fn before_body(&self, head: &InRequest) -> Option<InResponse> {
-        let started = self.ports.now_ms();
+        // No host call on the way in (a warm read asks the clock 3 times):
+        // the clock only where a timestamp is checked or an answer given.
         let Ok(route) = Route::find(&head.method, &head.path) else {
             return None;
         };
         let edge = self.edge.as_ref().ok()?;
-        let trace = Trace::inbound(head, &self.ports, request_id(head, &self.ports));
-        let refused = match route {
+        // The trace (ids drawn from the host's randomness) only for an
+        // answer: a request let in gets its own in `handle`.
+        let (key, refused) = match route {
             Route::Health | Route::OpenApi => return None,
-            Route::Webhook(_) => webhooks_head(edge, head, started)?,
-            _ => match self.authorize(edge, head, &route, &trace) {
-                Ok(()) => return None,
-                Err(p) => p,
+            Route::Webhook(_) => (None, webhooks_head(edge, head, self.ports.now_ms())?),
+            _ => match self.authorize(edge, head, &route) {
+                (_, Ok(())) => return None,
+                (key, Err(p)) => (key, p),
             },
         };
+        let started = self.ports.now_ms();
+        let trace = Trace::inbound(head, &self.ports, request_id(head, &self.ports));
+        if let Some(name) = key {
+            trace.key(name);
+        }
         Some(self.finish(head, &trace, route.template(), started, Err(refused)))
     }
 
@@ -124,22 +131,23 @@ impl<P: Ports> App<P> {
     }
 
     /// The API key and its scope, for every route but health, the document
-    /// and webhooks.
-    fn authorize(
+    /// and webhooks: the entry's name when a key matched, and whether it may
+    /// go on.
+    fn authorize<'e>(
         &self,
-        edge: &Edge,
+        edge: &'e Edge,
         req: &InRequest,
         route: &Route<'_>,
-        trace: &Trace,
-    ) -> Result<(), Problem> {
+    ) -> (Option<&'e str>, Result<(), Problem>) {
         let Some(key) = crate::auth::api_key(req.header("authorization"), &edge.settings.api_keys)
         else {
-            return Err(Problem::new(
+            let p = Problem::new(
                 Code::Unauthorized,
                 "send `Authorization: Bearer <key>` with a key from api_keys",
-            ));
+            );
+            return (None, Err(p));
         };
-        trace.key(&key.name);
+        let name = Some(key.name.as_str());
         if let Some(scope) = route.scope(&req.method)
             && !key.scopes.allows(scope)
         {
@@ -151,12 +159,12 @@ impl<P: Ports> App<P> {
                 ),
             );
             p.scope = Some(scope.as_str());
-            return Err(p);
+            return (name, Err(p));
         }
         if !key.scoped && !edge.warned_unscoped.replace(true) {
             self.ports.log(&unscoped_warning(&edge.settings));
         }
-        Ok(())
+        (name, Ok(()))
     }
 
     /// Routes `req`; `started` (wall-clock ms) starts the request's budget.
@@ -199,7 +207,11 @@ impl<P: Ports> App<P> {
         if let Route::Webhook(topic) = route {
             return (template, webhooks::post(&ctx, req, topic).await);
         }
-        if let Err(p) = self.authorize(edge, req, &route, trace) {
+        let (key, admitted) = self.authorize(edge, req, &route);
+        if let Some(name) = key {
+            trace.key(name);
+        }
+        if let Err(p) = admitted {
             return (template, Err(p));
         }
         let ok = |body: Vec<u8>| json(200, body);
