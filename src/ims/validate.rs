@@ -28,11 +28,16 @@ pub enum Verdict {
 /// The validation endpoint on the token URL's origin
 /// (`https://ims-na1.adobelogin.com/ims/validate_token/v1` by default).
 pub fn url(token_url: &Url) -> String {
-    let mut u = token_url.clone();
-    u.set_path("/ims/validate_token/v1");
-    u.set_query(None);
-    u.set_fragment(None);
-    u.to_string()
+    // Written out rather than through `Url`'s setters, which would bring
+    // their parser into every `.wasm` for one string.
+    let host = token_url.host_str().unwrap_or_default();
+    match token_url.port() {
+        Some(port) => format!(
+            "{}://{host}:{port}/ims/validate_token/v1",
+            token_url.scheme()
+        ),
+        None => format!("{}://{host}/ims/validate_token/v1", token_url.scheme()),
+    }
 }
 
 /// `type=access_token&client_id=<id>`, URL-encoded.
@@ -73,6 +78,10 @@ mod tests {
         );
         let u = Url::parse("http://127.0.0.1:9/ims/token/v3").unwrap();
         assert_eq!(url(&u), "http://127.0.0.1:9/ims/validate_token/v1");
+        let u = Url::parse("https://[::1]:8443/x").unwrap();
+        assert_eq!(url(&u), "https://[::1]:8443/ims/validate_token/v1");
+        let u = Url::parse("https://ims.example:443/ims/token/v3").unwrap();
+        assert_eq!(url(&u), "https://ims.example/ims/validate_token/v1");
         assert_eq!(
             request_body("id&x=1"),
             "type=access_token&client_id=id%26x%3D1"
