@@ -755,11 +755,15 @@ type Parts<'i> = Vec<(Cow<'i, [usize]>, Result<(), Problem>)>;
 /// source is taken as unknown once two of its items were each refused alone
 /// with that answer and none of its items landed in this sync; its other
 /// items then fail with the same reason, unsent.
+///
+/// Plain sorted vectors rather than hash sets: the sources of a sync are
+/// few, and each new hash map type costs the `.wasm` a few KB.
 #[derive(Default)]
 struct Sources<'s> {
     /// Lone refusals per source, with the problem ACCS answered.
-    refused: std::cell::RefCell<std::collections::HashMap<&'s str, (u8, Problem)>>,
-    landed: std::cell::RefCell<std::collections::HashSet<&'s str>>,
+    refused: std::cell::RefCell<Vec<(&'s str, u8, Problem)>>,
+    /// Sources of items that landed, sorted.
+    landed: std::cell::RefCell<Vec<&'s str>>,
 }
 
 /// Magento's answer to a batch naming a source that does not exist.
@@ -771,12 +775,18 @@ impl<'s> Sources<'s> {
         let mut last: Option<&str> = None;
         for &i in group {
             let sc: &'s str = &items[i].source_code;
-            // Batches mostly name one source: hash it once per run.
+            // Batches mostly name one source: looked up once per run.
             if last != Some(sc) {
-                landed.insert(sc);
+                if let Err(at) = landed.binary_search(&sc) {
+                    landed.insert(at, sc);
+                }
                 last = Some(sc);
             }
         }
+    }
+
+    fn has_landed(&self, source: &str) -> bool {
+        self.landed.borrow().binary_search(&source).is_ok()
     }
 
     /// `item` was refused alone with `p`.
@@ -785,18 +795,25 @@ impl<'s> Sources<'s> {
             return;
         }
         let mut refused = self.refused.borrow_mut();
-        let entry = refused
-            .entry(&item.source_code)
-            .or_insert_with(|| (0, p.clone()));
-        entry.0 = entry.0.saturating_add(1);
+        match refused
+            .iter_mut()
+            .find(|(sc, _, _)| *sc == item.source_code)
+        {
+            Some(entry) => entry.1 = entry.1.saturating_add(1),
+            None => refused.push((&item.source_code, 1, p.clone())),
+        }
     }
 
     /// How often items of `source` were refused alone, while none landed.
     fn strikes(&self, source: &str) -> u8 {
-        if self.landed.borrow().contains(source) {
+        if self.has_landed(source) {
             return 0;
         }
-        self.refused.borrow().get(source).map_or(0, |(n, _)| *n)
+        self.refused
+            .borrow()
+            .iter()
+            .find(|(sc, _, _)| *sc == source)
+            .map_or(0, |(_, n, _)| *n)
     }
 
     /// The problem for an item of a source taken as unknown.
@@ -804,8 +821,9 @@ impl<'s> Sources<'s> {
         if self.strikes(source) < 2 {
             return None;
         }
-        let (_, p) = self.refused.borrow().get(source)?.clone();
-        let mut p = p;
+        let refused = self.refused.borrow();
+        let (_, _, p) = refused.iter().find(|(sc, _, _)| *sc == source)?;
+        let mut p = p.clone();
         p.detail = "not sent: ACCS refused two items of this source_code alone in this sync (Magento's answer to a source that does not exist)".into();
         Some(p)
     }
@@ -880,13 +898,12 @@ async fn send_batch<'i, 's, P: Ports>(
             {
                 // One source refused as a whole: one of its items alone
                 // says whether it is the source; else halves.
-                let at = if is_unknown_source(&p)
-                    && single.is_some_and(|sc| !sources.landed.borrow().contains(sc))
-                {
-                    1
-                } else {
-                    group.len() / 2
-                };
+                let at =
+                    if is_unknown_source(&p) && single.is_some_and(|sc| !sources.has_landed(sc)) {
+                        1
+                    } else {
+                        group.len() / 2
+                    };
                 let (a, b) = split_cow(group, at);
                 stack.push((b, true));
                 stack.push((a, true));
