@@ -403,9 +403,18 @@ fn api_keys(raw: &str) -> Result<Vec<ApiKey>, ConfigError> {
                 format!("entry {} repeats the name of an earlier entry", i + 1),
             ));
         }
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        // One key in two entries: which entry's name and scopes a request
+        // gets would depend on the order of the list.
+        if let Some(j) = keys.iter().position(|k| k.digest == digest) {
+            return Err(err(
+                NAME,
+                format!("entry {} repeats the key of entry {}", i + 1, j + 1),
+            ));
+        }
         keys.push(ApiKey {
             name: name.to_owned(),
-            digest: Sha256::digest(key.as_bytes()).into(),
+            digest,
             scopes: scopes.unwrap_or_else(Scopes::all),
             scoped: scopes.is_some(),
         });
@@ -415,6 +424,10 @@ fn api_keys(raw: &str) -> Result<Vec<ApiKey>, ConfigError> {
     }
     Ok(keys)
 }
+
+/// Standard Webhooks: "secrets should be between 24 and 64 bytes"
+/// (standard-webhooks `spec/standard-webhooks.md`, Signature scheme).
+const MIN_WEBHOOK_KEY_BYTES: usize = 24;
 
 fn webhook_secrets(raw: &str) -> Result<Vec<Secret>, ConfigError> {
     use base64::Engine;
@@ -428,7 +441,14 @@ fn webhook_secrets(raw: &str) -> Result<Vec<Secret>, ConfigError> {
                 )
             })?;
             match base64::engine::general_purpose::STANDARD.decode(b64) {
-                Ok(key) if !key.is_empty() => Ok(Secret(s.to_owned())),
+                Ok(key) if key.len() >= MIN_WEBHOOK_KEY_BYTES => Ok(Secret(s.to_owned())),
+                Ok(key) if !key.is_empty() => Err(err(
+                    "webhook_secrets",
+                    format!(
+                        "entry {} is shorter than {MIN_WEBHOOK_KEY_BYTES} bytes once base64-decoded",
+                        i + 1
+                    ),
+                )),
                 _ => Err(err(
                     "webhook_secrets",
                     format!("entry {} must be `whsec_` followed by base64", i + 1),
@@ -647,6 +667,55 @@ mod tests {
         let mut vars = base();
         vars.insert("api_keys", format!("a:{KEY}, b:{KEY}-2"));
         assert_eq!(parse(&vars).unwrap().api_keys.len(), 2);
+    }
+
+    /// Issue 22 (review): one key in two entries, and a webhook secret
+    /// under 24 bytes, are refused, named by position and never by value.
+    #[test]
+    fn a_repeated_key_and_a_short_webhook_secret_are_config_invalid() {
+        let mut vars = base();
+        vars.insert("api_keys", format!("erp:{KEY}:orders.read,pim:{KEY}"));
+        let e = parse(&vars).unwrap_err();
+        assert_eq!(e.variable, "api_keys");
+        let shown = e.to_string();
+        assert!(
+            shown.contains("entry 2 repeats the key of entry 1"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains(&KEY[..8]) && !shown.contains("pim"),
+            "{shown}"
+        );
+        vars.insert(
+            "api_keys",
+            format!("erp:{KEY};a:{KEY}-2;b:{KEY}-3;c:{KEY}-2"),
+        );
+        let shown = parse(&vars).unwrap_err().to_string();
+        assert!(
+            shown.contains("entry 4 repeats the key of entry 2"),
+            "{shown}"
+        );
+
+        let mut vars = base();
+        // 23 and 24 bytes of key material.
+        let short = format!("whsec_{}", base64_of(&[7u8; 23]));
+        let enough = format!("whsec_{}", base64_of(&[7u8; 24]));
+        vars.insert("webhook_secrets", format!("{enough},{short}"));
+        let e = parse(&vars).unwrap_err();
+        assert_eq!(e.variable, "webhook_secrets");
+        let shown = e.to_string();
+        assert!(
+            shown.contains("entry 2") && shown.contains("24 bytes"),
+            "{shown}"
+        );
+        assert!(!shown.contains(&short[6..14]), "{shown}");
+        vars.insert("webhook_secrets", enough);
+        assert_eq!(parse(&vars).unwrap().webhook_secrets.len(), 1);
+    }
+
+    fn base64_of(bytes: &[u8]) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(bytes)
     }
 
     #[test]

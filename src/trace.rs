@@ -125,30 +125,94 @@ fn parse_traceparent(value: &str) -> Option<([u8; 16], u8)> {
     Some((trace_id, u8::from_str_radix(flags, 16).ok()?))
 }
 
-/// A `tracestate` worth passing on: at most 512 characters and 32 list
-/// members, each `key=value` of printable ASCII without `,` or `=` in the
-/// value, as the specification's grammar allows.
+/// A `tracestate` worth passing on, by W3C Trace Context (Recommendation,
+/// section 3.3.1): `list = list-member 0*31( OWS "," OWS list-member )`,
+/// a member empty (`OWS`) or `key "=" value`; `key` a simple key
+/// (`lcalpha 0*255( lcalpha / DIGIT / "_" / "-" / "*" / "/" )`) or a
+/// multi-tenant one (`tenant-id "@" system-id`: 1 to 241 of those
+/// characters starting with `lcalpha / DIGIT`, then 1 to 14 starting with
+/// `lcalpha`); `value = 0*255(chr) nblk-chr`, printable ASCII without `,`
+/// and `=`, not ending in a space; `OWS` is spaces and tabs only. At most 32
+/// members, at least one of them not empty, one member per key (the
+/// mutation rules of section 3.5 act on "the" member of a key), and 512
+/// characters, the length the specification asks every vendor to pass on
+/// whole. Anything else is dropped, never repaired: what is forwarded is
+/// exactly what came.
 fn valid_tracestate(value: &str) -> bool {
-    let members: Vec<&str> = value
-        .split(',')
-        .map(str::trim)
-        .filter(|m| !m.is_empty())
-        .collect();
-    value.len() <= 512
-        && (1..=32).contains(&members.len())
-        && members.iter().all(|m| {
-            m.split_once('=').is_some_and(|(k, v)| {
-                !k.is_empty()
-                    && k.len() <= 256
-                    && k.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-*/@".contains(&b)
-                    })
-                    && !v.is_empty()
-                    && v.len() <= 256
-                    && v.bytes()
-                        .all(|b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=')
-            })
-        })
+    if value.len() > 512 {
+        return false;
+    }
+    let members: Vec<&str> = value.split(',').map(trim_ows).collect();
+    if members.len() > 32 {
+        return false;
+    }
+    let mut keys: Vec<&str> = Vec::with_capacity(members.len());
+    for m in members.iter().filter(|m| !m.is_empty()) {
+        let Some((key, val)) = m.split_once('=') else {
+            return false;
+        };
+        if !valid_key(key) || !valid_value(val) || keys.contains(&key) {
+            return false;
+        }
+        keys.push(key);
+    }
+    !keys.is_empty()
+}
+
+/// `OWS = *( SP / HTAB )` off both ends; nothing else is whitespace here.
+fn trim_ows(s: &str) -> &str {
+    s.trim_matches([' ', '\t'])
+}
+
+fn key_char(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-*/".contains(&b)
+}
+
+fn valid_key(key: &str) -> bool {
+    let part = |s: &str, first: fn(&u8) -> bool, max: usize| {
+        let b = s.as_bytes();
+        !b.is_empty() && b.len() <= max && first(&b[0]) && b[1..].iter().all(|&c| key_char(c))
+    };
+    match key.split_once('@') {
+        None => part(key, u8::is_ascii_lowercase, 256),
+        Some((tenant, system)) => {
+            part(
+                tenant,
+                |b| b.is_ascii_lowercase() || b.is_ascii_digit(),
+                241,
+            ) && part(system, u8::is_ascii_lowercase, 14)
+        }
+    }
+}
+
+fn valid_value(value: &str) -> bool {
+    let b = value.as_bytes();
+    let nblk = |c: u8| (0x21..=0x7e).contains(&c) && c != b',' && c != b'=';
+    (1..=256).contains(&b.len())
+        && b.last().is_some_and(|&c| nblk(c))
+        && b.iter().all(|&c| c == b' ' || nblk(c))
+}
+
+/// The caller's `tracestate`: several fields are one list, joined with `,`
+/// as RFC 9110 section 5.3 combines them (W3C Trace Context 3.3.1.1).
+fn tracestate(req: &crate::routes::InRequest) -> Option<std::borrow::Cow<'_, str>> {
+    let mut fields = req
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("tracestate"))
+        .map(|(_, v)| v.as_str());
+    let first = fields.next()?;
+    match fields.next() {
+        None => Some(std::borrow::Cow::Borrowed(first)),
+        Some(second) => {
+            let mut all = format!("{first},{second}");
+            for f in fields {
+                all.push(',');
+                all.push_str(f);
+            }
+            Some(std::borrow::Cow::Owned(all))
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -180,7 +244,7 @@ impl Trace {
         Trace {
             context: TraceContext::start(
                 req.header("traceparent"),
-                req.header("tracestate"),
+                tracestate(req).as_deref(),
                 ports,
             ),
             ..Trace::new(request_id)
@@ -438,5 +502,85 @@ mod tests {
             let ctx = TraceContext::start(Some(VALID), Some(bad), &ports);
             assert_eq!(ctx.state, None, "{bad:?}");
         }
+    }
+
+    /// Issue 22 (review): the W3C grammar, member by member, and the
+    /// string forwarded exactly as it came.
+    #[test]
+    fn tracestate_follows_the_w3c_grammar_and_is_forwarded_as_sent() {
+        let ports = FakePorts::new(|_, _| unreachable!());
+        for good in [
+            "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+            "a=1 , \tb=2",
+            "a=b ",
+            "a=1,,b=2",
+            "tenant1@vendor=x",
+            "0tenant@sys-1*/=v",
+            "k=v with spaces",
+            "k=!~\"#$%&'()*+-./:;<>?@[]^_`{|}",
+            &format!("{}=v", "k".repeat(256)),
+            &format!("k={}", "v".repeat(256)),
+            &(0..32)
+                .map(|i| format!("k{i}=v"))
+                .collect::<Vec<_>>()
+                .join(","),
+        ] {
+            assert!(valid_tracestate(good), "{good:?}");
+            let ctx = TraceContext::start(Some(VALID), Some(good), &ports);
+            assert_eq!(ctx.state.as_deref(), Some(good), "forwarded as sent");
+        }
+        for bad in [
+            ",",
+            " , ",
+            "a=b\n",
+            "a=b\r",
+            "a=b\u{a0}",
+            "a=",
+            "a= ",
+            "a=b=c",
+            "1a=b",
+            "a b=c",
+            "a=b,a=c",
+            "@v=x",
+            "t@=x",
+            "t@1v=x",
+            "t@v@w=x",
+            &format!("t@{}=x", "v".repeat(15)),
+            &format!("{}@v=x", "t".repeat(242)),
+            &format!("{}=v", "k".repeat(257)),
+            &format!("k={}", "v".repeat(257)),
+            &(0..33)
+                .map(|i| format!("k{i}=v"))
+                .collect::<Vec<_>>()
+                .join(","),
+            &format!(
+                "{},",
+                (0..32)
+                    .map(|i| format!("k{i}=v"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            &format!("a={},b=1", "v".repeat(250)).repeat(2),
+        ] {
+            assert!(!valid_tracestate(bad), "{bad:?}");
+        }
+        assert!(!valid_tracestate(
+            &format!("k={},b=1", "v".repeat(256)).repeat(2)[..513]
+        ));
+    }
+
+    #[test]
+    fn several_tracestate_fields_are_one_list() {
+        let ports = FakePorts::new(|_, _| unreachable!());
+        let req = crate::routes::InRequest {
+            headers: vec![
+                ("traceparent".into(), VALID.into()),
+                ("tracestate".into(), "a=1".into()),
+                ("tracestate".into(), "b=2".into()),
+            ],
+            ..Default::default()
+        };
+        let t = Trace::inbound(&req, &ports, "r".into());
+        assert_eq!(t.context.state.as_deref(), Some("a=1,b=2"));
     }
 }

@@ -267,7 +267,10 @@ async fn path_escape_attempts_never_leave_the_tenant_product_path() {
         ("%00", None),
         ("a%0D%0AHost:%20evil.example", None),
         ("%C0%AE%C0%AE", None),
-        ("..%2F..%2Fadmin", Some("..%2F..%2Fadmin")),
+        // Issue 22: dot pieces once `%2F` is decoded are refused, as the
+        // passthrough refuses them.
+        ("..%2F..%2Fadmin", None),
+        ("..%2F..%2Forders%2F1", None),
         ("%2F%2Fevil.example", Some("%2F%2Fevil.example")),
         ("a%40evil.example", Some("a%40evil.example")),
         ("a@evil.example", Some("a%40evil.example")),

@@ -654,10 +654,10 @@ async fn two_hosts(build: SpinBuild, test: &str) {
     let _ = writeln_stderr(&format!("{test}: Redis commands for 20 reads: {ops:?}"));
 
     // A token refreshed by one host is adopted by the other. Start over
-    // from a store holding a token issued 10 minutes ago (a token seconds
-    // old that ACCS refuses is a permission denial, not a stale token, so it
-    // is never renewed), then ACCS revokes it: host A renews it once, host B
-    // takes A's token from Redis instead of asking IMS.
+    // from a store holding a token issued 10 minutes ago (so its first 401
+    // is renewed at once, without asking IMS whether it is still valid, as a
+    // token seconds old would be), then ACCS revokes it: host A renews it
+    // once, host B takes A's token from Redis instead of asking IMS.
     redis.flush().await;
     a.restart().await;
     b.restart().await;

@@ -388,3 +388,161 @@ async fn outbound_bodies_carry_their_length() {
         rig.finish();
     }
 }
+
+/// Issue 22: a role lacking `Magento_Sales::actions_view`, and a token over
+/// a minute old (planted as another instance stored it). 12 `GET
+/// /v1/orders/{id}`, 4 one after the other and then 8 at once, cost at
+/// most 1 IMS token call and 2 ACCS calls, and 1 validation: the old token
+/// is renewed once (it might be stale), the new one refused too, IMS says
+/// it is valid, so it is the role: every answer 403 naming the resource.
+/// Then IMS goes down and every product read is still 200.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_denial_to_an_old_token_costs_one_renewal_two_accs_calls_and_one_validation() {
+    for flavour in FLAVOURS {
+        let sim = start_sim().await;
+        let old = sim_token(&sim).await;
+        let mut opts = edge_host::HostOptions::new(flavour, wasm(flavour));
+        opts.vars = vars(&sim);
+        plant_old_token(&mut opts, &old);
+        let rig = Rig {
+            flavour,
+            sim,
+            host: edge_host::EdgeHost::new(opts).expect("hosting"),
+            captured: Default::default(),
+        };
+        rig.sim.set_faults(Faults {
+            denied_resources: vec!["Magento_Sales::actions_view".into()],
+            ..Default::default()
+        });
+        let tokens_before = rig.sim.counters().token_requests;
+        let inst = rig.host.instance().await.unwrap();
+        let mut answers = Vec::new();
+        for _ in 0..4 {
+            answers.push(rig.on(&inst, "GET", "/v1/orders/7", Some(API_KEY)).await);
+        }
+        let eight = (0..8)
+            .map(|_| common::rig::request("GET", "/v1/orders/7", Some(API_KEY)))
+            .collect();
+        for resp in inst.handle_concurrent(eight).await.unwrap() {
+            answers.push(rig.checked("GET", "/v1/orders/7", resp));
+        }
+        assert_eq!(answers.len(), 12);
+        for a in &answers {
+            assert_eq!(a.status, 403, "{flavour:?}: {}", a.body);
+            assert_eq!(a.body["code"], "accs_forbidden");
+            assert!(
+                a.body["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Magento_Sales::actions_view")
+            );
+        }
+        let c = rig.sim.counters();
+        assert!(c.token_requests - tokens_before <= 1, "{flavour:?}: {c:?}");
+        assert!(
+            calls_to(&rig, "GET /V1/orders/{id}") <= 2,
+            "{flavour:?}: {c:?}"
+        );
+        assert_eq!(c.token_validations, 1, "{flavour:?}: {c:?}");
+        let v = &rig.sim.validations()[0];
+        assert_eq!(
+            (
+                v.token_type.as_deref(),
+                v.client_id.as_deref(),
+                v.bearer,
+                v.valid
+            ),
+            (Some("access_token"), Some(CLIENT_ID), true, Some(true))
+        );
+
+        rig.sim.set_faults(Faults {
+            denied_resources: vec!["Magento_Sales::actions_view".into()],
+            ims_outage: true,
+            ..Default::default()
+        });
+        for i in 1..=5 {
+            let a = rig
+                .on(
+                    &inst,
+                    "GET",
+                    &format!("/v1/products/SKU-000{i}"),
+                    Some(API_KEY),
+                )
+                .await;
+            assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        }
+        rig.finish();
+    }
+}
+
+/// Issue 22 (review): a bad API key, or a webhook with a stale timestamp,
+/// is refused from the head: with a 5 MiB body (over every route's cap) the
+/// answer is 401, not the 413 that reading the body first would give.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_keys_and_stale_webhooks_are_refused_before_the_body_is_read() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |v| {
+            v.insert(
+                "webhook_secrets".into(),
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            );
+        })
+        .await;
+        let big = Bytes::from(vec![b' '; 5 * 1024 * 1024]);
+        let post = |path: &str, headers: &[(&str, String)]| {
+            let mut b = http::Request::builder()
+                .method("POST")
+                .uri(format!("http://localhost{path}"))
+                .header("content-type", "application/json");
+            for (n, v) in headers {
+                b = b.header(*n, v);
+            }
+            b.body(big.clone()).unwrap()
+        };
+        let a = rig
+            .send(post(
+                "/v1/inventory/source-items",
+                &[(
+                    "authorization",
+                    "Bearer wrong-key-0123456789abcdef0123".into(),
+                )],
+            ))
+            .await;
+        assert_eq!(
+            (a.status, &a.body["code"]),
+            (401, &json!("unauthorized")),
+            "{flavour:?}"
+        );
+        let stale = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            - 600)
+            .to_string();
+        let a = rig
+            .send(post(
+                "/v1/webhooks/inventory",
+                &[
+                    ("webhook-id", "msg_stale".into()),
+                    ("webhook-timestamp", stale),
+                    ("webhook-signature", "v1,AAAA".into()),
+                ],
+            ))
+            .await;
+        assert_eq!(
+            (a.status, &a.body["code"]),
+            (401, &json!("unauthorized")),
+            "{flavour:?}"
+        );
+        // The same body with a good key is read, and is too large.
+        let a = rig
+            .send(post(
+                "/v1/inventory/source-items",
+                &[("authorization", format!("Bearer {API_KEY}"))],
+            ))
+            .await;
+        assert_eq!(a.status, 413, "{flavour:?}");
+        assert_eq!(rig.upstream_calls(), 0);
+        rig.finish();
+    }
+}

@@ -771,3 +771,61 @@ async fn an_old_revoked_token_is_renewed_once_and_the_read_succeeds() {
         rig.finish();
     }
 }
+
+/// Issue 22, the finding: every token revoked right after the first read.
+/// The next 401 is to a token seconds old, which the old rule took for the
+/// role (403 on every route for up to 90 s, and no renewal even through an
+/// IMS outage). IMS now says it is not valid: the read renews and is 200,
+/// with at most 2 IMS token calls and 1 validation in all; a following IMS
+/// outage leaves every product read at 200.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_revoked_right_after_the_first_read_is_renewed_and_the_read_succeeds() {
+    for flavour in FLAVOURS {
+        let rig = rig_with(flavour, start_sim().await, &Setup::default());
+        let inst = rig.host.instance().await.unwrap();
+        let a = rig
+            .on(&inst, "GET", "/v1/products/SKU-0001", Some(API_KEY))
+            .await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        rig.sim.revoke_tokens();
+        let a = rig
+            .on(&inst, "GET", "/v1/products/SKU-0002", Some(API_KEY))
+            .await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        let c = rig.sim.counters();
+        assert!(c.token_requests <= 2, "{flavour:?}: {c:?}");
+        assert_eq!(c.token_validations, 1, "{flavour:?}: {c:?}");
+        assert_eq!(rig.sim.validations()[0].valid, Some(false));
+        rig.sim.set_faults(Faults {
+            ims_outage: true,
+            ..Default::default()
+        });
+        for i in 3..=7 {
+            let a = rig
+                .on(
+                    &inst,
+                    "GET",
+                    &format!("/v1/products/SKU-000{i}"),
+                    Some(API_KEY),
+                )
+                .await;
+            assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        }
+        // A new instance finds the renewed token in the store (the Spin
+        // flavour's store outlives instances; wasmtime's `wasi:keyvalue`
+        // keeps nothing between them, which is what `token_cache_dir` is for).
+        if flavour == Flavour::Wasmtime {
+            rig.finish();
+            continue;
+        }
+        let fresh = rig.host.instance().await.unwrap();
+        let a = rig
+            .on(&fresh, "GET", "/v1/products/SKU-0008", Some(API_KEY))
+            .await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        let c = rig.sim.counters();
+        assert!(c.token_requests <= 2, "{flavour:?}: {c:?}");
+        assert_eq!(c.token_validations, 1, "{flavour:?}: {c:?}");
+        rig.finish();
+    }
+}

@@ -1,4 +1,8 @@
-//! Permission denials ACCS answered, remembered per instance for a short time.
+//! Permission denials ACCS answered, remembered for a short time: in memory
+//! (the WASI 0.3 builds keep an instance for many requests) and, through
+//! [`crate::ims::Tokens`], in the sealed token record in the store (the
+//! default WASI 0.2 build has an instance per request, so only the store
+//! remembers anything there).
 //!
 //! Magento answers 401 "The consumer isn't authorized to access %resources."
 //! both for a token it does not know and for a token whose integration role
@@ -6,70 +10,78 @@
 //! checks `AuthorizationInterface::isAllowed` for the route's ACL resources and
 //! throws `AuthorizationException` with `['resources' => ...]`, which
 //! `Magento\Framework\Webapi\ErrorProcessor` maps to HTTP 401). The body cannot
-//! tell them apart, the token's history can: a 401 to a token that is seconds
-//! old, that was just renewed for a 401, or that was already refused on this
-//! route, is about the role. Such a denial is answered 403 `accs_forbidden`
-//! and remembered here, so repeats cost neither ACCS nor IMS a call.
+//! tell them apart and neither can the token's age: IMS can
+//! (`ims/validate.rs`). A denial is recorded only once IMS called the token
+//! valid, so it also stands as that verdict for this token on this route:
+//! a later 401 to the same token there is the role again, without asking.
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// How long a denial answers repeats without asking ACCS again.
 pub const REMEMBER_MS: u64 = 30_000;
-/// At most this many scopes are remembered; the oldest go first.
+/// At most this many scopes are remembered in memory; the oldest go first.
 const MAX_SCOPES: usize = 256;
+/// At most this many ride in the sealed record: it is read on every request
+/// of the WASI 0.2 build, so it stays small.
+const MAX_STORED: usize = 32;
 
 #[derive(Clone, Debug)]
 struct Denial {
     until_ms: u64,
     resource: String,
-    /// Which token ACCS refused: a 401 to the same token on the same scope
-    /// after the memory expired is again the role, never worth a new token.
+    /// Which token ACCS refused (and IMS called valid).
     token: [u8; 16],
 }
 
+/// A denial as the sealed record keeps it: digests in hex, never a token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stored {
+    #[serde(rename = "s")]
+    pub scope: String,
+    #[serde(rename = "u")]
+    pub until_ms: u64,
+    #[serde(rename = "r")]
+    pub resource: String,
+    #[serde(rename = "k")]
+    pub token: String,
+}
+
+/// Denials by the SHA-256 prefix of their scope.
 #[derive(Default)]
 pub struct Denials {
-    by_scope: RefCell<HashMap<String, Denial>>,
+    by_scope: RefCell<HashMap<[u8; 16], Denial>>,
 }
 
 impl Denials {
-    /// The resource ACCS named, while the denial of `scope` is remembered.
     /// No denial remembered: the common case, checked without a scope.
     pub fn is_empty(&self) -> bool {
         self.by_scope.borrow().is_empty()
     }
 
+    /// The resource ACCS named, while the denial of `scope` is remembered.
     pub fn active(&self, scope: &str, now_ms: u64) -> Option<String> {
         self.by_scope
             .borrow()
-            .get(scope)
+            .get(&digest(scope))
             .filter(|d| d.until_ms > now_ms)
             .map(|d| d.resource.clone())
     }
 
-    /// Whether ACCS already refused `token` on `scope` (remembered or not).
+    /// Whether ACCS already refused `token` on `scope` while IMS held it
+    /// valid (remembered or not).
     pub fn refused(&self, scope: &str, token: &str) -> bool {
         self.by_scope
             .borrow()
-            .get(scope)
+            .get(&digest(scope))
             .is_some_and(|d| d.token == digest(token))
     }
 
     pub fn remember(&self, scope: &str, resource: &str, token: &str, now_ms: u64) {
-        let mut map = self.by_scope.borrow_mut();
-        if map.len() >= MAX_SCOPES && !map.contains_key(scope) {
-            let oldest = map
-                .iter()
-                .min_by_key(|(_, d)| d.until_ms)
-                .map(|(k, _)| k.clone());
-            if let Some(k) = oldest {
-                map.remove(&k);
-            }
-        }
-        map.insert(
-            scope.to_owned(),
+        self.insert(
+            digest(scope),
             Denial {
                 until_ms: now_ms.saturating_add(REMEMBER_MS),
                 resource: resource.to_owned(),
@@ -77,13 +89,92 @@ impl Denials {
             },
         );
     }
+
+    fn insert(&self, scope: [u8; 16], denial: Denial) {
+        let mut map = self.by_scope.borrow_mut();
+        if map.len() >= MAX_SCOPES && !map.contains_key(&scope) {
+            let oldest = map.iter().min_by_key(|(_, d)| d.until_ms).map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                map.remove(&k);
+            }
+        }
+        map.insert(scope, denial);
+    }
+
+    /// The denials for the sealed record: at most [`MAX_STORED`], those
+    /// remembered longest. Picked without sorting: a sort's code costs about
+    /// 20 KB of every `.wasm`, for at most 256 entries.
+    pub fn export(&self) -> Vec<Stored> {
+        let map = self.by_scope.borrow();
+        let mut list: Vec<(&[u8; 16], &Denial)> = map.iter().collect();
+        while list.len() > MAX_STORED {
+            let oldest = list
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (_, d))| d.until_ms)
+                .map(|(i, _)| i);
+            if let Some(i) = oldest {
+                list.swap_remove(i);
+            }
+        }
+        list.into_iter()
+            .map(|(scope, d)| Stored {
+                scope: crate::config::hex(scope),
+                until_ms: d.until_ms,
+                resource: d.resource.clone(),
+                token: crate::config::hex(&d.token),
+            })
+            .collect()
+    }
+
+    /// Takes in what a record carried; of two denials of one scope the one
+    /// remembered longer wins. Malformed entries are skipped.
+    pub fn absorb(&self, stored: &[Stored]) {
+        for s in stored {
+            let (Some(scope), Some(token)) = (unhex(&s.scope), unhex(&s.token)) else {
+                continue;
+            };
+            if s.resource.len() > 200 {
+                continue;
+            }
+            let newer = self
+                .by_scope
+                .borrow()
+                .get(&scope)
+                .is_none_or(|d| d.until_ms < s.until_ms);
+            if newer {
+                self.insert(
+                    scope,
+                    Denial {
+                        until_ms: s.until_ms,
+                        resource: s.resource.clone(),
+                        token,
+                    },
+                );
+            }
+        }
+    }
 }
 
-fn digest(token: &str) -> [u8; 16] {
-    let d = Sha256::digest(token.as_bytes());
+/// The first 16 bytes of SHA-256: what keys and records name a scope or a
+/// token by.
+pub fn digest(text: &str) -> [u8; 16] {
+    let d = Sha256::digest(text.as_bytes());
     let mut out = [0u8; 16];
     out.copy_from_slice(&d[..16]);
     out
+}
+
+/// 32 lower-case hex digits back into 16 bytes.
+pub fn unhex(text: &str) -> Option<[u8; 16]> {
+    if text.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// What a 401 means, given what is known of the token that got it.
@@ -96,9 +187,10 @@ pub enum Refusal {
     Token,
 }
 
-/// `repaired`: this call already renewed its token for a 401. `young`: the
-/// token was issued seconds ago. `refused_before`: ACCS already refused this
-/// very token on this scope.
+/// The age rule, which now only says when to ask IMS: `Permission` means
+/// "ask IMS first" (`Ctx::call`). `repaired`: this call already renewed its
+/// token for a 401. `young`: the token was issued seconds ago.
+/// `refused_before`: ACCS already refused this very token on this scope.
 pub fn classify(repaired: bool, young: bool, refused_before: bool) -> Refusal {
     if repaired || young || refused_before {
         Refusal::Permission
@@ -142,6 +234,15 @@ mod tests {
             d.remember(&format!("GET /V1/x/{i}"), "r", "t", i);
         }
         assert_eq!(d.by_scope.borrow().len(), MAX_SCOPES);
+        let stored = d.export();
+        assert_eq!(stored.len(), MAX_STORED, "the record stays small");
+        let newest = MAX_SCOPES as u64 + 9;
+        assert!(
+            stored
+                .iter()
+                .all(|s| s.until_ms > newest - MAX_STORED as u64 + REMEMBER_MS - 1),
+            "the latest ones"
+        );
         assert!(
             d.active("GET /V1/x/0", 1).is_none(),
             "the oldest went first"
@@ -150,6 +251,44 @@ mod tests {
             d.active(&format!("GET /V1/x/{}", MAX_SCOPES + 9), 1)
                 .is_some()
         );
+    }
+
+    #[test]
+    fn denials_travel_through_the_record_and_the_longer_one_wins() {
+        let a = Denials::default();
+        a.remember(
+            "GET /v1/orders/{id}",
+            "Magento_Sales::actions_view",
+            "tok",
+            1_000,
+        );
+        let stored = a.export();
+        assert_eq!(stored.len(), 1);
+        assert!(!stored[0].token.contains("tok") && stored[0].token.len() == 32);
+        let b = Denials::default();
+        b.absorb(&stored);
+        assert_eq!(
+            b.active("GET /v1/orders/{id}", 2_000).as_deref(),
+            Some("Magento_Sales::actions_view")
+        );
+        assert!(b.refused("GET /v1/orders/{id}", "tok"));
+        // An older copy does not shorten a newer one.
+        b.remember(
+            "GET /v1/orders/{id}",
+            "Magento_Sales::actions_view",
+            "tok",
+            20_000,
+        );
+        b.absorb(&stored);
+        assert!(b.active("GET /v1/orders/{id}", 40_000).is_some());
+        // Garbage from a store is skipped.
+        b.absorb(&[Stored {
+            scope: "zz".into(),
+            until_ms: u64::MAX,
+            resource: "r".into(),
+            token: "t".into(),
+        }]);
+        assert_eq!(b.by_scope.borrow().len(), 1);
     }
 
     #[test]

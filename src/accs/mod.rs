@@ -19,9 +19,11 @@ pub use problems::{budget_spent, map_status};
 use crate::config::Settings;
 use crate::host::{OutRequest, OutResponse, Ports, SendError};
 use crate::ims::Tokens;
+use crate::ims::validate::Verdict;
+use crate::problem::Code;
 use crate::problem::Problem;
 use crate::trace::Trace;
-use denials::{Denials, Refusal};
+use denials::Refusal;
 use retry::{Budget, Outcome, Step, Stop};
 use std::cell::Cell;
 use std::time::Duration;
@@ -32,8 +34,6 @@ pub struct Ctx<'a, P> {
     pub ports: &'a P,
     pub tokens: &'a Tokens,
     pub trace: &'a Trace,
-    /// The instance's remembered permission denials.
-    pub denials: &'a Denials,
     /// The inbound route template: denials are remembered per route.
     pub route: &'static str,
     /// The whole inbound request's ACCS time (`accs_timeout_ms`), shared by
@@ -92,7 +92,6 @@ impl<'a, P: Ports> Ctx<'a, P> {
         ports: &'a P,
         tokens: &'a Tokens,
         trace: &'a Trace,
-        denials: &'a Denials,
         route: &'static str,
         started: u64,
     ) -> Self {
@@ -101,7 +100,6 @@ impl<'a, P: Ports> Ctx<'a, P> {
             ports,
             tokens,
             trace,
-            denials,
             route,
             budget: Budget::new(started, settings.accs_timeout_ms),
             clock: Cell::new(started),
@@ -114,10 +112,14 @@ impl<'a, P: Ports> Ctx<'a, P> {
     ///
     /// A 401 ([`denials`]): to an older token never refused here before, the
     /// token is renewed once (kept until the new one is in hand) and the call
-    /// sent once more, not counted as an attempt; to a token seconds old, or
-    /// again after the renewal, it is the integration's role lacking the
-    /// resource: 403 `accs_forbidden`, the token kept, the denial remembered
-    /// for [`denials::REMEMBER_MS`] so repeats cost no upstream call at all.
+    /// sent once more, not counted as an attempt. To a token seconds old, or
+    /// again after the renewal, IMS is asked whether the token is valid
+    /// (once per token and route; `ims/validate.rs`): valid, it is the
+    /// integration's role lacking the resource: 403 `accs_forbidden`, the
+    /// token kept, the denial remembered for [`denials::REMEMBER_MS`] in
+    /// memory and in the store, so repeats cost no upstream call at all, on
+    /// any build; not valid, the token is renewed once and the call sent
+    /// once more.
     pub async fn call(&self, call: &Call) -> Result<OutResponse, Problem> {
         let url = guard::upstream_url(&self.settings.accs_base_url, &call.path_and_query)?;
         // Built only when a denial is at stake: most calls never need it.
@@ -127,10 +129,15 @@ impl<'a, P: Ports> Ctx<'a, P> {
         // token from a store or IMS, a send, a backoff): the latest reading
         // of this request serves every check in between.
         let mut now = self.clock.get();
-        if !self.denials.is_empty()
-            && let Some(resource) = self.denials.active(scope(), now)
-        {
-            return Err(problems::forbidden(&resource));
+        let denied = |now| {
+            let d = &self.tokens.denials;
+            if d.is_empty() {
+                return None;
+            }
+            d.active(scope(), now).map(|r| problems::forbidden(&r))
+        };
+        if let Some(p) = denied(now) {
+            return Err(p);
         }
         let budget = self.budget;
         let mut repaired = false;
@@ -144,9 +151,15 @@ impl<'a, P: Ports> Ctx<'a, P> {
                 None => {
                     let token = self
                         .tokens
-                        .get_at(self.settings, self.ports, self.trace, now)
+                        .get_within(self.settings, self.ports, self.trace, now, self.deadline())
                         .await?;
-                    (token, self.ports.now_ms())
+                    let started = self.ports.now_ms();
+                    // A token from the store brings the denials its record
+                    // remembers (the WASI 0.2 build learns them only so).
+                    if let Some(p) = denied(started) {
+                        return Err(p);
+                    }
+                    (token, started)
                 }
             };
             let timeout = budget.attempt_timeout(started);
@@ -158,25 +171,8 @@ impl<'a, P: Ports> Ctx<'a, P> {
             if let Ok(r) = &res
                 && r.status == 401
             {
-                let refusal = denials::classify(
-                    repaired,
-                    self.tokens.is_young(&token, now),
-                    self.denials.refused(scope(), &token),
-                );
-                if refusal == Refusal::Permission {
-                    return Err(match problems::denied_resource(&r.body) {
-                        Some(resource) => {
-                            self.denials.remember(scope(), &resource, &token, now);
-                            problems::forbidden(&resource)
-                        }
-                        // Not Magento's ACL message: the credential itself
-                        // is refused (scope, product profile).
-                        None => problems::auth_failed(),
-                    });
-                }
-                self.tokens
-                    .renew(&token, self.settings, self.ports, self.trace)
-                    .await?;
+                self.after_401(scope(), &token, repaired, &r.body).await?;
+                now = self.clock.get();
                 repaired = true;
                 continue;
             }
@@ -215,6 +211,82 @@ impl<'a, P: Ports> Ctx<'a, P> {
                 Step::Stop(stop) => return Err(give_up(&res, stop, asked, now)),
             }
         }
+    }
+
+    /// ACCS answered 401 to `token` on `scope`: `Ok` when the token was
+    /// renewed and the call may go once more, else the problem to answer.
+    /// `repaired`: this call renewed its token for a 401 already.
+    async fn after_401(
+        &self,
+        scope: &str,
+        token: &str,
+        repaired: bool,
+        body: &[u8],
+    ) -> Result<(), Problem> {
+        let tokens = self.tokens;
+        let now = self.clock.get();
+        let before = tokens.denials.refused(scope, token);
+        // Refused here before while IMS held it valid: the role again.
+        if before {
+            return Err(self.deny(scope, token, body).await);
+        }
+        let renew = || async {
+            tokens
+                .renew(
+                    token,
+                    self.settings,
+                    self.ports,
+                    self.trace,
+                    self.deadline(),
+                )
+                .await?;
+            self.clock.set(self.ports.now_ms());
+            Ok(())
+        };
+        if denials::classify(repaired, tokens.is_young(token, now), before) == Refusal::Token {
+            return renew().await;
+        }
+        let left = self.budget.remaining(now);
+        match tokens
+            .validate(token, self.settings, self.ports, self.trace, left)
+            .await
+        {
+            Verdict::Valid => Err(self.deny(scope, token, body).await),
+            Verdict::Invalid if !repaired => renew().await,
+            // A token IMS issued moments ago and already disowns.
+            Verdict::Invalid => Err(problems::auth_failed()),
+            Verdict::Unknown => {
+                self.clock.set(self.ports.now_ms());
+                Err(Problem::new(
+                    Code::ImsUnavailable,
+                    "ACCS refused the token and Adobe IMS could not say whether it is still valid; try again shortly",
+                )
+                .with_retry_after(tokens.ims_down_for_s(self.ports.now_ms())))
+            }
+        }
+    }
+
+    /// The role lacks the resource ACCS names: 403, remembered. Without
+    /// Magento's ACL message the credential itself is refused (scope,
+    /// product profile), and nothing is remembered.
+    async fn deny(&self, scope: &str, token: &str, body: &[u8]) -> Problem {
+        let p = match problems::denied_resource(body) {
+            Some(resource) => {
+                self.tokens
+                    .remember_denial(scope, &resource, token, self.settings, self.ports)
+                    .await;
+                problems::forbidden(&resource)
+            }
+            None => problems::auth_failed(),
+        };
+        self.clock.set(self.ports.now_ms());
+        p
+    }
+
+    /// When the request's budget ends (wall-clock ms).
+    fn deadline(&self) -> u64 {
+        let now = self.clock.get();
+        now.saturating_add(self.budget.remaining(now).as_millis() as u64)
     }
 
     /// What a denial is remembered under: the method and the inbound route

@@ -28,9 +28,9 @@ pub fn decode_segment(raw: &str, what: &str) -> Result<String, Problem> {
     if value.is_empty() || value.trim().is_empty() {
         return Err(Problem::bad_request(format!("{what} is empty")));
     }
-    if value == "." || value == ".." {
+    if has_dot_piece(&value) {
         return Err(Problem::bad_request(format!(
-            "{what} cannot be `.` or `..`"
+            "{what} cannot be `.` or `..`, nor have such a piece between `/`"
         )));
     }
     if value.chars().any(char::is_control) {
@@ -39,6 +39,16 @@ pub fn decode_segment(raw: &str, what: &str) -> Result<String, Problem> {
         )));
     }
     Ok(value.into_owned())
+}
+
+/// Whether `value`, split on `/`, has a `.` or `..` piece. Sent encoded as
+/// one segment it is harmless to ACCS, but a layer in between that decodes
+/// `%2F` before resolving dot segments (RFC 3986 section 5.2.4) would climb
+/// out of the path: `..%2F..%2Forders%2F1` under `/V1/products/` would reach
+/// `/V1/orders/1`. The passthrough refuses such paths for the same reason
+/// (`routes/passthrough.rs`).
+fn has_dot_piece(value: &str) -> bool {
+    value.split('/').any(|piece| piece == "." || piece == "..")
 }
 
 pub fn sku(raw: &str) -> Result<String, Problem> {
@@ -54,7 +64,7 @@ pub fn sku(raw: &str) -> Result<String, Problem> {
 /// A SKU from a JSON body, taken as written (never percent-decoded: `%20`
 /// there is three characters of the SKU) and checked like a path's.
 pub fn json_sku(sku: &str) -> Result<String, Problem> {
-    if sku.trim().is_empty() || sku == "." || sku == ".." {
+    if sku.trim().is_empty() || has_dot_piece(sku) {
         return Err(Problem::bad_request("the SKU is empty or a dot segment"));
     }
     if sku.chars().any(char::is_control) {
@@ -87,9 +97,20 @@ mod tests {
             product(&json_sku("a/b c").unwrap()),
             "/V1/products/a%2Fb%20c"
         );
-        for bad in ["", " ", ".", "..", "a\nb", &"x".repeat(65)] {
+        for bad in [
+            "",
+            " ",
+            ".",
+            "..",
+            "a\nb",
+            &"x".repeat(65),
+            "../orders",
+            "a/./b",
+            "a/..",
+        ] {
             assert!(json_sku(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(json_sku("a..b/.c").unwrap(), "a..b/.c");
         assert!(json_sku(&"é".repeat(64)).is_ok());
     }
 
@@ -131,9 +152,18 @@ mod tests {
             "a%0Ab",
             "%FF",
             &"x".repeat(65),
+            // Issue 22: dot pieces once `%2F` is decoded.
+            "..%2F..%2Forders%2F1",
+            "..%2f",
+            "a%2F.",
+            "%2E%2E%2Fadmin",
+            "a%2F..%2Fb",
         ] {
             let p = sku(raw).unwrap_err();
             assert_eq!(p.code.as_str(), "invalid_request", "{raw}");
+        }
+        for fine in ["a%2Fb", "...%2F", "a..%2F.b", "%2F%2Fx", ".a%2Fb."] {
+            assert!(sku(fine).is_ok(), "{fine}");
         }
         assert!(sku(&"é".repeat(64)).is_ok());
     }

@@ -3,6 +3,7 @@
 //! URL guard, which must let nothing out.
 
 use super::*;
+use crate::ims::validate::Verdict;
 use crate::problem::Code;
 use crate::testing::FakePorts;
 use futures::executor::block_on;
@@ -32,13 +33,14 @@ fn with_header(status: u16, retry_after: Option<&str>) -> Answer {
 }
 
 /// IMS issues tok-1, tok-2, ...; ACCS call k gets `script[k]`, the last
-/// entry repeating forever, and takes `send_ms` of fake time.
+/// entry repeating forever, and takes `send_ms` of fake time. IMS validates
+/// as `valid` says (`None`: a 503).
 struct Harness {
     settings: Settings,
     tokens: Tokens,
-    denials: Denials,
     ports: Rc<FakePorts>,
     send_ms: Rc<Cell<u64>>,
+    valid: Rc<Cell<Option<bool>>>,
 }
 
 impl Harness {
@@ -51,11 +53,19 @@ impl Harness {
         let issued = Cell::new(0);
         let accs_calls = Cell::new(0usize);
         let send_ms = Rc::new(Cell::new(0));
+        let valid = Rc::new(Cell::new(Some(true)));
+        let verdict = valid.clone();
         let ports = Rc::new(FakePorts::new(|_, _| Err(SendError::Other("unset".into()))));
         // The upstream advances the fakes' own clock, so it holds them weakly.
         let clock: Weak<FakePorts> = Rc::downgrade(&ports);
         let took = send_ms.clone();
         *ports.upstream.borrow_mut() = Box::new(move |req, _| {
+            if req.url.contains("/ims/validate_token/v1") {
+                return match verdict.get() {
+                    Some(v) => crate::testing::respond(200, &format!(r#"{{"valid":{v}}}"#)),
+                    None => crate::testing::respond(503, r#"{"error":"server_error"}"#),
+                };
+            }
             if req.url.contains("/ims/") {
                 issued.set(issued.get() + 1);
                 return crate::testing::respond(
@@ -76,10 +86,10 @@ impl Harness {
         ports.now.set(NOW);
         Harness {
             tokens: Tokens::new(&settings),
-            denials: Denials::default(),
             settings,
             ports,
             send_ms,
+            valid,
         }
     }
 
@@ -90,7 +100,6 @@ impl Harness {
             &*self.ports,
             &self.tokens,
             &trace,
-            &self.denials,
             "/v1/products/{sku}",
             self.ports.now_ms(),
         );
@@ -108,8 +117,13 @@ impl Harness {
         self.ports.sent_to("/V1/")
     }
 
+    /// IMS token requests (validations are counted apart).
     fn ims_sent(&self) -> usize {
-        self.ports.sent_to("/ims/")
+        self.ports.sent_to("/ims/token")
+    }
+
+    fn validations(&self) -> usize {
+        self.ports.sent_to("/ims/validate_token/v1")
     }
 
     fn slept(&self) -> Vec<Duration> {
@@ -462,16 +476,19 @@ fn an_acl_401_to_a_young_token_is_403_at_once_and_remembered() {
         p.detail
     );
     assert_eq!((h.accs_sent(), h.ims_sent()), (1, 1), "no renewal");
+    assert_eq!(h.validations(), 1, "IMS was asked, and said valid");
     // Repeats within 30 s: nothing goes out at all.
     for _ in 0..4 {
         assert_eq!(code(h.call(get())), (Code::AccsForbidden, 403));
     }
     assert_eq!((h.accs_sent(), h.ims_sent()), (1, 1));
+    assert_eq!(h.validations(), 1);
     // After 30 s ACCS is asked again, and the same token refused again on
     // the same route is not renewed either (it is old by now).
     h.ports.advance(90_000);
     assert_eq!(code(h.call(get())), (Code::AccsForbidden, 403));
     assert_eq!((h.accs_sent(), h.ims_sent()), (2, 1));
+    assert_eq!(h.validations(), 1, "one validation per token and route");
     // The token was kept: another route uses it without IMS.
     assert!(h.tokens.status(h.ports.now_ms()).cached);
 }
@@ -486,10 +503,12 @@ fn an_acl_401_to_an_old_token_renews_it_once_then_is_403() {
         (2, 2),
         "one renewal, one retry"
     );
+    assert_eq!(h.validations(), 1, "the renewed token, once");
     for _ in 0..4 {
         assert_eq!(code(h.call(get())), (Code::AccsForbidden, 403));
     }
     assert_eq!((h.accs_sent(), h.ims_sent()), (2, 2));
+    assert_eq!(h.validations(), 1);
 }
 
 #[test]
@@ -517,6 +536,144 @@ fn a_renewal_that_fails_keeps_the_old_token_for_everyone_else() {
         last.headers
             .contains(&("authorization", "Bearer tok-1".into()))
     );
+}
+
+/// Issue 22: a young token ACCS refuses because IMS revoked it. The old rule
+/// took it for the role (403 for 90 s, every route); IMS now says it is not
+/// valid, so it is renewed once and the call succeeds.
+#[test]
+fn a_young_token_ims_disowns_is_renewed_once_and_the_call_succeeds() {
+    let h = Harness::new(vec![status(200), status(401), status(200)]);
+    assert_eq!(h.call(get()).unwrap().status, 200);
+    h.valid.set(Some(false));
+    assert_eq!(h.call(get()).unwrap().status, 200);
+    assert_eq!((h.accs_sent(), h.ims_sent(), h.validations()), (3, 2, 1));
+    let last = h.ports.sent.borrow().last().unwrap().clone();
+    assert!(
+        last.headers
+            .contains(&("authorization", "Bearer tok-2".into()))
+    );
+    // The question IMS got: its origin, the token as bearer, the form.
+    let sent = h.ports.sent.borrow();
+    let v = sent
+        .iter()
+        .find(|r| r.url.contains("validate_token"))
+        .unwrap();
+    assert_eq!(
+        (v.method, v.url.as_str()),
+        ("POST", "https://ims.example/ims/validate_token/v1")
+    );
+    assert!(
+        v.headers
+            .contains(&("authorization", "Bearer tok-1".into()))
+    );
+    assert_eq!(v.body, b"type=access_token&client_id=client-1");
+}
+
+/// Renewed and still refused, with IMS disowning the new token too: no
+/// loop, the credential is refused.
+#[test]
+fn a_renewed_token_ims_disowns_is_a_502_and_nothing_loops() {
+    let h = Harness::new(vec![status(401)]);
+    h.valid.set(Some(false));
+    assert_eq!(code(h.call(get())), (Code::AccsAuthFailed, 502));
+    assert_eq!((h.accs_sent(), h.ims_sent(), h.validations()), (2, 2, 2));
+}
+
+/// IMS cannot answer the question: 503 with Retry-After, and for 10 s no
+/// call asks it again (the short negative result), here or in another
+/// instance that reads the record.
+#[test]
+fn ims_unable_to_validate_is_a_503_and_is_not_asked_again_for_ten_seconds() {
+    let h = Harness::new(vec![status(200), acl_denied()]);
+    assert_eq!(h.call(get()).unwrap().status, 200);
+    h.valid.set(None);
+    for _ in 0..3 {
+        let p = h.call(get()).unwrap_err();
+        assert_eq!((p.code, p.status), (Code::ImsUnavailable, 503));
+        assert!(p.retry_after.is_some_and(|s| (1..=10).contains(&s)));
+    }
+    assert_eq!(h.validations(), 1);
+    assert_eq!(h.ims_sent(), 1, "no renewal on a guess");
+    // Another instance on the same store learns it from the record.
+    let other = Tokens::new(&h.settings);
+    let trace = Trace::new("r".into());
+    block_on(other.get(&h.settings, &*h.ports, &trace)).unwrap();
+    let verdict = block_on(other.validate(
+        "tok-1",
+        &h.settings,
+        &*h.ports,
+        &trace,
+        Duration::from_secs(5),
+    ));
+    assert_eq!(verdict, Verdict::Unknown);
+    assert_eq!(h.validations(), 1);
+    // Past it, IMS is asked again and the denial is established.
+    h.ports.advance(11_000);
+    h.valid.set(Some(true));
+    assert_eq!(code(h.call(get())), (Code::AccsForbidden, 403));
+    assert_eq!(h.validations(), 2);
+}
+
+/// The default build: every request a new instance over one store. A role
+/// lacking the resource costs one ACCS call and one validation, then
+/// nothing for 30 s: each repeat makes one `get` (the token's record) and
+/// no `set`.
+#[test]
+fn a_denial_is_remembered_in_the_store_for_instances_that_live_one_request() {
+    let first = Harness::new(vec![acl_denied()]);
+    let instance = || {
+        let h = Harness::new(vec![acl_denied()]);
+        *h.ports.upstream.borrow_mut() = {
+            let shared = first.ports.clone();
+            Box::new(move |req, n| (shared.upstream.borrow())(req, n))
+        };
+        h.ports.now.set(first.ports.now_ms());
+        let kv = first.ports.kv.clone();
+        let mut ports = Rc::try_unwrap(h.ports).ok().unwrap();
+        ports.kv = kv;
+        Harness {
+            ports: Rc::new(ports),
+            ..h
+        }
+    };
+    assert_eq!(code(first.call(get())), (Code::AccsForbidden, 403));
+    for _ in 0..4 {
+        let h = instance();
+        assert_eq!(code(h.call(get())), (Code::AccsForbidden, 403));
+        assert_eq!(h.ports.sent.borrow().len(), 0, "neither ACCS nor IMS");
+        assert_eq!((h.ports.kv_gets.get(), h.ports.kv_sets.get()), (1, 0));
+    }
+    assert_eq!(
+        (first.accs_sent(), first.ims_sent(), first.validations()),
+        (1, 1, 1)
+    );
+    // Past the 30 s, the same token refused again on the route is the
+    // role, without asking IMS again (the record remembers the verdict).
+    let h = instance();
+    h.ports.advance(31_000);
+    assert_eq!(code(h.call(get())), (Code::AccsForbidden, 403));
+    assert_eq!(h.ports.sent_to("/V1/"), 1);
+    assert_eq!(h.ports.sent_to("/ims/"), 0);
+}
+
+#[test]
+fn waiting_for_the_single_flight_ends_with_the_budget() {
+    let h = Harness::with(vec![status(200)], &[("accs_timeout_ms", "2000")]);
+    // Another caller holds the flight (a cold fetch that does not return).
+    let trace = Trace::new("r".into());
+    let holder = h.tokens.hold_flight_for_test();
+    let started = h.ports.now_ms();
+    let p = block_on(
+        h.tokens
+            .get_within(&h.settings, &*h.ports, &trace, started, started + 2_000),
+    )
+    .unwrap_err();
+    assert_eq!((p.code, p.status), (Code::AccsTimeout, 504));
+    let waited = h.ports.now_ms() - started;
+    assert!((2_000..2_100).contains(&waited), "{waited} ms");
+    drop(holder);
+    assert!(h.call(get()).is_ok(), "the flight is free again");
 }
 
 #[test]

@@ -289,6 +289,17 @@ pub const MAX_UPSTREAM_BODY: usize = 10 * 1024 * 1024;
 /// The largest request body accepted from a caller.
 pub const MAX_INBOUND_BODY: usize = 1024 * 1024;
 
+/// What an adapter made of an inbound request.
+#[derive(Debug)]
+pub enum Inbound {
+    /// Head and body, for `App::handle`.
+    Read(crate::routes::InRequest),
+    /// Refused from the head alone (`App::before_body`): the body was never read.
+    Answered(crate::routes::InResponse),
+    /// The body could not be read; the head, for `App::reject`.
+    Unread(InboundBodyError, crate::routes::InRequest),
+}
+
 /// Why an inbound body was not read.
 #[derive(Debug)]
 pub enum InboundBodyError {

@@ -10,7 +10,9 @@ pub mod lease;
 pub mod seal;
 pub mod shared;
 pub mod token;
+pub mod validate;
 
+use crate::accs::denials::{self, Denials};
 use crate::config::Settings;
 use crate::host::{OutRequest, Ports};
 use crate::problem::{Code, Problem};
@@ -20,6 +22,7 @@ use shared::{Claim, Need, Shared};
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 use token::{Freshness, ImsError, Token};
+use validate::Verdict;
 
 const IMS_TIMEOUT: Duration = Duration::from_secs(10);
 /// While a valid token is held, a failed refresh is retried at most this often.
@@ -31,10 +34,15 @@ const IMS_RETRY_AFTER_S: u64 = 10;
 const COLD_WAIT_MS: u64 = 2_000;
 /// How often it looks at the token file meanwhile.
 const COLD_POLL: Duration = Duration::from_millis(20);
-/// A token issued less than this long ago is not stale: a 401 to it is about
-/// the integration's permissions (DESIGN.md "seconds old"), never a reason
-/// to drop it or fetch another.
+/// A token issued less than this long ago is unlikely to be stale: a 401 to
+/// it is first put to IMS (`validate`) rather than answered with a new token.
 pub const YOUNG_MS: u64 = 60_000;
+/// How long a renewal waits for another instance that holds the lease to
+/// store its token, polling the store this often.
+const RENEW_WAIT_MS: u64 = 2_000;
+const RENEW_POLL: Duration = Duration::from_millis(50);
+/// At most this many tokens IMS called not valid are remembered.
+const MAX_INVALID: usize = 8;
 
 /// Where `read_shared` looks: waiting on a lease file, only the file can
 /// change, so the key-value store is not asked again and again.
@@ -49,6 +57,8 @@ struct Held {
     token: Token,
     jitter_ms: u64,
     source: TokenSource,
+    /// What the record it came in carried; taken in by [`Tokens::hold`].
+    notes: seal::Notes,
 }
 
 /// Per-instance token state. Interior mutability because concurrent requests
@@ -69,6 +79,16 @@ pub struct Tokens {
     deferred_until: Cell<u64>,
     /// This instance's name in leases, drawn on first use (0: not yet).
     owner: Cell<u64>,
+    /// Denials ACCS answered (memory copy of the record's notes).
+    pub denials: Denials,
+    /// Digests of tokens IMS called not valid.
+    invalid: RefCell<Vec<[u8; 16]>>,
+    /// IMS failed a validation: none is tried again before then (ms).
+    ims_down_until: Cell<u64>,
+    /// One validation at a time per instance, and the last token IMS held
+    /// valid with when: concurrent 401s to one token ask IMS once.
+    validating: Cell<bool>,
+    validated: Cell<Option<([u8; 16], u64)>>,
 }
 
 /// `GET /v1/token`: everything about the token but the token.
@@ -94,6 +114,11 @@ impl Tokens {
             secret_index: Cell::new(0),
             deferred_until: Cell::new(0),
             owner: Cell::new(0),
+            denials: Denials::default(),
+            invalid: RefCell::default(),
+            ims_down_until: Cell::new(0),
+            validating: Cell::new(false),
+            validated: Cell::new(None),
         }
     }
 
@@ -175,20 +200,26 @@ impl Tokens {
         })
     }
 
-    /// ACCS answered 401 to `sent`, an older token: get another one, keeping
-    /// `sent` in hand until it arrives. One renewal at a time per instance
-    /// (the single flight): callers that refused the same token meanwhile
-    /// find the new one and fetch nothing. A stale copy of `sent` in a store
-    /// is a miss. When IMS fails, `sent` stays held, so other routes keep
-    /// working with it, and this caller gets the IMS problem.
+    /// ACCS answered 401 to `sent` and it may be stale: get another one,
+    /// keeping `sent` in hand until it arrives. One renewal at a time per
+    /// instance (the single flight, waited for until `deadline_ms`):
+    /// callers that refused the same token meanwhile find the new one and
+    /// fetch nothing. Across instances, the one that takes the lease asks
+    /// IMS and the others wait up to 2 s for the token it stores. A stale
+    /// copy of `sent` in a store is a miss. When IMS fails, `sent` stays
+    /// held, so other routes keep working with it, and this caller gets the
+    /// IMS problem.
     pub async fn renew<P: Ports>(
         &self,
         sent: &str,
         settings: &Settings,
         ports: &P,
         trace: &Trace,
+        deadline_ms: u64,
     ) -> Result<(), Problem> {
-        let _flight = Flight::start(&self.refreshing, ports).await;
+        let Some(_flight) = Flight::start(&self.refreshing, ports, deadline_ms).await else {
+            return Err(crate::accs::budget_spent());
+        };
         let now = ports.now_ms();
         if self.held.borrow().as_ref().is_some_and(|h| {
             h.token.access_token != sent
@@ -209,10 +240,194 @@ impl Tokens {
         {
             return Err(problem(e));
         }
-        self.fetch(settings, ports, trace)
+        let owner = self.owner(ports);
+        let claim = self.shared.claim(ports, now, owner, Need::Early).await;
+        if let Claim::HeldBy(until) = claim {
+            let until = until
+                .min(now.saturating_add(RENEW_WAIT_MS))
+                .min(deadline_ms);
+            while ports.now_ms() < until {
+                ports.sleep(RENEW_POLL).await;
+                if let Some(found) = self
+                    .read_shared(settings, ports, ports.now_ms(), 0, Look::Everywhere)
+                    .await
+                {
+                    self.take(found, trace);
+                    return Ok(());
+                }
+            }
+        }
+        let fetched = self.fetch(settings, ports, trace).await;
+        if claim == Claim::Taken {
+            self.shared.release(ports, owner).await;
+        }
+        fetched.map(|_| ()).map_err(|e| problem(&e))
+    }
+
+    /// Whether IMS holds `token` valid, asked at most once per token: a
+    /// token IMS disowned is remembered (and goes into the record with the
+    /// next write), and while IMS failed a validation under
+    /// [`IMS_RETRY_AFTER_S`] ago (here or, through the record, in another
+    /// instance) it is not asked again: [`Verdict::Unknown`]. `timeout` is
+    /// what the caller's budget leaves.
+    pub async fn validate<P: Ports>(
+        &self,
+        token: &str,
+        settings: &Settings,
+        ports: &P,
+        trace: &Trace,
+        timeout: Duration,
+    ) -> Verdict {
+        let d = denials::digest(token);
+        let deadline = ports.now_ms().saturating_add(timeout.as_millis() as u64);
+        // Concurrent 401s to one token (requests sharing a WASI 0.3
+        // instance): one asks, the others take its answer.
+        let Some(_flight) = Flight::start(&self.validating, ports, deadline).await else {
+            return Verdict::Unknown;
+        };
+        if self.invalid.borrow().contains(&d) {
+            return Verdict::Invalid;
+        }
+        let now = ports.now_ms();
+        if let Some((valid, at)) = self.validated.get()
+            && valid == d
+            && now.saturating_sub(at) < denials::REMEMBER_MS
+        {
+            return Verdict::Valid;
+        }
+        let timeout = Duration::from_millis(deadline.saturating_sub(now)).min(IMS_TIMEOUT);
+        if now < self.ims_down_until.get() || timeout.is_zero() {
+            return Verdict::Unknown;
+        }
+        let req = OutRequest {
+            method: "POST",
+            url: validate::url(&settings.ims_token_url),
+            headers: [
+                ("authorization", format!("Bearer {token}")),
+                ("content-type", "application/x-www-form-urlencoded".into()),
+                ("accept", "application/json".into()),
+            ]
+            .into_iter()
+            .chain(trace.upstream_headers(ports))
+            .collect(),
+            body: validate::request_body(&settings.ims_client_id).into_bytes(),
+        };
+        let res = ports.send(req, timeout).await;
+        let ended = ports.now_ms();
+        trace.upstream(
+            "ims",
+            res.as_ref().map_or(0, |r| r.status),
+            ended.saturating_sub(now),
+        );
+        let verdict = match res {
+            Ok(r) => validate::parse(r.status, &r.body),
+            Err(_) => Verdict::Unknown,
+        };
+        match verdict {
+            Verdict::Invalid => {
+                let mut invalid = self.invalid.borrow_mut();
+                if invalid.len() >= MAX_INVALID {
+                    invalid.remove(0);
+                }
+                invalid.push(d);
+            }
+            Verdict::Unknown => {
+                self.ims_down_until
+                    .set(ended.saturating_add(IMS_RETRY_AFTER_S * 1_000));
+                self.persist(settings, ports).await;
+            }
+            Verdict::Valid => self.validated.set(Some((d, ended))),
+        }
+        verdict
+    }
+
+    /// ACCS refused `token` on `scope` for want of `resource` while IMS held
+    /// it valid: remembered here and in the record, for every instance.
+    pub async fn remember_denial<P: Ports>(
+        &self,
+        scope: &str,
+        resource: &str,
+        token: &str,
+        settings: &Settings,
+        ports: &P,
+    ) {
+        self.denials
+            .remember(scope, resource, token, ports.now_ms());
+        self.persist(settings, ports).await;
+    }
+
+    /// When IMS failed a validation last, for the caller's `Retry-After`.
+    pub fn ims_down_for_s(&self, now_ms: u64) -> u64 {
+        self.ims_down_until
+            .get()
+            .saturating_sub(now_ms)
+            .div_ceil(1_000)
+            .max(1)
+    }
+
+    /// The notes as the record keeps them.
+    fn notes(&self) -> seal::Notes {
+        seal::Notes {
+            denials: self.denials.export(),
+            invalid: self
+                .invalid
+                .borrow()
+                .iter()
+                .map(|d| crate::config::hex(d))
+                .collect(),
+            ims_down_until: self.ims_down_until.get(),
+        }
+    }
+
+    /// Takes in what a record carried.
+    fn absorb(&self, notes: &seal::Notes) {
+        self.denials.absorb(&notes.denials);
+        let mut invalid = self.invalid.borrow_mut();
+        for d in notes.invalid.iter().filter_map(|h| denials::unhex(h)) {
+            if !invalid.contains(&d) {
+                if invalid.len() >= MAX_INVALID {
+                    invalid.remove(0);
+                }
+                invalid.push(d);
+            }
+        }
+        self.ims_down_until
+            .set(self.ims_down_until.get().max(notes.ims_down_until));
+    }
+
+    /// Writes the held token again with the notes as they are now. The
+    /// store is read first: a newer token another instance stored is taken
+    /// (with its notes), so this write never puts an older token back.
+    async fn persist<P: Ports>(&self, settings: &Settings, ports: &P) {
+        let now = ports.now_ms();
+        if let Some(found) = self
+            .read_shared(settings, ports, now, 0, Look::Everywhere)
             .await
-            .map(|_| ())
-            .map_err(|e| problem(&e))
+        {
+            let newer = self
+                .held
+                .borrow()
+                .as_ref()
+                .is_none_or(|h| found.token.expires_at_ms > h.token.expires_at_ms);
+            if newer {
+                self.hold(found);
+            } else {
+                self.absorb(&found.notes);
+            }
+        }
+        let Some(h) = self.held.borrow().clone() else {
+            return;
+        };
+        let secrets = &settings.ims_client_secrets;
+        let secret = &secrets[self.secret_index.get() % secrets.len()];
+        let sealed = seal::seal_record(
+            &seal::derive_key(secret.expose(), &self.fingerprint),
+            self.shared.kv_key(),
+            &h.token,
+            &self.notes(),
+            random_nonce(ports),
+        );
+        self.shared.write(ports, sealed).await;
     }
 
     /// A token that may be sent now.
@@ -247,6 +462,21 @@ impl Tokens {
         trace: &Trace,
         now: u64,
     ) -> Result<String, Problem> {
+        self.get_within(settings, ports, trace, now, u64::MAX).await
+    }
+
+    /// [`Tokens::get_at`] for a request whose budget ends at `deadline_ms`:
+    /// waiting for another caller's flight ends there too, with 504
+    /// `accs_timeout` (a slow IMS must not hold a request past its
+    /// `accs_timeout_ms`).
+    pub async fn get_within<P: Ports>(
+        &self,
+        settings: &Settings,
+        ports: &P,
+        trace: &Trace,
+        now: u64,
+        deadline_ms: u64,
+    ) -> Result<String, Problem> {
         if let Some(token) = self.fresh(now, trace) {
             return Ok(token);
         }
@@ -265,7 +495,9 @@ impl Tokens {
             return self.refresh_early(settings, ports, trace, h, true).await;
         }
 
-        let _flight = Flight::start(&self.refreshing, ports).await;
+        let Some(_flight) = Flight::start(&self.refreshing, ports, deadline_ms).await else {
+            return Err(crate::accs::budget_spent());
+        };
         let now = ports.now_ms();
         if let Some(h) = self.held.borrow().as_ref()
             && h.token.freshness(now, h.jitter_ms) != Freshness::Unusable
@@ -416,7 +648,10 @@ impl Tokens {
         self.hold(found).token.access_token
     }
 
-    fn hold(&self, h: Held) -> Held {
+    /// Holds `h` and takes in the notes its record carried.
+    fn hold(&self, mut h: Held) -> Held {
+        let notes = std::mem::take(&mut h.notes);
+        self.absorb(&notes);
         *self.held.borrow_mut() = Some(h.clone());
         h
     }
@@ -466,8 +701,8 @@ impl Tokens {
         after_ms: u64,
         source: TokenSource,
     ) -> Option<Held> {
-        let token = settings.ims_client_secrets.iter().find_map(|secret| {
-            seal::open(
+        let (token, notes) = settings.ims_client_secrets.iter().find_map(|secret| {
+            seal::open_record(
                 &seal::derive_key(secret.expose(), &self.fingerprint),
                 self.shared.kv_key(),
                 value,
@@ -486,6 +721,7 @@ impl Tokens {
             token,
             jitter_ms,
             source,
+            notes,
         })
     }
 
@@ -518,16 +754,20 @@ impl Tokens {
                 *self.last_failure.borrow_mut() = None;
                 self.deferred_until.set(0);
                 let access = token.access_token.clone();
-                let sealed = seal::seal(
+                // The notes go on with the new token: a denial is the
+                // role's, whatever token meets it.
+                let sealed = seal::seal_record(
                     &seal::derive_key(secrets[index].expose(), &self.fingerprint),
                     self.shared.kv_key(),
                     &token,
+                    &self.notes(),
                     random_nonce(ports),
                 );
                 self.hold(Held {
                     token,
                     jitter_ms: random_u64(ports),
                     source: TokenSource::Ims,
+                    notes: seal::Notes::default(),
                 });
                 trace.token(TokenSource::Ims);
                 self.shared.write(ports, sealed).await;
@@ -592,10 +832,15 @@ impl<'a> Flight<'a> {
         (!flag.replace(true)).then(|| Flight(flag))
     }
 
-    async fn start<P: Ports>(flag: &'a Cell<bool>, ports: &P) -> Self {
+    /// Waits for the flight until `deadline_ms` (wall clock); `None` when
+    /// it is still taken then.
+    async fn start<P: Ports>(flag: &'a Cell<bool>, ports: &P, deadline_ms: u64) -> Option<Self> {
         loop {
             if let Some(f) = Self::try_start(flag) {
-                return f;
+                return Some(f);
+            }
+            if ports.now_ms() >= deadline_ms {
+                return None;
             }
             ports.sleep(Self::POLL).await;
         }
@@ -638,6 +883,12 @@ fn random_nonce<P: Ports>(ports: &P) -> [u8; 12] {
 
 #[cfg(test)]
 impl Tokens {
+    /// Takes the single flight, as a caller stuck on IMS would, until the
+    /// guard drops.
+    pub(crate) fn hold_flight_for_test(&self) -> impl Drop + '_ {
+        Flight::try_start(&self.refreshing).expect("the flight is free")
+    }
+
     /// Forgets `sent` as if ACCS had refused it, unless a newer token already
     /// replaced it (the tests' shortcut to a cold cache with a revoked token).
     pub(crate) fn invalidate(&self, sent: &str) {

@@ -1,11 +1,19 @@
 //! Sealing the cached token: a dump of a shared key-value store yields no
 //! usable token, and an entry written under another secret or for another
 //! fingerprint simply does not open.
+//!
+//! The sealed record also carries the [`Notes`]: what ACCS and IMS said about
+//! the token, which the WASI 0.2 build (an instance per request) can only
+//! remember in the store. They ride in the token's own entry because a warm
+//! read there already makes that one `get`, and a second key would cost
+//! every request a second one (DESIGN.md "Hot path").
 
 use super::token::Token;
+use crate::accs::denials::Stored;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use hkdf::Hkdf;
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 const VERSION: &[u8; 2] = b"v1";
@@ -21,9 +29,60 @@ pub fn derive_key(client_secret: &str, fingerprint: &str) -> [u8; 32] {
     key
 }
 
+/// What the record remembers besides the token. Hashes only, never a token.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Notes {
+    /// Denials ACCS answered, per route (`accs/denials.rs`).
+    pub denials: Vec<Stored>,
+    /// Hex SHA-256 prefixes of tokens IMS called not valid.
+    pub invalid: Vec<String>,
+    /// Until when (wall-clock ms) IMS is taken as down for validations: the
+    /// short negative result, so repeats do not ask it again.
+    pub ims_down_until: u64,
+}
+
+/// The plaintext: the token's three members as before (an older build
+/// reads a newer record and ignores the rest), then the notes, left out
+/// when empty.
+#[derive(Serialize, Deserialize)]
+struct Record {
+    t: String,
+    e: u64,
+    l: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    d: Vec<Stored>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    x: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    f: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// `v1 || nonce || ciphertext`, bound to the storage key `aad`.
 pub fn seal(key: &[u8; 32], aad: &str, token: &Token, nonce: [u8; NONCE_LEN]) -> Vec<u8> {
-    let plain = serde_json::to_vec(token).unwrap_or_default();
+    seal_record(key, aad, token, &Notes::default(), nonce)
+}
+
+/// [`seal`] with `notes`.
+pub fn seal_record(
+    key: &[u8; 32],
+    aad: &str,
+    token: &Token,
+    notes: &Notes,
+    nonce: [u8; NONCE_LEN],
+) -> Vec<u8> {
+    let record = Record {
+        t: token.access_token.clone(),
+        e: token.expires_at_ms,
+        l: token.lifetime_ms,
+        d: notes.denials.clone(),
+        x: notes.invalid.clone(),
+        f: notes.ims_down_until,
+    };
+    let plain = serde_json::to_vec(&record).unwrap_or_default();
     let cipher = ChaCha20Poly1305::new(Key::from_slice(key));
     let sealed = cipher
         .encrypt(
@@ -43,6 +102,11 @@ pub fn seal(key: &[u8; 32], aad: &str, token: &Token, nonce: [u8; NONCE_LEN]) ->
 
 /// `None` for anything that is not ours: truncated, tampered, foreign.
 pub fn open(key: &[u8; 32], aad: &str, value: &[u8]) -> Option<Token> {
+    open_record(key, aad, value).map(|(token, _)| token)
+}
+
+/// [`open`], with the record's notes.
+pub fn open_record(key: &[u8; 32], aad: &str, value: &[u8]) -> Option<(Token, Notes)> {
     let rest = value.strip_prefix(VERSION.as_slice())?;
     if rest.len() < NONCE_LEN {
         return None;
@@ -58,7 +122,18 @@ pub fn open(key: &[u8; 32], aad: &str, value: &[u8]) -> Option<Token> {
             },
         )
         .ok()?;
-    serde_json::from_slice(&plain).ok()
+    let r: Record = serde_json::from_slice(&plain).ok()?;
+    let token = Token {
+        access_token: r.t,
+        expires_at_ms: r.e,
+        lifetime_ms: r.l,
+    };
+    let notes = Notes {
+        denials: r.d,
+        invalid: r.x,
+        ims_down_until: r.f,
+    };
+    Some((token, notes))
 }
 
 #[cfg(test)]
@@ -78,6 +153,29 @@ mod tests {
         let key = derive_key("secret", "fp");
         let sealed = seal(&key, "k", &token(), [7; 12]);
         assert!(!sealed.windows(5).any(|w| w == b"eyJ-t"));
+        assert_eq!(open(&key, "k", &sealed), Some(token()));
+    }
+
+    #[test]
+    fn notes_ride_along_sealed_and_an_empty_set_changes_nothing() {
+        let key = derive_key("secret", "fp");
+        // Without notes the plaintext is the token's alone, as before.
+        let plain = seal(&key, "k", &token(), [7; 12]);
+        let none = seal_record(&key, "k", &token(), &Notes::default(), [7; 12]);
+        assert_eq!(plain, none);
+        let notes = Notes {
+            denials: vec![Stored {
+                scope: "00112233445566778899aabbccddeeff".into(),
+                until_ms: 5,
+                resource: "Magento_Sales::actions_view".into(),
+                token: "ffeeddccbbaa99887766554433221100".into(),
+            }],
+            invalid: vec!["0123456789abcdef0123456789abcdef".into()],
+            ims_down_until: 9,
+        };
+        let sealed = seal_record(&key, "k", &token(), &notes, [8; 12]);
+        assert!(!sealed.windows(7).any(|w| w == b"Magento"), "sealed");
+        assert_eq!(open_record(&key, "k", &sealed), Some((token(), notes)));
         assert_eq!(open(&key, "k", &sealed), Some(token()));
     }
 

@@ -8,7 +8,6 @@ pub mod search;
 pub mod webhooks;
 
 use crate::accs::Ctx;
-use crate::accs::denials::Denials;
 use crate::config::{ConfigError, Settings};
 use crate::host::Ports;
 use crate::ims::Tokens;
@@ -44,12 +43,11 @@ pub struct InResponse {
     pub body: Vec<u8>,
 }
 
-/// The per-instance state: validated settings, the token and the
-/// remembered permission denials, built once.
+/// The per-instance state: validated settings and the token (with what
+/// ACCS and IMS said about it: `Tokens::denials`), built once.
 pub struct Edge {
     pub settings: Settings,
     pub tokens: Tokens,
-    pub denials: Denials,
     /// The warning about `api_keys` entries without scopes went out.
     pub warned_unscoped: Cell<bool>,
     /// The webhook ledger, when `webhook_secrets` holds a usable secret.
@@ -65,7 +63,6 @@ impl<P: Ports> App<P> {
     pub fn new(ports: P, settings: Result<Settings, ConfigError>) -> Self {
         let edge = settings.map(|settings| Edge {
             tokens: Tokens::new(&settings),
-            denials: Denials::default(),
             warned_unscoped: Cell::new(false),
             ledger: crate::webhook::ledger::Ledger::new(&settings, ports.kv_shared()),
             settings,
@@ -77,6 +74,51 @@ impl<P: Ports> App<P> {
         let started = self.ports.now_ms();
         let trace = Trace::inbound(&req, &self.ports, request_id(&req, &self.ports));
         let (template, result) = self.dispatch(&req, &trace, started).await;
+        self.finish(&req, &trace, template, started, result)
+    }
+
+    /// What can be refused from the head alone, before the body is read
+    /// (hosts call this first): on API-key routes a missing or unknown key
+    /// (401) or a key without the route's scope (403); on webhook routes no
+    /// `webhook_secrets`, or a missing or malformed `webhook-id`,
+    /// `webhook-timestamp` or `webhook-signature`, or a timestamp outside
+    /// 300 s (401). The body of a caller that cannot be let in is then never
+    /// read: up to 4 MiB of work an unauthenticated client could make us do.
+    /// The answers are the ones [`App::handle`] gives.
+    pub fn before_body(&self, head: &InRequest) -> Option<InResponse> {
+        // No host call on the way in (a warm read asks the clock 3 times):
+        // the clock only where a timestamp is checked or an answer given.
+        let Ok(route) = Route::find(&head.method, &head.path) else {
+            return None;
+        };
+        let edge = self.edge.as_ref().ok()?;
+        // The trace (ids drawn from the host's randomness) only for an
+        // answer: a request let in gets its own in `handle`.
+        let (key, refused) = match route {
+            Route::Health | Route::OpenApi => return None,
+            Route::Webhook(_) => (None, webhooks_head(edge, head, self.ports.now_ms())?),
+            _ => match self.authorize(edge, head, &route) {
+                (_, Ok(())) => return None,
+                (key, Err(p)) => (key, p),
+            },
+        };
+        let started = self.ports.now_ms();
+        let trace = Trace::inbound(head, &self.ports, request_id(head, &self.ports));
+        if let Some(name) = key {
+            trace.key(name);
+        }
+        Some(self.finish(head, &trace, route.template(), started, Err(refused)))
+    }
+
+    /// Headers, the log line.
+    fn finish(
+        &self,
+        req: &InRequest,
+        trace: &Trace,
+        template: &'static str,
+        started: u64,
+        result: Result<InResponse, Problem>,
+    ) -> InResponse {
         let mut resp = match result {
             Ok(resp) => resp,
             Err(p) => problem_response(&p, &trace.request_id),
@@ -89,6 +131,43 @@ impl<P: Ports> App<P> {
         self.ports
             .log(&trace.log_line(&req.method, template, resp.status, took));
         resp
+    }
+
+    /// The API key and its scope, for every route but health, the document
+    /// and webhooks: the entry's name when a key matched, and whether it may
+    /// go on.
+    fn authorize<'e>(
+        &self,
+        edge: &'e Edge,
+        req: &InRequest,
+        route: &Route<'_>,
+    ) -> (Option<&'e str>, Result<(), Problem>) {
+        let Some(key) = crate::auth::api_key(req.header("authorization"), &edge.settings.api_keys)
+        else {
+            let p = Problem::new(
+                Code::Unauthorized,
+                "send `Authorization: Bearer <key>` with a key from api_keys",
+            );
+            return (None, Err(p));
+        };
+        let name = Some(key.name.as_str());
+        if let Some(scope) = route.scope(&req.method)
+            && !key.scopes.allows(scope)
+        {
+            let mut p = Problem::new(
+                Code::InsufficientScope,
+                format!(
+                    "this key's api_keys entry lacks the `{}` scope this route needs",
+                    scope.as_str()
+                ),
+            );
+            p.scope = Some(scope.as_str());
+            return (name, Err(p));
+        }
+        if !key.scoped && !edge.warned_unscoped.replace(true) {
+            self.ports.log(&unscoped_warning(&edge.settings));
+        }
+        (name, Ok(()))
     }
 
     /// Routes `req`; `started` (wall-clock ms) starts the request's budget.
@@ -123,7 +202,6 @@ impl<P: Ports> App<P> {
             &self.ports,
             &edge.tokens,
             trace,
-            &edge.denials,
             template,
             started,
         );
@@ -135,31 +213,11 @@ impl<P: Ports> App<P> {
                 webhooks::post(&ctx, edge.ledger.as_ref(), req, topic).await,
             );
         }
-        let Some(key) = crate::auth::api_key(req.header("authorization"), &edge.settings.api_keys)
-        else {
-            return (
-                template,
-                Err(Problem::new(
-                    Code::Unauthorized,
-                    "send `Authorization: Bearer <key>` with a key from api_keys",
-                )),
-            );
-        };
-        trace.key(&key.name);
-        if !key.scoped && !edge.warned_unscoped.replace(true) {
-            self.ports.log(&unscoped_warning(&edge.settings));
+        let (key, admitted) = self.authorize(edge, req, &route);
+        if let Some(name) = key {
+            trace.key(name);
         }
-        if let Some(scope) = route.scope(&req.method)
-            && !key.scopes.allows(scope)
-        {
-            let mut p = Problem::new(
-                Code::InsufficientScope,
-                format!(
-                    "this key's api_keys entry lacks the `{}` scope this route needs",
-                    scope.as_str()
-                ),
-            );
-            p.scope = Some(scope.as_str());
+        if let Err(p) = admitted {
             return (template, Err(p));
         }
         let ok = |body: Vec<u8>| json(200, body);
@@ -182,6 +240,34 @@ impl<P: Ports> App<P> {
             Route::Webhook(_) => unreachable!("answered above"),
         };
         (template, result)
+    }
+}
+
+/// A webhook's refusal from its headers alone: what `webhooks::post` would
+/// answer before it looks at the body (no secrets configured; the
+/// Standard Webhooks headers missing or malformed; a timestamp outside the
+/// tolerance). `None`: the signature is left to check over the body.
+fn webhooks_head(edge: &Edge, req: &InRequest, now_ms: u64) -> Option<Problem> {
+    use crate::webhook::signature::{self, SignatureError};
+    if edge.settings.webhook_secrets.is_empty() {
+        return Some(Problem::new(
+            Code::WebhookNotConfigured,
+            "set `webhook_secrets` to receive webhooks",
+        ));
+    }
+    // The header checks `verify` makes before it computes anything: with no
+    // body and no key, a sound head ends at `NoMatch`.
+    let head = signature::verify(
+        req.header("webhook-id"),
+        req.header("webhook-timestamp"),
+        req.header("webhook-signature"),
+        b"",
+        &[],
+        (now_ms / 1000) as i64,
+    );
+    match head {
+        Err(SignatureError::NoMatch) | Ok(_) => None,
+        Err(e) => Some(Problem::new(Code::Unauthorized, e.to_string())),
     }
 }
 

@@ -11,8 +11,17 @@ use std::time::Duration;
 const KEY: &str = crate::testing::TEST_API_KEY;
 const TOKEN_OK: &str = r#"{"access_token":"tok-1","token_type":"bearer","expires_in":86399}"#;
 
-/// IMS hands out tok-1, tok-2, ...; ACCS accepts what `accept` says.
+/// IMS hands out tok-1, tok-2, ...; ACCS accepts what `accept` says; IMS
+/// holds every token valid.
 fn upstream(accept: impl Fn(&str, usize) -> bool + 'static) -> FakePorts {
+    upstream_with(accept, |_| true)
+}
+
+/// [`upstream`], IMS holding valid what `valid` says.
+fn upstream_with(
+    accept: impl Fn(&str, usize) -> bool + 'static,
+    valid: impl Fn(&str) -> bool + 'static,
+) -> FakePorts {
     let issued = std::cell::Cell::new(0);
     FakePorts::new(move |req, n| {
         if req.url.contains("/ims/token") {
@@ -31,6 +40,9 @@ fn upstream(accept: impl Fn(&str, usize) -> bool + 'static) -> FakePorts {
             .find(|(n, _)| *n == "authorization")
             .map(|(_, v)| v.trim_start_matches("Bearer ").to_owned())
             .unwrap_or_default();
+        if req.url.contains("/ims/validate_token/v1") {
+            return respond(200, &format!(r#"{{"valid":{}}}"#, valid(&auth)));
+        }
         if accept(&auth, n) {
             respond(200, r#"{"sku":"SKU-1"}"#)
         } else {
@@ -761,4 +773,354 @@ fn the_served_openapi_document_is_the_file_without_whitespace_between_tokens() {
         &minify_json::<18>(br#"{ "a b": [1, "\" x"] }"#).0,
         br#"{"a b":[1,"\" x"]}"#
     );
+}
+
+/// The default (WASI 0.2) build: every request a fresh instance, and the
+/// key-value store the only memory. IMS issues tok-1, tok-2, ... and holds
+/// valid what is not in `revoked`; ACCS refuses revoked tokens everywhere
+/// and every token on `/V1/orders/` while `deny_orders` (Magento's ACL 401,
+/// `Magento_Sales::actions_view`); IMS answers 503 while `ims_down`.
+#[derive(Default)]
+struct Cluster {
+    kv: std::rc::Rc<std::cell::RefCell<HashMap<String, Vec<u8>>>>,
+    now: std::rc::Rc<std::cell::Cell<u64>>,
+    state: std::rc::Rc<ClusterState>,
+}
+
+#[derive(Default)]
+struct ClusterState {
+    issued: std::cell::Cell<usize>,
+    revoked: std::cell::RefCell<Vec<String>>,
+    deny_orders: std::cell::Cell<bool>,
+    ims_down: std::cell::Cell<bool>,
+    /// Every upstream URL, in order.
+    urls: std::cell::RefCell<Vec<String>>,
+}
+
+impl Cluster {
+    fn new() -> Self {
+        let c = Cluster::default();
+        c.now.set(1_700_000_000_000);
+        c
+    }
+
+    fn app(&self) -> App<FakePorts> {
+        let st = self.state.clone();
+        let mut ports = FakePorts::new(move |req, _| {
+            st.urls.borrow_mut().push(req.url.clone());
+            let auth = req
+                .headers
+                .iter()
+                .find(|(n, _)| *n == "authorization")
+                .map(|(_, v)| v.trim_start_matches("Bearer ").to_owned())
+                .unwrap_or_default();
+            let revoked = st.revoked.borrow().contains(&auth);
+            if req.url.contains("/ims/") && st.ims_down.get() {
+                return respond(503, r#"{"error":"server_error"}"#);
+            }
+            if req.url.contains("/ims/validate_token/v1") {
+                return respond(200, &format!(r#"{{"valid":{}}}"#, !revoked));
+            }
+            if req.url.contains("/ims/token") {
+                st.issued.set(st.issued.get() + 1);
+                return respond(
+                    200,
+                    &format!(
+                        r#"{{"access_token":"tok-{}","expires_in":86399}}"#,
+                        st.issued.get()
+                    ),
+                );
+            }
+            if revoked || (st.deny_orders.get() && req.url.contains("/V1/orders/")) {
+                return respond(
+                    401,
+                    r#"{"message":"The consumer isn't authorized to access %resources.","parameters":{"resources":"Magento_Sales::actions_view"}}"#,
+                );
+            }
+            respond(200, r#"{"sku":"SKU-1","entity_id":7}"#)
+        });
+        ports.kv = self.kv.clone();
+        ports.now.set(self.now.get());
+        // Instances draw different randomness, as on a host.
+        ports.seed.set(self.now.get() ^ 0x9e37_79b9_7f4a_7c15);
+        App::new(ports, settings(&[]))
+    }
+
+    /// One request on a fresh instance; the shared clock moves on by what
+    /// the instance's fake clock did.
+    fn handle(&self, req: InRequest) -> (InResponse, (usize, usize)) {
+        let app = self.app();
+        let r = block_on(app.handle(req));
+        self.now.set(app.ports.now_ms() + 1);
+        (r, (app.ports.kv_gets.get(), app.ports.kv_sets.get()))
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.state
+            .urls
+            .borrow()
+            .iter()
+            .filter(|u| u.contains(needle))
+            .count()
+    }
+
+    fn revoke_all(&self) {
+        let n = self.state.issued.get();
+        *self.state.revoked.borrow_mut() = (1..=n).map(|i| format!("tok-{i}")).collect();
+    }
+}
+
+/// Issue 22, the finding: tokens revoked right after the first read. The
+/// old rule took the next 401 (to a token seconds old) for the role and
+/// answered 403 on every route for up to 90 s, and an IMS outage then
+/// changed nothing because no route renewed. Now IMS is asked: not valid,
+/// so the next read renews and is 200, at most 2 token calls and 1
+/// validation; a following IMS outage leaves every read at 200.
+#[test]
+fn a_revoke_right_after_the_first_read_is_renewed_on_the_default_build() {
+    let c = Cluster::new();
+    let (r, _) = c.handle(get("/v1/products/SKU-1", Some(KEY)));
+    assert_eq!(r.status, 200);
+    c.revoke_all();
+    let (r, _) = c.handle(get("/v1/products/SKU-1", Some(KEY)));
+    assert_eq!(r.status, 200, "{}", body(&r));
+    assert!(c.count("/ims/token") <= 2, "{}", c.count("/ims/token"));
+    assert_eq!(c.count("/ims/validate_token"), 1);
+    c.state.ims_down.set(true);
+    for path in ["/v1/products/SKU-1", "/v1/orders/7", "/v1/products/SKU-2"] {
+        let (r, (gets, sets)) = c.handle(get(path, Some(KEY)));
+        assert_eq!(r.status, 200, "{path}: {}", body(&r));
+        assert_eq!((gets, sets), (1, 0), "{path}: the warm read is unchanged");
+    }
+    assert!(c.count("/ims/token") <= 2);
+    assert_eq!(c.count("/ims/validate_token"), 1);
+}
+
+/// Issue 22, the target: a role lacking `Magento_Sales::actions_view`, 12
+/// `GET /v1/orders/{id}` (4 one after the other, then 8 at once) with a
+/// token over a minute old, on the default build: at most 1 IMS token call
+/// and 2 ACCS calls, all 403 naming the resource; then an IMS outage
+/// leaves every product read at 200, each one `get` and no `set`.
+#[test]
+fn a_role_denial_costs_two_accs_calls_at_most_on_the_default_build() {
+    let c = Cluster::new();
+    let (r, _) = c.handle(get("/v1/products/SKU-1", Some(KEY)));
+    assert_eq!(r.status, 200);
+    c.now.set(c.now.get() + 120_000);
+    c.state.deny_orders.set(true);
+    let (tokens, accs) = (c.count("/ims/token"), c.count("/V1/"));
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        answers.push(c.handle(get("/v1/orders/7", Some(KEY))).0);
+    }
+    // Eight at once: eight instances, started together, on one store.
+    let apps: Vec<App<FakePorts>> = (0..8).map(|_| c.app()).collect();
+    let all = futures::future::join_all(
+        apps.iter()
+            .map(|a| a.handle(get("/v1/orders/7", Some(KEY)))),
+    );
+    answers.extend(block_on(all));
+    for r in &answers {
+        assert_eq!(r.status, 403, "{}", body(r));
+        assert_eq!(body(r)["code"], "accs_forbidden");
+        assert!(
+            body(r)["detail"]
+                .as_str()
+                .unwrap()
+                .contains("Magento_Sales::actions_view")
+        );
+    }
+    assert!(c.count("/ims/token") - tokens <= 1);
+    assert!(c.count("/V1/") - accs <= 2, "{}", c.count("/V1/") - accs);
+    assert_eq!(c.count("/ims/validate_token"), 1);
+    c.state.ims_down.set(true);
+    for sku in ["SKU-1", "SKU-2", "SKU-3"] {
+        let (r, (gets, sets)) = c.handle(get(&format!("/v1/products/{sku}"), Some(KEY)));
+        assert_eq!(r.status, 200, "{}", body(&r));
+        assert_eq!((gets, sets), (1, 0));
+    }
+}
+
+/// The same two targets on one instance serving every request (the WASI
+/// 0.3 builds): memory answers, the store is written once per change.
+#[test]
+fn a_role_denial_and_a_revoke_on_one_long_lived_instance() {
+    let c = Cluster::new();
+    let app = c.app();
+    let read = |path: &str| block_on(app.handle(get(path, Some(KEY))));
+    assert_eq!(read("/v1/products/SKU-1").status, 200);
+    c.revoke_all();
+    assert_eq!(read("/v1/products/SKU-1").status, 200);
+    assert_eq!(
+        (c.count("/ims/token"), c.count("/ims/validate_token")),
+        (2, 1)
+    );
+    app.ports.advance(120_000);
+    c.state.deny_orders.set(true);
+    let accs = c.count("/V1/");
+    for _ in 0..4 {
+        assert_eq!(read("/v1/orders/7").status, 403);
+    }
+    let all = futures::future::join_all((0..8).map(|_| app.handle(get("/v1/orders/7", Some(KEY)))));
+    assert!(block_on(all).iter().all(|r| r.status == 403));
+    assert!(c.count("/V1/") - accs <= 2);
+    assert!(c.count("/ims/token") <= 3);
+    c.state.ims_down.set(true);
+    assert_eq!(read("/v1/products/SKU-2").status, 200);
+}
+
+/// Issue 22 (review): a SKU whose pieces are `.` or `..` once `%2F` is
+/// decoded is a 400 with nothing sent, IMS included, on read and write.
+#[test]
+fn a_sku_with_dot_pieces_behind_encoded_slashes_sends_nothing() {
+    let app = App::new(upstream(|_, _| true), settings(&[]));
+    for path in [
+        "/v1/products/..%2F..%2Forders%2F1",
+        "/v1/products/%2E%2E%2Fcategories",
+        "/v1/products/a%2F.",
+    ] {
+        let r = block_on(app.handle(get(path, Some(KEY))));
+        assert_eq!(r.status, 400, "{path}");
+        assert_eq!(body(&r)["code"], "invalid_request");
+        let mut put = get(path, Some(KEY));
+        put.method = "PUT".into();
+        put.body = br#"{"product":{"name":"x"}}"#.to_vec();
+        assert_eq!(block_on(app.handle(put)).status, 400, "PUT {path}");
+    }
+    assert!(app.ports.sent.borrow().is_empty(), "nothing went out");
+}
+
+/// Issue 22 (review): what the head alone refuses, before the adapters read
+/// a body: a bad key (401), a key without the scope (403), webhook headers
+/// missing, malformed or outside the 300 s window (401), no webhook
+/// secrets (503). The answers carry the usual headers and log line; a
+/// sound head goes on to `handle` (`None`).
+#[test]
+fn the_head_alone_refuses_bad_keys_and_webhook_headers_before_the_body() {
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let app = App::new(
+        upstream(|_, _| true),
+        settings(&[
+            ("webhook_secrets", secret),
+            ("api_keys", &format!("erp:{KEY};ro:{KEY}-ro:orders.read")),
+        ]),
+    );
+    let now_s = app.ports.now_ms() / 1000;
+    let head = |method: &str, path: &str, headers: &[(&str, String)]| InRequest {
+        method: method.into(),
+        path: path.into(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.clone()))
+            .collect(),
+        ..InRequest::default()
+    };
+    let bearer = |k: &str| ("authorization", format!("Bearer {k}"));
+    let status = |r: Option<InResponse>| r.map(|r| (r.status, body(&r)["code"].clone()));
+    let sync = "/v1/inventory/source-items";
+    assert_eq!(
+        status(app.before_body(&head("POST", sync, &[]))),
+        Some((401, "unauthorized".into()))
+    );
+    assert_eq!(
+        status(app.before_body(&head(
+            "POST",
+            sync,
+            &[bearer("nope-0123456789abcdef0123456789")]
+        ))),
+        Some((401, "unauthorized".into()))
+    );
+    assert_eq!(
+        status(app.before_body(&head("POST", sync, &[bearer(&format!("{KEY}-ro"))]))),
+        Some((403, "insufficient_scope".into()))
+    );
+    assert!(
+        app.before_body(&head("POST", sync, &[bearer(KEY)]))
+            .is_none()
+    );
+    // Health, the document and unknown routes go on as before.
+    assert!(app.before_body(&head("GET", "/healthz", &[])).is_none());
+    assert!(app.before_body(&head("GET", "/nope", &[])).is_none());
+
+    let hook = "/v1/webhooks/inventory";
+    let ts = |t: u64| ("webhook-timestamp", t.to_string());
+    let id = ("webhook-id", "msg_1".to_owned());
+    let sig = ("webhook-signature", "v1,AAAA".to_owned());
+    for (headers, what) in [
+        (vec![ts(now_s), sig.clone()], "webhook-id"),
+        (vec![id.clone(), sig.clone()], "webhook-timestamp"),
+        (vec![id.clone(), ts(now_s)], "webhook-signature"),
+        (
+            vec![
+                id.clone(),
+                ("webhook-timestamp", "soon".into()),
+                sig.clone(),
+            ],
+            "whole seconds",
+        ),
+        (
+            vec![id.clone(), ts(now_s - 301), sig.clone()],
+            "300 seconds",
+        ),
+        (
+            vec![id.clone(), ts(now_s + 301), sig.clone()],
+            "300 seconds",
+        ),
+    ] {
+        let r = app.before_body(&head("POST", hook, &headers)).expect(what);
+        assert_eq!(r.status, 401, "{what}");
+        assert!(
+            body(&r)["detail"].as_str().unwrap().contains(what),
+            "{}",
+            body(&r)
+        );
+        assert!(header(&r, "x-request-id").is_some());
+    }
+    // A sound head: the signature is checked over the body, later.
+    assert!(
+        app.before_body(&head("POST", hook, &[id.clone(), ts(now_s), sig.clone()]))
+            .is_none()
+    );
+    // An API key opens no webhook, and needs none.
+    assert!(
+        app.before_body(&head(
+            "POST",
+            hook,
+            &[id, ts(now_s - 299), sig, bearer(KEY)]
+        ))
+        .is_none()
+    );
+    let no_secrets = App::new(upstream(|_, _| true), settings(&[]));
+    assert_eq!(
+        status(no_secrets.before_body(&head("POST", hook, &[]))),
+        Some((503, "webhook_not_configured".into()))
+    );
+    assert!(app.ports.sent.borrow().is_empty());
+    let logged = app.ports.logs.borrow();
+    assert!(
+        logged.iter().any(|l| l.contains(r#""status":401"#)),
+        "one line per answer"
+    );
+}
+
+/// Eight requests on one long-lived instance meet the role's 401 at once,
+/// before any of them learnt the denial: IMS is asked once, not eight times.
+#[test]
+fn concurrent_401s_to_one_young_token_ask_ims_once() {
+    let c = Cluster::new();
+    let app = c.app();
+    assert_eq!(
+        block_on(app.handle(get("/v1/products/SKU-1", Some(KEY)))).status,
+        200
+    );
+    c.state.deny_orders.set(true);
+    let all = futures::future::join_all((0..8).map(|_| app.handle(get("/v1/orders/7", Some(KEY)))));
+    let answers = block_on(all);
+    assert!(
+        answers.iter().all(|r| r.status == 403),
+        "{:?}",
+        answers.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(c.count("/ims/validate_token"), 1);
+    assert_eq!(c.count("/ims/token"), 1, "the young token is kept");
 }

@@ -277,3 +277,23 @@ pub fn sealed(
         [3; 12],
     )
 }
+
+/// `opts` with `access` in the flavour's store as a token issued 10 minutes
+/// ago (one-hour lifetime, 50 minutes left), sealed under the test secret,
+/// as another instance would have stored it: a token over a minute old
+/// without waiting a minute. The Spin flavour's store is `SharedKv`; the
+/// wasmtime flavour's is seeded (edge-host's `kv_seed`).
+pub fn plant_old_token(opts: &mut edge_host::HostOptions, access: &str) {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let planted = (
+        token_kv_key(&opts.vars),
+        sealed(&opts.vars, access, now_ms + 3_000_000, CLIENT_SECRET),
+    );
+    match opts.flavour {
+        Flavour::Spin => opts.kv = edge_host::SharedKv::with_data([planted]),
+        Flavour::Wasmtime => opts.kv_seed = BTreeMap::from([planted]),
+    }
+}

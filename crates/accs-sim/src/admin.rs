@@ -1,6 +1,6 @@
 //! `/_admin/*`: the same observations and controls as [`crate::Sim`], for out-of-process users.
 //!
-//! GET `counters`, `requests`, `token-requests`, `inventory-receipts`, `faults`, `health`;
+//! GET `counters`, `requests`, `token-requests`, `validations`, `inventory-receipts`, `faults`, `health`;
 //! POST `faults` (a [`Faults`] JSON body, replacing the current one), `reset`, `revoke`,
 //! which answer 204.
 
@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use crate::state::Shared;
-use crate::types::{Counters, Faults, RecordedRequest, RecordedTokenRequest};
+use crate::types::{Counters, Faults, RecordedRequest, RecordedTokenRequest, RecordedValidation};
 
 type St = State<Arc<Shared>>;
 
@@ -23,6 +23,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/counters", get(counters))
         .route("/requests", get(requests))
         .route("/token-requests", get(token_requests))
+        .route("/validations", get(validations))
         .route("/inventory-receipts", get(receipts))
         .route("/faults", post(set_faults).get(faults))
         .route("/reset", post(reset))
@@ -42,6 +43,10 @@ async fn requests(State(s): St) -> Json<Vec<RecordedRequest>> {
 
 async fn token_requests(State(s): St) -> Json<Vec<RecordedTokenRequest>> {
     Json(s.lock().token_requests.clone())
+}
+
+async fn validations(State(s): St) -> Json<Vec<RecordedValidation>> {
+    Json(s.lock().validations.clone())
 }
 
 #[derive(Serialize)]

@@ -1,4 +1,5 @@
-//! `POST /ims/token/v3`: the client-credentials flow of Adobe IMS.
+//! `POST /ims/token/v3`: the client-credentials flow of Adobe IMS; and
+//! `POST /ims/validate_token/v1`, which says whether a token is still good.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use url::form_urlencoded;
 
-use crate::state::Shared;
-use crate::types::{Framing, RecordedTokenRequest};
+use crate::state::{Shared, TokenStatus};
+use crate::types::{Framing, RecordedTokenRequest, RecordedValidation};
 
 const FORM: &str = "application/x-www-form-urlencoded";
 
@@ -154,4 +155,76 @@ fn parse_form(body: &[u8]) -> HashMap<String, String> {
         form.entry(k.into_owned()).or_insert_with(|| v.into_owned());
     }
     form
+}
+
+/// `POST /ims/validate_token/v1`, as Adobe IMS answers it: the token as
+/// `Authorization: Bearer` (or a `token` form field), the form
+/// `type=access_token&client_id=<id>` (adobe/aio-lib-ims `src/ims.js`,
+/// `_validateToken`), and `{"valid": true, ...}` or `{"valid": false,
+/// "reason": ...}`. Valid unless revoked, expired, unknown or asked for by
+/// another client. Counted in `token_validations`; an IMS outage is 503 here
+/// too.
+pub(crate) async fn validate(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (latency, outage) = {
+        let inner = shared.lock();
+        (inner.faults.ims_latency_ms, inner.faults.ims_outage)
+    };
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let form = parse_form(&body);
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let token = bearer.clone().or_else(|| form.get("token").cloned());
+    let (status, body) = if outage {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "error": "server_error" }),
+        )
+    } else if let Some(token) = token {
+        let client_ok = form.get("client_id") == Some(&shared.cfg.client_id);
+        let valid = client_ok && !matches!(shared.token_status(&token), TokenStatus::Rejected);
+        let body = if valid {
+            json!({ "valid": true, "token": { "type": "access_token", "client_id": shared.cfg.client_id } })
+        } else if client_ok {
+            json!({ "valid": false, "reason": "invalid_token" })
+        } else {
+            json!({ "valid": false, "reason": "bad client_id" })
+        };
+        (StatusCode::OK, body)
+    } else {
+        error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "missing token parameter",
+        )
+    };
+    shared.lock().record_validation(RecordedValidation {
+        content_type,
+        token_type: form.get("type").cloned(),
+        client_id: form.get("client_id").cloned(),
+        bearer: bearer.is_some(),
+        status: status.as_u16(),
+        valid: body.get("valid").and_then(Value::as_bool),
+    });
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json;charset=UTF-8"),
+        )],
+        body.to_string(),
+    )
+        .into_response()
 }

@@ -27,7 +27,8 @@ use tokio::task::JoinHandle;
 pub use config::SimConfig;
 pub use seed::ODD_SKUS;
 pub use types::{
-    Counters, Faults, Framing, RecordedRequest, RecordedTokenRequest, ScriptedResponse,
+    Counters, Faults, Framing, RecordedRequest, RecordedTokenRequest, RecordedValidation,
+    ScriptedResponse,
 };
 
 use state::Shared;
@@ -101,6 +102,11 @@ impl Sim {
     /// (which keep them), for the test suite's secret grep.
     pub fn issued_tokens(&self) -> Vec<String> {
         self.shared.issued_tokens()
+    }
+
+    /// Every `POST /ims/validate_token/v1` in arrival order.
+    pub fn validations(&self) -> Vec<RecordedValidation> {
+        self.shared.lock().validations.clone()
     }
 
     /// Back to a fresh start: counters, recordings, faults, revocations and receipts are

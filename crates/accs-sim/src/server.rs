@@ -12,6 +12,7 @@ use crate::{accs, admin, ims};
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/ims/token/v3", post(ims::token))
+        .route("/ims/validate_token/v1", post(ims::validate))
         .nest("/_admin", admin::router())
         .fallback(accs::handle)
         .with_state(shared)

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use crate::config::SimConfig;
 use crate::seed::Catalog;
-use crate::types::{Counters, Faults, RecordedRequest, RecordedTokenRequest, ScriptedResponse};
+use crate::types::{
+    Counters, Faults, RecordedRequest, RecordedTokenRequest, RecordedValidation, ScriptedResponse,
+};
 
 pub(crate) struct Shared {
     pub cfg: SimConfig,
@@ -18,6 +20,7 @@ pub(crate) struct Inner {
     pub counters: Counters,
     pub requests: Vec<RecordedRequest>,
     pub token_requests: Vec<RecordedTokenRequest>,
+    pub validations: Vec<RecordedValidation>,
     pub faults: Faults,
     pub receipts: BTreeMap<(String, String), u32>,
     pub catalog: Catalog,
@@ -141,6 +144,11 @@ impl Inner {
             self.counters.token_failures += 1;
         }
         self.token_requests.push(request);
+    }
+
+    pub fn record_validation(&mut self, v: RecordedValidation) {
+        self.counters.token_validations += 1;
+        self.validations.push(v);
     }
 
     /// The first script entry matching the request, consuming one of its `times`.

@@ -14,6 +14,9 @@ pub struct Counters {
     /// The most ACCS calls the simulator was answering at once.
     #[serde(default)]
     pub accs_peak_in_flight: u64,
+    /// `POST /ims/validate_token/v1` calls, answered or not.
+    #[serde(default)]
+    pub token_validations: u64,
     /// Keyed by route template, e.g. `GET /V1/products/{sku}`, or `unmatched`.
     pub by_route: BTreeMap<String, u64>,
 }
@@ -82,6 +85,21 @@ pub struct RecordedTokenRequest {
     /// The W3C trace context the caller sent, if any.
     #[serde(default)]
     pub traceparent: Option<String>,
+}
+
+/// One `POST /ims/validate_token/v1` call: what the caller sent (never the
+/// token) and what the simulator said.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RecordedValidation {
+    pub content_type: Option<String>,
+    /// The form's `type` (aio-lib-ims sends the token's type, `access_token`).
+    pub token_type: Option<String>,
+    pub client_id: Option<String>,
+    /// Whether the token came as `Authorization: Bearer`.
+    pub bearer: bool,
+    pub status: u16,
+    /// The answer's `valid`, when the simulator answered one.
+    pub valid: Option<bool>,
 }
 
 /// Misbehaviour to inject; every field defaults to "behave", so JSON may name only a few.

@@ -5,6 +5,7 @@
 use super::http::read_inbound;
 use super::ports::HostPorts;
 use crate::config::Settings;
+use crate::host::Inbound;
 use crate::routes::{App, InResponse, body_limit, variables_for};
 use spin_sdk::http::{Headers, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use std::collections::BTreeMap;
@@ -24,9 +25,12 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     let vars = read_variables(variables_for(path));
     let settings = Settings::from_lookup(|name| vars.get(name).cloned());
     let app = App::new(HostPorts::default(), settings);
-    let resp = match read_inbound(req).await {
-        Ok(inbound) => app.handle(inbound).await,
-        Err((e, head)) => app.reject(
+    // A caller that cannot be let in (bad API key, webhook headers out of
+    // order) is answered from the head: its body is never read.
+    let resp = match read_inbound(req, |head| app.before_body(head)).await {
+        Inbound::Read(inbound) => app.handle(inbound).await,
+        Inbound::Answered(resp) => resp,
+        Inbound::Unread(e, head) => app.reject(
             &e.problem(body_limit(&head.method, &head.path)),
             &head.headers,
         ),

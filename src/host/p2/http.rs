@@ -2,7 +2,7 @@
 //! body cap, and the inbound request read with a cap.
 
 use super::time::sleep;
-use crate::host::{BodyPlan, body_plan};
+use crate::host::{BodyPlan, Inbound, body_plan};
 use crate::host::{
     InboundBodyError, MAX_UPSTREAM_BODY, OutRequest, OutResponse, SendError, append_capped,
 };
@@ -106,9 +106,11 @@ where
 /// The request with its body read, or why not (`TooLarge` past `body_limit`
 /// of its route, checked against `content-length` first, so an honest
 /// oversized upload is refused unread) with the headers it came with.
+/// The head, then, unless `before_body` answers from it, the body.
 pub async fn read_inbound(
     req: IncomingRequest,
-) -> Result<InRequest, (InboundBodyError, InRequest)> {
+    before_body: impl FnOnce(&InRequest) -> Option<crate::routes::InResponse>,
+) -> Inbound {
     let (path, query) = split_path(req.path_with_query().unwrap_or_default());
     let method = crate::host::method_name!(req.method(), Method);
     let headers: Vec<(String, String)> = req
@@ -124,17 +126,20 @@ pub async fn read_inbound(
         headers,
         body: Vec::new(),
     };
+    if let Some(answer) = before_body(&inbound) {
+        return Inbound::Answered(answer);
+    }
     let cap = match body_plan(&inbound) {
-        BodyPlan::TooLarge => return Err((InboundBodyError::TooLarge, inbound)),
-        BodyPlan::Skip => return Ok(inbound),
+        BodyPlan::TooLarge => return Inbound::Unread(InboundBodyError::TooLarge, inbound),
+        BodyPlan::Skip => return Inbound::Read(inbound),
         BodyPlan::Read(cap) => cap,
     };
     match read_capped(req.into_body_stream(), cap).await {
         Ok(body) => {
             inbound.body = body;
-            Ok(inbound)
+            Inbound::Read(inbound)
         }
-        Err(e) => Err((e, inbound)),
+        Err(e) => Inbound::Unread(e, inbound),
     }
 }
 

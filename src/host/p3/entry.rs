@@ -5,6 +5,7 @@ use super::flavour::read_variables;
 use super::http::read_inbound;
 use super::ports::HostPorts;
 use crate::config::{Settings, VARIABLES};
+use crate::host::Inbound;
 use crate::routes::{App, InResponse, body_limit};
 use spin_sdk::wasip3::http::types::{ErrorCode, Fields, Request, Response};
 use spin_sdk::wasip3::{wit_future, wit_stream};
@@ -43,9 +44,12 @@ impl spin_sdk::wasip3::exports::http::handler::Guest for Handler {
 
 async fn handle(req: Request) -> Response {
     let app = app().await;
-    let resp = match read_inbound(req).await {
-        Ok(inbound) => app.handle(inbound).await,
-        Err((e, head)) => app.reject(
+    // A caller that cannot be let in (bad API key, webhook headers out of
+    // order) is answered from the head: its body is never read.
+    let resp = match read_inbound(req, |head| app.before_body(head)).await {
+        Inbound::Read(inbound) => app.handle(inbound).await,
+        Inbound::Answered(resp) => resp,
+        Inbound::Unread(e, head) => app.reject(
             &e.problem(body_limit(&head.method, &head.path)),
             &head.headers,
         ),

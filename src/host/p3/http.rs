@@ -21,7 +21,7 @@
 //! when the call won (every time) was a blocking `subtask.cancel`: 7 to 9 %
 //! of the host's CPU per warm read (accs-bench figure 7, both hosts).
 
-use crate::host::{BodyPlan, body_plan};
+use crate::host::{BodyPlan, Inbound, body_plan};
 use crate::host::{
     InboundBodyError, MAX_UPSTREAM_BODY, OutRequest, OutResponse, SendError, append_capped,
 };
@@ -203,7 +203,11 @@ async fn read_body<M: IncomingMessage>(
 /// The request with its body read, or why not (`TooLarge` past `body_limit`
 /// of its route, checked against `content-length` first, so an honest
 /// oversized upload is refused unread) with the headers it came with.
-pub async fn read_inbound(req: WasiRequest) -> Result<InRequest, (InboundBodyError, InRequest)> {
+/// The head, then, unless `before_body` answers from it, the body.
+pub async fn read_inbound(
+    req: WasiRequest,
+    before_body: impl FnOnce(&InRequest) -> Option<crate::routes::InResponse>,
+) -> Inbound {
     let method = crate::host::method_name!(req.get_method(), Method);
     let target = req.get_path_with_query().unwrap_or_default();
     let (path, query) = match target.split_once('?') {
@@ -221,16 +225,19 @@ pub async fn read_inbound(req: WasiRequest) -> Result<InRequest, (InboundBodyErr
         headers: text_headers(req.get_headers().copy_all()),
         body: Vec::new(),
     };
+    if let Some(answer) = before_body(&inbound) {
+        return Inbound::Answered(answer);
+    }
     let cap = match body_plan(&inbound) {
-        BodyPlan::TooLarge => return Err((InboundBodyError::TooLarge, inbound)),
-        BodyPlan::Skip => return Ok(inbound),
+        BodyPlan::TooLarge => return Inbound::Unread(InboundBodyError::TooLarge, inbound),
+        BodyPlan::Skip => return Inbound::Read(inbound),
         BodyPlan::Read(cap) => cap,
     };
     match read_body(req, cap, None).await {
         Ok(body) => {
             inbound.body = body;
-            Ok(inbound)
+            Inbound::Read(inbound)
         }
-        Err(e) => Err((e, inbound)),
+        Err(e) => Inbound::Unread(e, inbound),
     }
 }

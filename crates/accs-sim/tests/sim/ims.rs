@@ -106,3 +106,49 @@ async fn accepts_any_configured_secret_and_can_omit_expires_in() {
         assert!(body.get("expires_in").is_none(), "{body}");
     }
 }
+
+/// `POST /ims/validate_token/v1` as aio-lib-ims sends it: valid until the
+/// token is revoked; unknown tokens and other clients are not valid; an
+/// outage is 503; every call is counted and recorded without the token.
+#[tokio::test]
+async fn validate_token_answers_valid_until_revoked_and_counts_every_call() {
+    use crate::common::token;
+    let sim = sim().await;
+    let t = token(&sim).await;
+    let url = format!("{}/ims/validate_token/v1", sim.base_url());
+    let ask = |bearer: String, client_id: &'static str| {
+        client()
+            .post(&url)
+            .bearer_auth(bearer)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[("type", "access_token"), ("client_id", client_id)]))
+            .send()
+    };
+    let valid = |r: reqwest::Response| async move {
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()["valid"].as_bool().unwrap()
+    };
+    assert!(valid(ask(t.clone(), "sim-client").await.unwrap()).await);
+    assert!(!valid(ask("eyJunknown".into(), "sim-client").await.unwrap()).await);
+    assert!(!valid(ask(t.clone(), "other-client").await.unwrap()).await);
+    sim.revoke_tokens();
+    assert!(!valid(ask(t.clone(), "sim-client").await.unwrap()).await);
+    sim.set_faults(accs_sim::Faults {
+        ims_outage: true,
+        ..Default::default()
+    });
+    assert_eq!(ask(t.clone(), "sim-client").await.unwrap().status(), 503);
+    assert_eq!(sim.counters().token_validations, 5);
+    assert_eq!(
+        sim.counters().token_requests,
+        1,
+        "validations are not token requests"
+    );
+    let recorded = sim.validations();
+    assert_eq!(recorded[0].token_type.as_deref(), Some("access_token"));
+    assert_eq!(recorded[0].client_id.as_deref(), Some("sim-client"));
+    assert!(recorded[0].bearer);
+    assert_eq!(recorded[4].status, 503);
+    let json = serde_json::to_string(&recorded).unwrap();
+    assert!(!json.contains(&t), "the token was recorded: {json}");
+}
