@@ -4,21 +4,24 @@
 //!
 //! Everything that decides something is plain Rust over plain data (`config`,
 //! `ims`, `accs`, `routes`, `auth`, `problem`); only `host` touches the host,
-//! through the [`host::Ports`] trait, so the logic is unit-tested natively.
+//! through the [`ports::Ports`] trait, so the logic is unit-tested natively.
 
 pub mod accs;
 pub mod auth;
 pub mod config;
+pub mod denials;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod host;
 pub mod ims;
 pub mod json_write;
+pub mod ports;
 pub mod problem;
 pub mod routes;
 pub mod scopes;
 pub mod trace;
 pub mod webhook;
+pub mod wire;
 
 #[cfg(test)]
 mod testing;

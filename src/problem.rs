@@ -204,6 +204,15 @@ impl Problem {
     }
 }
 
+/// The request's time budget (`accs_timeout_ms`) was spent before this call
+/// (or its next attempt) could start: nothing more was sent.
+pub fn budget_spent() -> Problem {
+    Problem::new(
+        Code::AccsTimeout,
+        "the request's time budget for ACCS (accs_timeout_ms) ended before this call was sent",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! Fake ports for native tests: a scripted upstream, a settable clock, an
 //! in-memory store and file system, captured logs.
 
-use crate::host::{FileError, KvError, OutRequest, OutResponse, Ports, SendError, Swap};
+use crate::ports::{FileError, KvError, OutRequest, OutResponse, Ports, SendError, Swap};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;

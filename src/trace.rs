@@ -3,8 +3,8 @@
 //! is valid, a new trace otherwise; every upstream call gets the same trace id
 //! and a span id of its own.
 
-use crate::host::Ports;
 use crate::json_write::{put_str, put_uint};
+use crate::ports::Ports;
 use serde::Serialize;
 use std::cell::{Cell, RefCell};
 
@@ -195,7 +195,7 @@ fn valid_value(value: &str) -> bool {
 
 /// The caller's `tracestate`: several fields are one list, joined with `,`
 /// as RFC 9110 section 5.3 combines them (W3C Trace Context 3.3.1.1).
-fn tracestate(req: &crate::routes::InRequest) -> Option<std::borrow::Cow<'_, str>> {
+fn tracestate(req: &crate::wire::InRequest) -> Option<std::borrow::Cow<'_, str>> {
     let mut fields = req
         .headers
         .iter()
@@ -236,11 +236,7 @@ impl Trace {
     }
 
     /// The trace of an inbound request: its request id and trace context.
-    pub fn inbound<P: Ports>(
-        req: &crate::routes::InRequest,
-        ports: &P,
-        request_id: String,
-    ) -> Self {
+    pub fn inbound<P: Ports>(req: &crate::wire::InRequest, ports: &P, request_id: String) -> Self {
         Trace {
             context: TraceContext::start(
                 req.header("traceparent"),
@@ -572,7 +568,7 @@ mod tests {
     #[test]
     fn several_tracestate_fields_are_one_list() {
         let ports = FakePorts::new(|_, _| unreachable!());
-        let req = crate::routes::InRequest {
+        let req = crate::wire::InRequest {
             headers: vec![
                 ("traceparent".into(), VALID.into()),
                 ("tracestate".into(), "a=1".into()),

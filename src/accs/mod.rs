@@ -7,23 +7,22 @@
 //! waiting by `Retry-After` or full-jitter backoff (`retry`, `retry_after`),
 //! and maps what it got (`problems`).
 
-pub mod denials;
 mod guard;
 pub mod path;
 mod problems;
 pub mod retry;
 pub mod retry_after;
 
-pub use problems::{budget_spent, map_status};
+pub use problems::map_status;
 
 use crate::config::Settings;
-use crate::host::{OutRequest, OutResponse, Ports, SendError};
+use crate::denials::{self, Refusal};
 use crate::ims::Tokens;
 use crate::ims::validate::Verdict;
+use crate::ports::{OutRequest, OutResponse, Ports, SendError};
 use crate::problem::Code;
 use crate::problem::Problem;
 use crate::trace::Trace;
-use denials::Refusal;
 use retry::{Budget, Outcome, Step, Stop};
 use std::cell::Cell;
 use std::time::Duration;
@@ -144,7 +143,7 @@ impl<'a, P: Ports> Ctx<'a, P> {
         let mut attempts = 0;
         loop {
             if budget.attempt_timeout(now).is_zero() {
-                return Err(problems::budget_spent());
+                return Err(crate::problem::budget_spent());
             }
             let (token, started) = match self.tokens.fresh(now, self.trace) {
                 Some(token) => (token, now),
@@ -164,7 +163,7 @@ impl<'a, P: Ports> Ctx<'a, P> {
             };
             let timeout = budget.attempt_timeout(started);
             if timeout.is_zero() {
-                return Err(problems::budget_spent());
+                return Err(crate::problem::budget_spent());
             }
             let res;
             (res, now) = self.send(call, &url, &token, timeout, started).await;

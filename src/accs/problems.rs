@@ -4,7 +4,7 @@
 //! a token or a raw upstream body beyond Magento's two fields.
 
 use super::retry_after;
-use crate::host::{OutResponse, SendError};
+use crate::ports::{OutResponse, SendError};
 use crate::problem::{Code, Problem};
 
 pub const AUTH_HINT: &str = "check that the credential has the commerce.accs scope and the product profile of this ACCS instance";
@@ -14,15 +14,6 @@ pub fn auth_failed() -> Problem {
     Problem::new(
         Code::AccsAuthFailed,
         format!("ACCS refused a freshly issued token: {AUTH_HINT}"),
-    )
-}
-
-/// The request's time budget (`accs_timeout_ms`) was spent before this call
-/// (or its next attempt) could start: nothing more was sent.
-pub fn budget_spent() -> Problem {
-    Problem::new(
-        Code::AccsTimeout,
-        "the request's time budget for ACCS (accs_timeout_ms) ended before this call was sent",
     )
 }
 
@@ -216,7 +207,7 @@ mod tests {
         let p = forbidden("Magento_Sales::actions_view");
         assert_eq!((p.code, p.status), (Code::AccsForbidden, 403));
         assert!(p.detail.contains("Magento_Sales::actions_view"));
-        let p = budget_spent();
+        let p = crate::problem::budget_spent();
         assert_eq!((p.code.as_str(), p.status), ("accs_timeout", 504));
     }
 

@@ -269,7 +269,7 @@ fn final_answers_are_not_retried() {
         (status(302), (Code::AccsUnavailable, 502)),
         (status(307), (Code::AccsUnavailable, 502)),
         (
-            Err(SendError::TooLarge(crate::host::MAX_UPSTREAM_BODY)),
+            Err(SendError::TooLarge(crate::wire::MAX_UPSTREAM_BODY)),
             (Code::AccsUnavailable, 502),
         ),
     ] {

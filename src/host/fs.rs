@@ -2,7 +2,7 @@
 //! `wasm32-wasip2` reaches `wasi:filesystem` in a preopened directory
 //! (`wasmtime serve --dir HOST::/cache`). Natively they serve the unit tests.
 
-use super::FileError;
+use crate::ports::FileError;
 use std::io::ErrorKind;
 
 fn error(e: std::io::Error) -> FileError {

@@ -12,9 +12,9 @@ pub mod shared;
 pub mod token;
 pub mod validate;
 
-use crate::accs::denials::{self, Denials};
 use crate::config::Settings;
-use crate::host::{OutRequest, Ports};
+use crate::denials::{self, Denials};
+use crate::ports::{OutRequest, Ports};
 use crate::problem::{Code, Problem};
 use crate::trace::{TokenSource, Trace};
 use serde::Serialize;
@@ -218,7 +218,7 @@ impl Tokens {
         deadline_ms: u64,
     ) -> Result<(), Problem> {
         let Some(_flight) = Flight::start(&self.refreshing, ports, deadline_ms).await else {
-            return Err(crate::accs::budget_spent());
+            return Err(crate::problem::budget_spent());
         };
         let now = ports.now_ms();
         if self.held.borrow().as_ref().is_some_and(|h| {
@@ -496,7 +496,7 @@ impl Tokens {
         }
 
         let Some(_flight) = Flight::start(&self.refreshing, ports, deadline_ms).await else {
-            return Err(crate::accs::budget_spent());
+            return Err(crate::problem::budget_spent());
         };
         let now = ports.now_ms();
         if let Some(h) = self.held.borrow().as_ref()

@@ -9,7 +9,7 @@
 //! every request a second one (DESIGN.md "Hot path").
 
 use super::token::Token;
-use crate::accs::denials::Stored;
+use crate::denials::Stored;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use hkdf::Hkdf;
@@ -32,7 +32,7 @@ pub fn derive_key(client_secret: &str, fingerprint: &str) -> [u8; 32] {
 /// What the record remembers besides the token. Hashes only, never a token.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Notes {
-    /// Denials ACCS answered, per route (`accs/denials.rs`).
+    /// Denials ACCS answered, per route (`denials.rs`).
     pub denials: Vec<Stored>,
     /// Hex SHA-256 prefixes of tokens IMS called not valid.
     pub invalid: Vec<String>,

@@ -8,7 +8,7 @@
 //! skipped write, and each kind of store is warned about once per instance.
 
 use super::lease::Lease;
-use crate::host::{Ports, Swap};
+use crate::ports::{Ports, Swap};
 use std::cell::Cell;
 
 pub struct Shared {

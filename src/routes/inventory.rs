@@ -2,10 +2,12 @@
 //! batches with bounded concurrency, and answer one result per item so that
 //! nothing is lost silently. The inventory webhook reuses `validate` and `sync`.
 
-use super::{InResponse, json};
+use crate::wire::InResponse;
+
+use super::json;
 use crate::accs::{Call, Ctx};
-use crate::host::Ports;
 use crate::json_write::{put_str, put_uint};
+use crate::ports::Ports;
 use crate::problem::Problem;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -18,7 +20,7 @@ use std::task::Poll;
 
 mod read;
 
-pub const MAX_ITEMS: usize = 10_000;
+use crate::wire::MAX_ITEMS;
 const MAX_LISTED_ERRORS: usize = 100;
 
 /// One validated source item, exactly the members Magento takes. Text
@@ -1173,7 +1175,7 @@ mod tests {
     fn magento_accs(
         calls: std::rc::Rc<Cell<usize>>,
         landed: std::rc::Rc<std::cell::RefCell<Vec<String>>>,
-    ) -> impl Fn(&crate::host::OutRequest) -> Result<crate::host::OutResponse, crate::host::SendError>
+    ) -> impl Fn(&crate::ports::OutRequest) -> Result<crate::ports::OutResponse, crate::ports::SendError>
     {
         move |req| {
             calls.set(calls.get() + 1);
@@ -1471,7 +1473,9 @@ mod tests {
 #[cfg(test)]
 fn with_sync_ctx<R>(
     extra: &[(&'static str, &str)],
-    accs: impl Fn(&crate::host::OutRequest) -> Result<crate::host::OutResponse, crate::host::SendError>
+    accs: impl Fn(
+        &crate::ports::OutRequest,
+    ) -> Result<crate::ports::OutResponse, crate::ports::SendError>
     + 'static,
     f: impl FnOnce(&Ctx<'_, crate::testing::FakePorts>) -> R,
 ) -> R {
@@ -1561,7 +1565,7 @@ mod written {
     /// than `most` items as too large.
     fn sync_of(body: &str, most: usize) -> Outcome<'_> {
         let items = validate(body.as_bytes()).unwrap();
-        let accs = move |req: &crate::host::OutRequest| {
+        let accs = move |req: &crate::ports::OutRequest| {
             if String::from_utf8_lossy(&req.body).contains("BAD-") {
                 respond(400, r#"{"message":"Invalid %1","parameters":["sku"]}"#)
             } else if String::from_utf8_lossy(&req.body)

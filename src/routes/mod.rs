@@ -9,39 +9,13 @@ pub mod webhooks;
 
 use crate::accs::Ctx;
 use crate::config::{ConfigError, Settings};
-use crate::host::Ports;
 use crate::ims::Tokens;
+use crate::ports::Ports;
 use crate::problem::{Code, Problem};
 use crate::scopes::Scope;
 use crate::trace::Trace;
+use crate::wire::{InRequest, InResponse};
 use std::cell::Cell;
-
-/// A request as the host delivered it; the path is still percent-encoded.
-#[derive(Clone, Debug, Default)]
-pub struct InRequest {
-    pub method: String,
-    pub path: String,
-    pub query: Option<String>,
-    /// Lower-case names.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl InRequest {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct InResponse {
-    pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: Vec<u8>,
-}
 
 /// The per-instance state: validated settings and the token (with what
 /// ACCS and IMS said about it: `Tokens::denials`), built once.
@@ -491,21 +465,6 @@ fn request_id<P: Ports>(req: &InRequest, ports: &P) -> String {
             ports.fill_random(&mut b);
             crate::config::hex(&b)
         }
-    }
-}
-
-/// The largest request body accepted for `method path`: 1 MiB, but 4 MiB for
-/// the routes that take a sync (10,000 realistic source items, pretty-printed,
-/// are about 1.5 MiB; 1,000 products with descriptions are larger still).
-pub const SYNC_BODY_LIMIT: usize = 4 * 1024 * 1024;
-
-pub fn body_limit(method: &str, path: &str) -> usize {
-    match (method, path) {
-        (
-            "POST",
-            "/v1/inventory/source-items" | "/v1/webhooks/inventory" | "/v1/webhooks/products",
-        ) => SYNC_BODY_LIMIT,
-        _ => crate::host::MAX_INBOUND_BODY,
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::search::{Filter, FilterKind, search_criteria};
 use crate::accs::{Call, Ctx};
-use crate::host::Ports;
+use crate::ports::Ports;
 use crate::problem::Problem;
 
 const FILTERS: &[Filter] = &[

@@ -1,11 +1,11 @@
 //! `ANY /v1/accs/{path}`: forwarded to `/{path}` only where `passthrough_allow`
 //! has a matching `METHOD /V1/pattern`; everything else is 403.
 
-use super::{InRequest, InResponse};
 use crate::accs::{Call, Ctx};
 use crate::config::AllowRule;
-use crate::host::Ports;
+use crate::ports::Ports;
 use crate::problem::{Code, Problem};
+use crate::wire::{InRequest, InResponse};
 use percent_encoding::percent_decode_str;
 
 const MAX_QUERY: usize = 8 * 1024;

@@ -2,7 +2,7 @@
 
 use super::search::{Filter, FilterKind, search_criteria};
 use crate::accs::{Call, Ctx, path};
-use crate::host::Ports;
+use crate::ports::Ports;
 use crate::problem::Problem;
 use serde_json::{Map, Value};
 

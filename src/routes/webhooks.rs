@@ -8,12 +8,13 @@
 //! after the signature holds is anything parsed.
 
 use super::inventory::{self, ItemResult, Outcome};
-use super::{InRequest, InResponse, json, products};
+use super::{json, products};
 use crate::accs::{Ctx, path};
-use crate::host::Ports;
+use crate::ports::Ports;
 use crate::problem::{Code, Problem};
 use crate::webhook::ledger::{self, Ledger, LedgerError, Record, State, Verdict, Where};
 use crate::webhook::signature;
+use crate::wire::{InRequest, InResponse};
 use serde_json::{Map, Value};
 
 pub const TOPICS: &[&str] = &["inventory", "products"];

@@ -33,7 +33,7 @@
 //!   [`SLOTS`] buckets per hour of the window.
 
 use crate::config::Settings;
-use crate::host::{Ports, Swap};
+use crate::ports::{Ports, Swap};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use hmac::{Hmac, Mac};
@@ -56,7 +56,7 @@ const MAX_CLAIM_MS: u64 = 300_000 + CLAIM_MARGIN_MS;
 /// 1 MB and counts writes; the old record held the whole report).
 pub const MAX_RECORD: usize = 4096;
 /// The most item indexes a record can hold: the inventory route's limit.
-const MAX_INDEXES: usize = crate::routes::inventory::MAX_ITEMS;
+const MAX_INDEXES: usize = crate::wire::MAX_ITEMS;
 const HOUR_MS: u64 = 3_600_000;
 /// Buckets per hour. A bucket entry is about 40 bytes: at Akamai's write
 /// quota (50/s, about 10 deliveries/s) one bucket per hour would pass its

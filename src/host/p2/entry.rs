@@ -6,7 +6,8 @@ use super::http::read_inbound;
 use super::ports::HostPorts;
 use crate::config::Settings;
 use crate::host::Inbound;
-use crate::routes::{App, InResponse, body_limit, variables_for};
+use crate::routes::{App, variables_for};
+use crate::wire::{InResponse, body_limit};
 use spin_sdk::http::{Headers, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use std::collections::BTreeMap;
 

@@ -3,10 +3,10 @@
 
 use super::time::sleep;
 use crate::host::{BodyPlan, Inbound, body_plan};
-use crate::host::{
-    InboundBodyError, MAX_UPSTREAM_BODY, OutRequest, OutResponse, SendError, append_capped,
-};
-use crate::routes::InRequest;
+use crate::host::{InboundBodyError, append_capped};
+use crate::ports::{OutRequest, OutResponse, SendError};
+use crate::wire::InRequest;
+use crate::wire::MAX_UPSTREAM_BODY;
 use futures::{Stream, StreamExt};
 use spin_sdk::http::conversions::TryIntoOutgoingRequest;
 use spin_sdk::http::{
@@ -109,7 +109,7 @@ where
 /// The head, then, unless `before_body` answers from it, the body.
 pub async fn read_inbound(
     req: IncomingRequest,
-    before_body: impl FnOnce(&InRequest) -> Option<crate::routes::InResponse>,
+    before_body: impl FnOnce(&InRequest) -> Option<crate::wire::InResponse>,
 ) -> Inbound {
     let (path, query) = split_path(req.path_with_query().unwrap_or_default());
     let method = crate::host::method_name!(req.method(), Method);

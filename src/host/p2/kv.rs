@@ -2,7 +2,7 @@
 //! set, and `wasi:keyvalue/atomics@0.2.0-draft2` (the same stores, in every
 //! Spin since 3.0) for an exact compare-and-swap.
 
-use crate::host::{KvError, Swap};
+use crate::ports::{KvError, Swap};
 use spin_sdk::key_value::Store;
 #[cfg(feature = "kv-cas")]
 use spin_sdk::wit::wasi::keyvalue::{atomics, store as wasi_kv};

@@ -1,7 +1,7 @@
 //! `Ports` for the WASI 0.2 Spin build.
 
 use super::kv::Kv;
-use crate::host::{FileError, KvError, OutRequest, OutResponse, Ports, SendError, Swap};
+use crate::ports::{FileError, KvError, OutRequest, OutResponse, Ports, SendError, Swap};
 use std::time::Duration;
 
 #[derive(Default)]

@@ -22,10 +22,10 @@
 //! of the host's CPU per warm read (accs-bench figure 7, both hosts).
 
 use crate::host::{BodyPlan, Inbound, body_plan};
-use crate::host::{
-    InboundBodyError, MAX_UPSTREAM_BODY, OutRequest, OutResponse, SendError, append_capped,
-};
-use crate::routes::InRequest;
+use crate::host::{InboundBodyError, append_capped};
+use crate::ports::{OutRequest, OutResponse, SendError};
+use crate::wire::InRequest;
+use crate::wire::MAX_UPSTREAM_BODY;
 use spin_sdk::wasip3::http::types::{
     ErrorCode, Fields, Method, Request as WasiRequest, RequestOptions, Scheme,
 };
@@ -206,7 +206,7 @@ async fn read_body<M: IncomingMessage>(
 /// The head, then, unless `before_body` answers from it, the body.
 pub async fn read_inbound(
     req: WasiRequest,
-    before_body: impl FnOnce(&InRequest) -> Option<crate::routes::InResponse>,
+    before_body: impl FnOnce(&InRequest) -> Option<crate::wire::InResponse>,
 ) -> Inbound {
     let method = crate::host::method_name!(req.get_method(), Method);
     let target = req.get_path_with_query().unwrap_or_default();

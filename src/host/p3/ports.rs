@@ -3,7 +3,7 @@
 //! brings only its key-value store (`Kv`) and its token-file operations.
 
 use super::flavour::{self, files};
-use crate::host::{FileError, KvError, OutRequest, OutResponse, Ports, SendError};
+use crate::ports::{FileError, KvError, OutRequest, OutResponse, Ports, SendError};
 use std::time::Duration;
 
 #[derive(Default)]

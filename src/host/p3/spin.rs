@@ -1,6 +1,6 @@
 //! The Spin flavour: `spin:variables` and `spin:key-value` (default store).
 
-use crate::host::KvError;
+use crate::ports::KvError;
 use spin_sdk::key_value::Store;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -70,7 +70,7 @@ impl Kv {
 /// Spin shares the token through `spin:key-value`; `token_cache_dir` is for
 /// the wasmtime flavour, and setting it here earns one warning.
 pub mod files {
-    use crate::host::FileError;
+    use crate::ports::FileError;
 
     fn refused() -> FileError {
         FileError(

@@ -3,8 +3,8 @@
 //! `std::fs` (`wasi:filesystem`): under `wasmtime serve` the key-value store
 //! keeps nothing between instances, a preopened directory does.
 
-use crate::host::KvError;
 pub(super) use crate::host::fs as files;
+use crate::ports::KvError;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;

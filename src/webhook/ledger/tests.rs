@@ -3,8 +3,9 @@
 //! bounded growth, the file ledger of `wasmtime serve`.
 
 use super::*;
-use crate::routes::{App, InRequest, InResponse};
+use crate::routes::App;
 use crate::testing::{FakePorts, KvOp, respond, settings};
+use crate::wire::{InRequest, InResponse};
 use base64::engine::general_purpose::STANDARD;
 use futures::executor::block_on;
 use serde_json::{Value, json};
