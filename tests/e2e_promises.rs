@@ -10,7 +10,6 @@ use common::serve::*;
 use common::*;
 use reqwest::Client;
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 fn script(
     method: &str,
@@ -55,24 +54,7 @@ async fn deliver(
     let key = base64::engine::general_purpose::STANDARD
         .decode(DEV_WEBHOOK_SECRET.trim_start_matches("whsec_"))
         .unwrap();
-    // Taken at the moment of sending: the window is 300 s either way.
-    let ts = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    client
-        .post(format!("{base}/v1/webhooks/{topic}"))
-        .header("content-type", "application/json")
-        .header("webhook-id", id)
-        .header("webhook-timestamp", ts.to_string())
-        .header(
-            "webhook-signature",
-            common::spin::webhook_signature(&key, id, ts, body),
-        )
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap()
+    deliver_webhook(client, base, topic, id, &key, body).await
 }
 
 /// `POST`/`PUT` through `/v1/accs/...` reach ACCS byte for byte with a

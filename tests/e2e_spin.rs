@@ -56,20 +56,7 @@ async fn deliver(
     id: &str,
     body: &[u8],
 ) -> reqwest::Response {
-    let ts = now_s();
-    client
-        .post(format!("{base}/v1/webhooks/{topic}"))
-        .header("content-type", "application/json")
-        .header("webhook-id", id)
-        .header("webhook-timestamp", ts.to_string())
-        .header(
-            "webhook-signature",
-            webhook_signature(&sim_webhook_key(), id, ts, body),
-        )
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap()
+    deliver_webhook(client, base, topic, id, &sim_webhook_key(), body).await
 }
 
 fn inventory_body(n: usize, qty: u32) -> Vec<u8> {

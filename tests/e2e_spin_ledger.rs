@@ -39,20 +39,7 @@ async fn deliver(
     body: &[u8],
     captured: &mut Vec<String>,
 ) -> (u16, bool, serde_json::Value) {
-    let ts = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let r = client
-        .post(format!("{base}/v1/webhooks/inventory"))
-        .header("content-type", "application/json")
-        .header("webhook-id", id)
-        .header("webhook-timestamp", ts.to_string())
-        .header("webhook-signature", webhook_signature(KEY, id, ts, body))
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap();
+    let r = deliver_webhook(client, base, "inventory", id, KEY, body).await;
     let status = r.status().as_u16();
     let replayed = r.headers().get("webhook-replayed").is_some();
     let head = format!("{:?}", r.headers());

@@ -230,6 +230,35 @@ pub fn assert_no_secrets(sim: &Sim, captured: &[String]) -> usize {
     sim.issued_tokens().len()
 }
 
+/// A Standard Webhooks delivery of `body` to `POST {base}/v1/webhooks/{topic}`,
+/// signed with `key`. The timestamp is taken as it is sent.
+pub async fn deliver_webhook(
+    client: &reqwest::Client,
+    base: &str,
+    topic: &str,
+    id: &str,
+    key: &[u8],
+    body: &[u8],
+) -> reqwest::Response {
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    client
+        .post(format!("{base}/v1/webhooks/{topic}"))
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", ts.to_string())
+        .header(
+            "webhook-signature",
+            spin::webhook_signature(key, id, ts, body),
+        )
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A real token from the simulator (counted there as one token request).
 pub async fn sim_token(sim: &Sim) -> String {
     let body = format!(
