@@ -375,6 +375,30 @@ async fn another_instances_live_lease_holds_the_refresh_back() {
 
 // ---- IMS refusing ----
 
+/// `ims_scopes` naming a scope the credential was not granted: IMS answers
+/// `invalid_scope` (RFC 6749 §5.2), every route but health says so with
+/// IMS's code, and nothing reaches ACCS.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scope_the_credential_lacks_is_502_naming_invalid_scope() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |v| {
+            v.insert(
+                "ims_scopes".into(),
+                "openid,AdobeID,commerce.accs,adobeio_api".into(),
+            );
+        })
+        .await;
+        let a = rig.get("/v1/products/SKU-0001", Some(API_KEY)).await;
+        assert_eq!(a.status, 502, "{flavour:?}: {}", a.body);
+        assert_eq!(a.body["code"], "ims_auth_failed");
+        let detail = a.body["detail"].as_str().unwrap();
+        assert!(detail.contains("invalid_scope"), "{flavour:?}: {detail}");
+        assert_eq!(rig.sim.token_requests()[0].status, 400);
+        assert_eq!(rig.accs_calls("/V1/"), 0);
+        rig.finish();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn ims_refusing_the_credentials_is_502_with_its_code_and_no_secret() {
     const WRONG: &str = "p8e-WRONG-secret-000111222333444555666777";

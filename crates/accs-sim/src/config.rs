@@ -14,6 +14,10 @@ pub struct SimConfig {
     pub expires_in: Option<u64>,
     /// Scope a token must carry for ACCS to accept it; empty disables the check.
     pub require_scope: String,
+    /// The scopes the credential was granted (Developer Console: the APIs and
+    /// product profiles added to the project); a token request naming any
+    /// other is refused with `invalid_scope`. Empty grants any scope.
+    pub granted_scopes: Vec<String>,
     /// The inventory sources that exist: a source-items save naming any other
     /// fails as a whole, like Magento's.
     pub source_codes: Vec<String>,
@@ -27,6 +31,18 @@ impl Default for SimConfig {
             tenant: "tenant-sim".into(),
             expires_in: Some(86399),
             require_scope: "commerce.accs".into(),
+            // accs-edge's default `ims_scopes`, which an ACCS credential has.
+            granted_scopes: [
+                "openid",
+                "AdobeID",
+                "email",
+                "profile",
+                "additional_info.roles",
+                "additional_info.projectedProductContext",
+                "commerce.accs",
+            ]
+            .map(String::from)
+            .to_vec(),
             source_codes: vec!["default".into(), "wh-1".into(), "wh-2".into()],
         }
     }

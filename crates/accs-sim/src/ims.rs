@@ -94,7 +94,8 @@ pub(crate) async fn token(
         .into_response()
 }
 
-/// The checks in IMS's order: content type, grant type, client id, client secret.
+/// The checks in IMS's order: content type, grant type, client id, client
+/// secret, then the scopes asked for.
 fn answer(
     shared: &Shared,
     is_form: bool,
@@ -131,6 +132,19 @@ fn answer(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             "invalid client_secret parameter",
+        );
+    }
+    // RFC 6749 §5.2: a requested scope beyond the grant is 400
+    // `invalid_scope`. The status and code are OAuth's; IMS's own
+    // `error_description` wording is not documented, so this one is ours.
+    if let Some(extra) = scopes
+        .iter()
+        .find(|s| !cfg.granted_scopes.is_empty() && !cfg.granted_scopes.contains(s))
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            &format!("invalid scope: {extra}"),
         );
     }
     let token = shared.issue_token(scopes.to_vec());

@@ -109,9 +109,10 @@ impl Sim {
         self.shared.lock().validations.clone()
     }
 
-    /// Back to a fresh start: counters, recordings, faults, revocations and receipts are
-    /// cleared and the seeded catalog is restored. Issued tokens stay valid, so a component
-    /// that cached one keeps working across benchmark rounds.
+    /// Back to a fresh start: counters, recordings, faults and receipts are cleared and the
+    /// seeded catalog is restored. Issued tokens stay as they are: valid ones valid, so a
+    /// component that cached one keeps working across benchmark rounds, and revoked ones
+    /// revoked, as IMS never brings a revoked token back.
     pub fn reset(&self) {
         self.shared.reset();
     }

@@ -60,13 +60,12 @@ impl Shared {
     pub fn reset(&self) {
         let mut inner = self.lock();
         let tokens = std::mem::take(&mut inner.tokens);
+        // Issued tokens stay, revoked ones revoked: IMS never brings a
+        // revoked token back, so a reset between a test's phases must not.
         *inner = Inner {
             tokens,
             ..Inner::default()
         };
-        for token in inner.tokens.values_mut() {
-            token.revoked = false;
-        }
     }
 
     /// Every token issued since start; resets keep them.

@@ -56,7 +56,7 @@ async fn valid_token_and_api_key_are_required() {
 }
 
 #[tokio::test]
-async fn revoked_tokens_are_rejected_until_reset() {
+async fn revoked_tokens_stay_revoked_across_a_reset() {
     let sim = sim().await;
     let old = token(&sim).await;
     sim.revoke_tokens();
@@ -68,7 +68,8 @@ async fn revoked_tokens_are_rejected_until_reset() {
     assert_eq!(get_json(&sim, PRODUCT, &fresh).await.0, 200);
 
     sim.reset();
-    assert_eq!(get_json(&sim, PRODUCT, &old).await.0, 200);
+    assert_eq!(get_json(&sim, PRODUCT, &old).await.0, 401);
+    assert_eq!(get_json(&sim, PRODUCT, &fresh).await.0, 200);
 }
 
 #[tokio::test]
