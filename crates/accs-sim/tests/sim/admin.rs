@@ -68,7 +68,8 @@ async fn admin_api_round_trip() {
     let counters: Counters = admin_json(&http, &admin("counters")).await;
     assert_eq!(counters.accs_requests, 0);
     assert!(sim.inventory_receipts().is_empty());
-    assert_eq!(get_json(&sim, "/V1/products/SKU-0003", &token).await.0, 200);
+    // A revoked token stays revoked across the reset, as in IMS.
+    assert_eq!(get_json(&sim, "/V1/products/SKU-0003", &token).await.0, 401);
 
     // Admin typos are plain 404s and never land in the ACCS record.
     assert_eq!(http.get(admin("nope")).send().await.unwrap().status(), 404);
