@@ -50,11 +50,7 @@ async fn deliver(
     id: &str,
     body: &[u8],
 ) -> reqwest::Response {
-    use base64::Engine;
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(DEV_WEBHOOK_SECRET.trim_start_matches("whsec_"))
-        .unwrap();
-    deliver_webhook(client, base, topic, id, &key, body).await
+    deliver_webhook(client, base, topic, id, &dev_webhook_key(), body).await
 }
 
 /// `POST`/`PUT` through `/v1/accs/...` reach ACCS byte for byte with a

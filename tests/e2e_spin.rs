@@ -33,13 +33,6 @@ fn now_s() -> u64 {
         .as_secs()
 }
 
-fn sim_webhook_key() -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(SIM_WEBHOOK_SECRET.trim_start_matches("whsec_"))
-        .unwrap()
-}
-
 /// A response's head and body, for the secret grep.
 async fn text(r: reqwest::Response, captured: &mut Vec<String>) -> (u16, String) {
     let status = r.status().as_u16();
@@ -56,7 +49,7 @@ async fn deliver(
     id: &str,
     body: &[u8],
 ) -> reqwest::Response {
-    deliver_webhook(client, base, topic, id, &sim_webhook_key(), body).await
+    deliver_webhook(client, base, topic, id, &dev_webhook_key(), body).await
 }
 
 fn inventory_body(n: usize, qty: u32) -> Vec<u8> {
@@ -260,7 +253,7 @@ async fn one_host(build: SpinBuild, test: &str) {
         .header("webhook-timestamp", now_s().to_string())
         .header(
             "webhook-signature",
-            webhook_signature(&sim_webhook_key(), "msg-e2e-2", now_s(), b"{}"),
+            webhook_signature(&dev_webhook_key(), "msg-e2e-2", now_s(), b"{}"),
         )
         .body(body.clone())
         .send()

@@ -167,6 +167,14 @@ pub fn vars(sim: &Sim) -> BTreeMap<String, String> {
 /// `scripts/dev` configure.
 pub const DEV_WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
+/// The HMAC key of [`DEV_WEBHOOK_SECRET`].
+pub fn dev_webhook_key() -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(DEV_WEBHOOK_SECRET.trim_start_matches("whsec_"))
+        .unwrap()
+}
+
 /// Secrets a test configured beyond the suite's own (its webhook secrets,
 /// say), grepped for by every [`assert_no_secrets`] in the process.
 static EXTRA_SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
