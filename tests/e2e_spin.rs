@@ -42,16 +42,6 @@ async fn text(r: reqwest::Response, captured: &mut Vec<String>) -> (u16, String)
     (status, body)
 }
 
-async fn deliver(
-    client: &Client,
-    base: &str,
-    topic: &str,
-    id: &str,
-    body: &[u8],
-) -> reqwest::Response {
-    deliver_webhook(client, base, topic, id, &dev_webhook_key(), body).await
-}
-
 fn inventory_body(n: usize, qty: u32) -> Vec<u8> {
     let items: Vec<_> = (0..n)
         .map(|i| {

@@ -72,17 +72,8 @@ async fn an_acl_401_keeps_the_token_and_an_ims_outage_after_it_costs_nothing() {
             ims_outage: true,
             ..Default::default()
         });
-        for i in 1..=5 {
-            let a = rig
-                .on(
-                    &inst,
-                    "GET",
-                    &format!("/v1/products/SKU-000{i}"),
-                    Some(API_KEY),
-                )
-                .await;
-            assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
-        }
+        rig.reads_stay_ok(&inst, 1..=5, &format!("{flavour:?}"))
+            .await;
         assert_eq!(
             rig.sim.counters().token_requests,
             1,
@@ -460,17 +451,8 @@ async fn a_role_denial_to_an_old_token_costs_one_renewal_two_accs_calls_and_one_
             ims_outage: true,
             ..Default::default()
         });
-        for i in 1..=5 {
-            let a = rig
-                .on(
-                    &inst,
-                    "GET",
-                    &format!("/v1/products/SKU-000{i}"),
-                    Some(API_KEY),
-                )
-                .await;
-            assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
-        }
+        rig.reads_stay_ok(&inst, 1..=5, &format!("{flavour:?}"))
+            .await;
         rig.finish();
     }
 }

@@ -267,6 +267,17 @@ pub async fn deliver_webhook(
         .unwrap()
 }
 
+/// [`deliver_webhook`] signed with the dev secret ([`DEV_WEBHOOK_SECRET`]).
+pub async fn deliver(
+    client: &reqwest::Client,
+    base: &str,
+    topic: &str,
+    id: &str,
+    body: &[u8],
+) -> reqwest::Response {
+    deliver_webhook(client, base, topic, id, &dev_webhook_key(), body).await
+}
+
 /// A real token from the simulator (counted there as one token request).
 pub async fn sim_token(sim: &Sim) -> String {
     let body = format!(

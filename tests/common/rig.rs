@@ -68,6 +68,21 @@ impl Rig {
         }
     }
 
+    /// `GET /v1/products/SKU-000{i}` on `inst` for each `i`, each 200 (say
+    /// while IMS is down and a valid token is held).
+    pub async fn reads_stay_ok(
+        &self,
+        inst: &EdgeInstance,
+        skus: std::ops::RangeInclusive<u32>,
+        what: &str,
+    ) {
+        for i in skus {
+            let path = format!("/v1/products/SKU-000{i}");
+            let a = self.on(inst, "GET", &path, Some(super::API_KEY)).await;
+            assert_eq!(a.status, 200, "{what}: {path}: {}", a.body);
+        }
+    }
+
     pub async fn on(
         &self,
         inst: &EdgeInstance,
