@@ -168,8 +168,7 @@ fn patterns_match_as_the_linker_does() {
 }
 
 /// `spin.cas.toml` is `spin.toml` but for the comment above the manifest,
-/// the build command and its artifact; and both build commands make exactly
-/// the builds the tests run.
+/// the build command and its artifact.
 #[test]
 fn the_exact_claims_manifest_is_the_shipped_one_with_its_own_build() {
     let read = |name: &str| fs::read_to_string(manifest_dir().join(name)).unwrap();
@@ -187,30 +186,59 @@ fn the_exact_claims_manifest_is_the_shipped_one_with_its_own_build() {
             differ.push((a.as_str(), b.as_str()));
         }
     }
-    let base = "cargo build --target wasm32-wasip2 --release";
-    let command = |args: &[&str], extra: &str| {
-        let mut c = base.to_owned();
-        for a in args {
-            c.push(' ');
-            c.push_str(a);
-        }
-        format!("command = \"{c}{extra}\"")
-    };
     assert_eq!(
         differ,
         [
             (
-                r#"source = "target/wasm32-wasip2/release/accs_edge.wasm""#,
-                r#"source = "target/spin-cas/wasm32-wasip2/release/accs_edge.wasm""#
+                r#"source = "target/accs-edge-spin.wasm""#,
+                r#"source = "target/accs-edge-spin-cas.wasm""#
             ),
             (
-                command(Build::SpinP2.feature_args(), "").as_str(),
-                command(
-                    Build::SpinP2Cas.feature_args(),
-                    " --target-dir target/spin-cas"
-                )
-                .as_str()
+                r#"command = "bash scripts/build spin""#,
+                r#"command = "bash scripts/build spin-cas""#
             ),
         ]
     );
+}
+
+/// Each manifest runs the `.wasm` its own build command makes, and that is
+/// the build the tests run as that manifest's (`spin.toml` and
+/// `spin.sim.toml` the default, `spin.cas.toml` exact claims): one file per
+/// build, so a manifest never picks up another build's artifact.
+#[test]
+fn each_manifest_runs_the_file_its_build_command_writes() {
+    for (manifest, build) in [
+        ("spin.toml", Build::SpinP2),
+        ("spin.sim.toml", Build::SpinP2),
+        ("spin.cas.toml", Build::SpinP2Cas),
+    ] {
+        let text = fs::read_to_string(manifest_dir().join(manifest)).unwrap();
+        let line = |key: &str| -> Vec<&str> {
+            text.lines()
+                .filter(|l| l.starts_with(&format!("{key} = ")))
+                .collect()
+        };
+        let name = build.name();
+        assert_eq!(
+            line("source"),
+            [format!(r#"source = "target/accs-edge-{name}.wasm""#)],
+            "{manifest}"
+        );
+        assert_eq!(
+            line("command"),
+            [format!(r#"command = "bash scripts/build {name}""#)],
+            "{manifest}"
+        );
+    }
+    // scripts/build knows every build by the name the tests use, and each
+    // writes its own file.
+    let script = fs::read_to_string(manifest_dir().join("scripts/build")).unwrap();
+    for build in Build::ALL {
+        assert!(
+            script.contains(&format!("\n  {}) features=", build.name())),
+            "scripts/build has no case for {}",
+            build.name()
+        );
+    }
+    assert!(script.contains("out=${2:-target/accs-edge-$platform.wasm}"));
 }

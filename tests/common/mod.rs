@@ -26,7 +26,8 @@ pub use edge_host::Flavour;
 
 pub const FLAVOURS: [Flavour; 2] = [Flavour::Spin, Flavour::Wasmtime];
 
-/// The four builds of the component, each from its own cargo features.
+/// The four builds of the component: `scripts/build <name>` makes each,
+/// with its own cargo features, as `target/accs-edge-<name>.wasm`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Build {
     /// `spin` (default): WASI 0.2, every Spin platform. Runs only under real Spin.
@@ -56,18 +57,6 @@ impl Build {
             Build::Wasmtime => "wasmtime",
         }
     }
-
-    /// The feature flags of `cargo build --target wasm32-wasip2 --release`
-    /// that make this build (`tests/platforms.rs` holds the manifests' build
-    /// commands to them).
-    pub fn feature_args(self) -> &'static [&'static str] {
-        match self {
-            Build::SpinP2 => &[],
-            Build::SpinP2Cas => &["--features", "kv-cas"],
-            Build::SpinP3 => &["--no-default-features", "--features", "spin-p3"],
-            Build::Wasmtime => &["--no-default-features", "--features", "wasmtime"],
-        }
-    }
 }
 
 /// The release `.wasm` of an edge-host flavour.
@@ -89,8 +78,9 @@ pub fn manifest_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
-/// Builds the release `.wasm` of a build once per test process, each in its
-/// own target directory so they never overwrite each other.
+/// Builds a build once per test process with `scripts/build`, as a user
+/// does, and returns its `.wasm`. cargo works in `<target>/<build>`, the
+/// directory `scripts/dev` and `scripts/contract` also use.
 pub fn build_wasm(build: Build) -> PathBuf {
     static BUILT: OnceLock<Mutex<BTreeMap<&'static str, PathBuf>>> = OnceLock::new();
     let built = BUILT.get_or_init(Default::default);
@@ -98,27 +88,18 @@ pub fn build_wasm(build: Build) -> PathBuf {
     if let Some(p) = built.get(build.name()) {
         return p.clone();
     }
-    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("wasm-{}", build.name()));
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(manifest_dir())
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
-        .arg(&target_dir);
-    cmd.args(build.feature_args());
-    let status = cmd.status().expect("running cargo to build the component");
-    assert!(
-        status.success(),
-        "building the {} build failed",
-        build.name()
-    );
-    let path = target_dir.join("wasm32-wasip2/release/accs_edge.wasm");
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let target_dir = tmp.parent().expect("CARGO_TARGET_TMPDIR is <target>/tmp");
+    let path = tmp.join(format!("accs-edge-{}.wasm", build.name()));
+    let status = Command::new("bash")
+        .current_dir(manifest_dir())
+        .arg("scripts/build")
+        .arg(build.name())
+        .arg(&path)
+        .env("CARGO_TARGET_DIR", target_dir)
+        .status()
+        .expect("running scripts/build");
+    assert!(status.success(), "scripts/build {} failed", build.name());
     assert!(
         path.exists(),
         "{} is missing after the build",

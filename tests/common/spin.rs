@@ -225,7 +225,7 @@ pub async fn spin_up(
     let text = fs::read_to_string(root.join(source)).unwrap();
     let shipped_source = text
         .lines()
-        .find(|l| l.starts_with(r#"source = "target/"#) && l.ends_with(r#"/accs_edge.wasm""#))
+        .find(|l| l.starts_with(r#"source = "target/accs-edge-"#) && l.ends_with(r#".wasm""#))
         .unwrap_or_else(|| panic!("{source} names its .wasm"))
         .to_owned();
     let text = text.replace(

@@ -26,7 +26,7 @@ pub fn find_spin_in(var: &str) -> Result<(String, String), String> {
 /// The shipped `spin.toml`, its `source` pointed at the built `.wasm`.
 pub fn edge_manifest(root: &Path, wasm: &Path) -> Result<String> {
     let text = std::fs::read_to_string(root.join("spin.toml")).context("reading spin.toml")?;
-    let shipped = r#"source = "target/wasm32-wasip2/release/accs_edge.wasm""#;
+    let shipped = r#"source = "target/accs-edge-spin.wasm""#;
     anyhow::ensure!(
         text.contains(shipped),
         "spin.toml no longer names {shipped}"
