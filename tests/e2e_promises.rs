@@ -1,4 +1,5 @@
-//! README promises held end to end under the real `wasmtime serve` (the
+//! Documented promises (docs/ROUTES.md, docs/RETRIES.md, docs/CONFIGURATION.md)
+//! held end to end under the real `wasmtime serve` (the
 //! wasmtime build) against the simulator: the passthrough's body handling
 //! and retries, a sync where nothing landed, `sync_concurrency`, the
 //! webhook limits and the `x-request-id` rule.

@@ -369,7 +369,7 @@ async fn one_host(build: SpinBuild, test: &str) {
         assert_eq!(status, want, "{method} {path} unscoped: {body}");
         assert!(body.contains(field), "{method} {path} unscoped: {body}");
     }
-    // The README's promise for entries without scopes: a warning naming
+    // docs/ROUTES.md's promise for entries without scopes: a warning naming
     // the entry (never its key). On the WASI 0.2 builds every request is an
     // instance, so each of the five requests above warns; WASI 0.3: the
     // instance warned once.
@@ -468,7 +468,7 @@ async fn config_and_quick_start(build: SpinBuild, test: &str) {
     captured.push(host.log());
     drop(host);
 
-    // spin.sim.toml as the README's quick start runs it, with only the
+    // spin.sim.toml as docs/OPERATIONS.md (Running on Spin) runs it, with only the
     // simulator's address moved to this test's port.
     let sim_vars = [
         ("ims_client_id", CLIENT_ID.to_owned()),

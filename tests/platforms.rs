@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use wit_component::DecodedWasm;
 
-/// The platforms each build is sold for (README, docs/DEPLOY.md).
+/// The platforms each build is sold for (docs/DEPLOY.md).
 fn platforms(build: Build) -> &'static [&'static str] {
     match build {
         Build::SpinP2 => &[

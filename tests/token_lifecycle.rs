@@ -257,7 +257,7 @@ async fn outage_through_the_window(flavour: Flavour, with_dir: bool) {
         assert!(tokens.lease_key().starts_with("accs-edge/ims-lease/v1/"));
         let lease_at = Lease::parse(&lease).expect("a lease value");
         // Taken during the walk (which began 75 s before `expires_at`) and
-        // held 15 s, the README's "at most 15 s" (a literal: the constant
+        // held 15 s, docs/OPERATIONS.md's "at most 15 s" (a literal: the constant
         // would move with a defect): never shorter, never longer.
         const LEASE: u64 = 15_000;
         let walk_began = expires_at - 75_000;

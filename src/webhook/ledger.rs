@@ -339,7 +339,7 @@ impl Ledger {
     /// base URL and client id separate deployments that share a store and a
     /// secret (staging and production on one Redis); the secret makes names
     /// unguessable and records unforgeable by anyone who can only write the
-    /// store. The last secret, because rotation (README) adds the new secret
+    /// store. The last secret, because rotation (docs/WEBHOOKS.md) adds the new secret
     /// in front (`whsec_new,whsec_old`), switches the sender, then drops the
     /// old one: the key holds through the first two steps, and changes only
     /// when the old secret is removed. At that moment the ledger starts

@@ -54,7 +54,7 @@ pub fn check(method: &str, path: &str, status: u16, headers: &http::HeaderMap, b
     let content_type = header("content-type").unwrap_or("");
     let path = path.split('?').next().unwrap_or(path);
     // The document's description: "Every answer carries `x-request-id`" (1
-    // to 128 of `A-Z a-z 0-9 - _ . :`, README) and a W3C `traceparent`.
+    // to 128 of `A-Z a-z 0-9 - _ . :`, docs/ROUTES.md) and a W3C `traceparent`.
     let request_id = header("x-request-id")
         .unwrap_or_else(|| panic!("{method} {path} {status}: no x-request-id"));
     assert!(

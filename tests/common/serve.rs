@@ -73,7 +73,7 @@ pub async fn serve(sim: &accs_sim::Sim, tag: &str, extra: &[String]) -> Served {
             "-Sconfig",
             "-Skeyvalue",
         ]);
-    // `-S` splits on commas: lists are written with `;` here, as the README says.
+    // `-S` splits on commas: lists are written with `;` here, as docs/CONFIGURATION.md says.
     for (k, v) in vars(sim) {
         cmd.arg(format!("-Sconfig-var={k}={}", v.replace(',', ";")));
     }

@@ -146,7 +146,7 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
     drop(primer);
 
     // One long-lived `wasmtime serve` for the warm reads and the syncs,
-    // configured as the README recommends (token file on).
+    // configured as docs/OPERATIONS.md recommends (token file on).
     let cache = TempDir::new("main-cache")?;
     let main_opts = ServeOpts {
         token_cache: Some(cache.0.clone()),

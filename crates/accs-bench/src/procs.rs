@@ -17,7 +17,7 @@ pub const CLIENT_ID: &str = "bench-client";
 pub const CLIENT_SECRET: &str = "bench-secret-0123456789abcdef0123";
 pub const TENANT: &str = "tenant-bench";
 pub const API_KEY: &str = "bench-key-0123456789abcdef0123456789abcdef";
-/// The bench key's scopes: what its routes need, as the README recommends. An
+/// The bench key's scopes: what its routes need, as docs/ROUTES.md recommends. An
 /// unscoped key would also log a warning once per instance, which on a host
 /// that instantiates per request (figure 6) is once per request.
 pub const BENCH_SCOPES: &str = "products.read+inventory.write";
