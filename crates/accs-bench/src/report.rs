@@ -5,6 +5,7 @@ use crate::machine::Machine;
 use crate::scenarios::cold::ColdRow;
 use crate::scenarios::floor_p3::{self, FloorReport};
 use crate::scenarios::instructions::Instructions;
+use crate::scenarios::side::Side;
 use crate::scenarios::spin_p2::{self, SpinReport, SpinResult};
 use crate::scenarios::sync::{self, SyncResult};
 use crate::scenarios::tokens::{self, TokenRow};
@@ -77,12 +78,7 @@ impl Report {
         let m = &self.machine;
         let _ = writeln!(
             o,
-            "# Benchmarks\n\n\
-             Written by `accs-bench` (`crates/accs-bench`); do not edit by hand, run it again.\n\
-             Every figure is the median of {runs} runs; ratios are taken within a run, where both\n\
-             sides were measured back to back, then the median. The machine is shared with other\n\
-             builds, so absolute figures are noisy; ratios much less so.\n\n\
-             ## Machine and commands\n\n\
+            "### Machine and commands\n\n\
              | | |\n|---|---|\n\
              | date | {date} |\n| commit | {commit} |\n| CPU | {cpu} |\n| nproc | {nproc} |\n\
              | memory | {mem} |\n| load average at start, at end | {load}; {load_end} |\n| rustc | {rustc} |\n\
@@ -95,7 +91,6 @@ impl Report {
              sends its next request when the previous answer is read; keep-alive connections),\n\
              all on 127.0.0.1. One throughput measurement lasts {window:.1} s or a request budget,\n\
              whichever ends first.\n",
-            runs = self.runs,
             date = m.date,
             commit = m.commit,
             cpu = m.cpu,
@@ -115,7 +110,12 @@ impl Report {
             serve = self.serve_args.join(" \\\n  "),
             window = self.window.as_secs_f64(),
         );
+        let machine = std::mem::take(&mut o);
+        self.render_intro(&mut o);
+        self.render_costs(&mut o);
         self.render_summary(&mut o);
+        self.render_method(&mut o);
+        o.push_str(&machine);
         self.render_warm(&mut o);
         self.render_cold(&mut o);
         self.render_tokens(&mut o);
@@ -124,15 +124,128 @@ impl Report {
         o.push_str(&render_spin(&self.spin));
         o.push_str(&render_floor(&self.floor));
         o.push_str(&render_instructions(&self.instructions));
-        o.push_str(include_str!("../HISTORY.md"));
         o
+    }
+
+    fn render_intro(&self, o: &mut String) {
+        let _ = writeln!(
+            o,
+            "# Benchmarks\n\n\
+             What a request through accs-edge costs, on each host, against that host's own\n\
+             floor: a pass-through component that turns one inbound request into one\n\
+             outbound GET and does nothing else. Every figure below was measured at commit\n\
+             {commit} ({date}, the run described under\n\
+             [How it is measured](#how-it-is-measured)); the figure number names the section\n\
+             below that has the full table. How the figures got here, older runs and\n\
+             superseded numbers: [crates/accs-bench/HISTORY.md](../crates/accs-bench/HISTORY.md).\n",
+            commit = self.machine.commit,
+            date = self.machine.date,
+        );
+    }
+
+    /// The table a user reads first: a warm read against the floor, per host.
+    fn render_costs(&self, o: &mut String) {
+        let _ = writeln!(
+            o,
+            "## What a request costs\n\n\
+             A warm `GET /v1/products/SKU-0001`, component against the host's floor on the\n\
+             same host, in the same runs:\n\n\
+             | host | build | instructions per read, over the floor's (figure 8) | req/s at c=16, over the floor's (figures 6, 7) | req/s at c=1, over the floor's | p50 added at c=1 |\n\
+             |---|---|---|---|---|---|"
+        );
+        let instructions = |build: &str| {
+            let tag = format!("the `{build}` build");
+            match self
+                .instructions
+                .iter()
+                .find(|(host, _)| host.contains(&tag))
+            {
+                Some((_, Ok(r))) => format!(
+                    "{:.0} vs {:.0}: **{:.3}x**",
+                    r.component,
+                    r.floor,
+                    r.ratio()
+                ),
+                _ => "not measured".to_owned(),
+            }
+        };
+        let cell = |c: &Side, f: &Side, ratio: f64| {
+            format!("{:.0} vs {:.0}: **{ratio:.3}x**", c.rps, f.rps)
+        };
+        for h in &self.floor.hosts {
+            let at = |n: usize| h.rows.iter().find(|r| r.concurrency == n);
+            let (Some(c16), Some(c1)) = (at(16), at(1)) else {
+                continue;
+            };
+            let _ = writeln!(
+                o,
+                "| {host} | `{build}` | {i} | {r16} (runs {runs}) | {r1} | {p50:+.2} ms |",
+                host = h.host,
+                build = h.build,
+                i = instructions(h.build),
+                r16 = cell(&c16.component, &c16.floor, c16.rps_ratio),
+                runs = runs_of(&c16.rps_ratios),
+                r1 = cell(&c1.component, &c1.floor, c1.rps_ratio),
+                p50 = c1.added_p50_ms,
+            );
+        }
+        if let SpinResult::Done(r) = &self.spin {
+            let at = |n: usize| r.rows.iter().find(|row| row.concurrency == n);
+            if let (Some(c16), Some(c1)) = (at(16), at(1)) {
+                let _ = writeln!(
+                    o,
+                    "| {host} | `spin` (WASI 0.2, an instance per request) | {i} | {r16} | {r1} | {p50:+.2} ms |",
+                    host = r.version,
+                    i = instructions("spin"),
+                    r16 = cell(&c16.component, &c16.floor, c16.rps_ratio),
+                    r1 = cell(&c1.component, &c1.floor, c1.rps_ratio),
+                    p50 = c1.added_p50_ms,
+                );
+            }
+        }
+        let _ = writeln!(
+            o,
+            "\n`.wasm` size: `wasmtime` {w} bytes ({wm:.2} MiB), `spin` {s} bytes ({sm:.2} MiB)\n\
+             (figure 5). Tokens, syncs and cold start against their targets: the next table.\n",
+            w = self.size_wasmtime,
+            wm = self.size_wasmtime as f64 / MIB as f64,
+            s = self.size_spin,
+            sm = self.size_spin as f64 / MIB as f64,
+        );
+    }
+
+    fn render_method(&self, o: &mut String) {
+        let _ = writeln!(
+            o,
+            "## How it is measured\n\n\
+             ```sh\n\
+             cargo run -p accs-bench --release    # about 4 minutes; writes docs/BENCHMARKS.md\n\
+             SPIN=~/.cache/accs-edge/bin/spin-3.6.3 SPIN_P3=~/.cache/accs-edge/bin/spin-4.1 \\\n  \
+             cargo run -p accs-bench --release  # adds the Spin figures (6, 7 and 8); about 8 minutes\n\
+             cargo run -p accs-bench --release -- --instructions-only   # figure 8 alone (valgrind)\n\
+             ```\n\n\
+             It builds the `.wasm` builds, pass-through floor components\n\
+             (`crates/floor-p2`, `crates/floor-p3`: one inbound request becomes one outbound\n\
+             GET, nothing else) and `accs-sim`, runs them under the real `wasmtime serve`\n\
+             and Spin, drives load from a separate process on loopback and writes\n\
+             this page (medians of {runs} runs, ratios taken side by side within each run,\n\
+             the commands that produced each figure). Figure 8 counts instructions per\n\
+             request with callgrind (`valgrind` must be installed), which unlike req/s does\n\
+             not move with the machine's load: use it to compare a change to the hot path\n\
+             before and after.\n\n\
+             Written by `accs-bench` (`crates/accs-bench`); do not edit by hand, run it again.\n\
+             Every figure is the median of {runs} runs; ratios are taken within a run, where both\n\
+             sides were measured back to back, then the median. The machine is shared with other\n\
+             builds, so absolute figures are noisy; ratios much less so.\n",
+            runs = self.runs,
+        );
     }
 
     /// The five figures against their targets, for the note that quotes them.
     fn render_summary(&self, o: &mut String) {
         let _ = writeln!(
             o,
-            "## Summary\n\n| figure | result | target |\n|---|---|---|"
+            "## Every figure against its target\n\n| figure | result | target |\n|---|---|---|"
         );
         let last = warm::PATHS.len() - 1;
         for r in &self.warm {
