@@ -3,7 +3,7 @@
 use super::outcome::{ItemResult, Outcome, Summary};
 use super::refusals::refused_as_a_whole;
 use crate::json_write::{put_str, put_uint};
-use crate::routes::json;
+use crate::routes::responses::json;
 use crate::wire::InResponse;
 
 /// 200 when every item landed (or was superseded), 207 when some did, and
