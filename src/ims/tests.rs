@@ -2,6 +2,8 @@
 //! of the lifecycle at ±1 s, the single flight, the lease, the shared stores.
 
 use super::lease::{LEASE_MS, Lease};
+use super::refresh::COLD_WAIT_MS;
+use super::shared::{Claim, Need};
 use super::token::Token;
 use super::*;
 use crate::config::Settings;

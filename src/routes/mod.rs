@@ -4,6 +4,7 @@ pub mod inventory;
 pub mod orders;
 pub mod passthrough;
 pub mod products;
+mod responses;
 pub mod search;
 pub mod webhooks;
 
@@ -15,6 +16,7 @@ use crate::problem::{Code, Problem};
 use crate::scopes::Scope;
 use crate::trace::Trace;
 use crate::wire::{InRequest, InResponse};
+use responses::{json, problem_response};
 use std::cell::Cell;
 
 /// The per-instance state: validated settings and the token (with what
@@ -414,39 +416,6 @@ fn unscoped_warning(settings: &Settings) -> String {
 
 fn config_problem(e: &ConfigError) -> Problem {
     Problem::new(Code::ConfigInvalid, e.to_string())
-}
-
-pub(crate) fn json(status: u16, body: Vec<u8>) -> InResponse {
-    InResponse {
-        status,
-        headers: vec![("content-type", "application/json".to_owned())],
-        body,
-    }
-}
-
-pub(crate) fn problem_response(p: &Problem, request_id: &str) -> InResponse {
-    let mut headers = vec![("content-type", "application/problem+json".to_owned())];
-    if let Some(s) = p.retry_after {
-        headers.push(("retry-after", s.to_string()));
-    }
-    if let Some(allow) = p.allow {
-        headers.push(("allow", allow.to_owned()));
-    }
-    if p.code == Code::Unauthorized {
-        headers.push(("www-authenticate", "Bearer".to_owned()));
-    }
-    if let Some(scope) = p.scope {
-        // RFC 6750 section 3.1.
-        headers.push((
-            "www-authenticate",
-            format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""),
-        ));
-    }
-    InResponse {
-        status: p.status,
-        headers,
-        body: p.to_json(request_id),
-    }
 }
 
 /// The caller's `x-request-id` when it is sane, else a new random one.

@@ -54,7 +54,7 @@ pub async fn forward<P: Ports>(
             body,
         })
         .await?;
-    Ok(super::json(resp.status, resp.body))
+    Ok(super::responses::json(resp.status, resp.body))
 }
 
 fn method(m: &str) -> Result<&'static str, Problem> {

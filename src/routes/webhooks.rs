@@ -8,7 +8,8 @@
 //! after the signature holds is anything parsed.
 
 use super::inventory::{self, ItemResult, Outcome};
-use super::{json, products};
+use super::products;
+use super::responses::{json, problem_response};
 use crate::accs::{Ctx, path};
 use crate::ports::Ports;
 use crate::problem::{Code, Problem};
@@ -122,7 +123,7 @@ pub async fn post<P: Ports>(
         }
         Err(p) => {
             // A malformed payload stays malformed: repeats get the same 400.
-            let resp = super::problem_response(&p, &ctx.trace.request_id);
+            let resp = problem_response(&p, &ctx.trace.request_id);
             let mut record = done(claim.owner.clone(), resp.status, None, now);
             record.problem = true;
             (resp, record)
@@ -183,7 +184,7 @@ async fn replay<P: Ports>(
             "inventory" => inventory::validate(body).err(),
             _ => validate_products(body).err(),
         };
-        invalid.map(|p| super::problem_response(&p.with_status(status), &ctx.trace.request_id))
+        invalid.map(|p| problem_response(&p.with_status(status), &ctx.trace.request_id))
     } else {
         // Every item landed: the report as it was, nothing sent.
         let outcome = match topic {

@@ -13,7 +13,8 @@
 //! `u8`). More than [`MAX_ITEMS`] items is `None` too; the checks of
 //! [`super::Item::check`] are left to the caller.
 
-use super::{Item, MAX_ITEMS};
+use super::item::Item;
+use crate::wire::MAX_ITEMS;
 use serde_json::Number;
 use std::borrow::Cow;
 

@@ -1,0 +1,58 @@
+//! The variable table: every name the component reads and the defaults of
+//! those that may be left unset. Which route needs which is
+//! `routes::variables_for`, beside the paths it matches.
+
+/// Every variable the component reads, in the order it reads them.
+pub const VARIABLES: &[&str] = &[
+    "ims_client_id",
+    "ims_client_secret",
+    "ims_org_id",
+    "ims_token_url",
+    "ims_scopes",
+    "accs_base_url",
+    "accs_store_code",
+    "api_keys",
+    "webhook_secrets",
+    "passthrough_allow",
+    "allow_http",
+    "token_cache_dir",
+    "accs_timeout_ms",
+    "sync_batch_size",
+    "sync_concurrency",
+];
+
+pub const DEFAULT_TOKEN_URL: &str = "https://ims-na1.adobelogin.com/ims/token/v3";
+pub const DEFAULT_SCOPES: &str = "openid,AdobeID,email,profile,additional_info.roles,additional_info.projectedProductContext,commerce.accs";
+/// ACCS rejects tokens without it, so it is added whatever `ims_scopes` says.
+pub const REQUIRED_SCOPE: &str = "commerce.accs";
+/// `accs_store_code` when unset.
+pub const DEFAULT_STORE_CODE: &str = "default";
+
+/// A whole-number variable: its default when unset, and the bounds a value
+/// must stay within.
+#[derive(Clone, Copy)]
+pub struct Number {
+    pub name: &'static str,
+    pub default: u64,
+    pub min: u64,
+    pub max: u64,
+}
+
+pub const ACCS_TIMEOUT_MS: Number = Number {
+    name: "accs_timeout_ms",
+    default: 30_000,
+    min: 1_000,
+    max: 300_000,
+};
+pub const SYNC_BATCH_SIZE: Number = Number {
+    name: "sync_batch_size",
+    default: 500,
+    min: 1,
+    max: 5_000,
+};
+pub const SYNC_CONCURRENCY: Number = Number {
+    name: "sync_concurrency",
+    default: 4,
+    min: 1,
+    max: 16,
+};

@@ -1,0 +1,79 @@
+//! Entries of one sync that set the same `(sku, source_code)`: the last one
+//! wins.
+
+use super::item::Item;
+
+/// Which entries of one sync are sent: for each `(sku, source_code)` the last
+/// entry wins and the earlier ones are superseded by it (never two writes of
+/// one key in one sync, so no race decides which value stays). Returns the
+/// indexes to send, in order, and `(index, by)` for each superseded one.
+pub fn last_wins(items: &[Item<'_>]) -> (Vec<usize>, Vec<(usize, usize)>) {
+    // A list in key order, as exports usually are, cannot hold a key twice
+    // when each key is greater than the one before: nothing to hash then.
+    if items
+        .windows(2)
+        .all(|w| (&*w[0].sku, &*w[0].source_code) < (&*w[1].sku, &*w[1].source_code))
+    {
+        return ((0..items.len()).collect(), Vec::new());
+    }
+    // Each key is hashed once: it gets a number in order of first sight,
+    // and `last[number]` follows its latest entry.
+    let mut number: std::collections::HashMap<(&str, &str), usize> =
+        std::collections::HashMap::with_capacity(items.len());
+    let mut last: Vec<usize> = Vec::with_capacity(items.len());
+    let mut key_of: Vec<usize> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let k = *number
+            .entry((&*item.sku, &*item.source_code))
+            .or_insert(last.len());
+        if k == last.len() {
+            last.push(i);
+        } else {
+            last[k] = i;
+        }
+        key_of.push(k);
+    }
+    if last.len() == items.len() {
+        return ((0..items.len()).collect(), Vec::new());
+    }
+    let mut send = Vec::with_capacity(last.len());
+    let mut superseded = Vec::new();
+    for (i, &k) in key_of.iter().enumerate() {
+        let by = last[k];
+        if by == i {
+            send.push(i);
+        } else {
+            superseded.push((i, by));
+        }
+    }
+    (send, superseded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::inventory::tests::item;
+
+    #[test]
+    fn the_last_entry_of_a_key_wins_and_the_earlier_are_superseded() {
+        let items = [
+            item("A", "default", 1),
+            item("B", "default", 2),
+            item("A", "wh-1", 3),
+            item("A", "default", 4),
+            item("B", "default", 5),
+            item("A", "default", 6),
+        ];
+        let (send, superseded) = last_wins(&items);
+        assert_eq!(send, [2, 4, 5]);
+        assert_eq!(superseded, [(0, 5), (1, 4), (3, 5)]);
+        // Distinct keys, in key order or not.
+        let (send, superseded) = last_wins(&items[3..5]);
+        assert_eq!((send, superseded), (vec![0, 1], vec![]));
+        let (send, superseded) = last_wins(&[items[4].clone(), items[2].clone()]);
+        assert_eq!((send, superseded), (vec![0, 1], vec![]));
+        // In key order but for one repeat.
+        let sorted = [item("A", "a", 1), item("A", "b", 2), item("A", "b", 3)];
+        assert_eq!(last_wins(&sorted), (vec![0, 2], vec![(1, 2)]));
+    }
+}
