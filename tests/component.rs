@@ -104,9 +104,11 @@ async fn hundred_sequential_reads_cost_one_ims_call() {
         }
         assert_eq!(rig.sim.counters().token_requests, 1, "{flavour:?}");
         assert_eq!(rig.accs_calls("/V1/products/"), 100);
-        // A warm request reads no variable and touches no key-value entry:
-        // edge-host counts the guest's `spin:key-value` and `wasi:keyvalue`
-        // calls alike (crates/edge-host/src/kv.rs, src/keyvalue.rs).
+        // A warm request touches no key-value entry: edge-host counts the
+        // guest's `spin:key-value` and `wasi:keyvalue` calls alike
+        // (crates/edge-host/src/kv.rs, src/keyvalue.rs). That it reads no
+        // variable is counted under the real `spin up`
+        // (tests/e2e_spin_variables.rs).
         assert_eq!(
             rig.host.kv().gets(),
             1,
