@@ -104,17 +104,81 @@ async fn hundred_sequential_reads_cost_one_ims_call() {
         }
         assert_eq!(rig.sim.counters().token_requests, 1, "{flavour:?}");
         assert_eq!(rig.accs_calls("/V1/products/"), 100);
-        // A warm request reads no variable and touches no key-value entry.
-        if flavour == Flavour::Spin {
-            assert_eq!(
-                rig.host.kv().gets(),
-                1,
-                "only the cold request looks in the store"
-            );
-            assert_eq!(rig.host.kv().sets(), 1, "only the new token is written");
-        }
+        // A warm request touches no key-value entry: edge-host counts the
+        // guest's `spin:key-value` and `wasi:keyvalue` calls alike
+        // (crates/edge-host/src/kv.rs, src/keyvalue.rs). That it reads no
+        // variable is counted under the real `spin up`
+        // (tests/e2e_spin_variables.rs).
+        assert_eq!(
+            rig.host.kv().gets(),
+            1,
+            "{flavour:?}: only the cold request looks in the store"
+        );
+        assert_eq!(
+            rig.host.kv().sets(),
+            1,
+            "{flavour:?}: only the new token is written"
+        );
+        assert_eq!(rig.host.kv().deletes(), 0, "{flavour:?}");
         rig.finish();
     }
+}
+
+/// The wasmtime build with `token_cache_dir` keeps the token in a file as
+/// well (src/ims/shared.rs): the cold request reads, leases and writes
+/// there; a warm one opens no file and no key-value entry. The kernel's own
+/// account of the directory (inotify, edge-host's `DirWatch`) is the witness,
+/// shown to see the cold request's files first.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_warm_request_touches_no_file_of_the_token_directory() {
+    let dir = serve::TempDir::new("warm-token-dir");
+    let sim = start_sim().await;
+    let mut opts = edge_host::HostOptions::new(Flavour::Wasmtime, wasm(Flavour::Wasmtime));
+    opts.vars = vars(&sim);
+    opts.vars.insert(
+        "token_cache_dir".into(),
+        edge_host::PREOPEN_GUEST_PATH.into(),
+    );
+    opts.preopen_dir = Some(dir.0.clone());
+    let rig = Rig {
+        flavour: Flavour::Wasmtime,
+        sim,
+        host: edge_host::EdgeHost::new(opts).expect("hosting the component"),
+        captured: Default::default(),
+    };
+    let inst = rig.host.instance().await.unwrap();
+    let watch = edge_host::DirWatch::new(&dir.0).unwrap();
+    let read = |i: u32| {
+        let (rig, inst) = (&rig, &inst);
+        async move {
+            let path = format!("/v1/products/SKU-{:04}", i % 50 + 1);
+            let a = rig.on(inst, "GET", &path, Some(API_KEY)).await;
+            assert_eq!(a.status, 200, "read {i}: {}", a.body);
+        }
+    };
+    read(0).await;
+    let cold = watch.events().unwrap();
+    assert!(
+        cold.iter()
+            .any(|e| e.starts_with("accs-edge-ims-token-v1-") && e.contains("MOVED_TO")),
+        "the cold request stores the token file: {cold:?}"
+    );
+    let kv = rig.host.kv();
+    let cold_ops = (kv.gets(), kv.sets(), kv.deletes());
+    for i in 1..50 {
+        read(i).await;
+    }
+    let warm = watch.events().unwrap();
+    assert!(
+        warm.is_empty(),
+        "warm reads touched the directory {} times: {:?} ...",
+        warm.len(),
+        &warm[..warm.len().min(6)]
+    );
+    assert_eq!((kv.gets(), kv.sets(), kv.deletes()), cold_ops, "warm reads");
+    assert_eq!(rig.sim.counters().token_requests, 1);
+    rig.finish();
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -236,14 +236,18 @@ async fn one_host(build: SpinBuild, test: &str) {
         1,
         "a replay costs no ACCS call"
     );
-    // A tampered body is refused before anything is sent.
+    // A tampered body is refused before anything is sent. One reading of
+    // the clock for the header and the signature: two could straddle a
+    // second, and the 401 would then come from the signed timestamp, not
+    // from the body.
+    let ts = now_s();
     let r = client
         .post(format!("{base}/v1/webhooks/inventory"))
         .header("webhook-id", "msg-e2e-2")
-        .header("webhook-timestamp", now_s().to_string())
+        .header("webhook-timestamp", ts.to_string())
         .header(
             "webhook-signature",
-            webhook_signature(&dev_webhook_key(), "msg-e2e-2", now_s(), b"{}"),
+            webhook_signature(&dev_webhook_key(), "msg-e2e-2", ts, b"{}"),
         )
         .body(body.clone())
         .send()

@@ -182,6 +182,69 @@ async fn two_hundred_concurrent_cold_requests_on_one_instance_cost_one_ims_call(
     }
 }
 
+/// One renewal per instance however many concurrent callers hit the same
+/// 401. A token issued ten minutes ago (planted where the instance looks)
+/// is held after one read; the simulator then revokes it, and 20 reads on
+/// the instance at once each meet ACCS's 401 with it. IMS answers the
+/// renewal 300 ms late, so every caller's 401 is in before the new token
+/// is: the count of 401s is what shows they overlapped. One token request
+/// for the renewal, 20 answers 200, each retried once with the new token.
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_concurrent_401s_to_one_old_token_cost_one_renewal() {
+    const N: usize = 20;
+    let dir = TempDir::new("renew-20");
+    let cases = [
+        (Flavour::Spin, None),
+        (Flavour::Wasmtime, None),
+        (Flavour::Wasmtime, Some(dir.0.clone())),
+    ];
+    for (flavour, dir) in cases {
+        let what = format!("{flavour:?} {dir:?}");
+        let sim = sim_with(sim_config()).await;
+        let old = sim_token(&sim).await;
+        let v = vars(&sim);
+        let setup = Setup {
+            dir,
+            ..Setup::default()
+        };
+        let rig = rig_with(flavour, sim, &with_old_token(flavour, &v, &old, setup));
+        let inst = rig.host.instance().await.unwrap();
+        rig.reads_stay_ok(&inst, 1..=1, &what).await;
+        rig.sim.revoke_tokens();
+        rig.sim.set_faults(Faults {
+            ims_latency_ms: 300,
+            ..Default::default()
+        });
+        let sku = |i: usize| format!("SKU-{:04}", i + 2);
+        let reqs = (0..N)
+            .map(|i| request("GET", &format!("/v1/products/{}", sku(i)), Some(API_KEY)))
+            .collect();
+        let answers = inst.handle_concurrent(reqs).await.unwrap();
+        for (i, resp) in answers.into_iter().enumerate() {
+            let a = rig.answer(resp);
+            assert_eq!(a.status, 200, "{what}: caller {i}: {}", a.body);
+            assert_eq!(a.body["sku"], sku(i), "{what}");
+        }
+        assert_eq!(
+            rig.sim.counters().token_requests,
+            2,
+            "{what}: the planted token's and one renewal"
+        );
+        let requests = rig.sim.requests();
+        let refused = requests
+            .iter()
+            .filter(|r| r.status == 401 && bearer(r) == old)
+            .count();
+        assert_eq!(refused, N, "{what}: every caller met the 401");
+        let retried = requests
+            .iter()
+            .filter(|r| r.status == 200 && bearer(r) != old)
+            .count();
+        assert_eq!(retried, N, "{what}: each retried once with the new token");
+        rig.finish();
+    }
+}
+
 // ---- the refresh window ----
 
 /// One flavour's run through the window with IMS down: a token with 75 s

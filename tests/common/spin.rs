@@ -214,6 +214,19 @@ pub async fn spin_up(
     tag: &str,
     setup: HostSetup,
 ) -> SpinUp {
+    spin_up_with_args(bin, build, manifest, tag, setup, &[]).await
+}
+
+/// [`spin_up`] with more arguments for `spin up` (trigger options such as
+/// `--idle-instance-timeout`).
+pub async fn spin_up_with_args(
+    bin: &str,
+    build: SpinBuild,
+    manifest: Manifest,
+    tag: &str,
+    setup: HostSetup,
+    extra: &[&str],
+) -> SpinUp {
     let wasm = build.wasm();
     let root = super::manifest_dir();
     let root = root.as_path();
@@ -248,6 +261,7 @@ pub async fn spin_up(
         args.push("--runtime-config-file".to_owned());
         args.push(path.join("runtime-config.toml").display().to_string());
     }
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
     let env = setup
         .vars
         .iter()

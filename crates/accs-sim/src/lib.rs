@@ -14,6 +14,7 @@ mod server;
 mod state;
 mod time;
 mod types;
+mod vault;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -30,6 +31,7 @@ pub use types::{
     Counters, Faults, Framing, RecordedRequest, RecordedTokenRequest, RecordedValidation,
     ScriptedResponse,
 };
+pub use vault::{VAULT_MOUNT, VAULT_TOKEN};
 
 use state::Shared;
 
@@ -37,6 +39,7 @@ use state::Shared;
 pub struct Sim {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    vault: Arc<vault::Vault>,
     task: JoinHandle<std::io::Result<()>>,
 }
 
@@ -53,9 +56,15 @@ impl Sim {
             .with_context(|| format!("binding {addr}"))?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(cfg));
-        let app = server::router(shared.clone());
+        let vault = Arc::new(vault::Vault::default());
+        let app = server::router(shared.clone()).merge(vault::router(vault.clone()));
         let task = tokio::spawn(async move { axum::serve(listener, app).await });
-        Ok(Sim { addr, shared, task })
+        Ok(Sim {
+            addr,
+            shared,
+            vault,
+            task,
+        })
     }
 
     /// Waits until the server task ends (it only does on an I/O error); for the binary.
@@ -115,6 +124,28 @@ impl Sim {
     /// revoked, as IMS never brings a revoked token back.
     pub fn reset(&self) {
         self.shared.reset();
+        self.vault.reset_reads();
+    }
+
+    /// The fake HashiCorp Vault's address (`src/vault.rs`): the `url` of a Spin
+    /// `[[variables_provider]] type = "vault"`, with [`VAULT_TOKEN`] and [`VAULT_MOUNT`].
+    pub fn vault_url(&self) -> String {
+        self.base_url()
+    }
+
+    /// What the fake Vault holds: each name's `value` (every other name is 404).
+    pub fn set_vault_secrets(&self, secrets: BTreeMap<String, String>) {
+        self.vault.set_secrets(secrets);
+    }
+
+    /// How often each secret was read from the fake Vault since the last
+    /// [`Sim::reset_vault_reads`] (or [`Sim::reset`]), names never read absent.
+    pub fn vault_reads(&self) -> BTreeMap<String, u64> {
+        self.vault.reads()
+    }
+
+    pub fn reset_vault_reads(&self) {
+        self.vault.reset_reads();
     }
 
     /// Replaces the current faults (including whatever is left of the script).

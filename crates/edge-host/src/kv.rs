@@ -1,4 +1,5 @@
-//! The key-value data behind the Spin flavour's `spin:key-value` store "default".
+//! The key-value data behind the Spin flavour's `spin:key-value` store "default",
+//! and the counters of the guest's key-value calls in both flavours.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,9 +10,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// every clone of it), so data written by one instance is seen by the next, as with a
 /// Spin key-value store.
 ///
-/// The counters count the guest's operations only (`get` / `set` calls made through
-/// `spin:key-value`, including ones that fail); the host-side accessors here do not
-/// count.
+/// The counters count the guest's operations only, including ones that fail: `get`
+/// (and `get-many`) in [`gets`](Self::gets), `set` (and `set-many`, `increment`) in
+/// [`sets`](Self::sets), `delete` (and `delete-many`) in [`deletes`](Self::deletes);
+/// `open`, `exists` and listing keys count nowhere. They count the Spin flavour's
+/// `spin:key-value` calls and the wasmtime flavour's `wasi:keyvalue` calls (whose data
+/// is not this map but a copy of the seed per `open`). The host-side accessors here do
+/// not count.
 #[derive(Clone, Default)]
 pub struct SharedKv {
     inner: Arc<Inner>,
@@ -24,6 +29,14 @@ struct Inner {
     sets: AtomicU64,
     deletes: AtomicU64,
     failing: AtomicBool,
+}
+
+/// Which counter a guest operation counts in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Read,
+    Write,
+    Delete,
 }
 
 /// Why a guest key-value operation failed.
@@ -132,24 +145,37 @@ impl SharedKv {
         self.check()
     }
 
+    /// Counts one guest operation of kind `op`, then fails it if failing is set.
+    pub(crate) fn count(&self, op: Op) -> Result<(), KvFailure> {
+        let counter = match op {
+            Op::Read => &self.inner.gets,
+            Op::Write => &self.inner.sets,
+            Op::Delete => &self.inner.deletes,
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+        self.check()
+    }
+
     pub(crate) fn guest_get(&self, k: &str) -> Result<Option<Vec<u8>>, KvFailure> {
-        self.inner.gets.fetch_add(1, Ordering::SeqCst);
-        self.check()?;
+        self.count(Op::Read)?;
         Ok(self.get(k))
     }
 
     pub(crate) fn guest_set(&self, k: &str, v: Vec<u8>) -> Result<(), KvFailure> {
-        self.inner.sets.fetch_add(1, Ordering::SeqCst);
-        self.check()?;
+        self.count(Op::Write)?;
         self.set(k, v);
         Ok(())
     }
 
     pub(crate) fn guest_delete(&self, k: &str) -> Result<(), KvFailure> {
-        self.inner.deletes.fetch_add(1, Ordering::SeqCst);
-        self.check()?;
+        self.count(Op::Delete)?;
         self.remove(k);
         Ok(())
+    }
+
+    /// Fails if failing is set; counts nothing (`open`, `exists`, listing keys).
+    pub(crate) fn uncounted(&self) -> Result<(), KvFailure> {
+        self.check()
     }
 
     pub(crate) fn guest_exists(&self, k: &str) -> Result<bool, KvFailure> {

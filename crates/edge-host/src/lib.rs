@@ -6,8 +6,9 @@
 //!   `spin:key-value@3.0.0` (store "default", backed by [`HostOptions::kv`]).
 //! - [`Flavour::Wasmtime`] provides what `wasmtime serve -Sconfig -Skeyvalue` does:
 //!   `wasi:config/store@0.2.0-rc.1` (from [`HostOptions::vars`]) and
-//!   `wasi:keyvalue@0.2.0-draft` (`wasmtime-wasi-keyvalue`'s in-memory bucket "",
-//!   seeded from [`HostOptions::kv_seed`]).
+//!   `wasi:keyvalue@0.2.0-draft` (`wasmtime-wasi-keyvalue`'s semantics: an in-memory
+//!   bucket "", seeded from [`HostOptions::kv_seed`]; implemented here, in `keyvalue`,
+//!   so that [`EdgeHost::kv`]'s counters count its calls too).
 //!
 //! Both get WASI 0.2 and 0.3 (cli, clocks, filesystem, random, sockets) and the WASI 0.3
 //! `wasi:http` client, whose default hooks send real requests (tests point the component
@@ -26,9 +27,15 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(target_os = "linux")]
+mod dir_watch;
+mod keyvalue;
 mod kv;
 mod logs;
 mod spin;
+
+#[cfg(target_os = "linux")]
+pub use dir_watch::DirWatch;
 
 pub use kv::SharedKv;
 
@@ -46,7 +53,6 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::p3::bindings::{Service, ServicePre};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
-use wasmtime_wasi_keyvalue::{WasiKeyValue, WasiKeyValueCtx, WasiKeyValueCtxBuilder};
 
 /// Which host the component is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -71,8 +77,9 @@ pub struct HostOptions {
     /// [`Flavour::Spin`]: the data behind `spin:key-value` store "default"; it outlives
     /// instances and is shared by clones of the host.
     pub kv: SharedKv,
-    /// [`Flavour::Wasmtime`]: the in-memory data of `wasmtime-wasi-keyvalue` (each instance
-    /// starts from this; each `open` of bucket "" gets its own copy).
+    /// [`Flavour::Wasmtime`]: the in-memory data of `wasi:keyvalue` (each instance
+    /// starts from this; each `open` of bucket "" gets its own copy, as with
+    /// `wasmtime-wasi-keyvalue`).
     pub kv_seed: BTreeMap<String, Vec<u8>>,
     /// A host directory mapped read-write at guest path `/cache`.
     pub preopen_dir: Option<PathBuf>,
@@ -109,7 +116,8 @@ pub(crate) struct Ctx {
     pub(crate) vars: Arc<BTreeMap<String, String>>,
     pub(crate) kv: SharedKv,
     config: WasiConfigVariables,
-    keyvalue: WasiKeyValueCtx,
+    /// The wasmtime flavour's `wasi:keyvalue` seed, copied by each `open`.
+    pub(crate) kv_seed: Arc<BTreeMap<String, Vec<u8>>>,
 }
 
 impl WasiView for Ctx {
@@ -210,7 +218,7 @@ struct HostInner {
     pre: ServicePre<Ctx>,
     vars: Arc<BTreeMap<String, String>>,
     kv: SharedKv,
-    kv_seed: BTreeMap<String, Vec<u8>>,
+    kv_seed: Arc<BTreeMap<String, Vec<u8>>>,
     preopen_dir: Option<PathBuf>,
     logs: LogSink,
 }
@@ -264,7 +272,7 @@ impl EdgeHost {
                 pre,
                 vars: Arc::new(opts.vars),
                 kv: opts.kv,
-                kv_seed: opts.kv_seed,
+                kv_seed: Arc::new(opts.kv_seed),
                 preopen_dir: opts.preopen_dir,
                 logs: LogSink::new(),
             }),
@@ -295,9 +303,7 @@ impl EdgeHost {
             vars: inner.vars.clone(),
             kv: inner.kv.clone(),
             config: inner.vars.iter().collect(),
-            keyvalue: WasiKeyValueCtxBuilder::new()
-                .in_memory_data(inner.kv_seed.clone())
-                .build(),
+            kv_seed: inner.kv_seed.clone(),
         };
         Ok(Store::new(engine(), ctx))
     }
@@ -336,7 +342,8 @@ impl EdgeHost {
         self.inner.logs.clear();
     }
 
-    /// The key-value data behind the Spin flavour's store "default".
+    /// The key-value data behind the Spin flavour's store "default", and the counters
+    /// of the guest's key-value calls in either flavour.
     pub fn kv(&self) -> SharedKv {
         self.inner.kv.clone()
     }
@@ -354,9 +361,7 @@ fn add_to_linker(linker: &mut Linker<Ctx>, flavour: Flavour) -> wasmtime::Result
             wasmtime_wasi_config::add_to_linker(linker, |ctx: &mut Ctx| {
                 WasiConfig::new(&ctx.config)
             })?;
-            wasmtime_wasi_keyvalue::add_to_linker(linker, |ctx: &mut Ctx| {
-                WasiKeyValue::new(&ctx.keyvalue, &mut ctx.table)
-            })?;
+            keyvalue::add_to_linker(linker)?;
         }
     }
     Ok(())

@@ -158,6 +158,21 @@ async fn wasmtime_kv_seed_and_writes_within_an_instance() -> anyhow::Result<()> 
     // wasmtime-wasi-keyvalue is per-instance in-memory data: a new instance starts from the seed.
     let resp = host.oneshot(get("/kv/written")).await?;
     assert_eq!(resp.status(), 404);
+    let resp = inst
+        .handle(http::Request::delete("http://localhost/kv/written").body(Default::default())?)
+        .await?;
+    assert_eq!(resp.status(), 200);
+
+    // The guest's wasi:keyvalue calls count as the Spin flavour's do (the
+    // listing not), and set_failing fails them.
+    let kv = host.kv();
+    assert_eq!((kv.gets(), kv.sets(), kv.deletes()), (3, 1, 1));
+    kv.set_failing(true);
+    let resp = inst.handle(get("/kv/seeded")).await?;
+    assert_eq!(resp.status(), 500);
+    assert!(text(&resp).contains("injected"), "{}", text(&resp));
+    kv.set_failing(false);
+    assert_eq!(text(&inst.handle(get("/kv/seeded")).await?), "seed value");
     Ok(())
 }
 
