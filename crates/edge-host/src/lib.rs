@@ -18,7 +18,7 @@
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! use edge_host::{EdgeHost, Flavour, HostOptions};
-//! let mut opts = HostOptions::new(Flavour::Spin, "target/wasm32-wasip2/release/accs_edge.wasm");
+//! let mut opts = HostOptions::new(Flavour::Spin, "target/accs-edge-spin-p3.wasm");
 //! opts.vars.insert("upstream".into(), "http://127.0.0.1:8080".into());
 //! let host = EdgeHost::new(opts)?;
 //! let req = http::Request::get("http://localhost/healthz").body(bytes::Bytes::new())?;
