@@ -26,6 +26,9 @@ pub const VARIABLES: &[&str] = &[
     "accs_timeout_ms",
     "sync_batch_size",
     "sync_concurrency",
+    "io_events_key_origin",
+    "io_events_actions",
+    "io_events_timeout_ms",
 ];
 
 pub const DEFAULT_TOKEN_URL: &str = "https://ims-na1.adobelogin.com/ims/token/v3";
@@ -93,6 +96,8 @@ pub struct Settings {
     pub sync_batch_size: usize,
     /// ACCS calls of one sync in flight at once.
     pub sync_concurrency: usize,
+    /// Adobe I/O Events deliveries (`/v1/events`): `crate::events_config`.
+    pub io_events: crate::events_config::EventsConfig,
 }
 
 /// A variable that is missing or malformed. Displays the name and what is
@@ -219,6 +224,8 @@ impl Settings {
                 as usize,
             sync_concurrency: number(get("sync_concurrency"), "sync_concurrency", 4, 1, 16)?
                 as usize,
+            io_events: crate::events_config::from_lookup(&get, allow_http)
+                .map_err(|e| err(e.variable, e.reason))?,
         })
     }
 

@@ -10,6 +10,8 @@ pub mod accs;
 pub mod auth;
 pub mod config;
 pub mod denials;
+pub mod events;
+pub mod events_config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod host;

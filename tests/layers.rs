@@ -10,11 +10,20 @@ use std::path::Path;
 /// Bottom to top. The leaves import nothing of ours; the host adapters are
 /// the only layer that names host interfaces, and nothing names them.
 const LAYERS: &[&[&str]] = &[
-    &["wire", "ports", "problem", "json_write", "scopes"],
+    &[
+        "wire",
+        "ports",
+        "problem",
+        "json_write",
+        "scopes",
+        "events_config",
+    ],
     &["config"],
     &["auth", "trace", "denials"],
     &["ims"],
     &["accs", "webhook"],
+    // Adobe I/O Events: verification and keys; the ledger is the webhooks'.
+    &["events"],
     &["routes"],
     &["host"],
     // Test and fuzzing support, above everything they exercise.
