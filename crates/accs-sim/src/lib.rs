@@ -8,6 +8,7 @@ mod accs;
 mod admin;
 mod config;
 mod ims;
+pub mod io_events;
 mod magento;
 mod seed;
 mod server;
@@ -37,6 +38,7 @@ use state::Shared;
 pub struct Sim {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    io_events: Arc<io_events::IoEvents>,
     task: JoinHandle<std::io::Result<()>>,
 }
 
@@ -53,9 +55,15 @@ impl Sim {
             .with_context(|| format!("binding {addr}"))?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(cfg));
-        let app = server::router(shared.clone());
+        let io_events = Arc::new(io_events::IoEvents::new(format!("http://{addr}")));
+        let app = server::router(shared.clone(), io_events.clone());
         let task = tokio::spawn(async move { axum::serve(listener, app).await });
-        Ok(Sim { addr, shared, task })
+        Ok(Sim {
+            addr,
+            shared,
+            io_events,
+            task,
+        })
     }
 
     /// Waits until the server task ends (it only does on an I/O error); for the binary.
@@ -79,6 +87,12 @@ impl Sim {
     /// The ACCS base the component is configured with: `http://ADDR/TENANT`, no trailing slash.
     pub fn accs_base_url(&self) -> String {
         format!("{}/{}", self.base_url(), self.shared.cfg.tenant)
+    }
+
+    /// The Adobe I/O Events double: its key server (on this address, at
+    /// `/prod/keys/...`) and a sender of signed deliveries.
+    pub fn io_events(&self) -> &io_events::IoEvents {
+        &self.io_events
     }
 
     pub fn config(&self) -> &SimConfig {
