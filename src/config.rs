@@ -224,7 +224,7 @@ impl Settings {
                 as usize,
             sync_concurrency: number(get("sync_concurrency"), "sync_concurrency", 4, 1, 16)?
                 as usize,
-            io_events: crate::events_config::from_lookup(&get, allow_http)
+            io_events: crate::events_config::from_lookup(get, allow_http)
                 .map_err(|e| err(e.variable, e.reason))?,
         })
     }

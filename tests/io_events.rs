@@ -278,7 +278,8 @@ async fn each_signature_alone_verifies_and_bad_ones_are_401_with_nothing_sent() 
         }
         let tampered =
             serde_json::to_vec(&io.event("sig-1", STOCK, CLIENT_ID, stock(&["SKU-0001"]))).unwrap();
-        let cases: Vec<(&str, Vec<(String, String)>, &[u8])> = vec![
+        type Case<'a> = (&'a str, Vec<(String, String)>, &'a [u8]);
+        let cases: Vec<Case> = vec![
             (
                 "both signatures by a stranger",
                 io.headers_with(&body, Some("sig-2"), 0, [Some(STRANGER), Some(STRANGER)]),

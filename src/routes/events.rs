@@ -64,7 +64,7 @@ pub fn get<P: Ports>(
     if let Some(p) = not_configured(ctx.settings, ledger) {
         return Err(p);
     }
-    let value = challenge::value(req.query.as_deref()).map_err(|()| {
+    let value = challenge::value(req.query.as_deref()).ok_or_else(|| {
         Problem::bad_request(format!(
             "send `?challenge=<value>` with 1 to {} letters, digits or `-._~`",
             challenge::MAX_LEN
@@ -96,10 +96,10 @@ pub fn head_refusal(
     if let Some(p) = not_configured(settings, ledger) {
         return Some(p);
     }
-    if req.method == "POST" {
-        if let Err(e) = signature::pairs(|n| req.header(n)) {
-            return Some(Problem::new(Code::Unauthorized, e.to_string()));
-        }
+    if req.method == "POST"
+        && let Err(e) = signature::pairs(|n| req.header(n))
+    {
+        return Some(Problem::new(Code::Unauthorized, e.to_string()));
     }
     None
 }
