@@ -112,8 +112,12 @@ pub async fn post<P: Ports>(
     if let Some(p) = not_configured(ctx.settings, ledger) {
         return Err(p);
     }
+    // `not_configured` refuses a missing ledger; this only keeps it a value.
     let Some(ledger) = ledger else {
-        unreachable!("not_configured checks the ledger")
+        return Err(Problem::new(
+            Code::WebhookNotConfigured,
+            "no event ledger on this deployment",
+        ));
     };
     let pairs = signature::pairs(|n| req.header(n))
         .map_err(|e| Problem::new(Code::Unauthorized, e.to_string()))?;
