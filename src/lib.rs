@@ -10,6 +10,7 @@ pub mod accs;
 pub mod auth;
 pub mod config;
 pub mod denials;
+pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod host;

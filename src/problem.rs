@@ -33,6 +33,9 @@ pub enum Code {
     /// The webhook ledger could not be read or written (or a record did not
     /// authenticate): replay protection fails closed, nothing is sent.
     LedgerUnavailable,
+    /// An Adobe I/O Events public key could not be fetched: the delivery's
+    /// signature cannot be checked now, nothing is sent, I/O Events retries.
+    EventsKeyUnavailable,
     Conflict,
     Internal,
 }
@@ -58,6 +61,7 @@ impl Code {
             Code::AccsTimeout => "accs_timeout",
             Code::WebhookNotConfigured => "webhook_not_configured",
             Code::LedgerUnavailable => "ledger_unavailable",
+            Code::EventsKeyUnavailable => "io_events_key_unavailable",
             Code::Conflict => "conflict",
             Code::Internal => "internal_error",
         }
@@ -76,7 +80,10 @@ impl Code {
             Code::AccsTimeout => 504,
             Code::ConfigInvalid | Code::Internal => 500,
             Code::ImsAuthFailed | Code::AccsAuthFailed | Code::AccsUnavailable => 502,
-            Code::ImsUnavailable | Code::WebhookNotConfigured | Code::LedgerUnavailable => 503,
+            Code::ImsUnavailable
+            | Code::WebhookNotConfigured
+            | Code::LedgerUnavailable
+            | Code::EventsKeyUnavailable => 503,
             Code::Conflict => 409,
             Code::AccsRateLimited => 429,
             Code::AccsError => 400,
@@ -103,6 +110,7 @@ impl Code {
             Code::AccsTimeout => "ACCS time budget spent",
             Code::WebhookNotConfigured => "Webhooks not configured",
             Code::LedgerUnavailable => "Webhook ledger unavailable",
+            Code::EventsKeyUnavailable => "I/O Events public key unavailable",
             Code::Conflict => "Delivery in progress",
             Code::Internal => "Internal error",
         }
@@ -263,6 +271,7 @@ mod tests {
             AccsTimeout,
             WebhookNotConfigured,
             LedgerUnavailable,
+            EventsKeyUnavailable,
             Conflict,
             Internal,
         ];

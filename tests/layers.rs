@@ -14,7 +14,9 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["auth", "trace", "denials"],
     &["ims"],
-    &["accs", "webhook"],
+    // `events` (Adobe I/O Events' signatures and keys) names neither
+    // neighbour: `routes` joins it to the webhooks' ledger.
+    &["accs", "webhook", "events"],
     &["routes"],
     &["host"],
     // Test and fuzzing support, above everything they exercise.

@@ -37,6 +37,8 @@ pub struct Settings {
     pub sync_batch_size: usize,
     /// ACCS calls of one sync in flight at once.
     pub sync_concurrency: usize,
+    /// Adobe I/O Events deliveries (`/v1/events`): `super::io_events`.
+    pub io_events: super::io_events::EventsConfig,
 }
 
 impl Settings {
@@ -140,6 +142,8 @@ impl Settings {
             accs_timeout_ms: number(get(ACCS_TIMEOUT_MS.name), &ACCS_TIMEOUT_MS)?,
             sync_batch_size: number(get(SYNC_BATCH_SIZE.name), &SYNC_BATCH_SIZE)? as usize,
             sync_concurrency: number(get(SYNC_CONCURRENCY.name), &SYNC_CONCURRENCY)? as usize,
+            io_events: super::io_events::from_lookup(get, allow_http)
+                .map_err(|e| err(e.variable, e.reason))?,
         })
     }
 

@@ -19,6 +19,9 @@ pub const VARIABLES: &[&str] = &[
     "accs_timeout_ms",
     "sync_batch_size",
     "sync_concurrency",
+    "io_events_key_origin",
+    "io_events_actions",
+    "io_events_timeout_ms",
 ];
 
 pub const DEFAULT_TOKEN_URL: &str = "https://ims-na1.adobelogin.com/ims/token/v3";

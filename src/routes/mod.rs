@@ -1,5 +1,6 @@
 //! The inbound API: routing, authentication, and one log line per request.
 
+pub mod events;
 pub mod inventory;
 pub mod orders;
 pub mod passthrough;
@@ -28,6 +29,8 @@ pub struct Edge {
     pub warned_unscoped: Cell<bool>,
     /// The webhook ledger, when `webhook_secrets` holds a usable secret.
     pub ledger: Option<crate::webhook::ledger::Ledger>,
+    /// The Adobe I/O Events ledger: the same mechanism, its own namespace.
+    pub events_ledger: Option<crate::webhook::ledger::Ledger>,
 }
 
 pub struct App<P> {
@@ -41,6 +44,7 @@ impl<P: Ports> App<P> {
             tokens: Tokens::new(&settings),
             warned_unscoped: Cell::new(false),
             ledger: crate::webhook::ledger::Ledger::new(&settings, ports.kv_shared()),
+            events_ledger: crate::webhook::ledger::Ledger::for_events(&settings, ports.kv_shared()),
             settings,
         });
         App { ports, edge }
@@ -73,6 +77,10 @@ impl<P: Ports> App<P> {
         let (key, refused) = match route {
             Route::Health | Route::OpenApi => return None,
             Route::Webhook(_) => (None, webhooks_head(edge, head, self.ports.now_ms())?),
+            Route::Events => (
+                None,
+                events::head_refusal(&edge.settings, edge.events_ledger.as_ref(), head)?,
+            ),
             _ => match self.authorize(edge, head, &route) {
                 (_, Ok(())) => return None,
                 (key, Err(p)) => (key, p),
@@ -181,6 +189,23 @@ impl<P: Ports> App<P> {
             template,
             started,
         );
+        // Adobe I/O Events: Adobe's signature is the authentication, and the
+        // route's budget (`io_events_timeout_ms`) answers inside I/O Events' 10 s.
+        if route == Route::Events {
+            let mut ctx = ctx;
+            let budget_ms = edge
+                .settings
+                .accs_timeout_ms
+                .min(edge.settings.io_events.timeout_ms);
+            ctx.budget = crate::accs::retry::Budget::new(started, budget_ms);
+            let ledger = edge.events_ledger.as_ref();
+            let result = if req.method == "GET" {
+                events::get(&ctx, ledger, req)
+            } else {
+                events::post(&ctx, ledger, req).await
+            };
+            return (template, result);
+        }
         // Webhooks authenticate by signature only: an API key never opens them,
         // and a signature never opens anything else.
         if let Route::Webhook(topic) = route {
@@ -213,7 +238,7 @@ impl<P: Ports> App<P> {
             Route::Orders => orders::list(&ctx, query).await.map(ok),
             Route::Order(id) => orders::get_one(&ctx, id).await.map(ok),
             Route::Passthrough(rest) => passthrough::forward(&ctx, req, rest).await,
-            Route::Webhook(_) => unreachable!("answered above"),
+            Route::Webhook(_) | Route::Events => unreachable!("answered above"),
         };
         (template, result)
     }
@@ -259,8 +284,9 @@ pub fn variables_for(path: &str) -> impl Iterator<Item = &'static str> + use<> {
     };
     let none = matches!(path, "/healthz" | "/v1/openapi.json");
     let webhooks = under("/v1/webhooks");
+    let events = path == "/v1/events";
     let passthrough = under("/v1/accs");
-    let sync = webhooks || path == "/v1/inventory/source-items";
+    let sync = webhooks || events || path == "/v1/inventory/source-items";
     crate::config::VARIABLES
         .iter()
         .copied()
@@ -268,6 +294,7 @@ pub fn variables_for(path: &str) -> impl Iterator<Item = &'static str> + use<> {
             _ if none => false,
             "token_cache_dir" => false,
             "webhook_secrets" => webhooks,
+            "io_events_key_origin" | "io_events_actions" | "io_events_timeout_ms" => events,
             "passthrough_allow" => passthrough,
             "sync_batch_size" | "sync_concurrency" => sync,
             _ => true,
@@ -333,6 +360,8 @@ enum Route<'a> {
     /// The raw path after `/v1/accs`.
     Passthrough(&'a str),
     Webhook(&'a str),
+    /// Adobe I/O Events deliveries and their registration challenge.
+    Events,
 }
 
 impl<'a> Route<'a> {
@@ -353,6 +382,7 @@ impl<'a> Route<'a> {
             ["v1", "inventory", "source-items"] => (Route::SourceItems, "POST"),
             ["v1", "orders"] => (Route::Orders, "GET"),
             ["v1", "orders", id] => (Route::Order(id), "GET"),
+            ["v1", "events"] => (Route::Events, "GET, POST"),
             ["v1", "webhooks", topic] if webhooks::TOPICS.contains(topic) => {
                 (Route::Webhook(topic), "POST")
             }
@@ -370,7 +400,7 @@ impl<'a> Route<'a> {
     /// (health, the document, webhooks).
     fn scope(&self, method: &str) -> Option<Scope> {
         Some(match self {
-            Route::Health | Route::OpenApi | Route::Webhook(_) => return None,
+            Route::Health | Route::OpenApi | Route::Webhook(_) | Route::Events => return None,
             Route::Token => Scope::TokenRead,
             Route::Products => Scope::ProductsRead,
             Route::Product(_) if method == "PUT" => Scope::ProductsWrite,
@@ -393,6 +423,7 @@ impl<'a> Route<'a> {
             Route::Order(_) => "/v1/orders/{id}",
             Route::Passthrough(_) => "/v1/accs/{path}",
             Route::Webhook(_) => "/v1/webhooks/{topic}",
+            Route::Events => "/v1/events",
         }
     }
 }

@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 pub const TOPICS: &[&str] = &["inventory", "products"];
 pub const MAX_PRODUCTS: usize = 1_000;
 /// When a sender should try again after the ledger failed.
-const LEDGER_RETRY_AFTER_S: u64 = 5;
+pub(super) const LEDGER_RETRY_AFTER_S: u64 = 5;
 
 pub async fn post<P: Ports>(
     ctx: &Ctx<'_, P>,
@@ -249,7 +249,7 @@ fn busy(retry_after_s: u64) -> Problem {
     .with_retry_after(retry_after_s)
 }
 
-fn done(owner: String, status: u16, summary: Option<String>, now_ms: u64) -> Record {
+pub(super) fn done(owner: String, status: u16, summary: Option<String>, now_ms: u64) -> Record {
     Record {
         state: State::Done,
         owner,
@@ -267,7 +267,7 @@ fn done(owner: String, status: u16, summary: Option<String>, now_ms: u64) -> Rec
 /// 200 only when every item landed (now or in an earlier delivery). Else
 /// the sender must retry: 429 or 503 with `Retry-After` while ACCS is
 /// throttling or failing, 422 when ACCS refused items outright.
-fn finish(
+pub(super) fn finish(
     outcome: Outcome<'_>,
     owner: String,
     before: &[usize],
@@ -320,7 +320,7 @@ fn finish(
     (resp, record)
 }
 
-async fn sync_inventory<'b, P: Ports>(
+pub(super) async fn sync_inventory<'b, P: Ports>(
     ctx: &Ctx<'_, P>,
     body: &'b [u8],
     landed: &[usize],
@@ -381,7 +381,7 @@ fn validate_products(body: &[u8]) -> Result<Vec<Upsert>, Problem> {
     Err(p)
 }
 
-async fn sync_products<P: Ports>(
+pub(super) async fn sync_products<P: Ports>(
     ctx: &Ctx<'_, P>,
     body: &[u8],
     landed: &[usize],

@@ -355,8 +355,32 @@ impl Ledger {
             .iter()
             .rev()
             .find_map(|s| crate::webhook::signature::key(s.expose()))?;
-        let mut mac = HmacSha256::new_from_slice(&secret).ok()?;
-        mac.update(b"accs-edge webhook ledger v2\0");
+        Ledger::keyed(
+            &secret,
+            b"accs-edge webhook ledger v2\0",
+            settings,
+            kv_shared,
+        )
+    }
+
+    /// The ledger of Adobe I/O Events deliveries: the same mechanism, keyed
+    /// from the **last** `ims_client_secret` (I/O Events signs with Adobe's
+    /// keys, so there is no shared secret; rotation adds the new client
+    /// secret in front, as for `webhook_secrets`), so its names, its
+    /// namespace and its sweep are apart from the webhooks'.
+    pub fn for_events(settings: &Settings, kv_shared: bool) -> Option<Ledger> {
+        let secret = settings.ims_client_secrets.last()?.expose().as_bytes();
+        Ledger::keyed(
+            secret,
+            b"accs-edge io-events ledger v1\0",
+            settings,
+            kv_shared,
+        )
+    }
+
+    fn keyed(secret: &[u8], label: &[u8], settings: &Settings, kv_shared: bool) -> Option<Ledger> {
+        let mut mac = HmacSha256::new_from_slice(secret).ok()?;
+        mac.update(label);
         mac.update(settings.accs_base_url.as_str().as_bytes());
         mac.update(b"\0");
         mac.update(settings.ims_client_id.as_bytes());

@@ -8,6 +8,7 @@ mod accs;
 mod admin;
 mod config;
 mod ims;
+pub mod io_events;
 mod magento;
 mod seed;
 mod server;
@@ -40,6 +41,7 @@ pub struct Sim {
     addr: SocketAddr,
     shared: Arc<Shared>,
     vault: Arc<vault::Vault>,
+    io_events: Arc<io_events::IoEvents>,
     task: JoinHandle<std::io::Result<()>>,
 }
 
@@ -57,12 +59,15 @@ impl Sim {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(cfg));
         let vault = Arc::new(vault::Vault::default());
-        let app = server::router(shared.clone()).merge(vault::router(vault.clone()));
+        let io_events = Arc::new(io_events::IoEvents::new(format!("http://{addr}")));
+        let app =
+            server::router(shared.clone(), io_events.clone()).merge(vault::router(vault.clone()));
         let task = tokio::spawn(async move { axum::serve(listener, app).await });
         Ok(Sim {
             addr,
             shared,
             vault,
+            io_events,
             task,
         })
     }
@@ -88,6 +93,12 @@ impl Sim {
     /// The ACCS base the component is configured with: `http://ADDR/TENANT`, no trailing slash.
     pub fn accs_base_url(&self) -> String {
         format!("{}/{}", self.base_url(), self.shared.cfg.tenant)
+    }
+
+    /// The Adobe I/O Events double: its key server (on this address, at
+    /// `/prod/keys/...`) and a sender of signed deliveries.
+    pub fn io_events(&self) -> &io_events::IoEvents {
+        &self.io_events
     }
 
     pub fn config(&self) -> &SimConfig {

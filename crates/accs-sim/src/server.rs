@@ -9,8 +9,9 @@ use axum::routing::post;
 use crate::state::Shared;
 use crate::{accs, admin, ims};
 
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
+pub(crate) fn router(shared: Arc<Shared>, io: Arc<crate::io_events::IoEvents>) -> Router {
     Router::new()
+        .merge(crate::io_events::router(io))
         .route("/ims/token/v3", post(ims::token))
         .route("/ims/validate_token/v1", post(ims::validate))
         .nest("/_admin", admin::router())

@@ -1,0 +1,255 @@
+//! A double of Adobe I/O Events: the key server of `static.adobeioevents.com`
+//! (`GET /prod/keys/pub-key-<uuid>.pem`, PEM SPKI public keys) and a sender
+//! of deliveries as I/O Events makes them (AdobeDocs/adobe-io-events
+//! `src/pages/guides/index.md`): CloudEvents JSON, single or a batch array,
+//! signed over the raw body with RSA-SHA256 by two key pairs, the signatures
+//! in `x-adobe-digital-signature-1`/`-2` and the keys' paths in
+//! `x-adobe-public-key1-path`/`-2-path`; `x-adobe-event-id` kept across
+//! retries, `x-adobe-delivery-id` new for each attempt, `x-adobe-retry-count`
+//! on retries (`src/pages/common/retry-doc.md`).
+//!
+//! The key pairs are generated once per process and shared by every
+//! simulator in it; the private keys never leave this module.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use rsa::pkcs1v15::SigningKey;
+use rsa::pkcs8::{EncodePublicKey, LineEnding};
+use rsa::signature::{SignatureEncoding, Signer};
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+/// One key pair of I/O Events: where its public key is served, and both halves.
+struct KeyPair {
+    path: String,
+    private: RsaPrivateKey,
+    pem: String,
+}
+
+fn pairs() -> &'static [KeyPair] {
+    static PAIRS: OnceLock<Vec<KeyPair>> = OnceLock::new();
+    PAIRS.get_or_init(|| {
+        (0..3)
+            .map(|n| {
+                let private =
+                    RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("RSA keygen");
+                let pem = RsaPublicKey::from(&private)
+                    .to_public_key_pem(LineEnding::LF)
+                    .expect("PEM");
+                let path = format!(
+                    "/prod/keys/pub-key-{n}{n}{n}{n}{n}{n}{n}{n}-aaaa-4bbb-8ccc-{:012x}.pem",
+                    rand::random::<u64>() & 0xffff_ffff_ffff
+                );
+                KeyPair { path, private, pem }
+            })
+            .collect()
+    })
+}
+
+/// Key 0 and key 1 sign deliveries, as I/O Events' two pairs; key 2 is a
+/// stranger's: its public key is served (so a fetch succeeds) but I/O
+/// Events never signs with it.
+pub const STRANGER: usize = 2;
+
+pub struct IoEvents {
+    origin: String,
+    fetches: Mutex<BTreeMap<String, u32>>,
+    /// 0: serve the keys; else answer every key request with this status.
+    key_status: AtomicU16,
+    deliveries: AtomicU64,
+}
+
+pub(crate) fn router<S: Clone + Send + Sync + 'static>(io: Arc<IoEvents>) -> Router<S> {
+    Router::new()
+        .route("/prod/keys/{file}", get(key))
+        .with_state(io)
+}
+
+async fn key(State(io): State<Arc<IoEvents>>, Path(file): Path<String>) -> Response {
+    let path = format!("/prod/keys/{file}");
+    *io.fetches.lock().unwrap().entry(path.clone()).or_default() += 1;
+    match io.key_status.load(Ordering::SeqCst) {
+        0 => {}
+        s => {
+            return StatusCode::from_u16(s)
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+                .into_response();
+        }
+    }
+    match pairs().iter().find(|k| k.path == path) {
+        Some(k) => ([("content-type", "application/x-pem-file")], k.pem.clone()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+impl IoEvents {
+    pub(crate) fn new(origin: String) -> Self {
+        IoEvents {
+            origin,
+            fetches: Mutex::default(),
+            key_status: AtomicU16::new(0),
+            deliveries: AtomicU64::new(0),
+        }
+    }
+
+    /// What `io_events_key_origin` is set to against this simulator.
+    pub fn key_origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The path of key `n`'s public key (`/prod/keys/pub-key-<uuid>.pem`).
+    pub fn key_path(&self, n: usize) -> &'static str {
+        &pairs()[n].path
+    }
+
+    /// Key `n`'s public key, PEM SPKI.
+    pub fn public_pem(&self, n: usize) -> &'static str {
+        &pairs()[n].pem
+    }
+
+    /// Key requests so far, every path and answer counted.
+    pub fn key_fetches(&self) -> u32 {
+        self.fetches.lock().unwrap().values().sum()
+    }
+
+    /// From now on every key request is answered `status`; 0 serves again.
+    pub fn fail_keys(&self, status: u16) {
+        self.key_status.store(status, Ordering::SeqCst);
+    }
+
+    /// Key `n`'s base64 RSA-SHA256 (PKCS#1 v1.5) signature of `body`.
+    pub fn sign(&self, n: usize, body: &[u8]) -> String {
+        let sig = SigningKey::<Sha256>::new(pairs()[n].private.clone()).sign(body);
+        base64::engine::general_purpose::STANDARD.encode(sig.to_vec())
+    }
+
+    /// A CloudEvents 1.0 event as I/O Events delivers a custom event:
+    /// `eventid` and `recipientclientid` added to what the publisher sent.
+    pub fn event(&self, event_id: &str, event_type: &str, recipient: &str, data: Value) -> Value {
+        json!({
+            "specversion": "1.0",
+            "type": event_type,
+            "source": "urn:uuid:accs-sim-provider",
+            "id": format!("ce-{event_id}"),
+            "time": "2026-01-01T00:00:00Z",
+            "datacontenttype": "application/json",
+            "eventid": event_id,
+            "recipientclientid": recipient,
+            "data": data,
+        })
+    }
+
+    /// The headers of one delivery attempt of `body`, signed by keys 0 and
+    /// 1 (`signers` overrides which key signs each slot; `None` leaves the
+    /// slot out). `retry` is the attempt's `x-adobe-retry-count` (0: none).
+    pub fn headers_with(
+        &self,
+        body: &[u8],
+        event_id: Option<&str>,
+        retry: u32,
+        signers: [Option<usize>; 2],
+    ) -> Vec<(String, String)> {
+        let n = self.deliveries.fetch_add(1, Ordering::SeqCst);
+        let mut h = vec![
+            (
+                "content-type".to_owned(),
+                "application/json; charset=utf-8".to_owned(),
+            ),
+            ("user-agent".to_owned(), "Adobe/1.0".to_owned()),
+            ("x-adobe-delivery-id".to_owned(), format!("delivery-{n}")),
+        ];
+        if let Some(id) = event_id {
+            h.push(("x-adobe-event-id".into(), id.into()));
+        }
+        if retry > 0 {
+            h.push(("x-adobe-retry-count".into(), retry.to_string()));
+        }
+        for (slot, signer) in signers.iter().enumerate() {
+            if let Some(k) = signer {
+                h.push((
+                    format!("x-adobe-digital-signature-{}", slot + 1),
+                    self.sign(*k, body),
+                ));
+                h.push((
+                    format!("x-adobe-public-key{}-path", slot + 1),
+                    self.key_path(slot).to_owned(),
+                ));
+            }
+        }
+        h
+    }
+
+    /// [`IoEvents::headers_with`], signed as I/O Events signs.
+    pub fn headers(
+        &self,
+        body: &[u8],
+        event_id: Option<&str>,
+        retry: u32,
+    ) -> Vec<(String, String)> {
+        self.headers_with(body, event_id, retry, [Some(0), Some(1)])
+    }
+
+    /// Sends one attempt to `url` (a webhook URL), as I/O Events would.
+    pub async fn deliver(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        body: &[u8],
+        event_id: Option<&str>,
+        retry: u32,
+    ) -> reqwest::Result<reqwest::Response> {
+        let mut req = client.post(url).body(body.to_vec());
+        for (k, v) in self.headers(body, event_id, retry) {
+            req = req.header(k, v);
+        }
+        req.send().await
+    }
+
+    /// Retries `body` with the same event id until the answer is not 429
+    /// or 5xx (505 aside), at most `attempts` times, as I/O Events does (its
+    /// minutes between attempts left out): the last answer's status and body.
+    pub async fn deliver_until_settled(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        body: &[u8],
+        event_id: Option<&str>,
+        attempts: u32,
+    ) -> reqwest::Result<(u16, Value, u32)> {
+        let mut retry = 0;
+        loop {
+            let r = self.deliver(client, url, body, event_id, retry).await?;
+            let status = r.status().as_u16();
+            let v = r.json::<Value>().await.unwrap_or(Value::Null);
+            let retried = status == 429 || (status >= 500 && status != 505);
+            retry += 1;
+            if !retried || retry >= attempts {
+                return Ok((status, v, retry));
+            }
+        }
+    }
+
+    /// The registration challenge: `GET url?challenge=value`.
+    pub async fn challenge(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        value: &str,
+        accept: Option<&str>,
+    ) -> reqwest::Result<reqwest::Response> {
+        let mut req = client.get(format!("{url}?challenge={value}"));
+        if let Some(a) = accept {
+            req = req.header("accept", a);
+        }
+        req.send().await
+    }
+}

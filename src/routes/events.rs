@@ -1,0 +1,373 @@
+//! `GET /v1/events?challenge=…` and `POST /v1/events`: Adobe I/O Events
+//! deliveries that trigger the webhook syncs (`inventory`, `products`).
+//!
+//! Order of work for a delivery: configuration (503 without
+//! `io_events_actions`, or without a store for the ledger), the signatures
+//! over the raw body (401; 503 when a key cannot be fetched), then parsing
+//! (400), the recipient (403), and for each event its type (unmapped:
+//! acknowledged, nothing sent), its ledger entry on the event id, its sync
+//! and the ledger's record of it. Nothing is parsed before a signature holds.
+//!
+//! I/O Events retries only 429 and 5xx (but 505), for 24 h, and disables a
+//! registration that fails 80 % of 10 attempts (AdobeDocs/adobe-io-events
+//! `src/pages/common/retry-doc.md`). So an event that cannot land (a
+//! malformed `data`, a 4xx from ACCS) is reported in a 200 and logged, never
+//! retried, and an event that may still land (throttling, an outage, the
+//! route's budget spent) makes the answer 503 with `Retry-After`: the retry
+//! carries the same event id and resumes from the ledger.
+
+use super::webhooks;
+use crate::accs::Ctx;
+use crate::config::io_events::Action;
+use crate::events::delivery::{self, Event};
+use crate::events::keys::Keys;
+use crate::events::verify::{self, VerifyError};
+use crate::events::{challenge, signature};
+use crate::ports::Ports;
+use crate::problem::{Code, Problem};
+use crate::webhook::ledger::{self, Ledger, Record, State, Verdict, Where};
+use crate::wire::{InRequest, InResponse};
+use serde_json::{Value, json};
+
+/// The ledger's topic for event ids: apart from any webhook topic.
+const TOPIC: &str = "io-events";
+/// When I/O Events should come back for what did not land: its own first
+/// retry is after a minute anyway.
+const DEFAULT_RETRY_AFTER_S: u64 = 60;
+
+/// Why this deployment cannot take deliveries, if it cannot.
+pub fn not_configured(
+    ctx_settings: &crate::config::Settings,
+    ledger: Option<&Ledger>,
+) -> Option<Problem> {
+    if ctx_settings.io_events.actions.is_empty() {
+        return Some(Problem::new(
+            Code::WebhookNotConfigured,
+            "set `io_events_actions` (event.type=inventory;other.type=products) to receive Adobe I/O Events",
+        ));
+    }
+    match ledger.map(Ledger::place) {
+        Some(Where::Kv | Where::Dir(_)) => None,
+        _ => Some(Problem::new(
+            Code::WebhookNotConfigured,
+            "set `token_cache_dir` to receive Adobe I/O Events here: this host's key-value store keeps nothing beyond one instance, and the event ledger (deduplication) lives in that directory",
+        )),
+    }
+}
+
+/// The registration challenge.
+pub fn get<P: Ports>(
+    ctx: &Ctx<'_, P>,
+    ledger: Option<&Ledger>,
+    req: &InRequest,
+) -> Result<InResponse, Problem> {
+    if let Some(p) = not_configured(ctx.settings, ledger) {
+        return Err(p);
+    }
+    let value = challenge::value(req.query.as_deref()).ok_or_else(|| {
+        Problem::bad_request(format!(
+            "send `?challenge=<value>` with 1 to {} letters, digits or `-._~`",
+            challenge::MAX_LEN
+        ))
+    })?;
+    let (content_type, body) = if challenge::wants_json(req.header("accept")) {
+        ("application/json", challenge::json_body(value))
+    } else {
+        ("text/plain; charset=utf-8", value.as_bytes().to_vec())
+    };
+    Ok(InResponse {
+        status: 200,
+        headers: vec![
+            ("content-type", content_type.to_owned()),
+            ("x-content-type-options", "nosniff".to_owned()),
+            ("cache-control", "no-store".to_owned()),
+        ],
+        body,
+    })
+}
+
+/// The refusal a delivery's head earns before its body is read: no
+/// configuration, or no usable signature header.
+pub fn head_refusal(
+    settings: &crate::config::Settings,
+    ledger: Option<&Ledger>,
+    req: &InRequest,
+) -> Option<Problem> {
+    if let Some(p) = not_configured(settings, ledger) {
+        return Some(p);
+    }
+    if req.method == "POST"
+        && let Err(e) = signature::pairs(|n| req.header(n))
+    {
+        return Some(Problem::new(Code::Unauthorized, e.to_string()));
+    }
+    None
+}
+
+pub async fn post<P: Ports>(
+    ctx: &Ctx<'_, P>,
+    ledger: Option<&Ledger>,
+    req: &InRequest,
+) -> Result<InResponse, Problem> {
+    if let Some(p) = not_configured(ctx.settings, ledger) {
+        return Err(p);
+    }
+    // `not_configured` refuses a missing ledger; this only keeps it a value.
+    let Some(ledger) = ledger else {
+        return Err(Problem::new(
+            Code::WebhookNotConfigured,
+            "no event ledger on this deployment",
+        ));
+    };
+    let pairs = signature::pairs(|n| req.header(n))
+        .map_err(|e| Problem::new(Code::Unauthorized, e.to_string()))?;
+    let keys = Keys::new(ctx.settings, ctx.ports);
+    let left = ctx.budget.remaining(ctx.ports.now_ms());
+    verify::verify(&keys, &pairs, &req.body, left)
+        .await
+        .map_err(|e| match e {
+            VerifyError::Unauthorized(e) => Problem::new(Code::Unauthorized, e.to_string()),
+            VerifyError::KeyUnavailable(e) => Problem::new(
+                Code::EventsKeyUnavailable,
+                format!(
+                    "{e}: the delivery's signature cannot be checked now; nothing was sent to ACCS"
+                ),
+            )
+            .with_retry_after(DEFAULT_RETRY_AFTER_S),
+        })?;
+
+    let events = delivery::parse(&req.body, req.header("x-adobe-event-id"))
+        .map_err(|e| Problem::bad_request(e.to_string()))?;
+    if !delivery::all_for(&events, &ctx.settings.ims_client_id) {
+        return Err(Problem::new(
+            Code::Forbidden,
+            "an event of this delivery is not addressed to this deployment's ims_client_id (recipientclientid); nothing was sent to ACCS",
+        ));
+    }
+
+    let mut outcomes = Vec::with_capacity(events.len());
+    for event in &events {
+        let fate = match ctx.settings.io_events.action(&event.event_type) {
+            None => Fate::ignored(),
+            Some(_) if !ctx.budget_left() => Fate::pending(None, None),
+            Some(action) => one(ctx, ledger, event, action).await,
+        };
+        log_fate(ctx, event, &fate);
+        outcomes.push(fate);
+    }
+    Ok(answer(ctx, &events, outcomes))
+}
+
+/// What became of one event.
+struct Fate {
+    result: &'static str,
+    status: Option<u16>,
+    report: Option<Value>,
+    retry_after: Option<u64>,
+}
+
+impl Fate {
+    fn ignored() -> Fate {
+        Fate {
+            result: "ignored",
+            status: None,
+            report: None,
+            retry_after: None,
+        }
+    }
+
+    fn pending(status: Option<u16>, retry_after: Option<u64>) -> Fate {
+        Fate {
+            result: "pending",
+            status,
+            report: None,
+            retry_after,
+        }
+    }
+
+    fn ledger_failed(ledger: &Ledger, ctx_ports: &impl Ports, e: &ledger::LedgerError) -> Fate {
+        ledger.warn(ctx_ports, e);
+        Fate::pending(Some(503), Some(webhooks::LEDGER_RETRY_AFTER_S))
+    }
+}
+
+/// One mapped event: the webhook's ledger steps and sync, on its event id.
+async fn one<P: Ports>(ctx: &Ctx<'_, P>, ledger: &Ledger, event: &Event, action: Action) -> Fate {
+    // `data` is the sync's body; its digest binds the event id to it.
+    let body = serde_json::to_vec(event.data.as_ref().unwrap_or(&Value::Null)).unwrap_or_default();
+    let digest = ledger::body_digest(&body);
+    let entry = match ledger.read(ctx.ports, TOPIC, &event.id).await {
+        Ok(entry) => entry,
+        Err(e) => return Fate::ledger_failed(ledger, ctx.ports, &e),
+    };
+    let landed = match ledger::verdict(entry.record.as_ref(), ctx.ports.now_ms(), &digest) {
+        Verdict::Replay { status, .. } => {
+            return Fate {
+                result: "duplicate",
+                status: Some(status),
+                report: None,
+                retry_after: None,
+            };
+        }
+        Verdict::Busy { retry_after_s } => return Fate::pending(Some(409), Some(retry_after_s)),
+        Verdict::Mismatch => {
+            return Fate {
+                result: "refused",
+                status: Some(409),
+                report: Some(
+                    json!({"detail": "this event id was already delivered with different data; nothing was sent"}),
+                ),
+                retry_after: None,
+            };
+        }
+        Verdict::Process { landed } => landed,
+    };
+    let mut b = [0u8; 12];
+    ctx.ports.fill_random(&mut b);
+    let now = ctx.ports.now_ms();
+    let processing = Record {
+        state: State::Processing,
+        owner: crate::config::hex(&b),
+        claim_until_ms: now + ledger::claim_ms(ctx.settings.accs_timeout_ms),
+        forget_ms: now + ledger::REMEMBER_MS,
+        generation: 0,
+        body_sha256: digest.clone(),
+        status: 0,
+        problem: false,
+        summary: None,
+        landed: landed.clone(),
+    };
+    let claim = match ledger.claim(ctx.ports, &entry, processing).await {
+        Ok(Ok(claim)) => claim,
+        Ok(Err(retry_after_s)) => return Fate::pending(Some(409), Some(retry_after_s)),
+        Err(e) => return Fate::ledger_failed(ledger, ctx.ports, &e),
+    };
+    let result = match action {
+        Action::Inventory => webhooks::sync_inventory(ctx, &body, &landed).await,
+        Action::Products => webhooks::sync_products(ctx, &body, &landed).await,
+    };
+    let now = ctx.ports.now_ms();
+    let (resp, mut record) = match result {
+        Ok(outcome) => {
+            let (sent, done_now) = outcome.counts();
+            ctx.trace.items(sent, done_now);
+            webhooks::finish(outcome, claim.owner.clone(), &landed, now)
+        }
+        Err(p) => {
+            let resp = super::problem_response(&p, &ctx.trace.request_id);
+            let mut record = webhooks::done(claim.owner.clone(), resp.status, None, now);
+            record.problem = true;
+            (resp, record)
+        }
+    };
+    let transient = resp.status == 429 || resp.status >= 500;
+    // A 4xx from ACCS is final here: I/O Events would never retry it, and a
+    // retry of this batch for another event must not send it again.
+    if record.state == State::Partial && !transient {
+        record.state = State::Done;
+    }
+    record.body_sha256 = digest;
+    if let Err(e) = ledger.finish(ctx.ports, &claim, record).await {
+        // ACCS may have acted and the ledger does not know it: a retry
+        // resumes from the claim, which holds what had landed before.
+        return Fate::ledger_failed(ledger, ctx.ports, &e);
+    }
+    let retry_after = resp
+        .headers
+        .iter()
+        .find(|(n, _)| *n == "retry-after")
+        .and_then(|(_, v)| v.parse().ok());
+    let report = serde_json::from_slice(&resp.body).ok();
+    let result = match resp.status {
+        200 => "landed",
+        _ if transient => "pending",
+        _ => "refused",
+    };
+    Fate {
+        result,
+        status: Some(resp.status),
+        report,
+        retry_after,
+    }
+}
+
+fn log_fate<P: Ports>(ctx: &Ctx<'_, P>, event: &Event, fate: &Fate) {
+    let (level, message) = match fate.result {
+        "ignored" => (
+            "info",
+            "I/O Events event type not mapped in io_events_actions: acknowledged, nothing sent",
+        ),
+        "refused" => (
+            "warn",
+            "I/O Events event refused for good (ACCS refused it, or its data is malformed); it is not retried",
+        ),
+        "pending" => (
+            "warn",
+            "I/O Events event not finished; the delivery is answered 503 so I/O Events retries it",
+        ),
+        _ => return,
+    };
+    let event_type = if crate::config::io_events::is_event_type(&event.event_type) {
+        event.event_type.as_str()
+    } else {
+        "(not a plain type)"
+    };
+    let line = json!({
+        "level": level,
+        "message": message,
+        "request_id": ctx.trace.request_id,
+        "event_id": event.id.chars().take(128).collect::<String>(),
+        "event_type": event_type,
+        "status": fate.status,
+    });
+    ctx.ports.log(&line.to_string());
+}
+
+/// 200 when every event is settled (landed, refused for good, ignored or a
+/// duplicate); else 503 with `Retry-After`, so I/O Events comes back.
+fn answer<P: Ports>(ctx: &Ctx<'_, P>, events: &[Event], fates: Vec<Fate>) -> InResponse {
+    let count = |r: &str| fates.iter().filter(|f| f.result == r).count();
+    let summary = json!({
+        "events": fates.len(),
+        "landed": count("landed"),
+        "refused": count("refused"),
+        "ignored": count("ignored"),
+        "duplicates": count("duplicate"),
+        "pending": count("pending"),
+    });
+    let pending = count("pending") > 0;
+    let retry_after = fates
+        .iter()
+        .filter(|f| f.result == "pending")
+        .filter_map(|f| f.retry_after)
+        .max()
+        .unwrap_or(DEFAULT_RETRY_AFTER_S)
+        .clamp(1, 900);
+    let list: Vec<Value> = events
+        .iter()
+        .zip(fates)
+        .enumerate()
+        .map(|(index, (e, f))| {
+            let mut v = json!({
+                "index": index,
+                "id": e.id,
+                "type": e.event_type,
+                "action": ctx.settings.io_events.action(&e.event_type).map(Action::as_str),
+                "result": f.result,
+            });
+            if let Some(s) = f.status {
+                v["status"] = s.into();
+            }
+            if let Some(r) = f.report {
+                v["report"] = r;
+            }
+            v
+        })
+        .collect();
+    let body = serde_json::to_vec(&json!({"summary": summary, "events": list})).unwrap_or_default();
+    let mut resp = super::json(if pending { 503 } else { 200 }, body);
+    if pending {
+        resp.headers.push(("retry-after", retry_after.to_string()));
+    }
+    resp
+}
