@@ -34,7 +34,6 @@ async fn events_rig(
     flavour: Flavour,
     tweak: impl FnOnce(&mut BTreeMap<String, String>),
 ) -> EventsRig {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let sim = start_sim().await;
     let mut opts = edge_host::HostOptions::new(flavour, wasm(flavour));
     opts.vars = vars(&sim);
@@ -46,18 +45,7 @@ async fn events_rig(
         "io_events_actions".into(),
         format!("{STOCK}=inventory;{PRODUCT}=products"),
     );
-    // The wasmtime flavour keeps its ledger in token_cache_dir.
-    let dir = (flavour == Flavour::Wasmtime).then(|| {
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        common::serve::TempDir::new(&format!("io-events-ledger-{n}"))
-    });
-    if let Some(d) = &dir {
-        opts.preopen_dir = Some(d.0.clone());
-        opts.vars.insert(
-            "token_cache_dir".into(),
-            edge_host::PREOPEN_GUEST_PATH.into(),
-        );
-    }
+    let dir = common::ledger_dir(&mut opts, "io-events-ledger");
     tweak(&mut opts.vars);
     let host = edge_host::EdgeHost::new(opts).expect("hosting the component");
     EventsRig {

@@ -96,7 +96,6 @@ async fn webhook_rig_with(
     flavour: Flavour,
     tweak: impl FnOnce(&mut BTreeMap<String, String>),
 ) -> WebhookRig {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let sim = start_sim().await;
     let mut opts = edge_host::HostOptions::new(flavour, wasm(flavour));
     opts.vars = vars(&sim);
@@ -104,17 +103,7 @@ async fn webhook_rig_with(
         "webhook_secrets".into(),
         format!("{},{}", whsec(KEY_A), whsec(KEY_B)),
     );
-    let dir = (flavour == Flavour::Wasmtime).then(|| {
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        common::serve::TempDir::new(&format!("webhook-ledger-{n}"))
-    });
-    if let Some(d) = &dir {
-        opts.preopen_dir = Some(d.0.clone());
-        opts.vars.insert(
-            "token_cache_dir".into(),
-            edge_host::PREOPEN_GUEST_PATH.into(),
-        );
-    }
+    let dir = common::ledger_dir(&mut opts, "webhook-ledger");
     tweak(&mut opts.vars);
     let host = edge_host::EdgeHost::new(opts).expect("hosting the component");
     WebhookRig {

@@ -222,21 +222,12 @@ async fn one<P: Ports>(ctx: &Ctx<'_, P>, ledger: &Ledger, event: &Event, action:
         }
         Verdict::Process { landed } => landed,
     };
-    let mut b = [0u8; 12];
-    ctx.ports.fill_random(&mut b);
-    let now = ctx.ports.now_ms();
-    let processing = Record {
-        state: State::Processing,
-        owner: crate::config::hex(&b),
-        claim_until_ms: now + ledger::claim_ms(ctx.settings.accs_timeout_ms),
-        forget_ms: now + ledger::REMEMBER_MS,
-        generation: 0,
-        body_sha256: digest.clone(),
-        status: 0,
-        problem: false,
-        summary: None,
-        landed: landed.clone(),
-    };
+    let processing = Record::processing(
+        ctx.ports,
+        ctx.settings.accs_timeout_ms,
+        digest.clone(),
+        landed.clone(),
+    );
     let claim = match ledger.claim(ctx.ports, &entry, processing).await {
         Ok(Ok(claim)) => claim,
         Ok(Err(retry_after_s)) => return Fate::pending(Some(409), Some(retry_after_s)),

@@ -136,6 +136,34 @@ pub struct Record {
     pub landed: Vec<usize>,
 }
 
+impl Record {
+    /// The claim a delivery takes before it sends anything: a random owner,
+    /// held for the route's budget (`claim_ms`), remembered [`REMEMBER_MS`],
+    /// carrying what had landed before.
+    pub fn processing<P: Ports>(
+        ports: &P,
+        budget_ms: u64,
+        body_sha256: String,
+        landed: Vec<usize>,
+    ) -> Record {
+        let mut b = [0u8; 12];
+        ports.fill_random(&mut b);
+        let now = ports.now_ms();
+        Record {
+            state: State::Processing,
+            owner: crate::config::hex(&b),
+            claim_until_ms: now + claim_ms(budget_ms),
+            forget_ms: now + REMEMBER_MS,
+            generation: 0,
+            body_sha256,
+            status: 0,
+            problem: false,
+            summary: None,
+            landed,
+        }
+    }
+}
+
 /// What to do with a delivery, given what the ledger holds for it.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
