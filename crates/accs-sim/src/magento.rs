@@ -1,4 +1,13 @@
 //! Magento-shaped responses: JSON bodies and `{"message", "parameters"}` errors.
+//!
+//! Not modelled, on purpose: the `Store` header. The component sends the
+//! configured `accs_store_code` there and the simulator records it (tests
+//! assert what was sent), but what ACCS answers for a store view code it
+//! does not know is written nowhere we could find: Adobe's ACCS REST pages
+//! name the header without its errors, and Magento's own store resolution
+//! for REST reads the code from the URL (`/rest/<code>/V1/...`), not from a
+//! header. So the simulator accepts any `Store`, and no test depends on how
+//! an unknown one is answered.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
