@@ -5,8 +5,9 @@
 //! assert what was sent), but what ACCS answers for a store view code it
 //! does not know is written nowhere we could find: Adobe's ACCS REST pages
 //! name the header without its errors, and Magento's own store resolution
-//! for REST reads the code from the URL (`/rest/<code>/V1/...`), not from a
-//! header. So the simulator accepts any `Store`, and no test depends on how
+//! for REST (`Magento\Webapi\Model\PathProcessor`, and its integration test
+//! `testProcessWithValidStoreCode`) reads the code from the URL
+//! (`rest/<code>/V1/...`), not from a header. So the simulator accepts any `Store`, and no test depends on how
 //! an unknown one is answered.
 
 use axum::http::{HeaderValue, StatusCode, header};
