@@ -7,8 +7,8 @@
 //! name the header without its errors, and Magento's own store resolution
 //! for REST (`Magento\Webapi\Model\PathProcessor`, and its integration test
 //! `testProcessWithValidStoreCode`) reads the code from the URL
-//! (`rest/<code>/V1/...`), not from a header. So the simulator accepts any `Store`, and no test depends on how
-//! an unknown one is answered.
+//! (`rest/<code>/V1/...`), not from a header. So the simulator accepts any
+//! `Store`, and no test depends on how an unknown one is answered.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
