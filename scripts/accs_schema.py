@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Adobe's ACCS REST schema, cut down to what the simulator models.
+
+tests/reference/accs-schema.yaml is Adobe's file copied unchanged (its sha256
+is pinned below and in tests/reference/README.md). Rust has no YAML parser in
+this workspace, so this script writes tests/reference/accs-schema.json once:
+the header fields, the path items of MODELLED (every method of each), and the
+definitions they reach through `$ref`, each value exactly as the YAML holds it.
+
+    python3 scripts/accs_schema.py          # write the JSON
+    python3 scripts/accs_schema.py --check  # exit 1 unless the YAML has its sum
+                                            # and the JSON is what it yields
+
+Add a path here when the simulator models one more ACCS endpoint.
+"""
+
+import hashlib
+import json
+import pathlib
+import sys
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+YAML_PATH = ROOT / "tests/reference/accs-schema.yaml"
+JSON_PATH = ROOT / "tests/reference/accs-schema.json"
+YAML_SHA256 = "53013091926f06d9b5be7f8c45862ab0389883237c2135bcf166d470e973bb97"
+
+MODELLED = [
+    "/V1/products",
+    "/V1/products/{sku}",
+    "/V1/inventory/source-items",
+    "/V1/orders",
+    "/V1/orders/{id}",
+    "/V1/categories",
+    "/V1/categories/{categoryId}",
+]
+HEADER = ["swagger", "info", "host", "basePath", "schemes"]
+
+
+def reached(doc, value, seen):
+    """Adds to `seen` every definition `value` reaches, transitively."""
+    if isinstance(value, dict):
+        ref = value.get("$ref")
+        prefix = "#/definitions/"
+        if isinstance(ref, str) and ref.startswith(prefix):
+            name = ref[len(prefix):]
+            if name not in seen:
+                seen.add(name)
+                reached(doc, doc["definitions"][name], seen)
+        for v in value.values():
+            reached(doc, v, seen)
+    elif isinstance(value, list):
+        for v in value:
+            reached(doc, v, seen)
+
+
+def render(raw):
+    doc = yaml.safe_load(raw)
+    paths = {p: doc["paths"][p] for p in MODELLED}
+    seen = set()
+    reached(doc, paths, seen)
+    out = {k: doc[k] for k in HEADER}
+    out["paths"] = paths
+    out["definitions"] = {n: doc["definitions"][n] for n in sorted(seen)}
+    return json.dumps(out, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def main():
+    raw = YAML_PATH.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != YAML_SHA256:
+        sys.exit(f"{YAML_PATH.name}: sha256 {digest}, expected {YAML_SHA256}")
+    text = render(raw)
+    if sys.argv[1:] == ["--check"]:
+        if not JSON_PATH.exists() or JSON_PATH.read_text(encoding="utf-8") != text:
+            sys.exit(f"{JSON_PATH.name} is not what {YAML_PATH.name} yields: run scripts/accs_schema.py")
+        print(f"{JSON_PATH.name} matches {YAML_PATH.name}")
+    elif sys.argv[1:]:
+        sys.exit(__doc__)
+    else:
+        JSON_PATH.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
