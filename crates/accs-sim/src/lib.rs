@@ -7,6 +7,7 @@
 mod accs;
 mod admin;
 mod config;
+pub mod contract;
 mod ims;
 mod magento;
 mod seed;
