@@ -40,6 +40,26 @@ fn the_openapi_check_catches_a_wrong_body() {
     );
 }
 
+/// The outbound check is stricter than Magento's input processor: a price
+/// sent as the string "12.5" is a number to PHP's `is_numeric`, so ACCS (and
+/// the simulator) take it, but Adobe's schema says `number`.
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(expected = "not what Adobe's ACCS schema says")]
+async fn the_outbound_check_catches_a_body_off_the_schema() {
+    let sim = start_sim().await;
+    let token = sim_token(&sim).await;
+    let resp = reqwest::Client::new()
+        .put(format!("{}/V1/products/SKU-0001", sim.accs_base_url()))
+        .bearer_auth(token)
+        .header("x-api-key", CLIENT_ID)
+        .json(&json!({"product": {"price": "12.5"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    common::accs_contract::assert_outbound_bodies_match(&sim);
+}
+
 /// The secret grep covers a token issued before a `Sim::reset` (the
 /// requests it was seen in are gone by then).
 #[tokio::test(flavor = "multi_thread")]
@@ -214,6 +234,8 @@ async fn put_product_upserts_and_the_path_sku_wins() {
             .await;
         assert_eq!(a.status, 400);
         assert_eq!(rig.sim.counters().accs_requests, before);
+        // Every body sent to ACCS is one Adobe's schema takes.
+        assert!(common::accs_contract::assert_outbound_bodies_match(&rig.sim) > 0);
         rig.finish();
     }
 }
@@ -253,6 +275,8 @@ async fn ten_thousand_items_reach_accs_exactly_once_each() {
             20,
             "batches of 500"
         );
+        // Every body sent to ACCS is one Adobe's schema takes.
+        assert!(common::accs_contract::assert_outbound_bodies_match(&rig.sim) > 0);
         rig.finish();
     }
 }
@@ -310,6 +334,8 @@ async fn a_batch_failing_in_the_middle_is_reported_per_item() {
             (Some(2), Some(502))
         );
         assert_eq!(e["detail"], "ACCS answered 503");
+        // Every body sent to ACCS is one Adobe's schema takes.
+        assert!(common::accs_contract::assert_outbound_bodies_match(&rig.sim) > 0);
         rig.finish();
     }
 }

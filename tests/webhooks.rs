@@ -83,7 +83,9 @@ impl std::ops::Deref for WebhookRig {
 }
 
 impl WebhookRig {
+    /// The rig's promises, and every body sent to ACCS in Adobe's schema.
     fn finish(self) {
+        common::accs_contract::assert_outbound_bodies_match(&self.rig.sim);
         self.rig.finish()
     }
 }
