@@ -193,6 +193,76 @@ async fn product_conveniences_map_onto_search_criteria() {
     }
 }
 
+/// `from`, `to`, `moreq` and `nfinset` (issue #26) pass the component and
+/// filter as Magento does: a `from` group and a `to` group are an inclusive
+/// range, `moreq` is `>=`, `nfinset` the complement of `finset`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_remaining_condition_types_reach_accs_and_filter() {
+    fn f(g: u32, field: &str, value: &str, condition: &str) -> String {
+        let k = format!("searchCriteria[filter_groups][{g}][filters][0]");
+        format!("&{k}[field]={field}&{k}[value]={value}&{k}[condition_type]={condition}")
+    }
+    let skus = |a: &Answer| -> Vec<String> {
+        a.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["sku"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        let all = rig.get("/v1/products?page_size=300", Some(API_KEY)).await;
+        assert_eq!(all.status, 200, "{flavour:?}: {}", all.body);
+        let items = all.body["items"].as_array().unwrap().clone();
+        let query = |q: String| format!("/v1/products?page_size=300{q}");
+
+        let a = rig
+            .get(
+                &query(f(0, "price", "20", "from") + &f(1, "price", "40", "to")),
+                Some(API_KEY),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        let expected: Vec<String> = items
+            .iter()
+            .filter(|p| (20.0..=40.0).contains(&p["price"].as_f64().unwrap()))
+            .map(|p| p["sku"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(!expected.is_empty() && expected.len() < items.len());
+        assert_eq!(skus(&a), expected, "{flavour:?}: from/to");
+
+        let a = rig
+            .get(&query(f(0, "id", "55", "moreq")), Some(API_KEY))
+            .await;
+        assert_eq!(skus(&a), ["tab?&#", "dot.sku"], "{flavour:?}: moreq");
+
+        let a = rig
+            .get(&query(f(0, "category_ids", "5", "finset")), Some(API_KEY))
+            .await;
+        let b = rig
+            .get(&query(f(0, "category_ids", "5", "nfinset")), Some(API_KEY))
+            .await;
+        let (with, without) = (skus(&a), skus(&b));
+        assert!(!with.is_empty() && !without.is_empty(), "{flavour:?}");
+        assert!(with.iter().all(|s| !without.contains(s)), "{flavour:?}");
+        assert_eq!(
+            with.len() + without.len(),
+            items.len(),
+            "{flavour:?}: nfinset"
+        );
+
+        let sent = rig.sim.requests().pop().unwrap();
+        assert!(
+            sent.raw_query
+                .unwrap_or_default()
+                .contains("%5Bcondition_type%5D=nfinset"),
+            "{flavour:?}: the condition reaches ACCS as given"
+        );
+        rig.finish();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn put_product_upserts_and_the_path_sku_wins() {
     for flavour in FLAVOURS {
