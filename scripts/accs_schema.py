@@ -6,6 +6,10 @@ is pinned below and in tests/reference/README.md). Rust has no YAML parser in
 this workspace, so this script writes tests/reference/accs-schema.json once:
 the header fields, the path items of MODELLED (every method of each), and the
 definitions they reach through `$ref`, each value exactly as the YAML holds it.
+It also writes src/accs/product_schema.json, the component's compact view of
+`catalog-data-product-interface` and what it reaches: per definition, each
+property's type as one code (`i` integer, `n` number, `b` boolean, `s`
+string, `o` object, `@name` a definition, `[x` a list of x).
 
     python3 scripts/accs_schema.py          # write the JSON
     python3 scripts/accs_schema.py --check  # exit 1 unless the YAML has its sum
@@ -24,6 +28,8 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 YAML_PATH = ROOT / "tests/reference/accs-schema.yaml"
 JSON_PATH = ROOT / "tests/reference/accs-schema.json"
+PRODUCT_PATH = ROOT / "src/accs/product_schema.json"
+PRODUCT_ROOT = "catalog-data-product-interface"
 YAML_SHA256 = "53013091926f06d9b5be7f8c45862ab0389883237c2135bcf166d470e973bb97"
 
 MODELLED = [
@@ -66,20 +72,42 @@ def render(raw):
     return json.dumps(out, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def type_code(value):
+    ref = value.get("$ref", "")
+    if ref.startswith("#/definitions/"):
+        return "@" + ref[len("#/definitions/"):]
+    if value.get("type") == "array":
+        return "[" + type_code(value.get("items", {}))
+    return {"integer": "i", "number": "n", "boolean": "b", "string": "s", "object": "o"}[value["type"]]
+
+
+def render_product(raw):
+    doc = yaml.safe_load(raw)
+    names = {PRODUCT_ROOT}
+    reached(doc, doc["definitions"][PRODUCT_ROOT], names)
+    types = {
+        n: {k: type_code(v) for k, v in doc["definitions"][n].get("properties", {}).items()}
+        for n in sorted(names)
+    }
+    return json.dumps({"root": PRODUCT_ROOT, "types": types}, sort_keys=True, separators=(",", ":")) + "\n"
+
+
 def main():
     raw = YAML_PATH.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     if digest != YAML_SHA256:
         sys.exit(f"{YAML_PATH.name}: sha256 {digest}, expected {YAML_SHA256}")
-    text = render(raw)
+    outputs = [(JSON_PATH, render(raw)), (PRODUCT_PATH, render_product(raw))]
     if sys.argv[1:] == ["--check"]:
-        if not JSON_PATH.exists() or JSON_PATH.read_text(encoding="utf-8") != text:
-            sys.exit(f"{JSON_PATH.name} is not what {YAML_PATH.name} yields: run scripts/accs_schema.py")
-        print(f"{JSON_PATH.name} matches {YAML_PATH.name}")
+        for path, text in outputs:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                sys.exit(f"{path.name} is not what {YAML_PATH.name} yields: run scripts/accs_schema.py")
+            print(f"{path.name} matches {YAML_PATH.name}")
     elif sys.argv[1:]:
         sys.exit(__doc__)
     else:
-        JSON_PATH.write_text(text, encoding="utf-8")
+        for path, text in outputs:
+            path.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

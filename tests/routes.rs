@@ -310,6 +310,64 @@ async fn put_product_upserts_and_the_path_sku_wins() {
     }
 }
 
+/// Issue #26: fields ACCS would refuse are named before anything is sent:
+/// unknown ones (by Magento's name rule, so `attributeSetId` is
+/// `attribute_set_id`) and values ACCS cannot read as the field's type.
+/// (A numeric string for a number, which ACCS reads, passes too: the unit
+/// tests of `product_schema` show it; the simulator would store it as sent.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_product_field_accs_would_refuse_is_named_and_nothing_is_sent() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        let body = json!({"product": {
+            "name": ["not", "a", "string"],
+            "colour": "red",
+            "price": "cheap",
+            "extension_attributes": {"category_links": [{"category_id": "3", "rank": 1}]},
+        }});
+        let a = rig
+            .send(with_body("PUT", "/v1/products/SKU-0001", &body))
+            .await;
+        assert_eq!(
+            (a.status, a.body["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{flavour:?}: {}",
+            a.body
+        );
+        let detail = a.body["detail"].as_str().unwrap();
+        let fields: Vec<&str> = a.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "colour",
+                "extension_attributes.category_links[0].rank",
+                "name",
+                "price"
+            ]
+        );
+        for f in &fields {
+            assert!(detail.contains(&format!("`product.{f}`")), "{detail}");
+        }
+        assert_eq!(
+            rig.sim.counters().accs_requests,
+            0,
+            "{flavour:?}: nothing sent"
+        );
+
+        let ok = json!({"product": {"attribute_set_id": 4, "price": 12.5, "name": "Fine"}});
+        let a = rig
+            .send(with_body("PUT", "/v1/products/SKU-0001", &ok))
+            .await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        rig.finish();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn ten_thousand_items_reach_accs_exactly_once_each() {
     for flavour in FLAVOURS {

@@ -281,13 +281,18 @@ fn is_numeric(s: &str) -> bool {
 }
 
 /// `SimpleDataObjectConverter::snakeCaseToUpperCamelCase`:
-/// `str_replace('_', '', ucwords($input, '_'))`.
+/// `str_replace('_', '', ucwords($input, '_'))`; `ucwords` changes ASCII
+/// letters only (locale-insensitive since PHP 8.2).
 fn upper_camel(key: &str) -> String {
     key.split('_')
         .map(|part| {
             let mut c = part.chars();
             c.next()
-                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                .map(|f| {
+                    std::iter::once(f.to_ascii_uppercase())
+                        .chain(c)
+                        .collect::<String>()
+                })
                 .unwrap_or_default()
         })
         .collect()
