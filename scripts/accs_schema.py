@@ -9,7 +9,15 @@ definitions they reach through `$ref`, each value exactly as the YAML holds it.
 It also writes src/accs/product_schema.json, the component's compact view of
 `catalog-data-product-interface` and what it reaches: per definition, each
 property's type as one code (`i` integer, `n` number, `b` boolean, `s`
-string, `o` object, `@name` a definition, `[x` a list of x).
+string, `o` object, `m` any value, `@name` a definition, `[x` a list of x).
+And it keeps the `accs-*` schemas of docs/openapi.yaml's components: the
+same definitions as OpenAPI schemas, objects closed, nothing required
+(Magento's `required` marks non-nullable getters, not input it needs),
+without descriptions, so that the product bodies the component takes are
+typed by Adobe's own definition.
+
+`custom_attributes` values are PHP `mixed` (`AttributeInterface::getValue`)
+that Magento's schema generator writes as `string`: here they are any value.
 
     python3 scripts/accs_schema.py          # write the JSON
     python3 scripts/accs_schema.py --check  # exit 1 unless the YAML has its sum
@@ -30,6 +38,9 @@ YAML_PATH = ROOT / "tests/reference/accs-schema.yaml"
 JSON_PATH = ROOT / "tests/reference/accs-schema.json"
 PRODUCT_PATH = ROOT / "src/accs/product_schema.json"
 PRODUCT_ROOT = "catalog-data-product-interface"
+OPENAPI_PATH = ROOT / "docs/openapi.yaml"
+OPENAPI_PREFIX = "accs-"
+MIXED = ("framework-attribute-interface", "value")
 YAML_SHA256 = "53013091926f06d9b5be7f8c45862ab0389883237c2135bcf166d470e973bb97"
 
 MODELLED = [
@@ -81,15 +92,53 @@ def type_code(value):
     return {"integer": "i", "number": "n", "boolean": "b", "string": "s", "object": "o"}[value["type"]]
 
 
-def render_product(raw):
-    doc = yaml.safe_load(raw)
+def product_names(doc):
     names = {PRODUCT_ROOT}
     reached(doc, doc["definitions"][PRODUCT_ROOT], names)
+    return sorted(names)
+
+
+def render_product(raw):
+    doc = yaml.safe_load(raw)
     types = {
-        n: {k: type_code(v) for k, v in doc["definitions"][n].get("properties", {}).items()}
-        for n in sorted(names)
+        n: {
+            k: "m" if (n, k) == MIXED else type_code(v)
+            for k, v in doc["definitions"][n].get("properties", {}).items()
+        }
+        for n in product_names(doc)
     }
     return json.dumps({"root": PRODUCT_ROOT, "types": types}, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def openapi_schema(value):
+    ref = value.get("$ref", "")
+    if ref.startswith("#/definitions/"):
+        return {"$ref": "#/components/schemas/" + OPENAPI_PREFIX + ref[len("#/definitions/"):]}
+    if value.get("type") == "array":
+        return {"type": "array", "items": openapi_schema(value.get("items", {}))}
+    return {"type": value["type"]}
+
+
+def openapi_components(doc):
+    out = {}
+    for n in product_names(doc):
+        props = {
+            k: {} if (n, k) == MIXED else openapi_schema(v)
+            for k, v in doc["definitions"][n].get("properties", {}).items()
+        }
+        out[OPENAPI_PREFIX + n] = {"type": "object", "additionalProperties": False, "properties": props}
+    return out
+
+
+def render_openapi(raw):
+    """docs/openapi.yaml (YAML's JSON form, as json.dumps(indent=2) writes
+    it) with its `accs-*` component schemas replaced by the generated ones."""
+    api = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
+    schemas = api["components"]["schemas"]
+    for name in [n for n in schemas if n.startswith(OPENAPI_PREFIX)]:
+        del schemas[name]
+    schemas.update(openapi_components(yaml.safe_load(raw)))
+    return json.dumps(api, indent=2) + "\n"
 
 
 def main():
@@ -97,7 +146,11 @@ def main():
     digest = hashlib.sha256(raw).hexdigest()
     if digest != YAML_SHA256:
         sys.exit(f"{YAML_PATH.name}: sha256 {digest}, expected {YAML_SHA256}")
-    outputs = [(JSON_PATH, render(raw)), (PRODUCT_PATH, render_product(raw))]
+    outputs = [
+        (JSON_PATH, render(raw)),
+        (PRODUCT_PATH, render_product(raw)),
+        (OPENAPI_PATH, render_openapi(raw)),
+    ]
     if sys.argv[1:] == ["--check"]:
         for path, text in outputs:
             if not path.exists() or path.read_text(encoding="utf-8") != text:

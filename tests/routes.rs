@@ -312,9 +312,8 @@ async fn put_product_upserts_and_the_path_sku_wins() {
 
 /// Issue #26: fields ACCS would refuse are named before anything is sent:
 /// unknown ones (by Magento's name rule, so `attributeSetId` is
-/// `attribute_set_id`) and values ACCS cannot read as the field's type.
-/// (A numeric string for a number, which ACCS reads, passes too: the unit
-/// tests of `product_schema` show it; the simulator would store it as sent.)
+/// `attribute_set_id`) and values of another JSON type than the
+/// definition's (as docs/openapi.yaml states them).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_product_field_accs_would_refuse_is_named_and_nothing_is_sent() {
     for flavour in FLAVOURS {
