@@ -187,6 +187,8 @@ async fn one_bad_item_among_1200_fails_alone_and_the_rest_land_once() {
             .await;
         assert_eq!(a.status, 422, "{flavour:?}: {}", a.body);
         assert_eq!(a.body["summary"]["failed"], 3);
+        // Every body sent to ACCS is one Adobe's schema takes.
+        assert!(common::accs_contract::assert_outbound_bodies_match(&rig.sim) > 0);
         rig.finish();
     }
 }
@@ -248,6 +250,8 @@ async fn the_last_entry_of_a_key_wins_and_earlier_ones_are_never_sent() {
             .collect();
         sent.sort();
         assert_eq!(sent, [("A".into(), 5), ("B".into(), 6), ("C".into(), 4)]);
+        // Every body sent to ACCS is one Adobe's schema takes.
+        assert!(common::accs_contract::assert_outbound_bodies_match(&rig.sim) > 0);
         rig.finish();
     }
 }
@@ -376,6 +380,8 @@ async fn outbound_bodies_carry_their_length() {
         );
         let framings: Vec<Framing> = rig.sim.requests().iter().map(|r| r.framing).collect();
         assert_eq!(framings, [Framing::ContentLength, Framing::ContentLength]);
+        // Every body sent to ACCS is one Adobe's schema takes.
+        assert!(common::accs_contract::assert_outbound_bodies_match(&rig.sim) > 0);
         rig.finish();
     }
 }

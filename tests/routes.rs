@@ -40,6 +40,26 @@ fn the_openapi_check_catches_a_wrong_body() {
     );
 }
 
+/// The outbound check is stricter than Magento's input processor: a price
+/// sent as the string "12.5" is a number to PHP's `is_numeric`, so ACCS (and
+/// the simulator) take it, but Adobe's schema says `number`.
+#[tokio::test(flavor = "multi_thread")]
+#[should_panic(expected = "not what Adobe's ACCS schema says")]
+async fn the_outbound_check_catches_a_body_off_the_schema() {
+    let sim = start_sim().await;
+    let token = sim_token(&sim).await;
+    let resp = reqwest::Client::new()
+        .put(format!("{}/V1/products/SKU-0001", sim.accs_base_url()))
+        .bearer_auth(token)
+        .header("x-api-key", CLIENT_ID)
+        .json(&json!({"product": {"price": "12.5"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    common::accs_contract::assert_outbound_bodies_match(&sim);
+}
+
 /// The secret grep covers a token issued before a `Sim::reset` (the
 /// requests it was seen in are gone by then).
 #[tokio::test(flavor = "multi_thread")]
@@ -173,6 +193,76 @@ async fn product_conveniences_map_onto_search_criteria() {
     }
 }
 
+/// `from`, `to`, `moreq` and `nfinset` (issue #26) pass the component and
+/// filter as Magento does: a `from` group and a `to` group are an inclusive
+/// range, `moreq` is `>=`, `nfinset` the complement of `finset`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_remaining_condition_types_reach_accs_and_filter() {
+    fn f(g: u32, field: &str, value: &str, condition: &str) -> String {
+        let k = format!("searchCriteria[filter_groups][{g}][filters][0]");
+        format!("&{k}[field]={field}&{k}[value]={value}&{k}[condition_type]={condition}")
+    }
+    let skus = |a: &Answer| -> Vec<String> {
+        a.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["sku"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        let all = rig.get("/v1/products?page_size=300", Some(API_KEY)).await;
+        assert_eq!(all.status, 200, "{flavour:?}: {}", all.body);
+        let items = all.body["items"].as_array().unwrap().clone();
+        let query = |q: String| format!("/v1/products?page_size=300{q}");
+
+        let a = rig
+            .get(
+                &query(f(0, "price", "20", "from") + &f(1, "price", "40", "to")),
+                Some(API_KEY),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        let expected: Vec<String> = items
+            .iter()
+            .filter(|p| (20.0..=40.0).contains(&p["price"].as_f64().unwrap()))
+            .map(|p| p["sku"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(!expected.is_empty() && expected.len() < items.len());
+        assert_eq!(skus(&a), expected, "{flavour:?}: from/to");
+
+        let a = rig
+            .get(&query(f(0, "id", "55", "moreq")), Some(API_KEY))
+            .await;
+        assert_eq!(skus(&a), ["tab?&#", "dot.sku"], "{flavour:?}: moreq");
+
+        let a = rig
+            .get(&query(f(0, "category_ids", "5", "finset")), Some(API_KEY))
+            .await;
+        let b = rig
+            .get(&query(f(0, "category_ids", "5", "nfinset")), Some(API_KEY))
+            .await;
+        let (with, without) = (skus(&a), skus(&b));
+        assert!(!with.is_empty() && !without.is_empty(), "{flavour:?}");
+        assert!(with.iter().all(|s| !without.contains(s)), "{flavour:?}");
+        assert_eq!(
+            with.len() + without.len(),
+            items.len(),
+            "{flavour:?}: nfinset"
+        );
+
+        let sent = rig.sim.requests().pop().unwrap();
+        assert!(
+            sent.raw_query
+                .unwrap_or_default()
+                .contains("%5Bcondition_type%5D=nfinset"),
+            "{flavour:?}: the condition reaches ACCS as given"
+        );
+        rig.finish();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn put_product_upserts_and_the_path_sku_wins() {
     for flavour in FLAVOURS {
@@ -214,6 +304,65 @@ async fn put_product_upserts_and_the_path_sku_wins() {
             .await;
         assert_eq!(a.status, 400);
         assert_eq!(rig.sim.counters().accs_requests, before);
+        // Every body sent to ACCS is one Adobe's schema takes.
+        assert!(common::accs_contract::assert_outbound_bodies_match(&rig.sim) > 0);
+        rig.finish();
+    }
+}
+
+/// Issue #26: fields ACCS would refuse are named before anything is sent:
+/// unknown ones (by Magento's name rule, so `attributeSetId` is
+/// `attribute_set_id`) and values of another JSON type than the
+/// definition's (as docs/openapi.yaml states them).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_product_field_accs_would_refuse_is_named_and_nothing_is_sent() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        let body = json!({"product": {
+            "name": ["not", "a", "string"],
+            "colour": "red",
+            "price": "cheap",
+            "extension_attributes": {"category_links": [{"category_id": "3", "rank": 1}]},
+        }});
+        let a = rig
+            .send(with_body("PUT", "/v1/products/SKU-0001", &body))
+            .await;
+        assert_eq!(
+            (a.status, a.body["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{flavour:?}: {}",
+            a.body
+        );
+        let detail = a.body["detail"].as_str().unwrap();
+        let fields: Vec<&str> = a.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "colour",
+                "extension_attributes.category_links[0].rank",
+                "name",
+                "price"
+            ]
+        );
+        for f in &fields {
+            assert!(detail.contains(&format!("`product.{f}`")), "{detail}");
+        }
+        assert_eq!(
+            rig.sim.counters().accs_requests,
+            0,
+            "{flavour:?}: nothing sent"
+        );
+
+        let ok = json!({"product": {"attribute_set_id": 4, "price": 12.5, "name": "Fine"}});
+        let a = rig
+            .send(with_body("PUT", "/v1/products/SKU-0001", &ok))
+            .await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
         rig.finish();
     }
 }
@@ -253,6 +402,8 @@ async fn ten_thousand_items_reach_accs_exactly_once_each() {
             20,
             "batches of 500"
         );
+        // Every body sent to ACCS is one Adobe's schema takes.
+        assert!(common::accs_contract::assert_outbound_bodies_match(&rig.sim) > 0);
         rig.finish();
     }
 }
@@ -310,6 +461,8 @@ async fn a_batch_failing_in_the_middle_is_reported_per_item() {
             (Some(2), Some(502))
         );
         assert_eq!(e["detail"], "ACCS answered 503");
+        // Every body sent to ACCS is one Adobe's schema takes.
+        assert!(common::accs_contract::assert_outbound_bodies_match(&rig.sim) > 0);
         rig.finish();
     }
 }

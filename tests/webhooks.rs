@@ -83,7 +83,9 @@ impl std::ops::Deref for WebhookRig {
 }
 
 impl WebhookRig {
+    /// The rig's promises, and every body sent to ACCS in Adobe's schema.
     fn finish(self) {
+        common::accs_contract::assert_outbound_bodies_match(&self.rig.sim);
         self.rig.finish()
     }
 }
@@ -521,6 +523,53 @@ async fn product_skus_in_json_are_taken_as_written() {
         );
         assert!(rig.sim.product("BOX 12").is_none());
         assert_eq!(a.body["results"][0]["sku"], "BOX%2012");
+        rig.finish();
+    }
+}
+
+/// Issue #26: a product with a field ACCS would refuse (not in Adobe's
+/// `catalog-data-product-interface`, or a value of the wrong type) makes
+/// the delivery a 400 naming each by index and field; nothing is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_product_field_accs_would_refuse_is_named_and_nothing_is_sent() {
+    for flavour in FLAVOURS {
+        let rig = webhook_rig(flavour).await;
+        let body = serde_json::to_vec(&json!({"products": [
+            {"sku": "OK-1", "name": "Fine", "price": 12.5},
+            {"sku": "BAD-1", "colour": "red", "price": "12.5"},
+            {"sku": "BAD-2", "extension_attributes": {"stock": 1}},
+        ]}))
+        .unwrap();
+        let a = rig.send(signed("products", "msg_fields", &body)).await;
+        assert_eq!(
+            (a.status, a.body["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{flavour:?}: {}",
+            a.body
+        );
+        assert!(
+            a.body["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("2 of the products"),
+            "{}",
+            a.body
+        );
+        let named: Vec<(u64, &str)> = a.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["index"].as_u64().unwrap(), e["field"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                (1, "colour"),
+                (1, "price"),
+                (2, "extension_attributes.stock")
+            ]
+        );
+        assert_eq!(rig.sim.counters().accs_requests, 0, "{flavour:?}");
         rig.finish();
     }
 }

@@ -10,6 +10,7 @@
 mod guard;
 pub mod path;
 mod problems;
+pub mod product_schema;
 pub mod retry;
 pub mod retry_after;
 

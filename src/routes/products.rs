@@ -1,6 +1,7 @@
 //! `/v1/products`: catalog reads and upserts.
 
 use super::search::{Filter, FilterKind, search_criteria};
+use crate::accs::product_schema::{self, Refusal};
 use crate::accs::{Call, Ctx, path};
 use crate::ports::Ports;
 use crate::problem::Problem;
@@ -83,7 +84,28 @@ pub fn upsert_body(sku: &str, body: &[u8]) -> Result<Map<String, Value>, Problem
         }
     }
     product.insert("sku".into(), Value::String(sku.to_owned()));
+    let refused = product_schema::refusals(&product);
+    if !refused.is_empty() {
+        let fields: Vec<String> = refused
+            .iter()
+            .map(|r| format!("`product.{}`", r.field))
+            .collect();
+        let mut p = Problem::bad_request(format!(
+            "ACCS would refuse this product for {}; nothing was sent",
+            fields.join(", ")
+        ));
+        p.errors = Some(Box::new(Value::Array(field_errors(0, &refused))));
+        return Err(p);
+    }
     Ok(product)
+}
+
+/// One `errors` entry per refused field of the product at `index`.
+pub fn field_errors(index: usize, refused: &[Refusal]) -> Vec<Value> {
+    refused
+        .iter()
+        .map(|r| serde_json::json!({ "index": index, "field": r.field, "reason": r.reason }))
+        .collect()
 }
 
 #[cfg(test)]

@@ -109,10 +109,14 @@ pub fn search_criteria(query: Option<&str>, filters: &[Filter]) -> Result<String
     Ok(out.finish())
 }
 
-/// Magento's condition types that ACCS evaluates (`condition_type`).
+/// Magento's condition types that ACCS evaluates (`condition_type`): the
+/// table of AdobeDocs commerce-webapi `src/pages/rest/use-rest/performing-searches.md`,
+/// as Magento's MySQL adapter builds them (`Pdo\Mysql::prepareSqlCondition`):
+/// `from` is `>=` and `to` is `<=` (a range is a group of each, ANDed),
+/// `moreq` "more or equal", `nfinset` `NOT FIND_IN_SET(value, field)`.
 pub const CONDITIONS: &[&str] = &[
     "eq", "neq", "like", "nlike", "gt", "gteq", "lt", "lteq", "in", "nin", "finset", "null",
-    "notnull",
+    "notnull", "from", "to", "moreq", "nfinset",
 ];
 
 /// (is a sort order, first index, second index, member) of a searchCriteria key.
@@ -433,6 +437,29 @@ mod tests {
             "2026-11-25T13:04",
         ] {
             assert_eq!(magento_datetime(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_documented_condition_type_passes_through() {
+        for condition in ["from", "to", "moreq", "nfinset", "finset", "notnull"] {
+            let q = format!(
+                "searchCriteria[filter_groups][0][filters][0][field]=price\
+                 &searchCriteria[filter_groups][0][filters][0][value]=10\
+                 &searchCriteria[filter_groups][0][filters][0][condition_type]={condition}"
+            );
+            assert!(
+                decoded(&q).contains(&pair(
+                    "searchCriteria[filter_groups][0][filters][0][condition_type]",
+                    condition
+                )),
+                "{condition}"
+            );
+        }
+        for bogus in ["range", "FROM", "nfinset ", "moreqq"] {
+            let q = format!("searchCriteria[filter_groups][0][filters][0][condition_type]={bogus}");
+            let p = search_criteria(Some(&q), crate::routes::products::FILTERS).unwrap_err();
+            assert!(p.detail.contains("condition_type"), "{bogus}: {}", p.detail);
         }
     }
 

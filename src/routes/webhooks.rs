@@ -10,6 +10,7 @@
 use super::inventory::{self, ItemResult, Outcome};
 use super::products;
 use super::responses::{json, problem_response};
+use crate::accs::product_schema;
 use crate::accs::{Ctx, path};
 use crate::ports::Ports;
 use crate::problem::{Code, Problem};
@@ -346,27 +347,42 @@ fn validate_products(body: &[u8]) -> Result<Vec<Upsert>, Problem> {
     }
     let mut out = Vec::with_capacity(list.len());
     let mut errors = Vec::new();
+    let mut invalid = 0;
     for (index, p) in list.into_iter().enumerate() {
         let checked = match p {
             // Taken as written: a JSON string is not a URL segment, so
             // `BOX%2012` is that SKU, not `BOX 12` (encoded once, into the path).
             Value::Object(p) => match p.get("sku").and_then(Value::as_str).map(path::json_sku) {
-                Some(Ok(sku)) => Ok((sku, p)),
-                _ => Err("`sku` must be a string of 1 to 64 characters without controls"),
+                // A field ACCS cannot read fails that product's upsert: named
+                // here, before anything is sent.
+                Some(Ok(sku)) => match product_schema::refusals(&p) {
+                    refused if refused.is_empty() => Ok((sku, p)),
+                    refused => Err(products::field_errors(index, &refused)),
+                },
+                _ => Err(vec![
+                    serde_json::json!({"index": index, "reason": "`sku` must be a string of 1 to 64 characters without controls"}),
+                ]),
             },
-            _ => Err("must be an object"),
+            _ => Err(vec![
+                serde_json::json!({"index": index, "reason": "must be an object"}),
+            ]),
         };
         match checked {
             Ok(v) => out.push(v),
-            Err(reason) => errors.push(serde_json::json!({"index": index, "reason": reason})),
+            Err(mut e) => {
+                invalid += 1;
+                // Bounded like one product's list: the answer stays small.
+                let room = (product_schema::MAX_REFUSALS * 4).saturating_sub(errors.len());
+                e.truncate(room);
+                errors.append(&mut e);
+            }
         }
     }
-    if errors.is_empty() {
+    if invalid == 0 {
         return Ok(out);
     }
     let mut p = Problem::bad_request(format!(
-        "{} of the products are invalid, nothing was sent",
-        errors.len()
+        "{invalid} of the products are invalid, nothing was sent"
     ));
     p.errors = Some(Box::new(Value::Array(errors)));
     Err(p)

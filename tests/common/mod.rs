@@ -3,6 +3,7 @@
 //! no secret leaks into anything the suite captured.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod accs_contract;
 pub mod openapi;
 pub mod rig;
 pub mod serve;

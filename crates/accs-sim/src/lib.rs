@@ -7,6 +7,7 @@
 mod accs;
 mod admin;
 mod config;
+pub mod contract;
 mod ims;
 pub mod io_events;
 mod magento;

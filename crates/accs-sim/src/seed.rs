@@ -99,13 +99,7 @@ fn product(i: u32, sku: &str) -> Value {
         "extension_attributes": {
             "website_ids": [1],
             "category_links": [{ "position": i, "category_id": category }],
-            "stock_item": {
-                "item_id": i,
-                "product_id": i,
-                "stock_id": 1,
-                "qty": (i * 13) % 100,
-                "is_in_stock": !(i * 13).is_multiple_of(100),
-            },
+            "stock_item": stock_item(i),
         },
         "product_links": [],
         "options": [],
@@ -118,6 +112,43 @@ fn product(i: u32, sku: &str) -> Value {
             { "attribute_code": "color", "value": (49 + i % 5).to_string() },
             { "attribute_code": "tax_class_id", "value": "2" },
         ],
+    })
+}
+
+/// Every property Adobe's schema calls required on
+/// `catalog-inventory-data-stock-item-interface` (Magento writes each of
+/// them, `null` included), with Magento's default stock configuration
+/// (`cataloginventory/item_options`: minimum quantity 0, sale quantities 1 to
+/// 10000, no backorders, notify below 1, increments of 1 off, stock managed).
+fn stock_item(i: u32) -> Value {
+    let qty = (i * 13) % 100;
+    json!({
+        "item_id": i,
+        "product_id": i,
+        "stock_id": 1,
+        "qty": qty,
+        "is_in_stock": qty != 0,
+        "is_qty_decimal": false,
+        "show_default_notification_message": false,
+        "use_config_min_qty": true,
+        "min_qty": 0,
+        "use_config_min_sale_qty": 1,
+        "min_sale_qty": 1,
+        "use_config_max_sale_qty": true,
+        "max_sale_qty": 10000,
+        "use_config_backorders": true,
+        "backorders": 0,
+        "use_config_notify_stock_qty": true,
+        "notify_stock_qty": 1,
+        "use_config_qty_increments": true,
+        "qty_increments": 1,
+        "use_config_enable_qty_inc": true,
+        "enable_qty_increments": false,
+        "use_config_manage_stock": true,
+        "manage_stock": true,
+        "low_stock_date": null,
+        "is_decimal_divided": false,
+        "stock_status_changed_auto": 0,
     })
 }
 
@@ -166,7 +197,15 @@ fn order(n: u32) -> Value {
         "base_grand_total": money(subtotal + shipping),
         "total_qty_ordered": qty_total,
         "total_item_count": items.len(),
-        "payment": { "method": "checkmo" },
+        // The schema's required payment properties; Magento writes the
+        // null ones as null (DataObjectProcessor), and the method's title in
+        // `additional_information`.
+        "payment": {
+            "method": "checkmo",
+            "account_status": null,
+            "cc_last4": null,
+            "additional_information": ["Check / Money order"],
+        },
         "items": items,
     })
 }

@@ -127,6 +127,13 @@ fn respond(
     if let Err(denied) = authorize(shared, headers, route.acl_resource()) {
         return (label, denied.into_response());
     }
+    // Then the input processor, as Magento runs it after the ACL check.
+    if let Some((method, path)) = crate::contract::operation_of(&label) {
+        let body: &[u8] = call.body;
+        if let Err(refused) = crate::contract::input::check(method, path, rest, call.query, body) {
+            return (label, refused.into_response());
+        }
+    }
     (label, route.dispatch(shared, call))
 }
 

@@ -54,9 +54,13 @@ enum Condition {
     Finset,
     Null,
     Notnull,
+    From,
+    To,
+    Moreq,
+    Nfinset,
 }
 
-const CONDITIONS: [(&str, Condition); 13] = [
+const CONDITIONS: [(&str, Condition); 17] = [
     ("eq", Condition::Eq),
     ("neq", Condition::Neq),
     ("like", Condition::Like),
@@ -70,6 +74,10 @@ const CONDITIONS: [(&str, Condition); 13] = [
     ("finset", Condition::Finset),
     ("null", Condition::Null),
     ("notnull", Condition::Notnull),
+    ("from", Condition::From),
+    ("to", Condition::To),
+    ("moreq", Condition::Moreq),
+    ("nfinset", Condition::Nfinset),
 ];
 
 impl Condition {
@@ -267,11 +275,32 @@ impl Filter {
             Condition::Lteq => compare(&actual, &self.value).is_le(),
             Condition::In => list().any(|v| same(&actual, v)),
             Condition::Nin => !list().any(|v| same(&actual, v)),
-            Condition::Finset => actual.split(',').any(|v| v.trim() == self.value),
+            Condition::Finset => in_set(&actual, &self.value),
             Condition::Null => false,
             Condition::Notnull => true,
+            // `from` and `to` are `>=` and `<=` in Magento's MySQL adapter
+            // (`Pdo\Mysql::prepareSqlCondition`'s `$conditionKeyMap`:
+            // `'from' => "{{fieldName}} >= ?"`, `'to' => "{{fieldName}} <= ?"`;
+            // a value is used as given unless the condition also names `date`
+            // or `datetime`, which searchCriteria never does). A range is one
+            // group each, ANDed (AdobeDocs commerce-webapi, performing-searches.md:
+            // price `from` 40 in group 1, `to` 49.99 in group 2).
+            Condition::From => compare(&actual, &self.value).is_ge(),
+            Condition::To => compare(&actual, &self.value).is_le(),
+            // "More or equal" (AdobeDocs, performing-searches.md; `["moreq" =>
+            // $moreOrEqualValue]` in `Data\Collection\AbstractDb::addFieldToFilter`).
+            Condition::Moreq => compare(&actual, &self.value).is_ge(),
+            // `'nfinset' => "NOT FIND_IN_SET(?, {{fieldName}})"`: the negation
+            // of `finset`; a missing field is SQL NULL and matches neither
+            // (handled above).
+            Condition::Nfinset => !in_set(&actual, &self.value),
         }
     }
+}
+
+/// `FIND_IN_SET(value, actual)`: `value` is one of `actual`'s comma-separated members.
+fn in_set(actual: &str, value: &str) -> bool {
+    actual.split(',').any(|v| v.trim() == value)
 }
 
 impl SortOrder {
@@ -345,6 +374,65 @@ mod tests {
         assert_eq!(c.groups[0][0].value, "x+y");
         assert_eq!(c.sort_orders[0].direction, "ASC");
         assert_eq!(c.page_size, Some(5));
+    }
+
+    fn skus(query: &str) -> Vec<String> {
+        let catalog = crate::seed::Catalog::default();
+        let out = criteria(query).run(catalog.products.iter());
+        out["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["sku"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn filter(group: usize, field: &str, value: &str, condition: &str) -> String {
+        let f = format!("searchCriteria[filter_groups][{group}][filters][0]");
+        format!("&{f}[field]={field}&{f}[value]={value}&{f}[condition_type]={condition}")
+    }
+
+    #[test]
+    fn from_and_to_in_two_groups_are_an_inclusive_range() {
+        // Seeded prices are 9.99 + 13.73 * i (mod 200): SKU-0001 23.72, SKU-0002 37.45.
+        let range = filter(0, "price", "23.72", "from") + &filter(1, "price", "37.45", "to");
+        let got = skus(&range);
+        assert!(
+            got.contains(&"SKU-0001".into()) && got.contains(&"SKU-0002".into()),
+            "{got:?}"
+        );
+        let catalog = crate::seed::Catalog::default();
+        for p in &catalog.products {
+            let price = p["price"].as_f64().unwrap();
+            let sku = p["sku"].as_str().unwrap().to_owned();
+            assert_eq!(
+                got.contains(&sku),
+                (23.72..=37.45).contains(&price),
+                "{sku} {price}"
+            );
+        }
+    }
+
+    #[test]
+    fn moreq_is_more_or_equal() {
+        // Seeded ids run 1 to 56; 55 and 56 are the last two odd SKUs.
+        assert_eq!(skus(&filter(0, "id", "55", "moreq")), ["tab?&#", "dot.sku"]);
+        assert_eq!(
+            skus(&filter(0, "id", "55", "moreq")),
+            skus(&filter(0, "id", "55", "gteq"))
+        );
+    }
+
+    #[test]
+    fn nfinset_is_the_complement_of_finset_among_items_with_the_field() {
+        let with = skus(&filter(0, "category_ids", "5", "finset"));
+        let without = skus(&filter(0, "category_ids", "5", "nfinset"));
+        assert!(!with.is_empty() && !without.is_empty());
+        assert!(with.iter().all(|s| !without.contains(s)));
+        assert_eq!(
+            with.len() + without.len(),
+            crate::seed::Catalog::default().products.len()
+        );
     }
 
     #[test]

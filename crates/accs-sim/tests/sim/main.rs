@@ -3,7 +3,9 @@
 mod admin;
 mod auth;
 mod common;
+mod contract;
 mod faults;
 mod ims;
+mod input;
 mod inventory;
 mod products;
