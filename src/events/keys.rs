@@ -97,8 +97,12 @@ impl<'a, P: Ports> Keys<'a, P> {
             .flatten()
     }
 
-    /// The key at `path`, from the origin. `Ok(None)`: the origin answered
-    /// something that is no RSA public key (never cached, never trusted).
+    /// The key at `path`, from the origin. `Ok(None)`: the origin has no such
+    /// key (404, or 403 as a static store answers for a missing object) or
+    /// answered something that is no RSA public key: never cached, never
+    /// trusted, and the delivery's signature is bad (401), for Adobe signs
+    /// only with keys it publishes. Anything else (5xx, 429, no answer) is
+    /// [`KeyUnavailable`], a 503 that I/O Events retries.
     pub async fn fetch(
         &self,
         path: &str,
@@ -116,8 +120,10 @@ impl<'a, P: Ports> Keys<'a, P> {
             .send(req, timeout.min(FETCH_TIMEOUT))
             .await
             .map_err(|e| KeyUnavailable(format!("could not be reached ({e})")))?;
-        if resp.status != 200 {
-            return Err(KeyUnavailable(format!("answered {}", resp.status)));
+        match resp.status {
+            200 => {}
+            403 | 404 => return Ok(None),
+            s => return Err(KeyUnavailable(format!("answered {s}"))),
         }
         Ok(signature::parse_key(&resp.body).map(|k| (k, resp.body)))
     }

@@ -148,7 +148,7 @@ fn an_origin_that_fails_is_a_503_never_a_401() {
     let body = b"{}";
     for fail in [
         respond(500, "oops"),
-        respond(404, ""),
+        respond(429, ""),
         Err(SendError::Timeout),
     ] {
         let fail = std::cell::RefCell::new(Some(fail));
@@ -199,10 +199,10 @@ fn a_cached_key_is_trusted_only_authentic_and_under_a_day() {
         signature: sign(2, body),
         key_path: P1,
     }];
-    assert!(matches!(
+    assert_eq!(
         run(&ports, &forged, body),
-        Err(VerifyError::KeyUnavailable(_))
-    ));
+        Err(VerifyError::Unauthorized(SignatureError::NoMatch))
+    );
 }
 
 #[test]
@@ -213,4 +213,22 @@ fn keys_of_other_sizes_are_refused() {
         .unwrap();
     assert!(signature::parse_key(pem.as_bytes()).is_none());
     assert!(signature::parse_key(pair(0).1.as_bytes()).is_some());
+}
+
+#[test]
+fn an_origin_without_the_key_makes_the_signature_bad_not_a_503() {
+    let body = b"{}";
+    for status in [404, 403] {
+        let ports = FakePorts::new(move |_, _| respond(status, ""));
+        let one = [Pair {
+            signature: sign(0, body),
+            key_path: P1,
+        }];
+        assert_eq!(
+            run(&ports, &one, body),
+            Err(VerifyError::Unauthorized(SignatureError::NoMatch)),
+            "{status}"
+        );
+        assert!(ports.kv.borrow().is_empty());
+    }
 }
