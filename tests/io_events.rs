@@ -18,17 +18,7 @@ use std::collections::BTreeMap;
 const STOCK: &str = "com.acme.stock.updated";
 const PRODUCT: &str = "com.acme.product.updated";
 
-struct EventsRig {
-    rig: Rig,
-    _dir: Option<common::serve::TempDir>,
-}
-
-impl std::ops::Deref for EventsRig {
-    type Target = Rig;
-    fn deref(&self) -> &Rig {
-        &self.rig
-    }
-}
+type EventsRig = LedgerRig;
 
 async fn events_rig(
     flavour: Flavour,
@@ -45,18 +35,7 @@ async fn events_rig(
         "io_events_actions".into(),
         format!("{STOCK}=inventory;{PRODUCT}=products"),
     );
-    let dir = common::ledger_dir(&mut opts, "io-events-ledger");
-    tweak(&mut opts.vars);
-    let host = edge_host::EdgeHost::new(opts).expect("hosting the component");
-    EventsRig {
-        rig: Rig {
-            flavour,
-            sim,
-            host,
-            captured: Default::default(),
-        },
-        _dir: dir,
-    }
+    ledger_rig(sim, opts, "io-events-ledger", tweak)
 }
 
 fn stock(skus: &[&str]) -> Value {

@@ -70,17 +70,7 @@ fn inventory_body(n: usize) -> Vec<u8> {
 /// A rig with webhooks on. The wasmtime flavour keeps its ledger in
 /// `token_cache_dir` (its key-value store lasts one instance), here a
 /// directory preopened at `/cache` that lives as long as the rig.
-struct WebhookRig {
-    rig: Rig,
-    _dir: Option<common::serve::TempDir>,
-}
-
-impl std::ops::Deref for WebhookRig {
-    type Target = Rig;
-    fn deref(&self) -> &Rig {
-        &self.rig
-    }
-}
+type WebhookRig = LedgerRig;
 
 impl WebhookRig {
     /// The rig's promises, and every body sent to ACCS in Adobe's schema.
@@ -105,18 +95,7 @@ async fn webhook_rig_with(
         "webhook_secrets".into(),
         format!("{},{}", whsec(KEY_A), whsec(KEY_B)),
     );
-    let dir = common::ledger_dir(&mut opts, "webhook-ledger");
-    tweak(&mut opts.vars);
-    let host = edge_host::EdgeHost::new(opts).expect("hosting the component");
-    WebhookRig {
-        rig: Rig {
-            flavour,
-            sim,
-            host,
-            captured: Default::default(),
-        },
-        _dir: dir,
-    }
+    ledger_rig(sim, opts, "webhook-ledger", tweak)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -625,7 +604,7 @@ async fn a_failing_ledger_store_is_503_and_nothing_is_sent() {
         match flavour {
             Flavour::Spin => rig.host.kv().set_failing(true),
             // The preopened directory goes away under the instance.
-            Flavour::Wasmtime => std::fs::remove_dir_all(&rig._dir.as_ref().unwrap().0).unwrap(),
+            Flavour::Wasmtime => std::fs::remove_dir_all(&rig.dir.as_ref().unwrap().0).unwrap(),
         }
         let a = rig
             .send_on(&inst, signed("inventory", "msg-down", &inventory_body(3)))
@@ -689,7 +668,7 @@ async fn the_wasmtime_flavour_keeps_its_ledger_in_token_cache_dir() {
     assert_eq!(again.headers["webhook-replayed"], "true");
     assert_eq!(again.body["summary"], first.body["summary"]);
     assert_eq!(rig.sim.counters().accs_requests, calls);
-    let names: Vec<String> = std::fs::read_dir(&rig._dir.as_ref().unwrap().0)
+    let names: Vec<String> = std::fs::read_dir(&rig.dir.as_ref().unwrap().0)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();

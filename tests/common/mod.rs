@@ -327,22 +327,3 @@ pub fn plant_old_token(opts: &mut edge_host::HostOptions, access: &str) {
         Flavour::Wasmtime => opts.kv_seed = BTreeMap::from([planted]),
     }
 }
-
-/// For the wasmtime flavour, whose webhook and event ledgers live in
-/// `token_cache_dir` (its `wasi:keyvalue` lasts one instance): a fresh
-/// directory, preopened and configured. `None` for Spin, whose ledger is
-/// the shared store.
-pub fn ledger_dir(opts: &mut edge_host::HostOptions, tag: &str) -> Option<serve::TempDir> {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    if opts.flavour != Flavour::Wasmtime {
-        return None;
-    }
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let dir = serve::TempDir::new(&format!("{tag}-{n}"));
-    opts.preopen_dir = Some(dir.0.clone());
-    opts.vars.insert(
-        "token_cache_dir".into(),
-        edge_host::PREOPEN_GUEST_PATH.into(),
-    );
-    Some(dir)
-}

@@ -150,3 +150,54 @@ impl Rig {
         assert_no_secrets(&self.sim, &captured);
     }
 }
+
+/// A [`Rig`] for the routes with a delivery ledger (webhooks, I/O Events).
+/// The wasmtime flavour keeps that ledger in `token_cache_dir` (its
+/// `wasi:keyvalue` lasts one instance), so it gets a fresh directory,
+/// preopened and configured, removed with the rig; Spin's ledger is the
+/// shared store.
+pub struct LedgerRig {
+    pub rig: Rig,
+    /// The wasmtime flavour's ledger directory.
+    pub dir: Option<super::serve::TempDir>,
+}
+
+impl std::ops::Deref for LedgerRig {
+    type Target = Rig;
+    fn deref(&self) -> &Rig {
+        &self.rig
+    }
+}
+
+/// Hosts `opts` (after `tweak`) against `sim`, with the ledger directory
+/// the flavour needs, named after `tag`.
+pub fn ledger_rig(
+    sim: Sim,
+    mut opts: HostOptions,
+    tag: &str,
+    tweak: impl FnOnce(&mut BTreeMap<String, String>),
+) -> LedgerRig {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = (opts.flavour == Flavour::Wasmtime).then(|| {
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = super::serve::TempDir::new(&format!("{tag}-{n}"));
+        opts.preopen_dir = Some(dir.0.clone());
+        opts.vars.insert(
+            "token_cache_dir".into(),
+            edge_host::PREOPEN_GUEST_PATH.into(),
+        );
+        dir
+    });
+    tweak(&mut opts.vars);
+    let flavour = opts.flavour;
+    let host = EdgeHost::new(opts).expect("hosting the component");
+    LedgerRig {
+        rig: Rig {
+            flavour,
+            sim,
+            host,
+            captured: Default::default(),
+        },
+        dir,
+    }
+}
