@@ -17,11 +17,9 @@ use crate::types::{Framing, RecordedTokenRequest, RecordedValidation};
 
 const FORM: &str = "application/x-www-form-urlencoded";
 
-pub(crate) async fn token(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+/// The faults every IMS endpoint shares: waits the configured latency, then
+/// says whether IMS is in an outage.
+async fn ims_faults(shared: &Shared) -> bool {
     let (latency, outage) = {
         let inner = shared.lock();
         (inner.faults.ims_latency_ms, inner.faults.ims_outage)
@@ -29,6 +27,15 @@ pub(crate) async fn token(
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
+    outage
+}
+
+pub(crate) async fn token(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let outage = ims_faults(&shared).await;
 
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -183,13 +190,7 @@ pub(crate) async fn validate(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (latency, outage) = {
-        let inner = shared.lock();
-        (inner.faults.ims_latency_ms, inner.faults.ims_outage)
-    };
-    if latency > 0 {
-        tokio::time::sleep(Duration::from_millis(latency)).await;
-    }
+    let outage = ims_faults(&shared).await;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
