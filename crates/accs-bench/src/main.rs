@@ -35,6 +35,7 @@ const USAGE: &str =
   --instructions-only
                   figure 8 alone (callgrind), printed, no report written
   --sync-only     figure 4 alone, printed, no report written
+  --products-only figure 9 alone, printed, no report written
 
   SPIN=<spin CLI> adds figure 6: the WASI 0.2 build against a floor component on that Spin
   SPIN_P3=<spin 4.1+ CLI> adds Spin to figure 7 (the WASI 0.3 builds against their floor)
@@ -50,6 +51,7 @@ struct Opts {
     floor_only: bool,
     instructions_only: bool,
     sync_only: bool,
+    products_only: bool,
 }
 
 fn parse_args(root: &Path) -> Result<Option<Opts>> {
@@ -61,6 +63,7 @@ fn parse_args(root: &Path) -> Result<Option<Opts>> {
         floor_only: false,
         instructions_only: false,
         sync_only: false,
+        products_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -76,6 +79,7 @@ fn parse_args(root: &Path) -> Result<Option<Opts>> {
             "--floor-only" => opts.floor_only = true,
             "--instructions-only" => opts.instructions_only = true,
             "--sync-only" => opts.sync_only = true,
+            "--products-only" => opts.products_only = true,
             other => bail!("unknown argument {other}\n\n{USAGE}"),
         }
     }
@@ -150,7 +154,7 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
     let cache = TempDir::new("main-cache")?;
     let main_opts = ServeOpts {
         token_cache: Some(cache.0.clone()),
-        vars: scenarios::sync::vars(),
+        vars: [scenarios::sync::vars(), scenarios::products::vars()].concat(),
         ..Default::default()
     };
     let serve = procs::spawn_serve(&b.wasm, &b.sim, &main_opts)?;
@@ -162,6 +166,11 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
         println!("{}", report::render_sync(&sync));
         return Ok(());
     }
+    if opts.products_only {
+        let products = scenarios::products::run(&b, &serve).await?;
+        println!("{}", report::render_products(&products));
+        return Ok(());
+    }
     let idle_rss_kib = serve.proc.status_kib("VmRSS");
 
     eprintln!("accs-bench: 1. warm reads");
@@ -170,6 +179,8 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
     eprintln!("accs-bench: 4. sync");
     let sync = scenarios::sync::run(&b, &serve).await?;
     let hwm_after_sync_kib = serve.proc.status_kib("VmHWM");
+    eprintln!("accs-bench: 9. product syncs");
+    let products = scenarios::products::run(&b, &serve).await?;
     let serve_args = serve.args.clone();
     drop(serve);
 
@@ -219,6 +230,7 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
         cold,
         tokens,
         sync,
+        products,
         spin,
         floor,
         instructions,

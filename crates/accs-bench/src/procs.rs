@@ -20,7 +20,7 @@ pub const API_KEY: &str = "bench-key-0123456789abcdef0123456789abcdef";
 /// The bench key's scopes: what its routes need, as docs/ROUTES.md recommends. An
 /// unscoped key would also log a warning once per instance, which on a host
 /// that instantiates per request (figure 6) is once per request.
-pub const BENCH_SCOPES: &str = "products.read+inventory.write";
+pub const BENCH_SCOPES: &str = "products.read+products.write+inventory.write";
 
 /// Pids of live children, for the panic hook.
 static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());

@@ -5,6 +5,7 @@ use crate::machine::Machine;
 use crate::scenarios::cold::ColdRow;
 use crate::scenarios::floor_p3::{self, FloorReport};
 use crate::scenarios::instructions::Instructions;
+use crate::scenarios::products::{self, ProductResult};
 use crate::scenarios::side::Side;
 use crate::scenarios::spin_p2::{self, SpinReport, SpinResult};
 use crate::scenarios::sync::{self, SyncResult};
@@ -39,6 +40,7 @@ pub struct Report {
     pub cold: Vec<ColdRow>,
     pub tokens: Vec<TokenRow>,
     pub sync: SyncResult,
+    pub products: ProductResult,
     pub spin: SpinResult,
     pub floor: FloorReport,
     pub instructions: Vec<(String, Result<Instructions, String>)>,
@@ -124,6 +126,7 @@ impl Report {
         o.push_str(&render_spin(&self.spin));
         o.push_str(&render_floor(&self.floor));
         o.push_str(&render_instructions(&self.instructions));
+        o.push_str(&render_products(&self.products));
         o
     }
 
@@ -303,6 +306,34 @@ impl Report {
             }
             SyncResult::Unavailable(why) => {
                 let _ = writeln!(o, "| 4. sync | route not available: {why} | <= 1.10 |");
+            }
+        }
+        match &self.products {
+            ProductResult::Rows(rows) => {
+                for n in products::COUNTS {
+                    let of = |bulk: bool| {
+                        rows.iter()
+                            .find(|r| r.products == n && (r.min_ms.is_none() == bulk))
+                    };
+                    if let (Some(put), Some(bulk)) = (of(false), of(true)) {
+                        let _ = writeln!(
+                            o,
+                            "| 9. {n} products, {} ms per product save | bulk answered in {:.0} ms with {:.0} ACCS calls; per-product PUTs {:.0} ms with {:.0} | well inside 30 s through the bulk path (issue #26): {} |",
+                            products::SAVE_MS,
+                            bulk.wall_ms,
+                            bulk.bulk_calls + bulk.put_calls,
+                            put.wall_ms,
+                            put.put_calls + put.bulk_calls,
+                            verdict(bulk.wall_ms < 15_000.0)
+                        );
+                    }
+                }
+            }
+            ProductResult::Unavailable(why) => {
+                let _ = writeln!(
+                    o,
+                    "| 9. product syncs | not available: {why} | well inside 30 s |"
+                );
             }
         }
         let _ = writeln!(
@@ -1014,5 +1045,58 @@ pub fn render_instructions(hosts: &[(String, Result<Instructions, String>)]) -> 
             }
         }
     }
+    o
+}
+
+/// Section 9, in the report and alone for `--products-only`.
+pub fn render_products(result: &ProductResult) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "## 9. Product syncs: per-product PUTs against the bulk API\n\n\
+         The same products upserted through the component two ways while the simulator\n\
+         takes {save} ms for every product save (`POST /_admin/faults\n\
+         {{\"product_save_latency_ms\":{save}}}`, applied to `PUT /V1/products/{{sku}}` and to\n\
+         each bulk operation alike): one `PUT /v1/products/{{sku}}` per product, {conc} at a\n\
+         time (what the products webhook sends at the default `sync_concurrency`), against one\n\
+         `POST /v1/products/bulk` (`bulk_chunk_size={chunk}`), which ACCS answers at once and\n\
+         applies later in its consumers. Time is to the caller's last answer; for the bulk\n\
+         path the products are then accepted, not yet saved (their outcome is read back with\n\
+         `GET /v1/bulk/{{uuid}}`). Minimum = ceil(products / {conc}) x {save} ms. A products\n\
+         webhook takes at most 1,000 products, so 10,000 by PUT is ten deliveries at best.\n",
+        save = products::SAVE_MS,
+        conc = products::CONCURRENCY,
+        chunk = products::CHUNK,
+    );
+    let rows = match result {
+        ProductResult::Unavailable(why) => {
+            let _ = writeln!(o, "Not available: {why}.\n");
+            return o;
+        }
+        ProductResult::Rows(rows) => rows,
+    };
+    let _ = writeln!(
+        o,
+        "| path | products | runs | time to the answer | minimum | `PUT /V1/products/{{sku}}` calls | `POST /V1/async/bulk/products` calls | products landed or accepted | request bytes | statuses |\n\
+         |---|---|---|---|---|---|---|---|---|---|"
+    );
+    for r in rows {
+        let statuses: Vec<String> = r.statuses.iter().map(u16::to_string).collect();
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {:.0} ms | {} | {:.0} | {:.0} | {:.0} | {} | {} |",
+            r.path,
+            r.products,
+            r.runs,
+            r.wall_ms,
+            r.min_ms.map_or("n/a".into(), |m| format!("{m:.0} ms")),
+            r.put_calls,
+            r.bulk_calls,
+            r.done,
+            r.body_bytes,
+            statuses.join(", ")
+        );
+    }
+    o.push('\n');
     o
 }

@@ -32,6 +32,13 @@ impl Admin {
         self.post("/_admin/faults", Some(body)).await
     }
 
+    /// Every product save (`PUT /V1/products/{sku}` and each bulk
+    /// operation) takes `save_ms`; nothing else is slowed.
+    pub async fn set_product_save_latency(&self, save_ms: u64) -> Result<()> {
+        let body = serde_json::json!({ "product_save_latency_ms": save_ms });
+        self.post("/_admin/faults", Some(body)).await
+    }
+
     pub async fn counters(&self) -> Result<Counters> {
         let r = self
             .http

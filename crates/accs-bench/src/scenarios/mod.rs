@@ -1,4 +1,4 @@
-//! The five figures of issue #7, one module each; memory rides along with the
+//! The figures of issues #7 and #26, one module each; memory rides along with the
 //! phases that load the host. Figure 6 is the WASI 0.2 build on a released
 //! Spin against a pass-through floor; figure 7 the WASI 0.3 builds against
 //! theirs, on `wasmtime serve` and Spin 4.1+.
@@ -7,6 +7,7 @@ pub mod cold;
 pub mod floor_p3;
 pub mod floors;
 pub mod instructions;
+pub mod products;
 pub mod side;
 pub mod spin_p2;
 pub mod spin_setup;
