@@ -108,13 +108,19 @@ async fn an_accepted_bulk_goes_from_open_to_complete_in_queue_order() {
 
     let (code, detailed) = status_of(&sim, &token, &uuid, "detailed-status").await;
     assert_eq!(code, 200);
-    if accepted_at.elapsed() < Duration::from_millis(400) {
-        assert_eq!(statuses(&detailed), [4, 4, 4], "{detailed}");
-        assert!(
-            sim.product("BULK-1").is_none(),
-            "an open operation saved nothing"
-        );
-    }
+    // The first save ends 400 ms after the POST; a read within that window
+    // sees every operation open. Slower than that is a stalled machine, and
+    // the test says so rather than skipping the check.
+    assert!(
+        accepted_at.elapsed() < Duration::from_millis(400),
+        "the machine stalled: the status read came {:?} after the POST",
+        accepted_at.elapsed()
+    );
+    assert_eq!(statuses(&detailed), [4, 4, 4], "{detailed}");
+    assert!(
+        sim.product("BULK-1").is_none(),
+        "an open operation saved nothing"
+    );
     assert_eq!(detailed["bulk_id"], uuid.as_str());
     assert_eq!(detailed["operation_count"], 3);
     assert_eq!(detailed["user_type"], 1);
@@ -254,15 +260,31 @@ async fn consumers_work_in_parallel_in_queue_order() {
     let accepted_at = Instant::now();
     let (_, accepted) = post_bulk(&sim, &token, &json!(items)).await;
     let uuid = accepted["bulk_uuid"].as_str().unwrap();
-    // Two consumers: the first two end at 1 s, the next two at 2 s.
-    tokio::time::sleep_until((accepted_at + Duration::from_millis(1400)).into()).await;
-    let (_, detailed) = status_of(&sim, &token, uuid, "detailed-status").await;
-    if accepted_at.elapsed() < Duration::from_millis(1950) {
-        assert_eq!(statuses(&detailed), [1, 1, 4, 4], "{detailed}");
+    // Two consumers: the first two end at 1 s, the next two at 2 s. Every
+    // read, however late, sees one of these three states, and one read
+    // (polled every 50 ms through the one-second window) sees the middle one.
+    let mut seen = Vec::new();
+    loop {
+        let (_, detailed) = status_of(&sim, &token, uuid, "detailed-status").await;
+        let s = statuses(&detailed);
+        assert!(
+            [[4, 4, 4, 4], [1, 1, 4, 4], [1, 1, 1, 1]].contains(&[s[0], s[1], s[2], s[3]]),
+            "two consumers in queue order never show {s:?}"
+        );
+        if seen.last() != Some(&s) {
+            seen.push(s.clone());
+        }
+        if s == [1, 1, 1, 1] {
+            break;
+        }
+        assert!(accepted_at.elapsed() < Duration::from_secs(10), "{seen:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tokio::time::sleep_until((accepted_at + Duration::from_millis(2100)).into()).await;
-    let (_, detailed) = status_of(&sim, &token, uuid, "detailed-status").await;
-    assert_eq!(statuses(&detailed), [1, 1, 1, 1]);
+    assert!(
+        seen.contains(&vec![1, 1, 4, 4]),
+        "two operations end together, then two more: {seen:?}"
+    );
+    assert!(accepted_at.elapsed() >= Duration::from_millis(2000));
 }
 
 #[tokio::test]
