@@ -34,8 +34,9 @@ does (crates/accs-sim/src/contract/judge.rs holds the simulator to the same):
   response"), while `ErrorProcessor::maskException` passes the exception's
   Phrase arguments through: an object for `%name` placeholders
   (`{"resources": "Magento_Catalog::products"}`), a list for `%1`; their
-  values are PHP scalars (`NoSuchEntityException::singleField` puts the
-  field's value, an integer id say), so any JSON scalar here.
+  values are PHP scalars (`lib/internal/Magento/Framework/Exception/
+  NoSuchEntityException.php`: `singleField` puts its `string|int
+  $fieldValue`), so any JSON scalar here (the simulator writes strings only).
 
     python3 scripts/accs_schema.py          # write the JSON
     python3 scripts/accs_schema.py --check  # exit 1 unless the YAML has its sum
