@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-fn doc() -> &'static Value {
+/// `docs/openapi.yaml`, parsed.
+pub fn doc() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
         serde_json::from_str(include_str!("../../docs/openapi.yaml"))
