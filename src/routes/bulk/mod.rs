@@ -7,6 +7,7 @@
 //! chunk split), `report.rs` (the answer), `status.rs` (the status read);
 //! the wire shapes are `accs/bulk.rs`'s.
 
+pub mod delivery;
 mod report;
 mod send;
 mod status;

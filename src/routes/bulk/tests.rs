@@ -544,3 +544,133 @@ fn the_routes_read_the_bulk_variables_where_they_use_them() {
         );
     }
 }
+
+/// The products webhook above `products_bulk_above`: the bulk path, its
+/// ledger record, replay and resume.
+mod webhook {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use hmac::{Hmac, Mac};
+
+    const KEY: &[u8] = b"webhook-key-A-0123456789abcdef!!";
+
+    fn hook_app(extra: &[(&'static str, &str)], state: Shared) -> App<FakePorts> {
+        let secret = format!("whsec_{}", STANDARD.encode(KEY));
+        let mut vars: Vec<(&'static str, &str)> = vec![("webhook_secrets", &secret)];
+        vars.extend_from_slice(extra);
+        App::new(FakePorts::new(fake_accs(state)), settings(&vars))
+    }
+
+    fn deliver(app: &App<FakePorts>, id: &str, body: &[u8]) -> InResponse {
+        let ts = (app.ports.now.get() / 1000).to_string();
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(KEY).unwrap();
+        mac.update(format!("{id}.{ts}.").as_bytes());
+        mac.update(body);
+        let sig = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+        let req = InRequest {
+            method: "POST".into(),
+            path: "/v1/webhooks/products".into(),
+            query: None,
+            headers: vec![
+                ("webhook-id".into(), id.into()),
+                ("webhook-timestamp".into(), ts),
+                ("webhook-signature".into(), sig),
+            ],
+            body: body.to_vec(),
+        };
+        block_on(app.handle(req))
+    }
+
+    #[test]
+    fn above_the_threshold_a_delivery_goes_in_bulks_and_a_repeat_sends_nothing() {
+        let state = Shared::default();
+        let app = hook_app(
+            &[("products_bulk_above", "10"), ("bulk_chunk_size", "10")],
+            state.clone(),
+        );
+        let body = products_body(skus(25));
+        let r = deliver(&app, "msg-1", &body);
+        let v = super::body(&r);
+        assert_eq!(r.status, 202, "{}", short(&v));
+        assert_eq!(bulk_posts(&app), 3);
+        assert_eq!(puts(&app), 0);
+        assert_eq!(spans(&v), [(0, 10), (10, 10), (20, 5)]);
+        let results = v["results"].as_array().unwrap();
+        assert_eq!(results.len(), 25);
+        assert_eq!(
+            results[12],
+            json!({"index": 12, "sku": "BULK-00012", "result": "accepted", "bulk_uuid": v["bulks"][1]["bulk_uuid"]})
+        );
+        let sent = app.ports.sent.borrow().len();
+        let again = deliver(&app, "msg-1", &body);
+        assert_eq!(again.status, 202);
+        assert_eq!(header(&again, "webhook-replayed"), Some("true"));
+        assert_eq!(super::body(&again), v, "the same bulk ids, from the ledger");
+        assert_eq!(
+            app.ports.sent.borrow().len(),
+            sent,
+            "a repeat sends nothing"
+        );
+    }
+
+    #[test]
+    fn at_or_below_the_threshold_or_without_it_products_go_one_put_each() {
+        for extra in [&[("products_bulk_above", "10")][..], &[]] {
+            let app = hook_app(extra, Shared::default());
+            let r = deliver(&app, "msg-1", &products_body(skus(10)));
+            assert_eq!(r.status, 200);
+            assert_eq!((puts(&app), bulk_posts(&app)), (10, 0));
+        }
+        let app = hook_app(&[("products_bulk_above", "0")], Shared::default());
+        let r = deliver(&app, "msg-1", &products_body(skus(1)));
+        assert_eq!(r.status, 202);
+        assert_eq!((puts(&app), bulk_posts(&app)), (0, 1));
+    }
+
+    /// A chunk ACCS could not take: 503 listing the accepted bulks; the
+    /// retry sends only that chunk's products, and answers every bulk.
+    #[test]
+    fn a_retry_after_a_partial_failure_sends_only_what_no_bulk_holds() {
+        let state = Shared::default();
+        state.borrow_mut().unavailable = vec![1];
+        let app = hook_app(
+            &[
+                ("products_bulk_above", "10"),
+                ("bulk_chunk_size", "10"),
+                ("sync_concurrency", "1"),
+            ],
+            state.clone(),
+        );
+        let body = products_body(skus(30));
+        let r = deliver(&app, "msg-2", &body);
+        let v = super::body(&r);
+        assert_eq!(r.status, 503, "{}", short(&v));
+        assert!(header(&r, "retry-after").is_some());
+        assert_eq!(spans(&v), [(0, 10), (20, 10)]);
+        assert_eq!(v["summary"]["failed"], 10);
+        let first_ids: Vec<Value> = v["bulks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["bulk_uuid"].clone())
+            .collect();
+        let posts = state.borrow().posts;
+        let r = deliver(&app, "msg-2", &body);
+        let v = super::body(&r);
+        assert_eq!(r.status, 202, "{}", short(&v));
+        assert_eq!(
+            state.borrow().posts,
+            posts + 1,
+            "only the refused chunk again"
+        );
+        assert_eq!(*state.borrow().sizes.last().unwrap(), 10);
+        assert_eq!(spans(&v), [(0, 10), (10, 10), (20, 10)]);
+        assert_eq!(v["bulks"][0]["bulk_uuid"], first_ids[0]);
+        assert_eq!(v["bulks"][2]["bulk_uuid"], first_ids[1]);
+        assert_eq!(v["summary"]["accepted"], 30);
+        let again = deliver(&app, "msg-2", &body);
+        assert_eq!((again.status, super::body(&again)), (202, v));
+        assert_eq!(state.borrow().posts, posts + 1);
+    }
+}
