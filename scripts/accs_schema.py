@@ -51,6 +51,11 @@ MODELLED = [
     "/V1/orders/{id}",
     "/V1/categories",
     "/V1/categories/{categoryId}",
+    # The bulk status endpoints (the async bulk route itself is generated at
+    # runtime by WebapiAsync and is not in Adobe's schema).
+    "/V1/bulk/{bulkUuid}/detailed-status",
+    "/V1/bulk/{bulkUuid}/status",
+    "/V1/bulk/{bulkUuid}/operation-status/{status}",
 ]
 HEADER = ["swagger", "info", "host", "basePath", "schemes"]
 

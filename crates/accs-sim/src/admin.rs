@@ -1,6 +1,7 @@
 //! `/_admin/*`: the same observations and controls as [`crate::Sim`], for out-of-process users.
 //!
-//! GET `counters`, `requests`, `token-requests`, `validations`, `inventory-receipts`, `faults`, `health`;
+//! GET `counters`, `requests`, `token-requests`, `validations`, `inventory-receipts`, `faults`,
+//! `bulks` (every accepted bulk request and its operations, [`Bulk`]), `health`;
 //! POST `faults` (a [`Faults`] JSON body, replacing the current one), `reset`, `revoke`,
 //! which answer 204.
 
@@ -13,7 +14,9 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use crate::state::Shared;
-use crate::types::{Counters, Faults, RecordedRequest, RecordedTokenRequest, RecordedValidation};
+use crate::types::{
+    Bulk, Counters, Faults, RecordedRequest, RecordedTokenRequest, RecordedValidation,
+};
 
 type St = State<Arc<Shared>>;
 
@@ -25,6 +28,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/token-requests", get(token_requests))
         .route("/validations", get(validations))
         .route("/inventory-receipts", get(receipts))
+        .route("/bulks", get(bulks))
         .route("/faults", post(set_faults).get(faults))
         .route("/reset", post(reset))
         .route("/revoke", post(revoke))
@@ -70,12 +74,18 @@ async fn receipts(State(s): St) -> Json<Vec<Receipt>> {
     Json(list)
 }
 
+async fn bulks(State(s): St) -> Json<Vec<Bulk>> {
+    let mut inner = s.lock();
+    inner.advance_bulks();
+    Json(inner.bulks.list.clone())
+}
+
 async fn faults(State(s): St) -> Json<Faults> {
     Json(s.lock().faults.clone())
 }
 
 async fn set_faults(State(s): St, Json(f): Json<Faults>) -> StatusCode {
-    s.lock().faults = f;
+    s.lock().set_faults(f);
     StatusCode::NO_CONTENT
 }
 

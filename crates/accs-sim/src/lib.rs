@@ -6,6 +6,7 @@
 
 mod accs;
 mod admin;
+mod bulk;
 mod config;
 pub mod contract;
 mod ims;
@@ -30,8 +31,8 @@ use tokio::task::JoinHandle;
 pub use config::SimConfig;
 pub use seed::ODD_SKUS;
 pub use types::{
-    Counters, Faults, Framing, RecordedRequest, RecordedTokenRequest, RecordedValidation,
-    ScriptedResponse,
+    Bulk, Counters, Faults, Framing, Operation, RecordedRequest, RecordedTokenRequest,
+    RecordedValidation, SaveFailure, ScriptedResponse,
 };
 pub use vault::{VAULT_MOUNT, VAULT_TOKEN};
 
@@ -162,7 +163,7 @@ impl Sim {
 
     /// Replaces the current faults (including whatever is left of the script).
     pub fn set_faults(&self, f: Faults) {
-        self.shared.lock().faults = f;
+        self.shared.lock().set_faults(f);
     }
 
     /// The current faults, with the script as consumed so far.
@@ -180,9 +181,25 @@ impl Sim {
         self.shared.lock().receipts.clone()
     }
 
-    /// The stored product for `sku` (decoded), to check what a PUT left behind.
+    /// The stored product for `sku` (decoded), to check what a PUT or a bulk
+    /// operation left behind (the bulk consumers catch up first).
     pub fn product(&self, sku: &str) -> Option<Value> {
-        self.shared.lock().catalog.product(sku).cloned()
+        let mut inner = self.shared.lock();
+        inner.advance_bulks();
+        inner.catalog.product(sku).cloned()
+    }
+
+    /// Every accepted `POST /V1/async/bulk/products`, in accept order, with its
+    /// operations as the consumers have left them by now.
+    pub fn bulks(&self) -> Vec<Bulk> {
+        let mut inner = self.shared.lock();
+        inner.advance_bulks();
+        inner.bulks.list.clone()
+    }
+
+    /// The bulk `uuid`, as [`Sim::bulks`] shows it.
+    pub fn bulk(&self, uuid: &str) -> Option<Bulk> {
+        self.bulks().into_iter().find(|b| b.bulk_uuid == uuid)
     }
 }
 

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::bulk::{self, Bulks};
 use crate::config::SimConfig;
 use crate::seed::Catalog;
 use crate::types::{
@@ -24,6 +25,8 @@ pub(crate) struct Inner {
     pub faults: Faults,
     pub receipts: BTreeMap<(String, String), u32>,
     pub catalog: Catalog,
+    /// Accepted bulk requests and their consumers (`crate::bulk`).
+    pub bulks: Bulks,
     tokens: HashMap<String, IssuedToken>,
     /// ACCS calls being answered now (the peak is in `counters`).
     in_flight: u64,
@@ -116,6 +119,23 @@ impl Shared {
 }
 
 impl Inner {
+    /// Replaces the faults. The bulk consumers first catch up under the old
+    /// ones, so a change (latency, consumers, hold) applies from now on.
+    pub fn set_faults(&mut self, faults: Faults) {
+        let now = Instant::now();
+        bulk::advance(self, now);
+        let was_held = self.faults.bulk_hold;
+        self.faults = faults;
+        if was_held && !self.faults.bulk_hold {
+            self.bulks.resumed(now);
+        }
+    }
+
+    /// Applies the bulk operations the consumers have finished by now.
+    pub fn advance_bulks(&mut self) {
+        bulk::advance(self, Instant::now());
+    }
+
     /// An ACCS call arrived: counts it in flight until [`Inner::call_ended`].
     pub fn call_started(&mut self) {
         self.in_flight += 1;

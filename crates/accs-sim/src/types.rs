@@ -120,6 +120,59 @@ pub struct Faults {
     /// Answer 411 Length Required to a chunked request body (ACCS and IMS), as some
     /// gateways do. Every request records its framing either way.
     pub require_content_length: bool,
+    /// How long each product save takes: a `PUT /V1/products/{sku}` waits this long before
+    /// it saves, and the bulk consumer spends this long on each operation, so a benchmark
+    /// can compare the two paths.
+    pub product_save_latency_ms: u64,
+    /// How many bulk consumers apply operations in parallel, each taking the next open
+    /// operation in queue order; 0 (also when omitted) counts as 1.
+    pub bulk_consumers: usize,
+    /// The bulk consumers are stopped: every operation not yet applied stays open
+    /// (status 4) until this is false again; the consumers start over from then.
+    pub bulk_hold: bool,
+    /// ACCS's "Maximum Entities per Bulk Request" store setting: a
+    /// `POST /V1/async/bulk/products` with more elements is refused with 400, nothing
+    /// scheduled. `None` (the default): no limit.
+    pub bulk_max_entities: Option<usize>,
+    /// Saves of these SKUs fail, through `PUT` and through the bulk consumer alike.
+    pub save_failures: Vec<SaveFailure>,
+}
+
+/// A product save that fails (see [`Faults::save_failures`]): `PUT /V1/products/{sku}`
+/// answers 400 `{"message", "parameters": []}` (503 when `retriable`); a bulk operation
+/// ends status 3 (2 when `retriable`) with `result_message = message`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SaveFailure {
+    pub sku: String,
+    pub message: String,
+    #[serde(default)]
+    pub retriable: bool,
+}
+
+/// One accepted `POST /V1/async/bulk/products`, as [`crate::Sim::bulks`] and
+/// `GET /_admin/bulks` show it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Bulk {
+    pub bulk_uuid: String,
+    /// Magento's `YYYY-MM-DD HH:MM:SS` (UTC) of the accept.
+    pub start_time: String,
+    /// In request order; their `id`s ascend in that order.
+    pub operations: Vec<Operation>,
+}
+
+/// One element of an accepted bulk request and what became of it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Operation {
+    /// Unique across bulks, ascending in queue order.
+    pub id: u64,
+    /// 1 complete, 2 failed (retriable), 3 failed, 4 open.
+    pub status: u8,
+    /// The element as it was sent (`{"product": {...}}`).
+    pub request: serde_json::Value,
+    pub result_message: Option<String>,
+    pub error_code: Option<i64>,
+    /// The saved product, once complete.
+    pub saved: Option<serde_json::Value>,
 }
 
 /// A canned ACCS answer. Requests it answers are still recorded and counted.

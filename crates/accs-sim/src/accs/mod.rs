@@ -5,12 +5,15 @@
 //! Order of concerns, as in Magento behind the ACCS gateway: tenant, scripted faults,
 //! route match, auth, handler.
 
+mod bulk;
 mod categories;
 mod inventory;
 mod orders;
 mod products;
 mod search;
 mod values;
+
+pub(crate) use products::save as save_product;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -43,6 +46,9 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
+    // Whatever the bulk consumers have finished by now is in place before
+    // this request looks at the catalog or the bulks.
+    shared.lock().advance_bulks();
 
     let raw_path = parts.uri.path();
     let raw_query = parts.uri.query();
@@ -58,7 +64,7 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
                 query: raw_query,
                 body: bytes,
             };
-            respond(&shared, &parts.method, &parts.headers, raw_path, &call)
+            respond(&shared, &parts.method, &parts.headers, raw_path, &call).await
         }
         Err(_) => (
             UNMATCHED.to_owned(),
@@ -105,7 +111,7 @@ impl Drop for InFlight<'_> {
 }
 
 /// Returns the route label for the counters along with the answer.
-fn respond(
+async fn respond(
     shared: &Shared,
     method: &Method,
     headers: &HeaderMap,
@@ -134,6 +140,14 @@ fn respond(
             return (label, refused.into_response());
         }
     }
+    if matches!(route, Route::PutProduct(_)) {
+        // The save itself takes this long (`Faults::product_save_latency_ms`),
+        // as each bulk operation does in the consumer.
+        let save = shared.lock().faults.product_save_latency_ms;
+        if save > 0 {
+            tokio::time::sleep(Duration::from_millis(save)).await;
+        }
+    }
     (label, route.dispatch(shared, call))
 }
 
@@ -151,6 +165,10 @@ enum Route {
     GetOrder(String),
     CategoryTree,
     GetCategory(String),
+    BulkProducts,
+    BulkDetailedStatus(String),
+    BulkStatus(String),
+    BulkOperationCount(String, String),
 }
 
 impl Route {
@@ -167,6 +185,12 @@ impl Route {
             ("GET", ["orders", id]) => Route::GetOrder(one(id)?),
             ("GET", ["categories"]) => Route::CategoryTree,
             ("GET", ["categories", id]) => Route::GetCategory(one(id)?),
+            ("POST", ["async", "bulk", "products"]) => Route::BulkProducts,
+            ("GET", ["bulk", uuid, "detailed-status"]) => Route::BulkDetailedStatus(one(uuid)?),
+            ("GET", ["bulk", uuid, "status"]) => Route::BulkStatus(one(uuid)?),
+            ("GET", ["bulk", uuid, "operation-status", status]) => {
+                Route::BulkOperationCount(one(uuid)?, one(status)?)
+            }
             _ => return None,
         };
         Some(route)
@@ -182,14 +206,26 @@ impl Route {
             Route::GetOrder(_) => "GET /V1/orders/{id}",
             Route::CategoryTree => "GET /V1/categories",
             Route::GetCategory(_) => "GET /V1/categories/{id}",
+            Route::BulkProducts => "POST /V1/async/bulk/products",
+            Route::BulkDetailedStatus(_) => "GET /V1/bulk/{uuid}/detailed-status",
+            Route::BulkStatus(_) => "GET /V1/bulk/{uuid}/status",
+            Route::BulkOperationCount(..) => "GET /V1/bulk/{uuid}/operation-status/{status}",
         }
     }
 
     /// The ACL resource each route needs, as the modules' `etc/webapi.xml` declare it.
     fn acl_resource(&self) -> &'static str {
         match self {
-            Route::SearchProducts | Route::GetProduct(_) | Route::PutProduct(_) => {
-                "Magento_Catalog::products"
+            // The bulk route is the synchronous one's: `AsynchronousRequestProcessor::
+            // changePathInfo` rewrites the path to `/V1/products` and the resolver's
+            // `RequestValidator::validate` checks that route's resources.
+            Route::SearchProducts
+            | Route::GetProduct(_)
+            | Route::PutProduct(_)
+            | Route::BulkProducts => "Magento_Catalog::products",
+            // `Magento/AsynchronousOperations/etc/webapi.xml`.
+            Route::BulkDetailedStatus(_) | Route::BulkStatus(_) | Route::BulkOperationCount(..) => {
+                "Magento_AsynchronousOperations::system_magento_logging_bulk_operations"
             }
             Route::SaveSourceItems => "Magento_InventoryApi::source_item_create",
             Route::SearchOrders | Route::GetOrder(_) => "Magento_Sales::actions_view",
@@ -207,6 +243,10 @@ impl Route {
             Route::GetOrder(id) => orders::get(shared, &id),
             Route::CategoryTree => categories::tree(shared, call),
             Route::GetCategory(id) => categories::get(shared, &id),
+            Route::BulkProducts => bulk::accept(shared, call),
+            Route::BulkDetailedStatus(uuid) => bulk::detailed_status(shared, &uuid),
+            Route::BulkStatus(uuid) => bulk::short_status(shared, &uuid),
+            Route::BulkOperationCount(uuid, status) => bulk::count(shared, &uuid, &status),
         };
         answer.unwrap_or_else(IntoResponse::into_response)
     }

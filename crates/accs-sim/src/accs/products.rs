@@ -1,11 +1,12 @@
 //! `/V1/products`: search, get and upsert by SKU.
 
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::Call;
 use super::search::Criteria;
-use crate::state::Shared;
+use crate::state::{Inner, Shared};
+use crate::types::SaveFailure;
 use crate::{magento, time};
 
 pub(super) fn search(shared: &Shared, call: &Call<'_>) -> magento::Result {
@@ -23,7 +24,8 @@ pub(super) fn get(shared: &Shared, sku: &str) -> magento::Result {
 
 /// Upsert: given fields replace stored ones, `custom_attributes` merged by
 /// `attribute_code` ([`merge_custom_attributes`]); the path SKU wins over the
-/// body's, and `id`/`created_at` are the simulator's.
+/// body's, and `id`/`created_at` are the simulator's. The save itself is
+/// [`save`], which the bulk consumer runs too.
 pub(super) fn put(shared: &Shared, sku: &str, call: &Call<'_>) -> magento::Result {
     let Ok(body) = serde_json::from_slice::<Value>(call.body) else {
         return Err(magento::decoding_error());
@@ -31,8 +33,31 @@ pub(super) fn put(shared: &Shared, sku: &str, call: &Call<'_>) -> magento::Resul
     let Some(Value::Object(fields)) = body.get("product") else {
         return Err(magento::required_field("product"));
     };
+    match save(&mut shared.lock(), sku, fields) {
+        Ok(saved) => Ok(magento::ok(&saved)),
+        Err(failed) => {
+            let status = if failed.retriable {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            Err(magento::error(status, &failed.message, json!([])))
+        }
+    }
+}
+
+/// `ProductRepository::save` of `fields` under `sku`, or the configured
+/// failure for that SKU (`Faults::save_failures`), nothing saved. Returns the
+/// product as stored.
+pub(crate) fn save(
+    inner: &mut Inner,
+    sku: &str,
+    fields: &Map<String, Value>,
+) -> Result<Value, SaveFailure> {
+    if let Some(failed) = inner.faults.save_failures.iter().find(|f| f.sku == sku) {
+        return Err(failed.clone());
+    }
     let now = time::now();
-    let mut inner = shared.lock();
     let catalog = &mut inner.catalog;
     if catalog.product(sku).is_none() {
         let id = catalog.next_product_id();
@@ -61,7 +86,7 @@ pub(super) fn put(shared: &Shared, sku: &str, call: &Call<'_>) -> magento::Resul
         }
     }
     stored.insert("updated_at".into(), now.into());
-    Ok(magento::ok(&Value::Object(stored.clone())))
+    Ok(Value::Object(stored.clone()))
 }
 
 /// Magento saves the attributes a PUT names and keeps the others:

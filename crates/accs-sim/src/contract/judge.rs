@@ -15,7 +15,11 @@
 //!   `DataObjectProcessor::buildOutputDataArray` skips a null value only
 //!   when the getter is not required (`if ($value === null &&
 //!   !$methodReflectionData['isRequired']) continue;`), so a required one
-//!   that is null is written as `null`;
+//!   that is null is written as `null`. For the bulk operations this is what
+//!   AdobeDocs' `operation-status-endpoints.md` shows: `"error_code": null`
+//!   for a complete operation and `"result_serialized_data": null` for a
+//!   failed one, both required in `asynchronous-operations-data-operation-interface`
+//!   (`error_code` also in `...-summary-operation-status-interface`);
 //! - `error-parameters`: the schema's "array of {resources, fieldName,
 //!   fieldValue}" is the fixed text of `Magento\Webapi\Model\Rest\Swagger\
 //!   Generator::getDefinitions` ("Todo: create interface for error response"),

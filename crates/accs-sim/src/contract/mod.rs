@@ -15,8 +15,10 @@ mod schema;
 pub use judge::{check_request_body, check_response};
 
 /// Each modelled route, as the simulator labels it (the counters' key,
-/// `RecordedRequest::route`), with the schema's path for it.
-pub const OPERATIONS: [(&str, &str); 8] = [
+/// `RecordedRequest::route`), with the schema's path for it. The bulk route
+/// is not in Adobe's schema; its operation is the simulator's stand-in
+/// (`schema::ASYNC_BULK_PRODUCTS`).
+pub const OPERATIONS: [(&str, &str); 12] = [
     ("GET /V1/products", "/V1/products"),
     ("GET /V1/products/{sku}", "/V1/products/{sku}"),
     ("PUT /V1/products/{sku}", "/V1/products/{sku}"),
@@ -28,6 +30,16 @@ pub const OPERATIONS: [(&str, &str); 8] = [
     ("GET /V1/orders/{id}", "/V1/orders/{id}"),
     ("GET /V1/categories", "/V1/categories"),
     ("GET /V1/categories/{id}", "/V1/categories/{categoryId}"),
+    ("POST /V1/async/bulk/products", schema::ASYNC_BULK_PRODUCTS),
+    (
+        "GET /V1/bulk/{uuid}/detailed-status",
+        "/V1/bulk/{bulkUuid}/detailed-status",
+    ),
+    ("GET /V1/bulk/{uuid}/status", "/V1/bulk/{bulkUuid}/status"),
+    (
+        "GET /V1/bulk/{uuid}/operation-status/{status}",
+        "/V1/bulk/{bulkUuid}/operation-status/{status}",
+    ),
 ];
 
 /// `("PUT", "/V1/products/{sku}")` for the label `PUT /V1/products/{sku}`.

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use accs_sim::Sim;
 use accs_sim::contract::{OPERATIONS, check_response, operation_of};
+use accs_sim::{Faults, SaveFailure, Sim};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -174,16 +174,91 @@ fn cases() -> Vec<Case> {
             case("GET /V1/categories/{id}", "/V1/categories/3", 401),
             Token::None,
         ),
+        with_body(
+            case("POST /V1/async/bulk/products", BULK, 202),
+            json!([bulk_item("BULK-OK"), bulk_item(FAILING)]),
+        ),
+        with_body(
+            case("POST /V1/async/bulk/products", BULK, 400),
+            json!([bulk_item("BULK-OK"), { "product": { "sku": "B", "colour": "red" } }]),
+        ),
+        with_body(
+            case("POST /V1/async/bulk/products", BULK, 400),
+            json!([{ "product": { "sku": "B", "price": "cheap" } }]),
+        ),
+        with_token(
+            with_body(
+                case("POST /V1/async/bulk/products", BULK, 401),
+                json!([bulk_item("BULK-OK")]),
+            ),
+            Token::None,
+        ),
+        // `LAST_BULK` is the bulk the 202 above accepted: one complete
+        // operation (no `serialized_data`, `error_code` null) and one failed
+        // (no `result_serialized_data`).
+        case(
+            "GET /V1/bulk/{uuid}/detailed-status",
+            "/V1/bulk/LAST_BULK/detailed-status",
+            200,
+        ),
+        case(
+            "GET /V1/bulk/{uuid}/detailed-status",
+            &format!("/V1/bulk/{UNKNOWN_BULK}/detailed-status"),
+            404,
+        ),
+        with_token(
+            case(
+                "GET /V1/bulk/{uuid}/detailed-status",
+                "/V1/bulk/LAST_BULK/detailed-status",
+                401,
+            ),
+            Token::None,
+        ),
+        case(
+            "GET /V1/bulk/{uuid}/status",
+            "/V1/bulk/LAST_BULK/status",
+            200,
+        ),
+        case(
+            "GET /V1/bulk/{uuid}/status",
+            &format!("/V1/bulk/{UNKNOWN_BULK}/status"),
+            404,
+        ),
+        case(
+            "GET /V1/bulk/{uuid}/operation-status/{status}",
+            "/V1/bulk/LAST_BULK/operation-status/1",
+            200,
+        ),
+        case(
+            "GET /V1/bulk/{uuid}/operation-status/{status}",
+            "/V1/bulk/LAST_BULK/operation-status/one",
+            400,
+        ),
     ]
+}
+
+const BULK: &str = "/V1/async/bulk/products";
+const UNKNOWN_BULK: &str = "00000000-0000-4000-8000-000000000000";
+/// A SKU whose saves fail, so the bulk sweep sees a failed operation too.
+const FAILING: &str = "BULK-FAILS";
+
+fn bulk_item(sku: &str) -> Value {
+    json!({ "product": { "sku": sku, "name": "Bulk", "price": 3 } })
 }
 
 async fn send(sim: &Sim, c: &Case, good: &str, no_scope: &str) -> (u16, Vec<u8>) {
     let (method, _) = operation_of(c.label).expect("a modelled label");
     let method = Method::from_bytes(method.as_bytes()).unwrap();
+    let last_bulk = sim.bulks().last().map(|b| b.bulk_uuid.clone());
+    let path = match last_bulk {
+        Some(uuid) => c.path.replace("LAST_BULK", &uuid),
+        None => c.path.clone(),
+    };
+
     let req = match c.token {
-        Token::Good => accs(sim, method, &c.path, good),
-        Token::NoScope => accs(sim, method, &c.path, no_scope),
-        Token::None => client().request(method, format!("{}{}", sim.accs_base_url(), c.path)),
+        Token::Good => accs(sim, method, &path, good),
+        Token::NoScope => accs(sim, method, &path, no_scope),
+        Token::None => client().request(method, format!("{}{path}", sim.accs_base_url())),
     };
     let req = match &c.body {
         Some(b) => req.json(b),
@@ -201,6 +276,14 @@ async fn every_answer_of_every_modelled_endpoint_is_what_the_schema_says() {
     let resp = token_response(&sim, SECRET, "openid").await;
     let no_scope: Value = resp.json().await.unwrap();
     let no_scope = no_scope["access_token"].as_str().unwrap().to_owned();
+    sim.set_faults(Faults {
+        save_failures: vec![SaveFailure {
+            sku: FAILING.into(),
+            message: "Could not save product".into(),
+            retriable: false,
+        }],
+        ..Faults::default()
+    });
     let mut seen = BTreeSet::new();
     for c in cases() {
         let (status, body) = send(&sim, &c, &good, &no_scope).await;

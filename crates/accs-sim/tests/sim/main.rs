@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod bulk;
 mod common;
 mod contract;
 mod faults;
