@@ -116,6 +116,8 @@ struct RawOperation {
     result_message: Option<String>,
     #[serde(default)]
     serialized_data: Option<String>,
+    #[serde(default)]
+    result_serialized_data: Option<String>,
 }
 
 /// The operations of a detailed status, ascending by `id` (Magento numbers
@@ -138,7 +140,11 @@ pub fn operations(body: &[u8]) -> Option<Vec<Operation>> {
                     .result_message
                     .filter(|_| failed)
                     .map(|m| m.chars().take(MAX_REASON_CHARS).collect()),
-                sku: raw.serialized_data.as_deref().and_then(sku_of),
+                sku: raw
+                    .serialized_data
+                    .as_deref()
+                    .and_then(sku_of)
+                    .or_else(|| raw.result_serialized_data.as_deref().and_then(saved_sku)),
             }
         })
         .collect();
@@ -148,11 +154,21 @@ pub fn operations(body: &[u8]) -> Option<Vec<Operation>> {
 
 /// `product.sku` of `{"meta_information": "<the request body as JSON text>"}`
 /// (itself JSON text), as Magento's `OperationRepository` serializes an
-/// operation of an asynchronous request.
+/// operation of an asynchronous request (an open or failed one).
 fn sku_of(serialized: &str) -> Option<String> {
     let outer: Value = serde_json::from_str(serialized).ok()?;
     let meta: Value = serde_json::from_str(outer.get("meta_information")?.as_str()?).ok()?;
     let sku = meta.pointer("/product/sku")?.as_str()?;
+    Some(sku.chars().take(MAX_SKU_CHARS).collect())
+}
+
+/// `sku` of the saved product: a complete operation holds it as JSON text in
+/// `result_serialized_data`, its `serialized_data` cleared
+/// (`Magento\AsynchronousOperations\Model\OperationProcessor::process`
+/// sets the result and drops the request data once the save succeeded).
+fn saved_sku(result: &str) -> Option<String> {
+    let saved: Value = serde_json::from_str(result).ok()?;
+    let sku = saved.get("sku")?.as_str()?;
     Some(sku.chars().take(MAX_SKU_CHARS).collect())
 }
 
@@ -237,7 +253,8 @@ mod tests {
                  "serialized_data": serialized("C"), "result_serialized_data": null,
                  "result_message": "The \"price\" is bad.", "error_code": 0},
                 {"id": 10, "bulk_uuid": "u", "topic_name": "t", "status": 1,
-                 "serialized_data": serialized("A"), "result_serialized_data": null,
+                 "serialized_data": null,
+                 "result_serialized_data": json!({"sku": "A", "id": 7}).to_string(),
                  "result_message": "Service execution success Magento\\Catalog\\Model\\ProductRepository\\Interceptor::save",
                  "error_code": null},
                 {"id": 11, "bulk_uuid": "u", "topic_name": "t", "status": 4,

@@ -101,12 +101,20 @@ pub fn fake_accs(state: Shared) -> impl Fn(&OutRequest, usize) -> Result<OutResp
                     } else {
                         (1, "Service execution success Magento\\Catalog\\Model\\ProductRepository\\Interceptor::save")
                     };
+                    // Magento's OperationProcessor: a complete operation
+                    // holds the saved product, its request data cleared.
                     let meta = json!({"product": {"sku": sku}}).to_string();
+                    let (serialized, result) = if status == 1 {
+                        (Value::Null, json!({"sku": sku, "id": i}).to_string().into())
+                    } else {
+                        let s = json!({"entity_id": null, "entity_link": "", "meta_information": meta});
+                        (s.to_string().into(), Value::Null)
+                    };
                     json!({
                         "id": 1000 + i, "bulk_uuid": id,
                         "topic_name": "async.magento.catalog.api.productrepositoryinterface.save.post",
-                        "serialized_data": json!({"entity_id": null, "entity_link": "", "meta_information": meta}).to_string(),
-                        "result_serialized_data": null,
+                        "serialized_data": serialized,
+                        "result_serialized_data": result,
                         "status": status, "result_message": message, "error_code": null,
                     })
                 })
