@@ -23,7 +23,9 @@
 //!   status and summary, and the landed item indexes as ranges or a bitmap,
 //!   whichever is shorter: under [`MAX_RECORD`] bytes for the largest
 //!   delivery (10,000 items), partial or done. Per-item results of a replay
-//!   are rebuilt from the body, which the digest binds.
+//!   are rebuilt from the body, which the digest binds. A products delivery
+//!   taken through ACCS's bulk API adds its accepted bulks, about 45 bytes
+//!   each (2 for 1,000 products in the default chunks of 500).
 //! - **Bounded.** Every record is listed, when it is claimed, in the bucket
 //!   of the current hour (`…/h/<hour>.<slot>`, one of [`SLOTS`] by the
 //!   record's name, so no bucket nears a 1 MB value limit even at the write
