@@ -204,6 +204,19 @@ mod tests {
         );
     }
 
+    /// The final URL check lets both bulk paths through, under the tenant.
+    #[test]
+    fn the_guard_takes_both_bulk_paths() {
+        let base = url::Url::parse("https://na1.api.commerce.adobe.com/T1").unwrap();
+        let status = detailed_status_path("e3b2c8a4-1f0d-4c55-9a3e-0123456789ab");
+        for path in [PRODUCTS, status.as_str()] {
+            assert_eq!(
+                super::super::guard::upstream_url(&base, path).unwrap(),
+                format!("https://na1.api.commerce.adobe.com/T1{path}")
+            );
+        }
+    }
+
     #[test]
     fn the_request_body_is_an_array_of_post_product_bodies() {
         let a: Map<String, Value> =
