@@ -149,6 +149,50 @@ async fn ten_thousand_products_are_accepted_in_chunks() {
     }
 }
 
+/// The route takes up to 16 MiB (products with descriptions pass the 4 MiB
+/// of the other syncs); more is 413, unread.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_body_may_hold_16_mib() {
+    for flavour in FLAVOURS {
+        // The unoptimized simulator of the test build spends seconds reading
+        // megabytes: the budget is not what this test is about.
+        let rig = rig(flavour, |v| {
+            v.insert("accs_timeout_ms".into(), "120000".into());
+        })
+        .await;
+        rig.sim.set_faults(Faults {
+            bulk_hold: true,
+            ..Faults::default()
+        });
+        let description = "A long description of a product. ".repeat(18);
+        let list = |n: usize| -> Value {
+            let list: Vec<Value> = (0..n)
+                .map(|i| json!({"sku": format!("BIG-{i:05}"), "custom_attributes": [{"attribute_code": "description", "value": description}]}))
+                .collect();
+            json!({ "products": list })
+        };
+        let big = list(7_000);
+        let size = serde_json::to_vec(&big).unwrap().len();
+        assert!(((4 << 20) + 1..16 << 20).contains(&size), "{size} bytes");
+        let a = rig.send(post("/v1/products/bulk", &big)).await;
+        assert_eq!(a.status, 202, "{flavour:?}: {}", short(&a.body));
+        assert_eq!(a.body["summary"]["accepted"], 7_000);
+        let calls = rig.upstream_calls();
+        let too_big = vec![b' '; (16 << 20) + 1];
+        let req = http::Request::builder()
+            .method("POST")
+            .uri("http://localhost/v1/products/bulk")
+            .header("authorization", format!("Bearer {API_KEY}"))
+            .header("content-type", "application/json")
+            .body(Bytes::from(too_big))
+            .unwrap();
+        let a = rig.send(req).await;
+        assert_eq!(a.status, 413, "{flavour:?}: {}", a.body);
+        assert_eq!(rig.upstream_calls(), calls);
+        rig.finish();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_products_are_400_with_their_indexes_and_nothing_is_sent() {
     for flavour in FLAVOURS {
