@@ -14,10 +14,29 @@ And it keeps the `accs-*` schemas of docs/openapi.yaml's components: the
 same definitions as OpenAPI schemas, objects closed, nothing required
 (Magento's `required` marks non-nullable getters, not input it needs),
 without descriptions, so that the product bodies the component takes are
-typed by Adobe's own definition.
+typed by Adobe's own definition. Next to them, `accs-out-*`: what ACCS
+answers the component's reads (the success of each path in ANSWERED, and its
+`error-response`, which problems carry under `upstream`), the same
+definitions as ACCS writes them out, which the component passes through.
 
-`custom_attributes` values are PHP `mixed` (`AttributeInterface::getValue`)
-that Magento's schema generator writes as `string`: here they are any value.
+Where Magento's source shows the schema is wrong, these say what Magento
+does (crates/accs-sim/src/contract/judge.rs holds the simulator to the same):
+- `custom_attributes` values are PHP `mixed` (`AttributeInterface::getValue`)
+  that Magento's schema generator writes as `string`: here they are any value;
+- in an answer, a `required` property may be `null`: the generator calls a
+  property required when its getter is not declared nullable, and
+  `Magento\Framework\Reflection\DataObjectProcessor::buildOutputDataArray`
+  writes a required getter's `null` as `null` (it skips only the others);
+  `error-*` are not data objects (`Magento\Framework\Webapi\ErrorProcessor`
+  writes them), so this is not for them;
+- `error-parameters` is the fixed text of `Magento\Webapi\Model\Rest\
+  Swagger\Generator::getDefinitions` ("Todo: create interface for error
+  response"), while `ErrorProcessor::maskException` passes the exception's
+  Phrase arguments through: an object for `%name` placeholders
+  (`{"resources": "Magento_Catalog::products"}`), a list for `%1`; their
+  values are PHP scalars (`lib/internal/Magento/Framework/Exception/
+  NoSuchEntityException.php`: `singleField` puts its `string|int
+  $fieldValue`), so any JSON scalar here (the simulator writes strings only).
 
     python3 scripts/accs_schema.py          # write the JSON
     python3 scripts/accs_schema.py --check  # exit 1 unless the YAML has its sum
@@ -40,6 +59,7 @@ PRODUCT_PATH = ROOT / "src/accs/product_schema.json"
 PRODUCT_ROOT = "catalog-data-product-interface"
 OPENAPI_PATH = ROOT / "docs/openapi.yaml"
 OPENAPI_PREFIX = "accs-"
+OPENAPI_OUT_PREFIX = "accs-out-"
 MIXED = ("framework-attribute-interface", "value")
 YAML_SHA256 = "53013091926f06d9b5be7f8c45862ab0389883237c2135bcf166d470e973bb97"
 
@@ -58,6 +78,26 @@ MODELLED = [
     "/V1/bulk/{bulkUuid}/operation-status/{status}",
 ]
 HEADER = ["swagger", "info", "host", "basePath", "schemes"]
+# The ACCS operations whose answers the component passes through (its reads
+# of products and orders, and the product upsert): their 200 and error
+# definitions become `accs-out-*` schemas of docs/openapi.yaml.
+ANSWERED = [
+    ("/V1/products", "get"),
+    ("/V1/products/{sku}", "get"),
+    ("/V1/products/{sku}", "put"),
+    ("/V1/orders", "get"),
+    ("/V1/orders/{id}", "get"),
+]
+# ErrorProcessor's own shapes, not data objects (see the docstring).
+ERROR_PREFIX = "error-"
+# Magento's Phrase arguments: strings, numbers, booleans, null.
+SCALAR = {"type": ["string", "number", "boolean", "null"]}
+ERROR_PARAMETERS = {
+    "anyOf": [
+        {"type": "array", "items": {"anyOf": [SCALAR, {"$ref": "#/components/schemas/" + OPENAPI_OUT_PREFIX + "error-parameters-item"}]}},
+        {"type": "object", "additionalProperties": SCALAR},
+    ]
+}
 
 
 def reached(doc, value, seen):
@@ -115,23 +155,50 @@ def render_product(raw):
     return json.dumps({"root": PRODUCT_ROOT, "types": types}, sort_keys=True, separators=(",", ":")) + "\n"
 
 
-def openapi_schema(value):
+def openapi_schema(value, prefix):
     ref = value.get("$ref", "")
     if ref.startswith("#/definitions/"):
-        return {"$ref": "#/components/schemas/" + OPENAPI_PREFIX + ref[len("#/definitions/"):]}
+        return {"$ref": "#/components/schemas/" + prefix + ref[len("#/definitions/"):]}
     if value.get("type") == "array":
-        return {"type": "array", "items": openapi_schema(value.get("items", {}))}
+        return {"type": "array", "items": openapi_schema(value.get("items", {}), prefix)}
     return {"type": value["type"]}
+
+
+def nullable(schema):
+    """`schema` that also takes `null`."""
+    if isinstance(schema.get("type"), str):
+        return {**schema, "type": [schema["type"], "null"]}
+    return {"anyOf": [{"type": "null"}, schema]}
+
+
+def openapi_definition(definition, name, prefix, answer):
+    if definition.get("type") != "object":
+        return openapi_schema(definition, prefix)
+    required = set(definition.get("required", [])) if answer and not name.startswith(ERROR_PREFIX) else set()
+    props = {}
+    for k, v in definition.get("properties", {}).items():
+        schema = {} if (name, k) == MIXED else openapi_schema(v, prefix)
+        props[k] = nullable(schema) if k in required and schema else schema
+    return {"type": "object", "additionalProperties": False, "properties": props}
+
+
+def answer_names(doc):
+    """The definitions the answers of ANSWERED reach: each success and
+    `error-response`, and what they reach."""
+    names = set()
+    for path, method in ANSWERED:
+        reached(doc, doc["paths"][path][method]["responses"], names)
+    return sorted(names)
 
 
 def openapi_components(doc):
     out = {}
+    defs = doc["definitions"]
     for n in product_names(doc):
-        props = {
-            k: {} if (n, k) == MIXED else openapi_schema(v)
-            for k, v in doc["definitions"][n].get("properties", {}).items()
-        }
-        out[OPENAPI_PREFIX + n] = {"type": "object", "additionalProperties": False, "properties": props}
+        out[OPENAPI_PREFIX + n] = openapi_definition(defs[n], n, OPENAPI_PREFIX, answer=False)
+    for n in answer_names(doc):
+        out[OPENAPI_OUT_PREFIX + n] = openapi_definition(defs[n], n, OPENAPI_OUT_PREFIX, answer=True)
+    out[OPENAPI_OUT_PREFIX + "error-parameters"] = ERROR_PARAMETERS
     return out
 
 

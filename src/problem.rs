@@ -38,6 +38,8 @@ pub enum Code {
     EventsKeyUnavailable,
     Conflict,
     Internal,
+    /// ACCS knows no bulk by this uuid (`GET /v1/bulk/{uuid}`).
+    BulkNotFound,
 }
 
 impl Code {
@@ -64,6 +66,7 @@ impl Code {
             Code::EventsKeyUnavailable => "io_events_key_unavailable",
             Code::Conflict => "conflict",
             Code::Internal => "internal_error",
+            Code::BulkNotFound => "bulk_not_found",
         }
     }
 
@@ -74,7 +77,7 @@ impl Code {
             Code::Unauthorized => 401,
             Code::InvalidRequest => 400,
             Code::PayloadTooLarge => 413,
-            Code::NotFound => 404,
+            Code::NotFound | Code::BulkNotFound => 404,
             Code::MethodNotAllowed => 405,
             Code::Forbidden | Code::InsufficientScope | Code::AccsForbidden => 403,
             Code::AccsTimeout => 504,
@@ -113,6 +116,7 @@ impl Code {
             Code::EventsKeyUnavailable => "I/O Events public key unavailable",
             Code::Conflict => "Delivery in progress",
             Code::Internal => "Internal error",
+            Code::BulkNotFound => "Bulk not found",
         }
     }
 }

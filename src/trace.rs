@@ -225,6 +225,8 @@ pub struct Trace {
     pub key: RefCell<Option<String>>,
     /// For writes: items sent to ACCS, and those that landed.
     pub items: Cell<Option<(usize, usize)>>,
+    /// For bulk writes: items ACCS accepted to apply later (not landed yet).
+    pub accepted: Cell<Option<usize>>,
 }
 
 impl Trace {
@@ -265,6 +267,14 @@ impl Trace {
     pub fn items(&self, sent: usize, landed: usize) {
         let (s, l) = self.items.get().unwrap_or((0, 0));
         self.items.set(Some((s + sent, l + landed)));
+    }
+
+    /// Adds items ACCS accepted into a bulk (they land later, if at all);
+    /// the log line's `items` then carries `accepted` beside `landed`.
+    pub fn accepted(&self, n: usize) {
+        self.items(0, 0);
+        self.accepted
+            .set(Some(self.accepted.get().unwrap_or(0) + n));
     }
 
     pub fn upstream(&self, service: &'static str, status: u16, ms: u64) {
@@ -328,6 +338,10 @@ impl Trace {
             put_uint(&mut out, sent);
             out.extend_from_slice(b",\"landed\":");
             put_uint(&mut out, landed);
+            if let Some(accepted) = self.accepted.get() {
+                out.extend_from_slice(b",\"accepted\":");
+                put_uint(&mut out, accepted);
+            }
             out.push(b'}');
         }
         out.push(b'}');
@@ -361,6 +375,8 @@ mod tests {
         struct Items {
             sent: usize,
             landed: usize,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            accepted: Option<usize>,
         }
         #[derive(Serialize)]
         struct Line<'a> {
@@ -389,7 +405,11 @@ mod tests {
             duration_ms: ms,
             upstream: &t.upstream.borrow(),
             token_source: *t.token_source.borrow(),
-            items: t.items.get().map(|(sent, landed)| Items { sent, landed }),
+            items: t.items.get().map(|(sent, landed)| Items {
+                sent,
+                landed,
+                accepted: t.accepted.get(),
+            }),
         })
         .unwrap()
     }
@@ -405,6 +425,7 @@ mod tests {
             calls in proptest::collection::vec((0usize..3, proptest::prelude::any::<u16>(), proptest::prelude::any::<u64>()), 0..4),
             source in proptest::option::of(0usize..4),
             items in proptest::option::of((proptest::prelude::any::<usize>(), proptest::prelude::any::<usize>())),
+            accepted in proptest::option::of(0usize..1_000_000),
         ) {
             let t = Trace::new(request_id);
             if let Some(key) = &key {
@@ -418,6 +439,9 @@ mod tests {
             }
             if let Some((sent, landed)) = items {
                 t.items(sent, landed);
+            }
+            if let Some(n) = accepted {
+                t.accepted(n);
             }
             let line = t.log_line(&method, "/v1/products/{sku}", status, ms);
             proptest::prop_assert_eq!(&line, &serde_line(&t, &method, "/v1/products/{sku}", status, ms));

@@ -42,8 +42,13 @@ pub const MAX_ITEMS: usize = 10_000;
 /// are about 1.5 MiB; 1,000 products with descriptions are larger still).
 pub const SYNC_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
+/// The largest body of `POST /v1/products/bulk`: 10,000 products with
+/// names, descriptions and attributes (about 1.5 KiB each) fit.
+pub const BULK_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
 pub fn body_limit(method: &str, path: &str) -> usize {
     match (method, path) {
+        ("POST", "/v1/products/bulk") => BULK_BODY_LIMIT,
         (
             "POST",
             "/v1/inventory/source-items" | "/v1/webhooks/inventory" | "/v1/webhooks/products",
@@ -67,7 +72,11 @@ mod tests {
             4 * 1024 * 1024
         );
         assert_eq!(body_limit("POST", "/v1/webhooks/products"), 4 * 1024 * 1024);
+        assert_eq!(body_limit("POST", "/v1/products/bulk"), 16 * 1024 * 1024);
         for (m, p) in [
+            // `PUT /v1/products/bulk` is the product with SKU `bulk`.
+            ("PUT", "/v1/products/bulk"),
+            ("POST", "/v1/products/bulk/x"),
             ("PUT", "/v1/products/A"),
             ("POST", "/v1/accs/V1/x"),
             ("GET", "/v1/inventory/source-items"),

@@ -388,6 +388,42 @@ async fn one_host(build: SpinBuild, test: &str) {
         assert!(!warnings.is_empty(), "no warning for the unscoped entry");
     }
 
+    // Bulk upserts under the real host and the shipped manifest (its
+    // `bulk_chunk_size`, default 500): 1,200 products in 3 chunks, 202, and
+    // the last bulk's status numbered from its first product.
+    let products: Vec<serde_json::Value> = (0..1_200)
+        .map(|i| serde_json::json!({"sku": format!("E2E-BULK-{i:04}"), "name": "e2e", "price": 5}))
+        .collect();
+    let r = client
+        .post(format!("{base}/v1/products/bulk"))
+        .bearer_auth(API_KEY)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&serde_json::json!({ "products": products })).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = text(r, &mut captured).await;
+    assert_eq!(status, 202, "{}", &body[..body.len().min(600)]);
+    assert_eq!(calls(&sim, "POST /V1/async/bulk/products"), 3);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["bulks"][2]["items"],
+        serde_json::json!({"first": 1000, "count": 200})
+    );
+    let url = v["bulks"][2]["status_url"].as_str().unwrap();
+    let r = client
+        .get(format!("{base}{url}"))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = text(r, &mut captured).await;
+    assert_eq!(status, 200, "{body:.600}");
+    let s: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(s["summary"]["complete"], true, "{body:.600}");
+    assert_eq!(s["results"][0]["index"], 1000);
+    assert_eq!(s["results"][0]["sku"], "E2E-BULK-1000");
+
     // The default SQLite store keeps the token across a restart: 0 IMS calls.
     sim.reset();
     host.restart().await;

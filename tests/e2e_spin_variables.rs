@@ -119,6 +119,9 @@ async fn spin_p2_a_request_reads_only_its_routes_variables() {
         ("GET", "/v1/accs/V1/categories/2", 403, false),
         ("POST", "/v1/inventory/source-items", 200, true),
         ("POST", "/v1/webhooks/inventory", 200, true),
+        // The bulk upsert's path, refused before anything is sent (an
+        // inventory body): it still reads its route's variables.
+        ("POST", "/v1/products/bulk", 400, false),
     ];
     for (method, path, status, calls_out) in cases {
         sim.reset_vault_reads();
@@ -137,15 +140,19 @@ async fn spin_p2_a_request_reads_only_its_routes_variables() {
             .collect();
         // A floor that does not come from variables_for: the webhook
         // secrets only on webhooks, the passthrough rule only on the
-        // passthrough, the sync settings only where items are synced.
+        // passthrough, the sync settings only where items are synced, the
+        // bulk settings only where products may go in bulks.
         let reads = component_reads(&sim);
         let webhook = path.starts_with("/v1/webhooks/");
         let sync = webhook || path == "/v1/inventory/source-items";
+        let bulk = path == "/v1/products/bulk";
         let floor = [
             ("webhook_secrets", webhook),
             ("passthrough_allow", path.starts_with("/v1/accs/")),
             ("sync_batch_size", sync),
-            ("sync_concurrency", sync),
+            ("sync_concurrency", sync || bulk),
+            ("bulk_chunk_size", webhook || bulk),
+            ("products_bulk_above", webhook),
         ];
         for (name, allowed) in floor {
             assert!(

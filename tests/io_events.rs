@@ -417,3 +417,43 @@ async fn a_4xx_from_accs_is_final_reported_and_not_sent_again() {
         rig.finish();
     }
 }
+
+/// The `products` action above `products_bulk_above` takes the webhook's
+/// bulk path: ACCS accepts the products in bulks, the event counts as
+/// `accepted`, and its retry is a duplicate that sends nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_products_event_above_the_threshold_is_accepted_in_bulks() {
+    for flavour in FLAVOURS {
+        let rig = events_rig(flavour, |v| {
+            v.insert("products_bulk_above".into(), "2".into());
+            v.insert("bulk_chunk_size".into(), "2".into());
+        })
+        .await;
+        let products: Vec<Value> = (0..5)
+            .map(|i| json!({"sku": format!("EV-BULK-{i}"), "name": "From an event", "price": 5}))
+            .collect();
+        let (body, req) = rig.single("ev-bulk-1", PRODUCT, json!({ "products": products }));
+        let a = rig.send(req).await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        assert_eq!(a.body["summary"]["accepted"], 1);
+        assert_eq!(a.body["summary"]["landed"], 0);
+        let event = &a.body["events"][0];
+        assert_eq!(
+            (&event["result"], &event["status"]),
+            (&json!("accepted"), &json!(202))
+        );
+        assert_eq!(event["report"]["summary"]["accepted"], 5);
+        assert_eq!(event["report"]["bulks"].as_array().map(Vec::len), Some(3));
+        let c = rig.sim.counters();
+        assert_eq!(c.by_route.get("POST /V1/async/bulk/products"), Some(&3));
+        assert_eq!(c.by_route.get("PUT /V1/products/{sku}"), None);
+        let a = rig.send(rig.signed(&body, Some("ev-bulk-1"), 1)).await;
+        assert_eq!(a.body["events"][0]["result"], "duplicate");
+        assert_eq!(
+            rig.sim.counters().accs_requests,
+            c.accs_requests,
+            "{flavour:?}"
+        );
+        rig.finish();
+    }
+}

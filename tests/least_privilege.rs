@@ -35,6 +35,18 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, &'static str)> {
             r#"{"sourceItems":[{"sku":"SKU-0001","source_code":"default","quantity":3,"status":1}]}"#,
             "inventory.write",
         ),
+        (
+            "POST",
+            "/v1/products/bulk",
+            r#"{"products":[{"sku":"SKU-0001","name":"Bulk renamed"}]}"#,
+            "products.write",
+        ),
+        (
+            "GET",
+            "/v1/bulk/0f0f0f0f-0000-4000-8000-000000000001",
+            "",
+            "products.write",
+        ),
         ("GET", "/v1/orders?page_size=1", "", "orders.read"),
         ("GET", "/v1/orders/1", "", "orders.read"),
         ("GET", "/v1/accs/V1/categories/2", "", "passthrough"),
@@ -43,8 +55,23 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, &'static str)> {
 
 /// A granted route's own answer from the simulator: 200 and its key fields.
 fn assert_granted(what: &str, path: &str, a: &Answer) {
-    assert_eq!(a.status, 200, "{what}: {}", a.body);
     let b = &a.body;
+    // Past the scope check, the bulk routes answer ACCS's acceptance and, for
+    // a uuid it does not know, its 404.
+    match path {
+        "/v1/products/bulk" => {
+            assert_eq!(a.status, 202, "{what}: {b}");
+            assert_eq!(b["summary"]["accepted"], 1, "{what}: {b}");
+            return;
+        }
+        "/v1/bulk/0f0f0f0f-0000-4000-8000-000000000001" => {
+            assert_eq!(a.status, 404, "{what}: {b}");
+            assert_eq!(b["code"], "bulk_not_found", "{what}: {b}");
+            return;
+        }
+        _ => {}
+    }
+    assert_eq!(a.status, 200, "{what}: {}", a.body);
     match path {
         // The first request of the sequence: no token asked for yet.
         "/v1/token" => assert!(

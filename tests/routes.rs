@@ -40,6 +40,96 @@ fn the_openapi_check_catches_a_wrong_body() {
     );
 }
 
+/// Issue 26: what the reads answer is typed by Adobe's own definitions, so a
+/// client generated from docs/openapi.yaml gets models, not bare objects.
+/// Each route passes ACCS's answer through: its 200 is a `$ref` to
+/// `accs-out-<the definition the ACCS schema gives that operation's 200>`,
+/// and what ACCS's errors say (`upstream` of a problem or a batch error) is
+/// `accs-out-<its default>`, `error-response`.
+#[test]
+fn the_reads_answer_adobes_own_definitions() {
+    let api = common::openapi::doc();
+    let accs: Value =
+        serde_json::from_str(include_str!("../tests/reference/accs-schema.json")).unwrap();
+    let definition = |path: &str, method: &str, status: &str| {
+        let r = accs["paths"][path][method]["responses"][status]["schema"]["$ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path} {status}: no $ref in the ACCS schema"));
+        r.trim_start_matches("#/definitions/").to_owned()
+    };
+    let typed = |schema: &Value, name: &str, what: &str| {
+        let want = format!("#/components/schemas/accs-out-{name}");
+        assert_eq!(
+            schema["$ref"].as_str(),
+            Some(want.as_str()),
+            "{what}: {schema}"
+        );
+        let component = &api["components"]["schemas"][format!("accs-out-{name}")];
+        assert!(
+            component["type"] == "object"
+                && component["properties"]
+                    .as_object()
+                    .is_some_and(|p| !p.is_empty()),
+            "{what}: accs-out-{name} is not a typed object: {component}"
+        );
+    };
+    for (ours, method, theirs) in [
+        ("/v1/products", "get", "/V1/products"),
+        ("/v1/products/{sku}", "get", "/V1/products/{sku}"),
+        ("/v1/products/{sku}", "put", "/V1/products/{sku}"),
+        ("/v1/orders", "get", "/V1/orders"),
+        ("/v1/orders/{id}", "get", "/V1/orders/{id}"),
+    ] {
+        let responses = api["paths"][ours][method]["responses"].as_object().unwrap();
+        let mut successes = 0;
+        for (status, response) in responses.iter().filter(|(s, _)| s.starts_with('2')) {
+            let media = response["content"].as_object().unwrap();
+            assert_eq!(media.len(), 1, "{method} {ours} {status}: {media:?}");
+            let name = definition(theirs, method, "200");
+            typed(
+                &media["application/json"]["schema"],
+                &name,
+                &format!("{method} {ours} {status}"),
+            );
+            successes += 1;
+        }
+        assert_eq!(successes, 1, "{method} {ours}");
+        assert_eq!(definition(theirs, method, "default"), "error-response");
+    }
+    let schemas = &api["components"]["schemas"];
+    typed(
+        &schemas["Problem"]["properties"]["upstream"],
+        "error-response",
+        "Problem.upstream",
+    );
+    typed(
+        &schemas["SyncReport"]["properties"]["errors"]["items"]["properties"]["upstream"],
+        "error-response",
+        "SyncReport.errors[].upstream",
+    );
+    // And every `$ref` of the document resolves.
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r);
+                }
+                m.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(api, &mut all);
+    for r in all {
+        assert!(
+            api.pointer(r.trim_start_matches('#')).is_some(),
+            "dangling $ref {r}"
+        );
+    }
+}
+
 /// The outbound check is stricter than Magento's input processor: a price
 /// sent as the string "12.5" is a number to PHP's `is_numeric`, so ACCS (and
 /// the simulator) take it, but Adobe's schema says `number`.

@@ -7,6 +7,7 @@
 //! waiting by `Retry-After` or full-jitter backoff (`retry`, `retry_after`),
 //! and maps what it got (`problems`).
 
+pub mod bulk;
 mod guard;
 pub mod path;
 mod problems;

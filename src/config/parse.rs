@@ -23,6 +23,14 @@ pub fn number(value: Option<String>, bounds: &Number) -> Result<u64, ConfigError
     }
 }
 
+/// A whole number within bounds, or `None` when unset.
+pub fn optional_number(value: Option<String>, bounds: &Number) -> Result<Option<u64>, ConfigError> {
+    match value {
+        None => Ok(None),
+        some => number(some, bounds).map(Some),
+    }
+}
+
 /// Lists take `,` or `;`: `wasmtime serve -Sconfig-var=...` splits its
 /// arguments on commas, so there a list can only be written with `;`.
 pub fn split_list(s: &str) -> impl Iterator<Item = &str> {

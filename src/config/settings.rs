@@ -5,11 +5,11 @@ use super::allow::{AllowRule, passthrough_allow};
 use super::error::{ConfigError, err};
 use super::hex::hex;
 use super::keys::{ApiKey, Secret, api_keys, webhook_secrets};
-use super::parse::{is_token, number, split_list};
+use super::parse::{is_token, number, optional_number, split_list};
 use super::urls::{accs_base_url, upstream_url};
 use super::variables::{
-    ACCS_TIMEOUT_MS, DEFAULT_SCOPES, DEFAULT_STORE_CODE, DEFAULT_TOKEN_URL, REQUIRED_SCOPE,
-    SYNC_BATCH_SIZE, SYNC_CONCURRENCY,
+    ACCS_TIMEOUT_MS, BULK_CHUNK_SIZE, DEFAULT_SCOPES, DEFAULT_STORE_CODE, DEFAULT_TOKEN_URL,
+    PRODUCTS_BULK_ABOVE, REQUIRED_SCOPE, SYNC_BATCH_SIZE, SYNC_CONCURRENCY,
 };
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -37,6 +37,11 @@ pub struct Settings {
     pub sync_batch_size: usize,
     /// ACCS calls of one sync in flight at once.
     pub sync_concurrency: usize,
+    /// Products per `POST /V1/async/bulk/products` call.
+    pub bulk_chunk_size: usize,
+    /// The products webhook takes the bulk path above this many products;
+    /// `None`: never.
+    pub products_bulk_above: Option<usize>,
     /// Adobe I/O Events deliveries (`/v1/events`): `super::io_events`.
     pub io_events: super::io_events::EventsConfig,
 }
@@ -142,6 +147,12 @@ impl Settings {
             accs_timeout_ms: number(get(ACCS_TIMEOUT_MS.name), &ACCS_TIMEOUT_MS)?,
             sync_batch_size: number(get(SYNC_BATCH_SIZE.name), &SYNC_BATCH_SIZE)? as usize,
             sync_concurrency: number(get(SYNC_CONCURRENCY.name), &SYNC_CONCURRENCY)? as usize,
+            bulk_chunk_size: number(get(BULK_CHUNK_SIZE.name), &BULK_CHUNK_SIZE)? as usize,
+            products_bulk_above: optional_number(
+                get(PRODUCTS_BULK_ABOVE.name),
+                &PRODUCTS_BULK_ABOVE,
+            )?
+            .map(|n| n as usize),
             io_events: super::io_events::from_lookup(get, allow_http)
                 .map_err(|e| err(e.variable, e.reason))?,
         })

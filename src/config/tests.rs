@@ -223,12 +223,22 @@ fn tuning_numbers_have_defaults_and_bounds() {
         (s.accs_timeout_ms, s.sync_batch_size, s.sync_concurrency),
         (30_000, 500, 4)
     );
+    assert_eq!((s.bulk_chunk_size, s.products_bulk_above), (500, None));
+    let mut vars = base();
+    vars.insert("products_bulk_above", "0".into());
+    vars.insert("bulk_chunk_size", "5000".into());
+    let s = parse(&vars).unwrap();
+    assert_eq!((s.bulk_chunk_size, s.products_bulk_above), (5000, Some(0)));
     for (name, bad) in [
         ("accs_timeout_ms", "999"),
         ("accs_timeout_ms", "x"),
         ("sync_batch_size", "0"),
         ("sync_batch_size", "5001"),
         ("sync_concurrency", "17"),
+        ("bulk_chunk_size", "0"),
+        ("bulk_chunk_size", "5001"),
+        ("products_bulk_above", "10001"),
+        ("products_bulk_above", "-1"),
     ] {
         let mut vars = base();
         vars.insert(name, bad.into());

@@ -19,6 +19,8 @@ pub const VARIABLES: &[&str] = &[
     "accs_timeout_ms",
     "sync_batch_size",
     "sync_concurrency",
+    "bulk_chunk_size",
+    "products_bulk_above",
     "io_events_key_origin",
     "io_events_actions",
     "io_events_timeout_ms",
@@ -58,4 +60,24 @@ pub const SYNC_CONCURRENCY: Number = Number {
     default: 4,
     min: 1,
     max: 16,
+};
+/// Products per `POST /V1/async/bulk/products` call (the bulk route and
+/// the products webhook's bulk path). ACCS refuses a request with more
+/// entities than its "Maximum Entities per Bulk Request" store setting
+/// (AdobeDocs/commerce-webapi `src/pages/rest/use-rest/bulk-endpoints.md`);
+/// a refused chunk is split, so a lower store limit costs calls, not products.
+pub const BULK_CHUNK_SIZE: Number = Number {
+    name: "bulk_chunk_size",
+    default: 500,
+    min: 1,
+    max: 5_000,
+};
+/// The products webhook sends a delivery with more products than this
+/// through the bulk path; unset, never. (`default` is not used: unset is
+/// `None`.)
+pub const PRODUCTS_BULK_ABOVE: Number = Number {
+    name: "products_bulk_above",
+    default: 0,
+    min: 0,
+    max: 10_000,
 };

@@ -200,6 +200,10 @@ async fn one<P: Ports>(ctx: &Ctx<'_, P>, ledger: &Ledger, event: &Event, action:
         Ok(entry) => entry,
         Err(e) => return Fate::ledger_failed(ledger, ctx.ports, &e),
     };
+    let prior = match action {
+        Action::Products => ledger::bulks_of(entry.record.as_ref(), ctx.ports.now_ms(), &digest),
+        Action::Inventory => Vec::new(),
+    };
     let landed = match ledger::verdict(entry.record.as_ref(), ctx.ports.now_ms(), &digest) {
         Verdict::Replay { status, .. } => {
             return Fate {
@@ -222,28 +226,27 @@ async fn one<P: Ports>(ctx: &Ctx<'_, P>, ledger: &Ledger, event: &Event, action:
         }
         Verdict::Process { landed } => landed,
     };
-    let processing = Record::processing(
+    let mut processing = Record::processing(
         ctx.ports,
         ctx.settings.accs_timeout_ms,
         digest.clone(),
         landed.clone(),
     );
+    processing.bulks = prior.clone();
     let claim = match ledger.claim(ctx.ports, &entry, processing).await {
         Ok(Ok(claim)) => claim,
         Ok(Err(retry_after_s)) => return Fate::pending(Some(409), Some(retry_after_s)),
         Err(e) => return Fate::ledger_failed(ledger, ctx.ports, &e),
     };
     let result = match action {
-        Action::Inventory => webhooks::sync_inventory(ctx, &body, &landed).await,
-        Action::Products => webhooks::sync_products(ctx, &body, &landed).await,
+        Action::Inventory => webhooks::sync_inventory(ctx, &body, &landed)
+            .await
+            .map(webhooks::Synced::Items),
+        Action::Products => webhooks::sync_products_delivery(ctx, &body, &landed, &prior).await,
     };
     let now = ctx.ports.now_ms();
     let (resp, mut record) = match result {
-        Ok(outcome) => {
-            let (sent, done_now) = outcome.counts();
-            ctx.trace.items(sent, done_now);
-            webhooks::finish(outcome, claim.owner.clone(), &landed, now)
-        }
+        Ok(synced) => webhooks::settle(ctx, synced, claim.owner.clone(), &landed, now),
         Err(p) => {
             let resp = super::problem_response(&p, &ctx.trace.request_id);
             let mut record = webhooks::done(claim.owner.clone(), resp.status, None, now);
@@ -271,6 +274,8 @@ async fn one<P: Ports>(ctx: &Ctx<'_, P>, ledger: &Ledger, event: &Event, action:
     let report = serde_json::from_slice(&resp.body).ok();
     let result = match resp.status {
         200 => "landed",
+        // The bulk path: ACCS took the products, to apply later.
+        202 => "accepted",
         _ if transient => "pending",
         _ => "refused",
     };
@@ -314,13 +319,14 @@ fn log_fate<P: Ports>(ctx: &Ctx<'_, P>, event: &Event, fate: &Fate) {
     ctx.ports.log(&line.to_string());
 }
 
-/// 200 when every event is settled (landed, refused for good, ignored or a
-/// duplicate); else 503 with `Retry-After`, so I/O Events comes back.
+/// 200 when every event is settled (landed, accepted into bulks, refused
+/// for good, ignored or a duplicate); else 503 with `Retry-After`, so I/O Events comes back.
 fn answer<P: Ports>(ctx: &Ctx<'_, P>, events: &[Event], fates: Vec<Fate>) -> InResponse {
     let count = |r: &str| fates.iter().filter(|f| f.result == r).count();
     let summary = json!({
         "events": fates.len(),
         "landed": count("landed"),
+        "accepted": count("accepted"),
         "refused": count("refused"),
         "ignored": count("ignored"),
         "duplicates": count("duplicate"),

@@ -1,5 +1,6 @@
 //! The inbound API: routing, authentication, and one log line per request.
 
+pub mod bulk;
 pub mod events;
 pub mod inventory;
 pub mod orders;
@@ -234,6 +235,8 @@ impl<P: Ports> App<P> {
                 products::put(&ctx, sku, &req.body).await.map(ok)
             }
             Route::Product(sku) => products::get_one(&ctx, sku).await.map(ok),
+            Route::ProductsBulk => bulk::post(&ctx, &req.body).await,
+            Route::Bulk(uuid) => bulk::get(&ctx, uuid, query).await.map(ok),
             Route::SourceItems => inventory::post(&ctx, &req.body).await,
             Route::Orders => orders::list(&ctx, query).await.map(ok),
             Route::Order(id) => orders::get_one(&ctx, id).await.map(ok),
@@ -287,6 +290,9 @@ pub fn variables_for(path: &str) -> impl Iterator<Item = &'static str> + use<> {
     let events = path == "/v1/events";
     let passthrough = under("/v1/accs");
     let sync = webhooks || events || path == "/v1/inventory/source-items";
+    // The path a `POST` makes the bulk upsert (and a `GET` or `PUT` the
+    // product with SKU `bulk`: the variables are read by path alone).
+    let bulk = path == "/v1/products/bulk";
     crate::config::VARIABLES
         .iter()
         .copied()
@@ -296,7 +302,10 @@ pub fn variables_for(path: &str) -> impl Iterator<Item = &'static str> + use<> {
             "webhook_secrets" => webhooks,
             "io_events_key_origin" | "io_events_actions" | "io_events_timeout_ms" => events,
             "passthrough_allow" => passthrough,
-            "sync_batch_size" | "sync_concurrency" => sync,
+            "sync_batch_size" => sync,
+            "sync_concurrency" => sync || bulk,
+            "bulk_chunk_size" => bulk || webhooks || events,
+            "products_bulk_above" => webhooks || events,
             _ => true,
         })
 }
@@ -354,6 +363,10 @@ enum Route<'a> {
     Token,
     Products,
     Product(&'a str),
+    /// `POST /v1/products/bulk`; any other method there is `Product("bulk")`.
+    ProductsBulk,
+    /// The raw uuid segment of `/v1/bulk/{uuid}`.
+    Bulk(&'a str),
     SourceItems,
     Orders,
     Order(&'a str),
@@ -378,7 +391,12 @@ impl<'a> Route<'a> {
             ["v1", "openapi.json"] => (Route::OpenApi, "GET"),
             ["v1", "token"] => (Route::Token, "GET"),
             ["v1", "products"] => (Route::Products, "GET"),
+            // Only a POST on exactly this path is the bulk upsert; GET and
+            // PUT keep addressing the product whose SKU is `bulk`.
+            ["v1", "products", "bulk"] if method == "POST" => (Route::ProductsBulk, "POST"),
+            ["v1", "products", "bulk"] => (Route::Product("bulk"), "GET, PUT, POST"),
             ["v1", "products", sku] => (Route::Product(sku), "GET, PUT"),
+            ["v1", "bulk", uuid] => (Route::Bulk(uuid), "GET"),
             ["v1", "inventory", "source-items"] => (Route::SourceItems, "POST"),
             ["v1", "orders"] => (Route::Orders, "GET"),
             ["v1", "orders", id] => (Route::Order(id), "GET"),
@@ -405,6 +423,7 @@ impl<'a> Route<'a> {
             Route::Products => Scope::ProductsRead,
             Route::Product(_) if method == "PUT" => Scope::ProductsWrite,
             Route::Product(_) => Scope::ProductsRead,
+            Route::ProductsBulk | Route::Bulk(_) => Scope::ProductsWrite,
             Route::SourceItems => Scope::InventoryWrite,
             Route::Orders | Route::Order(_) => Scope::OrdersRead,
             Route::Passthrough(_) => Scope::Passthrough,
@@ -418,6 +437,8 @@ impl<'a> Route<'a> {
             Route::Token => "/v1/token",
             Route::Products => "/v1/products",
             Route::Product(_) => "/v1/products/{sku}",
+            Route::ProductsBulk => "/v1/products/bulk",
+            Route::Bulk(_) => "/v1/bulk/{uuid}",
             Route::SourceItems => "/v1/inventory/source-items",
             Route::Orders => "/v1/orders",
             Route::Order(_) => "/v1/orders/{id}",

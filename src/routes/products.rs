@@ -108,6 +108,75 @@ pub fn field_errors(index: usize, refused: &[Refusal]) -> Vec<Value> {
         .collect()
 }
 
+/// A product to upsert: its SKU and the object sent as `product`.
+pub type Upsert = (String, Map<String, Value>);
+
+/// `{"products":[{"sku":...,...}]}` with 1 to `max` products: every product
+/// checked before any is sent (the products webhook and the bulk route), and
+/// the 400 names each bad index.
+pub fn validate_list(body: &[u8], max: usize) -> Result<Vec<Upsert>, Problem> {
+    let mut doc: Map<String, Value> = serde_json::from_slice(body).map_err(|_| {
+        Problem::bad_request("the body must be a JSON object `{\"products\":[...]}`")
+    })?;
+    let Some(Value::Array(list)) = doc.remove("products") else {
+        return Err(Problem::bad_request(
+            "the body must hold a `products` array",
+        ));
+    };
+    if let Some(other) = doc.keys().next() {
+        return Err(Problem::bad_request(format!(
+            "unexpected member `{}`; the body holds only `products`",
+            super::search::printable(other)
+        )));
+    }
+    if list.is_empty() || list.len() > max {
+        return Err(Problem::bad_request(format!(
+            "`products` must hold 1 to {max} products"
+        )));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    let mut errors = Vec::new();
+    let mut invalid = 0;
+    for (index, p) in list.into_iter().enumerate() {
+        let checked = match p {
+            // Taken as written: a JSON string is not a URL segment, so
+            // `BOX%2012` is that SKU, not `BOX 12` (encoded once, into the path).
+            Value::Object(p) => match p.get("sku").and_then(Value::as_str).map(path::json_sku) {
+                // A field ACCS cannot read fails that product's upsert: named
+                // here, before anything is sent.
+                Some(Ok(sku)) => match product_schema::refusals(&p) {
+                    refused if refused.is_empty() => Ok((sku, p)),
+                    refused => Err(field_errors(index, &refused)),
+                },
+                _ => Err(vec![
+                    serde_json::json!({"index": index, "reason": "`sku` must be a string of 1 to 64 characters without controls"}),
+                ]),
+            },
+            _ => Err(vec![
+                serde_json::json!({"index": index, "reason": "must be an object"}),
+            ]),
+        };
+        match checked {
+            Ok(v) => out.push(v),
+            Err(mut e) => {
+                invalid += 1;
+                // Bounded like one product's list: the answer stays small.
+                let room = (product_schema::MAX_REFUSALS * 4).saturating_sub(errors.len());
+                e.truncate(room);
+                errors.append(&mut e);
+            }
+        }
+    }
+    if invalid == 0 {
+        return Ok(out);
+    }
+    let mut p = Problem::bad_request(format!(
+        "{invalid} of the products are invalid, nothing was sent"
+    ));
+    p.errors = Some(Box::new(Value::Array(errors)));
+    Err(p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,17 +7,16 @@
 //! claim, then parsing and the sync, then the ledger's record of it. Only
 //! after the signature holds is anything parsed.
 
+use super::bulk::delivery::{self, Delivered};
 use super::inventory::{self, ItemResult, Outcome};
 use super::products;
 use super::responses::{json, problem_response};
-use crate::accs::product_schema;
-use crate::accs::{Ctx, path};
+use crate::accs::Ctx;
 use crate::ports::Ports;
 use crate::problem::{Code, Problem};
-use crate::webhook::ledger::{self, Ledger, LedgerError, Record, State, Verdict, Where};
+use crate::webhook::ledger::{self, BulkRef, Ledger, LedgerError, Record, State, Verdict, Where};
 use crate::webhook::signature;
 use crate::wire::{InRequest, InResponse};
-use serde_json::{Map, Value};
 
 pub const TOPICS: &[&str] = &["inventory", "products"];
 pub const MAX_PRODUCTS: usize = 1_000;
@@ -72,7 +71,15 @@ pub async fn post<P: Ports>(
         .read(ctx.ports, topic, id)
         .await
         .map_err(unavailable)?;
+    // The bulks an earlier delivery of this body had ACCS accept.
+    let prior = match topic {
+        "products" => ledger::bulks_of(entry.record.as_ref(), ctx.ports.now_ms(), &digest),
+        _ => Vec::new(),
+    };
     let landed = match ledger::verdict(entry.record.as_ref(), ctx.ports.now_ms(), &digest) {
+        Verdict::Replay {
+            status, summary, ..
+        } if !prior.is_empty() => return replay_bulk(&req.body, status, summary, &prior),
         Verdict::Replay {
             status,
             summary,
@@ -88,12 +95,13 @@ pub async fn post<P: Ports>(
         }
         Verdict::Process { landed } => landed,
     };
-    let processing = Record::processing(
+    let mut processing = Record::processing(
         ctx.ports,
         ctx.settings.accs_timeout_ms,
         digest.clone(),
         landed.clone(),
     );
+    processing.bulks = prior.clone();
     let claim = match ledger.claim(ctx.ports, &entry, processing).await {
         Ok(Ok(claim)) => claim,
         Ok(Err(retry_after_s)) => return Err(busy(retry_after_s)),
@@ -101,18 +109,16 @@ pub async fn post<P: Ports>(
     };
 
     let result = match topic {
-        "inventory" => sync_inventory(ctx, &req.body, &landed).await,
-        _ => sync_products(ctx, &req.body, &landed).await,
+        "inventory" => sync_inventory(ctx, &req.body, &landed)
+            .await
+            .map(Synced::Items),
+        _ => sync_products_delivery(ctx, &req.body, &landed, &prior).await,
     };
     let now = ctx.ports.now_ms();
     // A malformed payload is refused before anything is sent.
     let acted = result.is_ok();
     let (resp, mut record) = match result {
-        Ok(outcome) => {
-            let (sent, done_now) = outcome.counts();
-            ctx.trace.items(sent, done_now);
-            finish(outcome, claim.owner.clone(), &landed, now)
-        }
+        Ok(synced) => settle(ctx, synced, claim.owner.clone(), &landed, now),
         Err(p) => {
             // A malformed payload stays malformed: repeats get the same 400.
             let resp = problem_response(&p, &ctx.trace.request_id);
@@ -142,7 +148,9 @@ pub async fn post<P: Ports>(
                     "the webhook ledger could not record this delivery's answer; nothing was sent to ACCS",
                 ));
             }
-            let landed = if resp.status == 200 {
+            let landed = if resp.status == 202 {
+                "every product accepted into bulks, not".to_owned()
+            } else if resp.status == 200 {
                 "every item".to_owned()
             } else {
                 format!("{landed_now} items")
@@ -215,6 +223,29 @@ async fn replay<P: Ports>(
     Ok(resp)
 }
 
+/// A finished bulk delivery's answer again: the same bulks and stored
+/// summary, `webhook-replayed: true`, nothing sent.
+fn replay_bulk(
+    body: &[u8],
+    status: u16,
+    summary: Option<String>,
+    bulks: &[BulkRef],
+) -> Result<InResponse, Problem> {
+    let list = validate_products(body).unwrap_or_default();
+    let mut resp = delivery::replay(&list, status, bulks);
+    if let Some(summary) = summary
+        && let Some(rest) = after_summary(&resp.body)
+    {
+        let mut body = Vec::with_capacity(resp.body.len() + summary.len());
+        body.extend_from_slice(br#"{"summary":"#);
+        body.extend_from_slice(summary.as_bytes());
+        body.extend_from_slice(rest);
+        resp.body = body;
+    }
+    resp.headers.push(("webhook-replayed", "true".into()));
+    Ok(resp)
+}
+
 /// A report's text after its summary: `,"results":…`. The summary is
 /// numbers only, so its first `}` ends it.
 fn after_summary(body: &[u8]) -> Option<&[u8]> {
@@ -253,6 +284,7 @@ pub(super) fn done(owner: String, status: u16, summary: Option<String>, now_ms: 
         problem: false,
         summary,
         landed: vec![],
+        bulks: vec![],
     }
 }
 
@@ -308,6 +340,7 @@ pub(super) fn finish(
         problem: false,
         summary: summary_of(&resp.body),
         landed,
+        bulks: vec![],
     };
     (resp, record)
 }
@@ -321,71 +354,59 @@ pub(super) async fn sync_inventory<'b, P: Ports>(
     Ok(inventory::sync(ctx, &items, landed).await)
 }
 
-/// `{"products":[{"sku":...,...}]}`: every product checked before any is sent.
-/// A product to upsert: its SKU and the object sent as `product`.
-type Upsert = (String, Map<String, Value>);
+/// `{"products":[...]}` of a products delivery, every product checked.
+fn validate_products(body: &[u8]) -> Result<Vec<products::Upsert>, Problem> {
+    products::validate_list(body, MAX_PRODUCTS)
+}
 
-fn validate_products(body: &[u8]) -> Result<Vec<Upsert>, Problem> {
-    let mut doc: Map<String, Value> = serde_json::from_slice(body).map_err(|_| {
-        Problem::bad_request("the body must be a JSON object `{\"products\":[...]}`")
-    })?;
-    let Some(Value::Array(list)) = doc.remove("products") else {
-        return Err(Problem::bad_request(
-            "the body must hold a `products` array",
-        ));
-    };
-    if let Some(other) = doc.keys().next() {
-        return Err(Problem::bad_request(format!(
-            "unexpected member `{}`; the body holds only `products`",
-            super::search::printable(other)
-        )));
+/// What one delivery's sync came to.
+pub(super) enum Synced<'b> {
+    /// Item by item: the inventory sync, or one `PUT` per product.
+    Items(Outcome<'b>),
+    /// Products through ACCS's bulk API, above `products_bulk_above`.
+    Bulk(Delivered),
+}
+
+/// A products delivery: one `PUT` per product, or through the bulk API
+/// when it takes the bulk path ([`delivery::takes_bulk`]); `prior` holds the
+/// bulks an earlier delivery of this body had accepted.
+pub(super) async fn sync_products_delivery<P: Ports>(
+    ctx: &Ctx<'_, P>,
+    body: &[u8],
+    landed: &[usize],
+    prior: &[BulkRef],
+) -> Result<Synced<'static>, Problem> {
+    let list = validate_products(body)?;
+    if delivery::takes_bulk(ctx.settings, list.len(), landed, prior) {
+        return Ok(Synced::Bulk(delivery::sync(ctx, list, prior).await));
     }
-    if list.is_empty() || list.len() > MAX_PRODUCTS {
-        return Err(Problem::bad_request(format!(
-            "`products` must hold 1 to {MAX_PRODUCTS} products"
-        )));
-    }
-    let mut out = Vec::with_capacity(list.len());
-    let mut errors = Vec::new();
-    let mut invalid = 0;
-    for (index, p) in list.into_iter().enumerate() {
-        let checked = match p {
-            // Taken as written: a JSON string is not a URL segment, so
-            // `BOX%2012` is that SKU, not `BOX 12` (encoded once, into the path).
-            Value::Object(p) => match p.get("sku").and_then(Value::as_str).map(path::json_sku) {
-                // A field ACCS cannot read fails that product's upsert: named
-                // here, before anything is sent.
-                Some(Ok(sku)) => match product_schema::refusals(&p) {
-                    refused if refused.is_empty() => Ok((sku, p)),
-                    refused => Err(products::field_errors(index, &refused)),
-                },
-                _ => Err(vec![
-                    serde_json::json!({"index": index, "reason": "`sku` must be a string of 1 to 64 characters without controls"}),
-                ]),
-            },
-            _ => Err(vec![
-                serde_json::json!({"index": index, "reason": "must be an object"}),
-            ]),
-        };
-        match checked {
-            Ok(v) => out.push(v),
-            Err(mut e) => {
-                invalid += 1;
-                // Bounded like one product's list: the answer stays small.
-                let room = (product_schema::MAX_REFUSALS * 4).saturating_sub(errors.len());
-                e.truncate(room);
-                errors.append(&mut e);
-            }
+    Ok(Synced::Items(upsert_each(ctx, &list, landed).await))
+}
+
+/// The answer and the ledger record of a sync, its counts in the log line.
+pub(super) fn settle<P: Ports>(
+    ctx: &Ctx<'_, P>,
+    synced: Synced<'_>,
+    owner: String,
+    before: &[usize],
+    now_ms: u64,
+) -> (InResponse, Record) {
+    match synced {
+        Synced::Items(outcome) => {
+            let (sent, done_now) = outcome.counts();
+            ctx.trace.items(sent, done_now);
+            finish(outcome, owner, before, now_ms)
+        }
+        Synced::Bulk(delivered) => {
+            ctx.trace.items(delivered.sent.sent, 0);
+            ctx.trace.accepted(delivered.accepted_now);
+            delivery::finish(
+                delivered,
+                |status, summary| done(owner, status, summary, now_ms),
+                summary_of,
+            )
         }
     }
-    if invalid == 0 {
-        return Ok(out);
-    }
-    let mut p = Problem::bad_request(format!(
-        "{invalid} of the products are invalid, nothing was sent"
-    ));
-    p.errors = Some(Box::new(Value::Array(errors)));
-    Err(p)
 }
 
 pub(super) async fn sync_products<P: Ports>(
@@ -394,6 +415,15 @@ pub(super) async fn sync_products<P: Ports>(
     landed: &[usize],
 ) -> Result<Outcome<'static>, Problem> {
     let list = validate_products(body)?;
+    Ok(upsert_each(ctx, &list, landed).await)
+}
+
+/// One `PUT` per product of `list` but those in `landed`.
+async fn upsert_each<P: Ports>(
+    ctx: &Ctx<'_, P>,
+    list: &[products::Upsert],
+    landed: &[usize],
+) -> Outcome<'static> {
     let calls = list
         .iter()
         .enumerate()
@@ -419,7 +449,7 @@ pub(super) async fn sync_products<P: Ports>(
             outcome.fail(None, Some(sku.clone()), p);
         }
     }
-    Ok(outcome)
+    outcome
 }
 
 #[cfg(test)]

@@ -23,7 +23,9 @@
 //!   status and summary, and the landed item indexes as ranges or a bitmap,
 //!   whichever is shorter: under [`MAX_RECORD`] bytes for the largest
 //!   delivery (10,000 items), partial or done. Per-item results of a replay
-//!   are rebuilt from the body, which the digest binds.
+//!   are rebuilt from the body, which the digest binds. A products delivery
+//!   taken through ACCS's bulk API adds its accepted bulks, about 45 bytes
+//!   each (2 for 1,000 products in the default chunks of 500).
 //! - **Bounded.** Every record is listed, when it is claimed, in the bucket
 //!   of the current hour (`…/h/<hour>.<slot>`, one of [`SLOTS`] by the
 //!   record's name, so no bucket nears a 1 MB value limit even at the write
@@ -134,6 +136,79 @@ pub struct Record {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub landed: Vec<usize>,
+    /// For a products delivery taken through ACCS's bulk API: the bulks
+    /// ACCS accepted, ascending ([`encode_bulks`]). A replay answers them
+    /// again; a retry sends only the products none of them holds.
+    #[serde(
+        rename = "b",
+        default,
+        with = "bulks_text",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub bulks: Vec<BulkRef>,
+}
+
+/// One bulk ACCS accepted: its uuid, and the delivery's products
+/// `first..first + count` it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BulkRef {
+    pub uuid: String,
+    pub first: usize,
+    pub count: usize,
+}
+
+/// `uuid:first:count` per bulk, comma-separated: about 45 bytes a bulk (a
+/// delivery of 1,000 products in chunks of 500 holds 2).
+pub fn encode_bulks(bulks: &[BulkRef]) -> String {
+    let parts: Vec<String> = bulks
+        .iter()
+        .map(|b| format!("{}:{}:{}", b.uuid, b.first, b.count))
+        .collect();
+    parts.join(",")
+}
+
+/// [`encode_bulks`]'s text back; `None` for anything else.
+pub fn decode_bulks(text: &str) -> Option<Vec<BulkRef>> {
+    text.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|part| {
+            let mut it = part.split(':');
+            let uuid = it.next()?;
+            let first = it.next()?.parse().ok()?;
+            let count = it.next()?.parse().ok()?;
+            let sane = !uuid.is_empty()
+                && uuid.len() <= 64
+                && uuid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            (it.next().is_none() && sane && count > 0).then(|| BulkRef {
+                uuid: uuid.to_owned(),
+                first,
+                count,
+            })
+        })
+        .collect()
+}
+
+mod bulks_text {
+    use super::BulkRef;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(bulks: &[BulkRef], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::encode_bulks(bulks))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<BulkRef>, D::Error> {
+        let text = String::deserialize(d)?;
+        super::decode_bulks(&text).ok_or_else(|| D::Error::custom("bulks"))
+    }
+}
+
+/// The bulks an unexpired record of this body holds (none for a record
+/// that is forgotten or of another body): what a delivery resumes from.
+pub fn bulks_of(record: Option<&Record>, now_ms: u64, digest: &str) -> Vec<BulkRef> {
+    record
+        .filter(|r| r.forget_ms > now_ms && r.body_sha256 == digest)
+        .map(|r| r.bulks.clone())
+        .unwrap_or_default()
 }
 
 impl Record {
@@ -160,6 +235,7 @@ impl Record {
             problem: false,
             summary: None,
             landed,
+            bulks: Vec::new(),
         }
     }
 }

@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-fn doc() -> &'static Value {
+/// `docs/openapi.yaml`, parsed.
+pub fn doc() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
         serde_json::from_str(include_str!("../../docs/openapi.yaml"))
@@ -13,22 +14,41 @@ fn doc() -> &'static Value {
     })
 }
 
-/// The documented path template that `path` (no query) falls under.
-fn template(path: &str) -> Option<&'static str> {
+/// The documented path templates that `path` (no query) falls under. More
+/// than one when a literal path overlaps a templated one
+/// (`/v1/products/bulk` and `/v1/products/{sku}`).
+fn templates(path: &str) -> Vec<&'static str> {
     let segments: Vec<&str> = path.split('/').collect();
-    doc()["paths"].as_object()?.keys().find_map(|t| {
-        let ts: Vec<&str> = t.split('/').collect();
-        let fits = if t.ends_with("{path}") {
-            segments.len() >= ts.len() && ts[..ts.len() - 1] == segments[..ts.len() - 1]
-        } else {
-            ts.len() == segments.len()
-                && ts
-                    .iter()
-                    .zip(&segments)
-                    .all(|(t, s)| t.starts_with('{') || t == s)
-        };
-        fits.then_some(t.as_str())
-    })
+    let Some(paths) = doc()["paths"].as_object() else {
+        return Vec::new();
+    };
+    paths
+        .keys()
+        .filter(|t| {
+            let ts: Vec<&str> = t.split('/').collect();
+            if t.ends_with("{path}") {
+                segments.len() >= ts.len() && ts[..ts.len() - 1] == segments[..ts.len() - 1]
+            } else {
+                ts.len() == segments.len()
+                    && ts
+                        .iter()
+                        .zip(&segments)
+                        .all(|(t, s)| t.starts_with('{') || t == s)
+            }
+        })
+        .map(String::as_str)
+        .collect()
+}
+
+/// The template that documents `method` on `path`, else the first that
+/// `path` falls under (a 405 then lists the methods of them all).
+fn template(method: &str, path: &str) -> Option<&'static str> {
+    let fits = templates(path);
+    let m = method.to_ascii_lowercase();
+    fits.iter()
+        .copied()
+        .find(|t| doc()["paths"][*t].get(&m).is_some())
+        .or_else(|| fits.first().copied())
 }
 
 fn resolve(v: &'static Value) -> &'static Value {
@@ -87,7 +107,7 @@ pub fn check(method: &str, path: &str, status: u16, headers: &http::HeaderMap, b
             "{method} {path} {status}: webhook-replayed {replayed:?}"
         );
     }
-    let Some(t) = template(path) else {
+    let Some(t) = template(method, path) else {
         // A path the document does not have (a webhook topic that does not
         // exist, say): only a 404 problem may answer it.
         assert_eq!(
@@ -109,14 +129,14 @@ pub fn check(method: &str, path: &str, status: u16, headers: &http::HeaderMap, b
             status, 405,
             "{method} {t} is not documented and did not answer 405"
         );
-        let mut documented: Vec<String> = doc()["paths"][t]
-            .as_object()
-            .unwrap()
-            .iter()
+        let mut documented: Vec<String> = templates(path)
+            .into_iter()
+            .flat_map(|t| doc()["paths"][t].as_object().unwrap().iter())
             .filter(|(_, v)| v.get("responses").is_some())
             .map(|(m, _)| m.to_ascii_uppercase())
             .collect();
         documented.sort();
+        documented.dedup();
         let allow = header("allow").unwrap_or_else(|| panic!("{method} {t} 405: no Allow"));
         let mut allowed: Vec<String> = allow.split(',').map(|m| m.trim().to_owned()).collect();
         allowed.sort();

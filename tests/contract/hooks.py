@@ -1,4 +1,5 @@
-"""Schemathesis hooks for scripts/contract: sign generated webhook deliveries.
+"""Schemathesis hooks for scripts/contract: sign generated webhook deliveries,
+and keep the templated product path off the literal `/v1/products/bulk`.
 
 Test-only: loaded by `scripts/contract` through SCHEMATHESIS_HOOKS, never part
 of a build. Schemathesis cannot sign Standard Webhooks, so without this every
@@ -16,6 +17,13 @@ header the case left out (missing_required_header, ignored_auth) stays out,
 and a case whose headers were generated schema-invalid is sent as generated:
 both must be refused. The signer is the `standardwebhooks` package, the
 reference implementation.
+
+`/v1/products/bulk` is a literal path beside `/v1/products/{sku}`; OpenAPI
+3.1 (Paths Object) matches "concrete (non-templated) paths ... before their
+templated counterparts", so a `{sku}` case whose SKU is `bulk` is a request
+to the other path (where POST is the bulk upsert, and GET and PUT are
+documented for the SKU `bulk`). Schemathesis does not apply that rule, so
+such a case gets another SKU before it is sent.
 """
 
 import base64
@@ -73,6 +81,8 @@ class _Sign:
 
 @schemathesis.hook
 def before_call(context, case, kwargs):
+    if case.operation.path == "/v1/products/{sku}" and (case.path_parameters or {}).get("sku") == "bulk":
+        case.path_parameters["sku"] = "bulk-sku"
     if not case.operation.path.startswith("/v1/webhooks/"):
         return
     if _headers_negative(case):

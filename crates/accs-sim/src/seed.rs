@@ -3,6 +3,8 @@
 //! Values are derived from the index with fixed arithmetic so every run (and every reset)
 //! serves identical data, which keeps benchmark responses comparable.
 
+use std::collections::HashMap;
+
 use serde_json::{Value, json};
 
 /// Odd SKUs that exercise the component's path encoding.
@@ -12,8 +14,14 @@ const SIMPLE_PRODUCTS: u32 = 50;
 const ORDERS: u32 = 30;
 
 pub(crate) struct Catalog {
-    /// In id order, which is also Magento's default listing order.
+    /// In id order, which is also Magento's default listing order. Grown
+    /// only through [`Catalog::insert_product`], which keeps the index.
     pub products: Vec<Value>,
+    /// SKU to position in `products`: a bulk of 10,000 saves would
+    /// otherwise scan the whole catalogue for each one.
+    index: HashMap<String, usize>,
+    /// The highest product id so far.
+    max_id: u64,
     pub orders: Vec<Value>,
     pub categories: Vec<Category>,
 }
@@ -33,30 +41,45 @@ impl Default for Catalog {
         let odd = (SIMPLE_PRODUCTS + 1..)
             .zip(ODD_SKUS)
             .map(|(i, s)| product(i, s));
-        Catalog {
-            products: simple.chain(odd).collect(),
+        let mut catalog = Catalog {
+            products: Vec::new(),
+            index: HashMap::new(),
+            max_id: 0,
             orders: (1..=ORDERS).map(order).collect(),
             categories: categories(),
+        };
+        for p in simple.chain(odd) {
+            catalog.insert_product(p);
         }
+        catalog
     }
 }
 
 impl Catalog {
     pub fn product(&self, sku: &str) -> Option<&Value> {
-        self.products.iter().find(|p| p["sku"] == sku)
+        self.index.get(sku).map(|&i| &self.products[i])
     }
 
     pub fn product_mut(&mut self, sku: &str) -> Option<&mut Value> {
-        self.products.iter_mut().find(|p| p["sku"] == sku)
+        self.index.get(sku).map(|&i| &mut self.products[i])
     }
 
     pub fn next_product_id(&self) -> u64 {
-        self.products
-            .iter()
-            .filter_map(|p| p["id"].as_u64())
-            .max()
-            .unwrap_or(0)
-            + 1
+        self.max_id + 1
+    }
+
+    /// Appends a product (its `sku` and `id` set); a SKU already held is
+    /// replaced in place, as a save would.
+    pub fn insert_product(&mut self, product: Value) {
+        let sku = product["sku"].as_str().unwrap_or_default().to_owned();
+        self.max_id = self.max_id.max(product["id"].as_u64().unwrap_or(0));
+        match self.index.get(&sku) {
+            Some(&i) => self.products[i] = product,
+            None => {
+                self.index.insert(sku, self.products.len());
+                self.products.push(product);
+            }
+        }
     }
 }
 

@@ -24,6 +24,7 @@ pub use duplicates::last_wins;
 pub use item::Item;
 pub use outcome::{BatchError, ItemResult, Outcome};
 pub use recorder::all_landed;
+pub use refusals::refused_as_a_whole;
 pub use report::{report, respond};
 pub use send::{MAX_SPLIT_CALLS, bounded, sync};
 pub use validate::validate;

@@ -100,6 +100,6 @@ pub(super) fn is_unknown_source(p: &Problem) -> bool {
 
 /// ACCS refused the batch's content (Magento's all-or-nothing 400, or a 413
 /// for its size): smaller parts may pass.
-pub(super) fn refused_as_a_whole(p: &Problem) -> bool {
+pub fn refused_as_a_whole(p: &Problem) -> bool {
     p.code == crate::problem::Code::AccsError && matches!(p.status, 400 | 413)
 }

@@ -29,6 +29,7 @@ fn rec(state: State, forget_ms: u64) -> Record {
         problem: false,
         summary: Some(r#"{"items":1}"#.into()),
         landed: vec![1, 2],
+        bulks: vec![],
     }
 }
 
@@ -365,6 +366,7 @@ fn a_record_that_does_not_authenticate_is_a_store_failure() {
         problem: false,
         summary: Some(r#"{"items":3,"ok":3,"failed":0,"failed_batches":0}"#.into()),
         landed: vec![],
+        bulks: vec![],
     };
     let mut plain = serde_json::to_vec(&forged).unwrap();
     a.ports.kv.borrow_mut().insert(name.clone(), plain.clone());
@@ -698,4 +700,39 @@ fn a_stale_file_claim_backs_off() {
     // And the record it would have overwritten is still the finished one.
     let now = block_on(l.read(&p, "inventory", "m1")).unwrap();
     assert_eq!(now.record.unwrap().state, State::Done);
+}
+
+#[test]
+fn bulks_round_trip_and_a_record_with_them_stays_sealed() {
+    let bulks = vec![
+        BulkRef {
+            uuid: "799a59c0-09ca-4d60-b432-2953986c1c38".into(),
+            first: 0,
+            count: 500,
+        },
+        BulkRef {
+            uuid: "899a59c0-09ca-4d60-b432-2953986c1c38".into(),
+            first: 500,
+            count: 500,
+        },
+    ];
+    let text = encode_bulks(&bulks);
+    assert_eq!(decode_bulks(&text), Some(bulks.clone()));
+    assert_eq!(decode_bulks(""), Some(vec![]));
+    for bad in ["u:1", "u:1:0", "u:x:1", "u:1:1:1", ":1:1", "u/..:1:1"] {
+        assert_eq!(decode_bulks(bad), None, "{bad}");
+    }
+    let l = ledger(&[]);
+    let mut r = rec(State::Done, NOW + 1);
+    r.bulks = bulks.clone();
+    let sealed = l.seal("n", &r);
+    assert!(sealed.len() <= MAX_RECORD, "{}", sealed.len());
+    assert_eq!(l.open("n", &sealed).unwrap().bulks, bulks);
+    assert_eq!(bulks_of(Some(&r), NOW, &r.body_sha256), bulks);
+    assert_eq!(
+        bulks_of(Some(&r), NOW + 1, &r.body_sha256),
+        vec![],
+        "forgotten"
+    );
+    assert_eq!(bulks_of(Some(&r), NOW, "other"), vec![], "another body");
 }

@@ -61,7 +61,7 @@ pub(crate) fn save(
     let catalog = &mut inner.catalog;
     if catalog.product(sku).is_none() {
         let id = catalog.next_product_id();
-        catalog.products.push(json!({
+        catalog.insert_product(json!({
             "id": id,
             "sku": sku,
             "attribute_set_id": 4,

@@ -1,0 +1,173 @@
+//! Products sent to ACCS's bulk route in chunks of `bulk_chunk_size`,
+//! `sync_concurrency` chunks at a time, and a chunk ACCS refuses split until
+//! the products it refuses stand alone.
+//!
+//! Magento's asynchronous route resolves every item of a request before it
+//! schedules any (`Magento\WebapiAsync\Controller\Rest\Asynchronous\InputParamsResolver::resolve`
+//! converts each entity, and only then does `MassSchedule::publishMass` run),
+//! so one product it cannot read refuses the whole request with 400, as
+//! does a request over the store's "Maximum Entities per Bulk Request"
+//! (AdobeDocs/commerce-webapi `src/pages/rest/use-rest/bulk-endpoints.md`).
+//! Halves of a refused chunk are sent again, as the inventory sync splits a
+//! refused batch (`routes/inventory/send.rs`), so a good product is never
+//! failed because of a neighbour, within [`MAX_SPLIT_CALLS`] extra calls.
+
+use crate::accs::bulk;
+use crate::accs::{Call, Ctx};
+use crate::ports::Ports;
+use crate::problem::{Code, Problem};
+use crate::routes::inventory::{MAX_SPLIT_CALLS, bounded, refused_as_a_whole};
+use crate::routes::products::Upsert;
+use std::cell::Cell;
+use std::ops::Range;
+
+/// One bulk ACCS accepted: its uuid and the products it holds, the request's
+/// `first..first + count` (a chunk is always a run of consecutive products).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bulk {
+    pub uuid: String,
+    pub first: usize,
+    pub count: usize,
+}
+
+/// Products ACCS did not accept: the run, the chunk it was part of, and why.
+#[derive(Debug)]
+pub struct Refused {
+    pub items: Range<usize>,
+    pub chunk: usize,
+    pub problem: Problem,
+}
+
+/// What sending came to: accepted bulks and refused runs, each ascending.
+#[derive(Debug, Default)]
+pub struct Sent {
+    pub bulks: Vec<Bulk>,
+    pub refused: Vec<Refused>,
+    /// Extra calls spent splitting refused chunks.
+    pub split_calls: usize,
+    /// Products sent by this request.
+    pub sent: usize,
+}
+
+impl Sent {
+    pub fn accepted(&self) -> usize {
+        self.bulks.iter().map(|b| b.count).sum()
+    }
+}
+
+/// The chunks of `runs` (ascending, disjoint ranges of `list`'s indexes):
+/// each run cut into `size` products at most, so no chunk spans a gap and
+/// every bulk is a run of consecutive products.
+pub fn chunks(runs: &[Range<usize>], size: usize) -> Vec<Range<usize>> {
+    let size = size.max(1);
+    let mut out = Vec::new();
+    for run in runs {
+        let mut at = run.start;
+        while at < run.end {
+            let end = (at + size).min(run.end);
+            out.push(at..end);
+            at = end;
+        }
+    }
+    out
+}
+
+/// Sends the products of `runs` in chunks, all within the request's budget.
+pub async fn send<P: Ports>(ctx: &Ctx<'_, P>, list: &[Upsert], runs: &[Range<usize>]) -> Sent {
+    let planned = chunks(runs, ctx.settings.bulk_chunk_size);
+    let splits = Cell::new(0usize);
+    let splits = &splits;
+    let calls = planned
+        .iter()
+        .enumerate()
+        .map(|(chunk, range)| send_chunk(ctx, list, chunk, range.clone(), splits));
+    let mut sent = Sent {
+        sent: planned.iter().map(|r| r.len()).sum(),
+        ..Sent::default()
+    };
+    for parts in bounded(ctx, calls).await {
+        for (items, chunk, result) in parts {
+            match result {
+                Ok(uuid) => sent.bulks.push(Bulk {
+                    uuid,
+                    first: items.start,
+                    count: items.len(),
+                }),
+                Err(problem) => sent.refused.push(Refused {
+                    items,
+                    chunk,
+                    problem,
+                }),
+            }
+        }
+    }
+    sent.bulks.sort_by_key(|b| b.first);
+    sent.refused.sort_by_key(|r| r.items.start);
+    sent.split_calls = splits.get();
+    sent
+}
+
+type Part = (Range<usize>, usize, Result<String, Problem>);
+
+/// One chunk: sent whole, and on a 400/413 split in halves, depth first
+/// (the good half is accepted before the bad one is split further).
+async fn send_chunk<P: Ports>(
+    ctx: &Ctx<'_, P>,
+    list: &[Upsert],
+    chunk: usize,
+    range: Range<usize>,
+    splits: &Cell<usize>,
+) -> Vec<Part> {
+    let mut out = Vec::new();
+    let mut stack = vec![(range, false)];
+    while let Some((items, split)) = stack.pop() {
+        if split {
+            splits.set(splits.get() + 1);
+        }
+        let body = bulk::request_body(list[items.clone()].iter().map(|(_, p)| p));
+        let call = Call::post(bulk::PRODUCTS.to_owned(), body);
+        match ctx.call(&call).await {
+            Ok(r) => match bulk::accepted_uuid(&r.body) {
+                Some(uuid) => out.push((items, chunk, Ok(uuid))),
+                // ACCS may have scheduled it: never sent again, never
+                // reported accepted without an id to look it up by.
+                None => out.push((items, chunk, Err(no_uuid(r.status)))),
+            },
+            Err(p)
+                if refused_as_a_whole(&p)
+                    && items.len() > 1
+                    && splits.get() + 2 <= MAX_SPLIT_CALLS =>
+            {
+                let mid = items.start + items.len() / 2;
+                stack.push((mid..items.end, true));
+                stack.push((items.start..mid, true));
+            }
+            Err(p) => out.push((items, chunk, Err(p))),
+        }
+    }
+    out
+}
+
+fn no_uuid(status: u16) -> Problem {
+    Problem::new(
+        Code::AccsUnavailable,
+        format!(
+            "ACCS answered {status} to a bulk request without a bulk_uuid; its products may or may not be scheduled, and are not sent again by this request"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::single_range_in_vec_init)] // one run is the usual case
+    fn chunks_never_span_a_gap() {
+        assert_eq!(chunks(&[0..5], 2), [0..2, 2..4, 4..5]);
+        assert_eq!(chunks(&[0..3, 5..9], 3), [0..3, 5..8, 8..9]);
+        assert_eq!(chunks(&[0..10_000], 500).len(), 20);
+        assert_eq!(chunks(&[], 5), Vec::<Range<usize>>::new());
+        assert_eq!(chunks(&[0..2], 0), [0..1, 1..2]);
+    }
+}
