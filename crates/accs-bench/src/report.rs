@@ -229,6 +229,7 @@ impl Report {
              SPIN=~/.cache/accs-edge/bin/spin-3.6.3 SPIN_P3=~/.cache/accs-edge/bin/spin-4.1 \\\n  \
              cargo run -p accs-bench --release  # adds the Spin figures (6, 7 and 8); about 8 minutes\n\
              cargo run -p accs-bench --release -- --instructions-only   # figure 8 alone (valgrind)\n\
+             cargo run -p accs-bench --release -- --products-only       # figure 9 alone (about 15 minutes)\n\
              ```\n\n\
              It builds the `.wasm` builds, pass-through floor components\n\
              (`crates/floor-p2`, `crates/floor-p3`: one inbound request becomes one outbound\n\
@@ -306,34 +307,6 @@ impl Report {
             }
             SyncResult::Unavailable(why) => {
                 let _ = writeln!(o, "| 4. sync | route not available: {why} | <= 1.10 |");
-            }
-        }
-        match &self.products {
-            ProductResult::Rows(rows) => {
-                for n in products::COUNTS {
-                    let of = |bulk: bool| {
-                        rows.iter()
-                            .find(|r| r.products == n && (r.min_ms.is_none() == bulk))
-                    };
-                    if let (Some(put), Some(bulk)) = (of(false), of(true)) {
-                        let _ = writeln!(
-                            o,
-                            "| 9. {n} products, {} ms per product save | bulk answered in {:.0} ms with {:.0} ACCS calls; per-product PUTs {:.0} ms with {:.0} | well inside 30 s through the bulk path (issue #26): {} |",
-                            products::SAVE_MS,
-                            bulk.wall_ms,
-                            bulk.bulk_calls + bulk.put_calls,
-                            put.wall_ms,
-                            put.put_calls + put.bulk_calls,
-                            verdict(bulk.wall_ms < 15_000.0)
-                        );
-                    }
-                }
-            }
-            ProductResult::Unavailable(why) => {
-                let _ = writeln!(
-                    o,
-                    "| 9. product syncs | not available: {why} | well inside 30 s |"
-                );
             }
         }
         let _ = writeln!(
@@ -444,6 +417,34 @@ impl Report {
                 ),
                 Err(why) => writeln!(o, "| 8. instructions, {host} | not measured: {why} | - |"),
             };
+        }
+        match &self.products {
+            ProductResult::Rows(rows) => {
+                for n in products::COUNTS {
+                    let of = |bulk: bool| {
+                        rows.iter()
+                            .find(|r| r.products == n && (r.min_ms.is_none() == bulk))
+                    };
+                    if let (Some(put), Some(bulk)) = (of(false), of(true)) {
+                        let _ = writeln!(
+                            o,
+                            "| 9. {n} products, {} ms per product save | bulk answered in {:.0} ms with {:.0} ACCS calls; per-product PUTs {:.0} ms with {:.0} | well inside 30 s through the bulk path (issue #26): {} |",
+                            products::SAVE_MS,
+                            bulk.wall_ms,
+                            bulk.bulk_calls + bulk.put_calls,
+                            put.wall_ms,
+                            put.put_calls + put.bulk_calls,
+                            verdict(bulk.wall_ms < 15_000.0)
+                        );
+                    }
+                }
+            }
+            ProductResult::Unavailable(why) => {
+                let _ = writeln!(
+                    o,
+                    "| 9. product syncs | not available: {why} | well inside 30 s |"
+                );
+            }
         }
         o.push('\n');
     }
