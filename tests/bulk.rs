@@ -201,6 +201,9 @@ async fn bad_products_are_400_with_their_indexes_and_nothing_is_sent() {
         list[4] = json!({"name": "no sku"});
         list[31] = json!({"sku": "P-31", "price": "cheap"});
         list[49] = json!({"sku": "P-49", "not_a_field": 1});
+        // Index 10's SKU again, in another case: the same Magento product.
+        let again = list[10]["sku"].as_str().unwrap().to_lowercase();
+        list[40] = json!({ "sku": again });
         let a = rig
             .send(post("/v1/products/bulk", &json!({ "products": list })))
             .await;
@@ -211,7 +214,8 @@ async fn bad_products_are_400_with_their_indexes_and_nothing_is_sent() {
             .iter()
             .map(|e| e["index"].as_u64().unwrap())
             .collect();
-        assert_eq!(idx, [4, 31, 49]);
+        assert_eq!(idx, [4, 31, 40, 49]);
+        assert_eq!(a.body["errors"][2]["field"], "sku", "{}", short(&a.body));
         assert_eq!(rig.upstream_calls(), 0, "{flavour:?}: nothing sent");
         rig.finish();
     }

@@ -6,6 +6,7 @@ use crate::accs::{Call, Ctx, path};
 use crate::ports::Ports;
 use crate::problem::Problem;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 
 /// The filters `GET /v1/products` maps onto `searchCriteria`.
 pub(crate) const FILTERS: &[Filter] = &[
@@ -137,15 +138,32 @@ pub fn validate_list(body: &[u8], max: usize) -> Result<Vec<Upsert>, Problem> {
     let mut out = Vec::with_capacity(list.len());
     let mut errors = Vec::new();
     let mut invalid = 0;
+    // A SKU's first index. Two upserts of one product in one request would
+    // race (chunks and PUTs run concurrently, and ACCS's bulk consumers in
+    // parallel), and each is a partial update, so neither "last wins" nor
+    // a merge is what the sender meant: the later one is refused. Compared
+    // without case: Magento's `catalog_product_entity.sku` is a MySQL
+    // column under a case-insensitive collation, so `ab-1` and `AB-1` name
+    // one product.
+    let mut seen: HashMap<String, usize> = HashMap::with_capacity(list.len());
     for (index, p) in list.into_iter().enumerate() {
         let checked = match p {
             // Taken as written: a JSON string is not a URL segment, so
             // `BOX%2012` is that SKU, not `BOX 12` (encoded once, into the path).
             Value::Object(p) => match p.get("sku").and_then(Value::as_str).map(path::json_sku) {
+                Some(Ok(sku)) if seen.contains_key(&sku.to_lowercase()) => Err(vec![
+                    serde_json::json!({"index": index, "field": "sku", "reason": format!(
+                        "the product at index {} has this SKU too: one upsert per SKU in a request",
+                        seen[&sku.to_lowercase()]
+                    )}),
+                ]),
                 // A field ACCS cannot read fails that product's upsert: named
                 // here, before anything is sent.
                 Some(Ok(sku)) => match product_schema::refusals(&p) {
-                    refused if refused.is_empty() => Ok((sku, p)),
+                    refused if refused.is_empty() => {
+                        seen.insert(sku.to_lowercase(), index);
+                        Ok((sku, p))
+                    }
                     refused => Err(field_errors(index, &refused)),
                 },
                 _ => Err(vec![
@@ -198,6 +216,19 @@ mod tests {
         ] {
             assert_eq!(upsert_body("A/1", bad).unwrap_err().status, 400);
         }
+    }
+
+    #[test]
+    fn a_sku_twice_in_one_request_is_refused_at_its_later_index() {
+        let body =
+            br#"{"products":[{"sku":"A-1"},{"sku":"B"},{"sku":"a-1","name":"x"},{"sku":"C"}]}"#;
+        let p = validate_list(body, 10).unwrap_err();
+        assert_eq!(crate::testing::bad_indexes(&p), [2]);
+        let errors = p.errors.as_deref().unwrap();
+        assert_eq!(errors[0]["field"], "sku");
+        assert!(errors[0]["reason"].as_str().unwrap().contains("index 0"));
+        // Another SKU, however close, is another product.
+        assert!(validate_list(br#"{"products":[{"sku":"A-1"},{"sku":"A-2"}]}"#, 10).is_ok());
     }
 
     #[test]

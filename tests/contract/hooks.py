@@ -24,6 +24,13 @@ templated counterparts", so a `{sku}` case whose SKU is `bulk` is a request
 to the other path (where POST is the bulk upsert, and GET and PUT are
 documented for the SKU `bulk`). Schemathesis does not apply that rule, so
 such a case gets another SKU before it is sent.
+
+A request may name a product once (`POST /v1/products/bulk`, the products
+webhook: SKUs compared without case, as Magento's `sku` column compares
+them), and a repeat is a 400 naming its index. JSON Schema cannot say
+"unique by one property", so a generated list that repeats a SKU gets the
+repeat renamed before it is sent (`_distinct_skus`); everything else about
+the body stays as generated.
 """
 
 import base64
@@ -79,10 +86,30 @@ class _Sign:
         return request
 
 
+def _distinct_skus(body) -> None:
+    """Renames each repeated `sku` (compared without case) of a `products` list."""
+    products = body.get("products") if isinstance(body, dict) else None
+    if not isinstance(products, list):
+        return
+    seen = set()
+    for i, p in enumerate(products):
+        if not isinstance(p, dict) or not isinstance(p.get("sku"), str):
+            continue
+        sku = p["sku"]
+        n = 0
+        while sku.lower() in seen:
+            n += 1
+            sku = f"{p['sku'][:48]}-dup{i}-{n}"
+        p["sku"] = sku
+        seen.add(sku.lower())
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     if case.operation.path == "/v1/products/{sku}" and (case.path_parameters or {}).get("sku") == "bulk":
         case.path_parameters["sku"] = "bulk-sku"
+    if case.operation.path == "/v1/products/bulk" or case.operation.path.startswith("/v1/webhooks/"):
+        _distinct_skus(case.body)
     if not case.operation.path.startswith("/v1/webhooks/"):
         return
     if _headers_negative(case):
