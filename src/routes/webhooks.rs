@@ -198,7 +198,7 @@ async fn replay<P: Ports>(
         };
         outcome.map(|o| inventory::report(o, status))
     };
-    let mut resp = match rebuilt {
+    let resp = match rebuilt {
         Some(resp) => resp,
         // Only if this build validates differently from the one that answered.
         None => json(
@@ -210,17 +210,7 @@ async fn replay<P: Ports>(
             .into_bytes(),
         ),
     };
-    if let Some(summary) = summary
-        && let Some(rest) = after_summary(&resp.body)
-    {
-        let mut body = Vec::with_capacity(resp.body.len() + summary.len());
-        body.extend_from_slice(br#"{"summary":"#);
-        body.extend_from_slice(summary.as_bytes());
-        body.extend_from_slice(rest);
-        resp.body = body;
-    }
-    resp.headers.push(("webhook-replayed", "true".into()));
-    Ok(resp)
+    Ok(replayed(resp, summary))
 }
 
 /// A finished bulk delivery's answer again: the same bulks and stored
@@ -232,7 +222,13 @@ fn replay_bulk(
     bulks: &[BulkRef],
 ) -> Result<InResponse, Problem> {
     let list = validate_products(body).unwrap_or_default();
-    let mut resp = delivery::replay(&list, status, bulks);
+    let resp = delivery::replay(&list, status, bulks);
+    Ok(replayed(resp, summary))
+}
+
+/// A rebuilt answer as it was first sent: its summary the stored one, and
+/// `webhook-replayed: true`.
+fn replayed(mut resp: InResponse, summary: Option<String>) -> InResponse {
     if let Some(summary) = summary
         && let Some(rest) = after_summary(&resp.body)
     {
@@ -243,7 +239,7 @@ fn replay_bulk(
         resp.body = body;
     }
     resp.headers.push(("webhook-replayed", "true".into()));
-    Ok(resp)
+    resp
 }
 
 /// A report's text after its summary: `,"results":…`. The summary is
