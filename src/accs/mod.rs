@@ -231,6 +231,16 @@ impl<'a, P: Ports> Ctx<'a, P> {
         if before {
             return Err(self.deny(scope, token, body).await);
         }
+        // Before IMS is asked about the refused token: another instance may
+        // have replaced it in the store already.
+        if !repaired
+            && tokens
+                .take_newer_shared(token, self.settings, self.ports, self.trace)
+                .await
+        {
+            self.clock.set(self.ports.now_ms());
+            return Ok(());
+        }
         let renew = || async {
             tokens
                 .renew(

@@ -615,6 +615,57 @@ fn ims_unable_to_validate_is_a_503_and_is_not_asked_again_for_ten_seconds() {
     assert_eq!(h.validations(), 2);
 }
 
+/// Another instance of the component beside `first`: the same upstream
+/// (and script), clock and key-value store, its own memory.
+fn beside(first: &Harness) -> Harness {
+    let h = Harness::new(vec![status(200)]);
+    *h.ports.upstream.borrow_mut() = {
+        let shared = first.ports.clone();
+        Box::new(move |req, n| (shared.upstream.borrow())(req, n))
+    };
+    h.ports.now.set(first.ports.now_ms());
+    let kv = first.ports.kv.clone();
+    let mut ports = Rc::try_unwrap(h.ports).ok().unwrap();
+    ports.kv = kv;
+    Harness {
+        ports: Rc::new(ports),
+        ..h
+    }
+}
+
+/// Two instances on one store, as a host runs them side by side: B renews
+/// after ACCS refused the token both hold; A, refused the same token next
+/// while IMS cannot validate anything, takes B's token from the store and
+/// the call succeeds, instead of a 503 about a token already replaced.
+#[test]
+fn a_token_another_instance_replaced_is_taken_from_the_store_not_put_to_ims() {
+    let a = Harness::new(vec![
+        status(200),
+        status(401),
+        status(200),
+        status(401),
+        status(200),
+    ]);
+    assert_eq!(a.call(get()).unwrap().status, 200);
+    let b = beside(&a);
+    a.valid.set(Some(false));
+    assert_eq!(b.call(get()).unwrap().status, 200, "B renewed");
+    a.valid.set(None);
+    let r = a.call(get());
+    assert_eq!(r.map(|r| r.status).map_err(|p| p.code), Ok(200));
+    assert_eq!((b.ims_sent(), b.validations()), (1, 1), "B's renewal");
+    assert_eq!(
+        (a.ims_sent(), a.validations()),
+        (1, 0),
+        "A asked IMS nothing after its first token"
+    );
+    let last = a.ports.sent.borrow().last().unwrap().clone();
+    assert!(
+        last.headers
+            .contains(&("authorization", "Bearer tok-2".into()))
+    );
+}
+
 /// The default build: every request a new instance over one store. A role
 /// lacking the resource costs one ACCS call and one validation, then
 /// nothing for 30 s: each repeat makes one `get` (the token's record) and
@@ -622,21 +673,7 @@ fn ims_unable_to_validate_is_a_503_and_is_not_asked_again_for_ten_seconds() {
 #[test]
 fn a_denial_is_remembered_in_the_store_for_instances_that_live_one_request() {
     let first = Harness::new(vec![acl_denied()]);
-    let instance = || {
-        let h = Harness::new(vec![acl_denied()]);
-        *h.ports.upstream.borrow_mut() = {
-            let shared = first.ports.clone();
-            Box::new(move |req, n| (shared.upstream.borrow())(req, n))
-        };
-        h.ports.now.set(first.ports.now_ms());
-        let kv = first.ports.kv.clone();
-        let mut ports = Rc::try_unwrap(h.ports).ok().unwrap();
-        ports.kv = kv;
-        Harness {
-            ports: Rc::new(ports),
-            ..h
-        }
-    };
+    let instance = || beside(&first);
     assert_eq!(code(first.call(get())), (Code::AccsForbidden, 403));
     for _ in 0..4 {
         let h = instance();

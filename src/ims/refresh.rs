@@ -25,6 +25,32 @@ const RENEW_WAIT_MS: u64 = 2_000;
 const RENEW_POLL: Duration = Duration::from_millis(50);
 
 impl Tokens {
+    /// Takes the store's token when it is another usable one than `sent`:
+    /// an instance running beside this one (a host may run several of one
+    /// component at once) renewed after this one read the store, so the
+    /// token ACCS refused is already replaced, and asking IMS about it
+    /// would only fail the request while IMS is down. `true` when the call
+    /// may go once more with the token now held.
+    pub async fn take_newer_shared<P: Ports>(
+        &self,
+        sent: &str,
+        settings: &Settings,
+        ports: &P,
+        trace: &Trace,
+    ) -> bool {
+        let now = ports.now_ms();
+        match self
+            .read_shared(settings, ports, now, 0, Look::Everywhere)
+            .await
+        {
+            Some(found) if found.token.access_token != sent => {
+                self.take(found, trace);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// ACCS answered 401 to `sent` and it may be stale: get another one,
     /// keeping `sent` in hand until it arrives. One renewal at a time per
     /// instance (the single flight, waited for until `deadline_ms`):
