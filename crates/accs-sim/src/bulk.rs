@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::accs::save_product;
-use crate::state::Inner;
-use crate::types::{Bulk, Operation};
+use crate::save::save;
+use crate::seed::Catalog;
+use crate::types::{Bulk, Faults, Operation};
 
 /// `Magento\AsynchronousOperations\Api\Data\OperationInterface::STATUS_TYPE_*`.
 pub(crate) const COMPLETE: u8 = 1;
@@ -99,13 +99,14 @@ impl Bulks {
 }
 
 /// Applies every operation the consumers have finished by `now`.
-pub(crate) fn advance(inner: &mut Inner, now: Instant) {
-    if inner.faults.bulk_hold {
+/// Takes the parts of the simulator's state it works on, not the state
+/// itself, so that `state.rs` may hold the bulks without a circle.
+pub(crate) fn advance(bulks: &mut Bulks, catalog: &mut Catalog, faults: &Faults, now: Instant) {
+    if faults.bulk_hold {
         return;
     }
-    let consumers = inner.faults.bulk_consumers.max(1);
-    let latency = Duration::from_millis(inner.faults.product_save_latency_ms);
-    let mut bulks = std::mem::take(&mut inner.bulks);
+    let consumers = faults.bulk_consumers.max(1);
+    let latency = Duration::from_millis(faults.product_save_latency_ms);
     bulks.free_at.resize(consumers, None);
     // Start what a free consumer would have taken by now, in queue order.
     while let Some(&(b, o, accepted)) = bulks.queue.front() {
@@ -139,9 +140,8 @@ pub(crate) fn advance(inner: &mut Inner, now: Instant) {
         .take_while(|(end, ..)| *end <= now)
         .count();
     for (_, b, o) in bulks.running.drain(..ended).collect::<Vec<_>>() {
-        apply(inner, &mut bulks.list[b].operations[o]);
+        apply(catalog, faults, &mut bulks.list[b].operations[o]);
     }
-    inner.bulks = bulks;
 }
 
 /// One operation through `ProductRepository::save`, recorded as
@@ -149,7 +149,7 @@ pub(crate) fn advance(inner: &mut Inner, now: Instant) {
 /// success message and the saved product serialized; a failure is status 3
 /// (2 when retriable) with the exception's message and code (0: Magento's
 /// `LocalizedException` carries none).
-fn apply(inner: &mut Inner, op: &mut Operation) {
+fn apply(catalog: &mut Catalog, faults: &Faults, op: &mut Operation) {
     let fields = op.request["product"]
         .as_object()
         .cloned()
@@ -163,7 +163,7 @@ fn apply(inner: &mut Inner, op: &mut Operation) {
     let outcome = if sku.is_empty() {
         Err((NOT_RETRIABLY_FAILED, SKU_EMPTY.to_owned()))
     } else {
-        save_product(inner, &sku, &fields).map_err(|f| {
+        save(catalog, &faults.save_failures, &sku, &fields).map_err(|f| {
             let status = if f.retriable {
                 RETRIABLY_FAILED
             } else {

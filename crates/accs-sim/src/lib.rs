@@ -12,6 +12,7 @@ pub mod contract;
 mod ims;
 pub mod io_events;
 mod magento;
+mod save;
 mod seed;
 mod server;
 mod state;

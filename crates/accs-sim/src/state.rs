@@ -123,7 +123,7 @@ impl Inner {
     /// ones, so a change (latency, consumers, hold) applies from now on.
     pub fn set_faults(&mut self, faults: Faults) {
         let now = Instant::now();
-        bulk::advance(self, now);
+        bulk::advance(&mut self.bulks, &mut self.catalog, &self.faults, now);
         let was_held = self.faults.bulk_hold;
         self.faults = faults;
         if was_held && !self.faults.bulk_hold {
@@ -133,7 +133,12 @@ impl Inner {
 
     /// Applies the bulk operations the consumers have finished by now.
     pub fn advance_bulks(&mut self) {
-        bulk::advance(self, Instant::now());
+        bulk::advance(
+            &mut self.bulks,
+            &mut self.catalog,
+            &self.faults,
+            Instant::now(),
+        );
     }
 
     /// An ACCS call arrived: counts it in flight until [`Inner::call_ended`].

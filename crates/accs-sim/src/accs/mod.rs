@@ -13,8 +13,6 @@ mod products;
 mod search;
 mod values;
 
-pub(crate) use products::save as save_product;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,81 @@
+//! `ProductRepository::save` as the simulator runs it for both paths that
+//! save a product: `PUT /V1/products/{sku}` (`accs/products.rs`) and a
+//! bulk operation's consumer (`bulk.rs`). It sees the catalogue and the
+//! configured failures only, so neither caller's module is needed here.
+
+use serde_json::{Map, Value, json};
+
+use crate::seed::Catalog;
+use crate::time;
+use crate::types::SaveFailure;
+
+/// `ProductRepository::save` of `fields` under `sku`, or the configured
+/// failure for that SKU (`Faults::save_failures`), nothing saved. Returns the
+/// product as stored.
+pub(crate) fn save(
+    catalog: &mut Catalog,
+    failures: &[SaveFailure],
+    sku: &str,
+    fields: &Map<String, Value>,
+) -> Result<Value, SaveFailure> {
+    if let Some(failed) = failures.iter().find(|f| f.sku == sku) {
+        return Err(failed.clone());
+    }
+    let now = time::now();
+    if catalog.product(sku).is_none() {
+        let id = catalog.next_product_id();
+        catalog.insert_product(json!({
+            "id": id,
+            "sku": sku,
+            "attribute_set_id": 4,
+            "status": 1,
+            "visibility": 4,
+            "type_id": "simple",
+            "created_at": now,
+            "extension_attributes": { "website_ids": [1] },
+            "custom_attributes": [],
+        }));
+    }
+    let Some(Value::Object(stored)) = catalog.product_mut(sku) else {
+        unreachable!("product {sku} was just ensured");
+    };
+    for (key, value) in fields {
+        match key.as_str() {
+            "id" | "sku" | "created_at" => {}
+            "custom_attributes" => merge_custom_attributes(stored, value),
+            _ => {
+                stored.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    stored.insert("updated_at".into(), now.into());
+    Ok(Value::Object(stored.clone()))
+}
+
+/// Magento saves the attributes a PUT names and keeps the others:
+/// `ProductRepository::save` flattens the body's `custom_attributes` to
+/// `attribute_code => value` (`ExtensibleDataObjectConverter::toNestedArray`)
+/// and sets each on the product it loaded (`initializeProductData`), so an
+/// attribute left out keeps its stored value, and a named one replaces it.
+fn merge_custom_attributes(stored: &mut serde_json::Map<String, Value>, given: &Value) {
+    let Some(given) = given.as_array() else {
+        stored.insert("custom_attributes".into(), given.clone());
+        return;
+    };
+    let list = stored
+        .entry("custom_attributes")
+        .or_insert_with(|| Value::Array(vec![]));
+    if !list.is_array() {
+        *list = Value::Array(vec![]);
+    }
+    let Value::Array(list) = list else {
+        unreachable!("just made an array");
+    };
+    for attribute in given {
+        let code = &attribute["attribute_code"];
+        match list.iter_mut().find(|a| a["attribute_code"] == *code) {
+            Some(old) => *old = attribute.clone(),
+            None => list.push(attribute.clone()),
+        }
+    }
+}
