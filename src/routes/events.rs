@@ -226,13 +226,13 @@ async fn one<P: Ports>(ctx: &Ctx<'_, P>, ledger: &Ledger, event: &Event, action:
         }
         Verdict::Process { landed } => landed,
     };
-    let mut processing = Record::processing(
+    let processing = Record::processing(
         ctx.ports,
         ctx.settings.accs_timeout_ms,
         digest.clone(),
         landed.clone(),
+        prior.clone(),
     );
-    processing.bulks = prior.clone();
     let claim = match ledger.claim(ctx.ports, &entry, processing).await {
         Ok(Ok(claim)) => claim,
         Ok(Err(retry_after_s)) => return Fate::pending(Some(409), Some(retry_after_s)),

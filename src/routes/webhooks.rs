@@ -95,13 +95,13 @@ pub async fn post<P: Ports>(
         }
         Verdict::Process { landed } => landed,
     };
-    let mut processing = Record::processing(
+    let processing = Record::processing(
         ctx.ports,
         ctx.settings.accs_timeout_ms,
         digest.clone(),
         landed.clone(),
+        prior.clone(),
     );
-    processing.bulks = prior.clone();
     let claim = match ledger.claim(ctx.ports, &entry, processing).await {
         Ok(Ok(claim)) => claim,
         Ok(Err(retry_after_s)) => return Err(busy(retry_after_s)),

@@ -220,6 +220,7 @@ impl Record {
         budget_ms: u64,
         body_sha256: String,
         landed: Vec<usize>,
+        bulks: Vec<BulkRef>,
     ) -> Record {
         let mut b = [0u8; 12];
         ports.fill_random(&mut b);
@@ -235,7 +236,7 @@ impl Record {
             problem: false,
             summary: None,
             landed,
-            bulks: Vec::new(),
+            bulks,
         }
     }
 }
