@@ -393,6 +393,45 @@ async fn foreign_key_paths_failing_key_origins_and_foreign_recipients() {
     }
 }
 
+/// Forged deliveries naming made-up key paths of Adobe's form: one fetch
+/// per request at most, and a refused path is remembered.
+#[tokio::test(flavor = "multi_thread")]
+async fn made_up_key_paths_cost_one_fetch_per_request_and_are_remembered() {
+    for flavour in FLAVOURS {
+        let rig = events_rig(flavour, |_| {}).await;
+        let io = rig.sim.io_events();
+        let body =
+            serde_json::to_vec(&io.event("f-1", STOCK, CLIENT_ID, stock(&["SKU-0001"]))).unwrap();
+        let made_up = |h: &mut Vec<(String, String)>| {
+            for (k, v) in h.iter_mut() {
+                if k == "x-adobe-public-key1-path" {
+                    *v = "/prod/keys/pub-key-12345678-1234-4234-8234-123456789abc.pem".into();
+                }
+                if k == "x-adobe-public-key2-path" {
+                    *v = "/prod/keys/pub-key-87654321-4321-4321-8321-cba987654321.pem".into();
+                }
+            }
+        };
+        let mut h = io.headers_with(&body, Some("f-1"), 0, [Some(STRANGER), Some(STRANGER)]);
+        made_up(&mut h);
+        let a = rig.send(post(h.clone(), &body)).await;
+        assert_eq!(a.status, 503, "{flavour:?}: {}", a.body);
+        assert_eq!(io.key_fetches(), 1, "{flavour:?}: one missing key per request");
+        let a = rig.send(post(h.clone(), &body)).await;
+        assert!(matches!(a.status, 401 | 503), "{flavour:?}: {}", a.body);
+        assert!(io.key_fetches() <= 2);
+        if flavour == Flavour::Spin {
+            // The store is shared: both refusals are remembered there.
+            assert_eq!(a.status, 401);
+            let a = rig.send(post(h, &body)).await;
+            assert_eq!(a.status, 401);
+            assert_eq!(io.key_fetches(), 2, "nothing fetched again");
+        }
+        assert_eq!(rig.upstream_calls(), 0);
+        rig.finish();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_accs_answers_503_within_the_budget_and_the_retry_completes() {
     for flavour in FLAVOURS {
