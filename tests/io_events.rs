@@ -416,7 +416,11 @@ async fn made_up_key_paths_cost_one_fetch_per_request_and_are_remembered() {
         made_up(&mut h);
         let a = rig.send(post(h.clone(), &body)).await;
         assert_eq!(a.status, 503, "{flavour:?}: {}", a.body);
-        assert_eq!(io.key_fetches(), 1, "{flavour:?}: one missing key per request");
+        assert_eq!(
+            io.key_fetches(),
+            1,
+            "{flavour:?}: one missing key per request"
+        );
         let a = rig.send(post(h.clone(), &body)).await;
         assert!(matches!(a.status, 401 | 503), "{flavour:?}: {}", a.body);
         assert!(io.key_fetches() <= 2);
