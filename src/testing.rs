@@ -28,6 +28,8 @@ pub type KvFault = Box<dyn Fn(KvOp, &str, Option<&[u8]>) -> bool>;
 pub struct FakePorts {
     pub upstream: RefCell<Upstream>,
     pub sent: RefCell<Vec<OutRequest>>,
+    /// The timeout each of `sent` was given.
+    pub timeouts: RefCell<Vec<Duration>>,
     pub now: Cell<u64>,
     /// Shareable, so two fake instances can use one store.
     pub kv: Rc<RefCell<HashMap<String, Vec<u8>>>>,
@@ -63,6 +65,7 @@ impl FakePorts {
         FakePorts {
             upstream: RefCell::new(Box::new(upstream)),
             sent: RefCell::default(),
+            timeouts: RefCell::default(),
             now: Cell::new(1_700_000_000_000),
             kv: Rc::default(),
             kv_yields: Cell::new(false),
@@ -137,8 +140,9 @@ impl Future for YieldOnce {
 }
 
 impl Ports for FakePorts {
-    async fn send(&self, req: OutRequest, _timeout: Duration) -> Result<OutResponse, SendError> {
+    async fn send(&self, req: OutRequest, timeout: Duration) -> Result<OutResponse, SendError> {
         YieldOnce(false).await;
+        self.timeouts.borrow_mut().push(timeout);
         let n = self.sent.borrow().len();
         self.sent.borrow_mut().push(req.clone());
         let r = (self.upstream.borrow())(&req, n);

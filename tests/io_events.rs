@@ -177,6 +177,68 @@ async fn a_single_event_lands_once_and_its_retry_sends_nothing() {
     }
 }
 
+/// Adobe's signatures cover the body only: a captured delivery posted again
+/// under a fresh `x-adobe-event-id` verifies, and must not land again (an
+/// older quantity would roll the stock back). The id is the signed body's;
+/// a header naming another is a 400, and an event older than the window
+/// (its signed `time`) is acknowledged and not applied.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_captured_delivery_replayed_under_a_fresh_event_id_is_refused_and_accs_sees_nothing() {
+    for flavour in FLAVOURS {
+        let rig = events_rig(flavour, |_| {}).await;
+        let (body, req) = rig.single("replay-1", STOCK, stock(&["SKU-0001"]));
+        let a = rig.send(req).await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        assert_eq!(a.body["events"][0]["result"], "landed");
+        let calls = rig.sim.counters().accs_requests;
+        let receipts = rig.sim.inventory_receipts();
+
+        let a = rig.send(rig.signed(&body, Some("fresh-id-9"), 0)).await;
+        assert_eq!(a.status, 400, "{flavour:?}: {}", a.body);
+        assert_eq!(a.body["code"], "invalid_request");
+        assert!(
+            a.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/problem+json")
+        );
+        let detail = a.body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("fresh-id-9") && detail.contains("replay-1"),
+            "{detail}"
+        );
+        assert_eq!(
+            rig.sim.counters().accs_requests,
+            calls,
+            "{flavour:?}: ACCS saw nothing"
+        );
+        assert_eq!(rig.sim.inventory_receipts(), receipts);
+
+        // A signed event older than the window: acknowledged, not applied.
+        let io = rig.sim.io_events();
+        let day_ago = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+            - 24 * 3_600_000;
+        let old = serde_json::to_vec(&io.event_at(
+            "old-1",
+            STOCK,
+            CLIENT_ID,
+            stock(&["SKU-0002"]),
+            day_ago,
+        ))
+        .unwrap();
+        let a = rig.send(rig.signed(&old, Some("old-1"), 0)).await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        assert_eq!(a.body["events"][0]["result"], "expired");
+        assert_eq!(a.body["summary"]["expired"], 1);
+        assert_eq!(rig.sim.counters().accs_requests, calls);
+        assert!(rig.host.logs().contains("outside its window"));
+        rig.finish();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_runs_each_event_and_acknowledges_an_unmapped_type() {
     for flavour in FLAVOURS {
@@ -327,6 +389,49 @@ async fn foreign_key_paths_failing_key_origins_and_foreign_recipients() {
         let a = rig.send(rig.signed(&body, Some("k-1"), 1)).await;
         assert_eq!(a.status, 200, "{}", a.body);
         assert_eq!(rig.sim.inventory_receipts().len(), 1);
+        rig.finish();
+    }
+}
+
+/// Forged deliveries naming made-up key paths of Adobe's form: one fetch
+/// per request at most, and a refused path is remembered.
+#[tokio::test(flavor = "multi_thread")]
+async fn made_up_key_paths_cost_one_fetch_per_request_and_are_remembered() {
+    for flavour in FLAVOURS {
+        let rig = events_rig(flavour, |_| {}).await;
+        let io = rig.sim.io_events();
+        let body =
+            serde_json::to_vec(&io.event("f-1", STOCK, CLIENT_ID, stock(&["SKU-0001"]))).unwrap();
+        let made_up = |h: &mut Vec<(String, String)>| {
+            for (k, v) in h.iter_mut() {
+                if k == "x-adobe-public-key1-path" {
+                    *v = "/prod/keys/pub-key-12345678-1234-4234-8234-123456789abc.pem".into();
+                }
+                if k == "x-adobe-public-key2-path" {
+                    *v = "/prod/keys/pub-key-87654321-4321-4321-8321-cba987654321.pem".into();
+                }
+            }
+        };
+        let mut h = io.headers_with(&body, Some("f-1"), 0, [Some(STRANGER), Some(STRANGER)]);
+        made_up(&mut h);
+        let a = rig.send(post(h.clone(), &body)).await;
+        assert_eq!(a.status, 503, "{flavour:?}: {}", a.body);
+        assert_eq!(
+            io.key_fetches(),
+            1,
+            "{flavour:?}: one missing key per request"
+        );
+        let a = rig.send(post(h.clone(), &body)).await;
+        assert!(matches!(a.status, 401 | 503), "{flavour:?}: {}", a.body);
+        assert!(io.key_fetches() <= 2);
+        if flavour == Flavour::Spin {
+            // The store is shared: both refusals are remembered there.
+            assert_eq!(a.status, 401);
+            let a = rig.send(post(h, &body)).await;
+            assert_eq!(a.status, 401);
+            assert_eq!(io.key_fetches(), 2, "nothing fetched again");
+        }
+        assert_eq!(rig.upstream_calls(), 0);
         rig.finish();
     }
 }

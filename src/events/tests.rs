@@ -1,7 +1,7 @@
 //! Verification against keys this test generates, served by a fake origin:
 //! what a signature needs, what is fetched, what is cached.
 
-use super::keys::{self, Keys};
+use super::keys::{self, Keys, Refusals};
 use super::signature::{self, Pair, SignatureError};
 use super::verify::{VerifyError, verify};
 use crate::ports::SendError;
@@ -53,9 +53,20 @@ fn origin() -> FakePorts {
     })
 }
 
+/// One request, as a WASI 0.2 instance makes it: nothing in memory before.
 fn run(ports: &FakePorts, pairs: &[Pair<'_>], body: &[u8]) -> Result<(), VerifyError> {
+    run_in(ports, &Refusals::default(), pairs, body)
+}
+
+/// One request of an instance that remembers `refusals`.
+fn run_in(
+    ports: &FakePorts,
+    refusals: &Refusals,
+    pairs: &[Pair<'_>],
+    body: &[u8],
+) -> Result<(), VerifyError> {
     let s = settings(&[]).unwrap();
-    let keys = Keys::new(&s, ports);
+    let keys = Keys::new(&s, ports, refusals);
     block_on(verify(&keys, pairs, body, Duration::from_secs(5)))
 }
 
@@ -140,7 +151,18 @@ fn a_wrong_body_or_key_is_refused_and_nothing_cached() {
         run(&junk, &one, body),
         Err(VerifyError::Unauthorized(SignatureError::NoMatch))
     );
-    assert!(junk.kv.borrow().is_empty());
+    assert!(
+        holds_no_key(&junk),
+        "only the refusal is remembered, never the text"
+    );
+}
+
+/// Whether the store holds no key, only refusals (`<at>\nrefused\n<mac>`).
+fn holds_no_key(ports: &FakePorts) -> bool {
+    ports.kv.borrow().values().all(|v| {
+        let text = String::from_utf8_lossy(v);
+        text.split('\n').nth(1) == Some("refused") && text.lines().count() == 3
+    })
 }
 
 #[test]
@@ -187,7 +209,7 @@ fn a_cached_key_is_trusted_only_authentic_and_under_a_day() {
     // key: not trusted, so the planted key's signature does not verify.
     let s = settings(&[]).unwrap();
     let ports = FakePorts::new(|_, _| respond(404, ""));
-    let name = Keys::new(&s, &ports).name(P1);
+    let name = Keys::new(&s, &ports, &Refusals::default()).name(P1);
     let planted = format!(
         "{}\n{}\n{}",
         ports.now.get(),
@@ -229,6 +251,359 @@ fn an_origin_without_the_key_makes_the_signature_bad_not_a_503() {
             Err(VerifyError::Unauthorized(SignatureError::NoMatch)),
             "{status}"
         );
-        assert!(ports.kv.borrow().is_empty());
+        assert!(holds_no_key(&ports), "{status}: no key, the refusal only");
+    }
+}
+
+/// Well-formed key paths the origin has no key for, as a forger makes up.
+const U1: &str = "/prod/keys/pub-key-33333333-3333-4333-8333-333333333333.pem";
+const U2: &str = "/prod/keys/pub-key-44444444-4444-4444-8444-444444444444.pem";
+
+#[test]
+fn forged_deliveries_fetch_at_most_one_missing_key_and_it_is_remembered() {
+    let body = br#"{"id":"forged"}"#;
+    let forged = [
+        Pair {
+            signature: sign(2, body),
+            key_path: U1,
+        },
+        Pair {
+            signature: sign(2, body),
+            key_path: U2,
+        },
+    ];
+    for memory in [false, true] {
+        // WASI 0.2: an instance per request, the store only; WASI 0.3: memory too.
+        let ports = origin();
+        let kept = Refusals::default();
+        let fresh = Refusals::default();
+        let refusals = || if memory { &kept } else { &fresh };
+        assert!(matches!(
+            run_in(&ports, refusals(), &forged, body),
+            Err(VerifyError::KeyUnavailable(_))
+        ));
+        assert_eq!(ports.sent.borrow().len(), 1, "one missing key per request");
+        assert!(ports.timeouts.borrow()[0] <= keys::FETCH_TIMEOUT);
+        assert_eq!(ports.kv_sets.get(), 1, "one store write: the refusal");
+        // Again: the first path is remembered, the second is fetched.
+        assert_eq!(
+            run_in(&ports, refusals(), &forged, body),
+            Err(VerifyError::Unauthorized(SignatureError::NoMatch))
+        );
+        assert_eq!((ports.sent_to(U1), ports.sent_to(U2)), (1, 1));
+        assert_eq!(ports.kv_sets.get(), 2);
+        // Both remembered: nothing fetched, nothing written.
+        for _ in 0..3 {
+            assert_eq!(
+                run_in(&ports, refusals(), &forged, body),
+                Err(VerifyError::Unauthorized(SignatureError::NoMatch))
+            );
+        }
+        assert_eq!(ports.sent.borrow().len(), 2, "memory {memory}");
+        assert_eq!(ports.kv_sets.get(), 2);
+        assert!(holds_no_key(&ports));
+        // Remembered 5 minutes only.
+        ports.advance(keys::REFUSED_MS + 1);
+        let _ = run_in(&ports, refusals(), &forged, body);
+        assert_eq!(ports.sent_to(U1), 2, "memory {memory}");
+    }
+    // A refusal someone wrote to the store without the MAC key is no refusal.
+    let ports = origin();
+    let s = settings(&[]).unwrap();
+    let name = Keys::new(&s, &ports, &Refusals::default()).name(P1);
+    let planted = format!("{}\nrefused\n{}", ports.now.get(), "00".repeat(32));
+    ports.kv.borrow_mut().insert(name, planted.into_bytes());
+    let genuine = [Pair {
+        signature: sign(0, body),
+        key_path: P1,
+    }];
+    assert_eq!(run(&ports, &genuine, body), Ok(()));
+}
+
+#[test]
+fn a_genuine_delivery_whose_first_key_is_missing_verifies_with_the_second_on_the_retry() {
+    let body = br#"{"id":"genuine"}"#;
+    // The origin lacks key 1 for now; key 2 is served.
+    let ports = FakePorts::new(|req, _| {
+        if req.url.ends_with(P2) {
+            respond(200, &pair(1).1)
+        } else {
+            respond(404, "")
+        }
+    });
+    let both = [
+        Pair {
+            signature: sign(0, body),
+            key_path: P1,
+        },
+        Pair {
+            signature: sign(1, body),
+            key_path: P2,
+        },
+    ];
+    assert!(
+        matches!(
+            run(&ports, &both, body),
+            Err(VerifyError::KeyUnavailable(_))
+        ),
+        "503: I/O Events retries"
+    );
+    assert_eq!(run(&ports, &both, body), Ok(()), "the retry verifies");
+    assert_eq!((ports.sent_to(P1), ports.sent_to(P2)), (1, 1));
+}
+
+#[test]
+fn an_origin_that_does_not_answer_is_waited_for_once() {
+    let body = b"{}";
+    let ports = FakePorts::new(|_, _| Err(SendError::Timeout));
+    let both = [
+        Pair {
+            signature: sign(0, body),
+            key_path: P1,
+        },
+        Pair {
+            signature: sign(1, body),
+            key_path: P2,
+        },
+    ];
+    assert!(matches!(
+        run(&ports, &both, body),
+        Err(VerifyError::KeyUnavailable(_))
+    ));
+    assert_eq!(ports.sent.borrow().len(), 1, "not a second 3 s wait");
+    assert_eq!(ports.kv_sets.get(), 0, "a failure is not remembered");
+}
+
+/// The route over fake ports: what a delivery does with the events it
+/// verified (replays, age, the claim, the IMS call's timeout).
+mod route {
+    use super::{P1, P2, pair, sign};
+    use crate::events::delivery::rfc3339_ms;
+    use crate::routes::App;
+    use crate::routes::events::{AHEAD_MS, MAX_AGE_MS};
+    use crate::testing::{FakePorts, KvOp, respond, settings};
+    use crate::webhook::ledger;
+    use crate::wire::{InRequest, InResponse};
+    use base64::Engine;
+    use futures::executor::block_on;
+    use serde_json::{Value, json};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    const STOCK: &str = "com.acme.stock.updated";
+    const T: &str = "2026-01-01T00:00:00Z";
+
+    fn t() -> u64 {
+        rfc3339_ms(T).unwrap()
+    }
+
+    /// Keys at P1 and P2, IMS, and ACCS taking every source item.
+    fn app(extra: &[(&'static str, &str)]) -> App<FakePorts> {
+        let ports = FakePorts::new(|req, _| {
+            if req.url.ends_with(P1) {
+                respond(200, &pair(0).1)
+            } else if req.url.ends_with(P2) {
+                respond(200, &pair(1).1)
+            } else if req.url.contains("/ims/token") {
+                respond(200, r#"{"access_token":"tok-1","expires_in":86399}"#)
+            } else {
+                respond(200, "[]")
+            }
+        });
+        ports.now.set(t());
+        let mut vars = vec![("io_events_actions", "com.acme.stock.updated=inventory")];
+        vars.extend_from_slice(extra);
+        App::new(ports, settings(&vars))
+    }
+
+    fn event(id: Option<&str>, time: Option<&str>) -> Vec<u8> {
+        let mut e = json!({
+            "specversion": "1.0",
+            "type": STOCK,
+            "source": "urn:uuid:erp",
+            "recipientclientid": "client-1",
+            "data": {"sourceItems": [{"sku": "SKU-1", "source_code": "default", "quantity": 3, "status": 1}]},
+        });
+        if let Some(id) = id {
+            e["eventid"] = id.into();
+        }
+        if let Some(time) = time {
+            e["time"] = time.into();
+        }
+        serde_json::to_vec(&e).unwrap()
+    }
+
+    /// `body` as I/O Events signs it, under `header_id`.
+    fn post(body: &[u8], header_id: Option<&str>) -> InRequest {
+        let b64 = |n| base64::engine::general_purpose::STANDARD.encode(sign(n, body));
+        let mut headers = vec![
+            ("x-adobe-digital-signature-1".to_owned(), b64(0)),
+            ("x-adobe-public-key1-path".to_owned(), P1.to_owned()),
+            ("x-adobe-digital-signature-2".to_owned(), b64(1)),
+            ("x-adobe-public-key2-path".to_owned(), P2.to_owned()),
+        ];
+        if let Some(id) = header_id {
+            headers.push(("x-adobe-event-id".to_owned(), id.to_owned()));
+        }
+        InRequest {
+            method: "POST".into(),
+            path: "/v1/events".into(),
+            query: None,
+            headers,
+            body: body.to_vec(),
+        }
+    }
+
+    fn send(app: &App<FakePorts>, req: InRequest) -> (u16, Value) {
+        let r: InResponse = block_on(app.handle(req));
+        (r.status, serde_json::from_slice(&r.body).unwrap())
+    }
+
+    fn accs_calls(app: &App<FakePorts>) -> usize {
+        app.ports.sent_to("/V1/inventory/source-items")
+    }
+
+    #[test]
+    fn a_replay_under_a_fresh_header_id_is_refused_and_sends_nothing() {
+        let app = app(&[]);
+        let body = event(Some("ev-1"), Some(T));
+        let (status, v) = send(&app, post(&body, Some("ev-1")));
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["events"][0]["result"], "landed");
+        assert_eq!(accs_calls(&app), 1);
+
+        // The captured body, posted again under a fresh header id.
+        let (status, v) = send(&app, post(&body, Some("fresh-id-2")));
+        assert_eq!(status, 400, "{v}");
+        assert_eq!(v["code"], "invalid_request");
+        let detail = v["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("fresh-id-2") && detail.contains("ev-1"),
+            "{detail}"
+        );
+        assert_eq!(accs_calls(&app), 1, "nothing sent again");
+        // Without a header it is the same event: a duplicate.
+        let (status, v) = send(&app, post(&body, None));
+        assert_eq!(
+            (status, &v["events"][0]["result"]),
+            (200, &json!("duplicate"))
+        );
+        assert_eq!(accs_calls(&app), 1);
+
+        // A body without an id of its own: the header alone is not trusted.
+        let (status, v) = send(&app, post(&event(None, Some(T)), Some("hdr-only")));
+        assert_eq!(status, 400, "{v}");
+        assert_eq!(v["code"], "invalid_request");
+        assert_eq!(accs_calls(&app), 1);
+    }
+
+    #[test]
+    fn an_event_outside_its_window_is_acknowledged_expired_and_not_applied() {
+        let app = app(&[]);
+        let cases: [(&str, Option<&str>, i64, &str); 6] = [
+            ("old", Some(T), (MAX_AGE_MS + 1) as i64, "expired"),
+            ("young", Some(T), (MAX_AGE_MS - 1_000) as i64, "landed"),
+            ("ahead", Some(T), -((AHEAD_MS + 1_000) as i64), "expired"),
+            (
+                "a little ahead",
+                Some(T),
+                -((AHEAD_MS - 1_000) as i64),
+                "landed",
+            ),
+            ("timeless", None, 0, "expired"),
+            ("unparsable", Some("yesterday"), 0, "expired"),
+        ];
+        for (id, time, age, result) in cases {
+            app.ports.now.set(t().saturating_add_signed(age));
+            let before = accs_calls(&app);
+            let (status, v) = send(&app, post(&event(Some(id), time), Some(id)));
+            assert_eq!(status, 200, "{id}: {v}");
+            assert_eq!(v["events"][0]["result"], result, "{id}: {v}");
+            let sent = accs_calls(&app) - before;
+            assert_eq!(sent, usize::from(result == "landed"), "{id}");
+            if result == "expired" {
+                assert_eq!(v["summary"]["expired"], 1, "{id}");
+                assert!(v["events"][0]["report"]["detail"].is_string());
+            }
+        }
+        assert!(
+            app.ports
+                .logs
+                .borrow()
+                .iter()
+                .any(|l| l.contains("outside its window"))
+        );
+
+        // The gap: landed at `time`, replayed once the ledger forgot it.
+        let app = self::app(&[]);
+        let body = event(Some("gap-1"), Some(T));
+        assert_eq!(
+            send(&app, post(&body, None)).1["events"][0]["result"],
+            "landed"
+        );
+        app.ports.advance(ledger::REMEMBER_MS + 1);
+        let (status, v) = send(&app, post(&body, None));
+        assert_eq!(status, 200);
+        assert_eq!(v["events"][0]["result"], "expired", "{v}");
+        assert_eq!(accs_calls(&app), 1, "the replay sent nothing");
+    }
+
+    /// The claim is sized from the route's budget (8 s), not from
+    /// `accs_timeout_ms` (here 300 s): an attempt cut off after its claim
+    /// keeps I/O Events' first retry (a minute later) out no longer.
+    #[test]
+    fn the_claim_lasts_the_routes_budget_not_accs_timeout_ms() {
+        let app = app(&[("accs_timeout_ms", "300000")]);
+        let claims = Rc::new(RefCell::new(Vec::new()));
+        let seen = claims.clone();
+        // The final write fails: the record stays a claim, as if the host
+        // had cut the attempt off.
+        app.ports
+            .kv_fault
+            .replace(Some(Box::new(move |op, key, value| {
+                let v = value.unwrap_or_default();
+                if op == KvOp::Set && key.contains("/r/") && v.starts_with(br#"{"s":"c""#) {
+                    seen.borrow_mut().push(v.to_vec());
+                }
+                op == KvOp::Set && key.contains("/r/") && !v.starts_with(br#"{"s":"c""#)
+            })));
+        let body = event(Some("claim-1"), Some(T));
+        let (status, v) = send(&app, post(&body, None));
+        assert_eq!(status, 503, "{v}");
+        let claim = claims.borrow()[0].clone();
+        let json_end = claim.iter().rposition(|&b| b == b'.').unwrap();
+        let record: Value = serde_json::from_slice(&claim[..json_end]).unwrap();
+        let until = record["c"].as_u64().unwrap();
+        assert_eq!(until - t(), ledger::claim_ms(8_000), "{record}");
+
+        app.ports.kv_fault.replace(None);
+        app.ports.advance(ledger::claim_ms(8_000) + 1_000);
+        let (status, v) = send(&app, post(&body, None));
+        assert_eq!(status, 200, "{v}");
+        assert_ne!(v["events"][0]["result"], "pending");
+    }
+
+    /// A cold token on this route is asked of IMS within the route's
+    /// budget (8 s), not IMS's own 10 s: I/O Events gives up at 10 s.
+    #[test]
+    fn the_ims_call_fits_the_routes_budget() {
+        let app = app(&[]);
+        let (status, v) = send(&app, post(&event(Some("ims-1"), Some(T)), None));
+        assert_eq!(status, 200, "{v}");
+        let sent = app.ports.sent.borrow();
+        let ims = sent
+            .iter()
+            .position(|r| r.url.contains("/ims/token"))
+            .unwrap();
+        let timeout = app.ports.timeouts.borrow()[ims];
+        assert!(timeout <= Duration::from_millis(8_000), "{timeout:?}");
+        assert!(
+            app.ports
+                .timeouts
+                .borrow()
+                .iter()
+                .all(|t| *t <= Duration::from_millis(8_000))
+        );
     }
 }

@@ -95,11 +95,14 @@ impl Tokens {
 
     /// Asks IMS, trying the rotation secrets in order from the last one that
     /// worked while IMS answers `invalid_client`, and shares what it got.
+    /// Every call ends by `deadline_ms`, the caller's budget (the I/O Events
+    /// route has 8 s, under I/O Events' 10 s, less than [`IMS_TIMEOUT`]).
     pub(super) async fn fetch<P: Ports>(
         &self,
         settings: &Settings,
         ports: &P,
         trace: &Trace,
+        deadline_ms: u64,
     ) -> Result<String, ImsError> {
         let secrets = &settings.ims_client_secrets;
         let first = self.secret_index.get() % secrets.len();
@@ -107,7 +110,7 @@ impl Tokens {
         for i in 0..secrets.len() {
             let index = (first + i) % secrets.len();
             outcome = self
-                .request(settings, ports, trace, secrets[index].expose())
+                .request(settings, ports, trace, secrets[index].expose(), deadline_ms)
                 .await
                 .map(|t| (index, t));
             match &outcome {
@@ -154,7 +157,15 @@ impl Tokens {
         ports: &P,
         trace: &Trace,
         secret: &str,
+        deadline_ms: u64,
     ) -> Result<Token, ImsError> {
+        let started = ports.now_ms();
+        let timeout = Duration::from_millis(deadline_ms.saturating_sub(started)).min(IMS_TIMEOUT);
+        if timeout.is_zero() {
+            return Err(ImsError::Unavailable(
+                "not asked: the request's budget is spent".into(),
+            ));
+        }
         let req = OutRequest {
             method: "POST",
             url: settings.ims_token_url.to_string(),
@@ -168,8 +179,7 @@ impl Tokens {
             body: token::request_body(&settings.ims_client_id, secret, &settings.ims_scopes)
                 .into_bytes(),
         };
-        let started = ports.now_ms();
-        let res = ports.send(req, IMS_TIMEOUT).await;
+        let res = ports.send(req, timeout).await;
         let took = ports.now_ms().saturating_sub(started);
         match res {
             Ok(resp) => {

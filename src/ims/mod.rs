@@ -235,8 +235,9 @@ impl Tokens {
 
     /// [`Tokens::get_at`] for a request whose budget ends at `deadline_ms`:
     /// waiting for another caller's flight ends there too, with 504
-    /// `accs_timeout` (a slow IMS must not hold a request past its
-    /// `accs_timeout_ms`).
+    /// `accs_timeout`, and so does this caller's own call to IMS (a slow IMS
+    /// must not hold a request past its budget: on the I/O Events route
+    /// that is 8 s, under I/O Events' 10 s delivery timeout).
     pub async fn get_within<P: Ports>(
         &self,
         settings: &Settings,
@@ -260,7 +261,9 @@ impl Tokens {
             let Some(_flight) = Flight::try_start(&self.refreshing) else {
                 return Ok(h.token.access_token);
             };
-            return self.refresh_early(settings, ports, trace, h, true).await;
+            return self
+                .refresh_early(settings, ports, trace, h, true, deadline_ms)
+                .await;
         }
 
         let Some(_flight) = Flight::start(&self.refreshing, ports, deadline_ms).await else {
@@ -280,7 +283,7 @@ impl Tokens {
         {
             return Err(problem(e));
         }
-        self.cold(settings, ports, trace).await
+        self.cold(settings, ports, trace, deadline_ms).await
     }
 
     fn take(&self, found: Held, trace: &Trace) -> String {

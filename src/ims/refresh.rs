@@ -108,7 +108,7 @@ impl Tokens {
                 }
             }
         }
-        let fetched = self.fetch(settings, ports, trace).await;
+        let fetched = self.fetch(settings, ports, trace, deadline_ms).await;
         if claim == Claim::Taken {
             self.shared.release(ports, owner).await;
         }
@@ -126,6 +126,7 @@ impl Tokens {
         trace: &Trace,
         held: Held,
         reread: bool,
+        deadline_ms: u64,
     ) -> Result<String, Problem> {
         let now = ports.now_ms();
         let mut current = held;
@@ -153,7 +154,7 @@ impl Tokens {
             self.deferred_until.set(until);
             return Ok(current.token.access_token);
         }
-        let fetched = self.fetch(settings, ports, trace).await;
+        let fetched = self.fetch(settings, ports, trace, deadline_ms).await;
         if claim == Claim::Taken {
             self.shared.release(ports, owner).await;
         }
@@ -179,6 +180,7 @@ impl Tokens {
         settings: &Settings,
         ports: &P,
         trace: &Trace,
+        deadline_ms: u64,
     ) -> Result<String, Problem> {
         let now = ports.now_ms();
         if let Some(found) = self
@@ -194,12 +196,12 @@ impl Tokens {
                 trace.token(found.source);
                 let held = self.hold(found);
                 return self
-                    .refresh_early(settings, ports, trace, held, false)
+                    .refresh_early(settings, ports, trace, held, false, deadline_ms)
                     .await;
             }
             return Ok(self.take(found, trace));
         }
-        self.cold_fetch(settings, ports, trace, now)
+        self.cold_fetch(settings, ports, trace, now, deadline_ms)
             .await
             .map_err(|e| problem(&e))
     }
@@ -211,6 +213,7 @@ impl Tokens {
         ports: &P,
         trace: &Trace,
         now: u64,
+        deadline_ms: u64,
     ) -> Result<String, ImsError> {
         let owner = self.owner(ports);
         match self.shared.claim(ports, now, owner, Need::Cold).await {
@@ -221,7 +224,7 @@ impl Tokens {
                     .await;
                 let result = match found {
                     Some(found) => Ok(self.take(found, trace)),
-                    None => self.fetch(settings, ports, trace).await,
+                    None => self.fetch(settings, ports, trace, deadline_ms).await,
                 };
                 self.shared.release(ports, owner).await;
                 result
@@ -237,9 +240,9 @@ impl Tokens {
                         return Ok(self.take(found, trace));
                     }
                 }
-                self.fetch(settings, ports, trace).await
+                self.fetch(settings, ports, trace, deadline_ms).await
             }
-            Claim::None => self.fetch(settings, ports, trace).await,
+            Claim::None => self.fetch(settings, ports, trace, deadline_ms).await,
         }
     }
 

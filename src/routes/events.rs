@@ -5,8 +5,19 @@
 //! `io_events_actions`, or without a store for the ledger), the signatures
 //! over the raw body (401; 503 when a key cannot be fetched), then parsing
 //! (400), the recipient (403), and for each event its type (unmapped:
-//! acknowledged, nothing sent), its ledger entry on the event id, its sync
-//! and the ledger's record of it. Nothing is parsed before a signature holds.
+//! acknowledged, nothing sent), its age (outside [`MAX_AGE_MS`], or no
+//! signed `time`: acknowledged as `expired`, nothing sent), its ledger entry
+//! on the signed body's event id, its sync and the ledger's record of it.
+//! Nothing is parsed before a signature holds.
+//!
+//! Replays: Adobe's signatures cover the body only, with no timestamp and
+//! no nonce, so a captured delivery verifies forever. The ledger keeps a
+//! delivered event id out for [`ledger::REMEMBER_MS`] (24 h) after it was
+//! first claimed; the event's signed `time` keeps it out after that: an
+//! event is applied only while `now - time <= MAX_AGE_MS` and `time` is at
+//! most [`AHEAD_MS`] in this clock's future. First applied at `a >= time -
+//! AHEAD_MS`, it is remembered until `a + REMEMBER_MS >= time + MAX_AGE_MS`
+//! at least, when it is already too old: no replay falls between the two.
 //!
 //! I/O Events retries only 429 and 5xx (but 505), for 24 h, and disables a
 //! registration that fails 80 % of 10 attempts (AdobeDocs/adobe-io-events
@@ -20,7 +31,7 @@ use super::webhooks;
 use crate::accs::Ctx;
 use crate::config::io_events::Action;
 use crate::events::delivery::{self, Event};
-use crate::events::keys::Keys;
+use crate::events::keys::{Keys, Refusals};
 use crate::events::verify::{self, VerifyError};
 use crate::events::{challenge, signature};
 use crate::ports::Ports;
@@ -34,6 +45,26 @@ const TOPIC: &str = "io-events";
 /// When I/O Events should come back for what did not land: its own first
 /// retry is after a minute anyway.
 const DEFAULT_RETRY_AFTER_S: u64 = 60;
+/// How far an event's `time` may be ahead of this clock: publishers' and
+/// our clocks disagree by seconds under NTP, and 5 minutes is the tolerance
+/// the webhooks' signed timestamps get (Standard Webhooks' 300 s).
+pub const AHEAD_MS: u64 = 5 * 60 * 1000;
+/// The oldest event applied: the ledger's memory less [`AHEAD_MS`], so a
+/// replay is either still remembered or already too old (see the module's
+/// comment). I/O Events retries for 24 h (`src/pages/common/retry-doc.md`),
+/// so the last 5 minutes of a day of failed attempts are acknowledged as
+/// `expired` instead of applied: closing the gap costs that, the other way
+/// (24 h plus a margin) would let a replay in after the ledger forgot.
+pub const MAX_AGE_MS: u64 = ledger::REMEMBER_MS - AHEAD_MS;
+const _: () = assert!(MAX_AGE_MS + AHEAD_MS <= ledger::REMEMBER_MS);
+
+/// The route's budget: `io_events_timeout_ms` (8 s by default, at most 9 s,
+/// under I/O Events' 10 s delivery timeout), or `accs_timeout_ms` when that
+/// is shorter. Every wait of a delivery fits in it: key fetches, the IMS
+/// token, ACCS calls; and the ledger's claim is sized from it.
+pub fn budget_ms(settings: &crate::config::Settings) -> u64 {
+    settings.accs_timeout_ms.min(settings.io_events.timeout_ms)
+}
 
 /// Why this deployment cannot take deliveries, if it cannot.
 pub fn not_configured(
@@ -107,6 +138,7 @@ pub fn head_refusal(
 pub async fn post<P: Ports>(
     ctx: &Ctx<'_, P>,
     ledger: Option<&Ledger>,
+    refusals: &Refusals,
     req: &InRequest,
 ) -> Result<InResponse, Problem> {
     if let Some(p) = not_configured(ctx.settings, ledger) {
@@ -121,7 +153,7 @@ pub async fn post<P: Ports>(
     };
     let pairs = signature::pairs(|n| req.header(n))
         .map_err(|e| Problem::new(Code::Unauthorized, e.to_string()))?;
-    let keys = Keys::new(ctx.settings, ctx.ports);
+    let keys = Keys::new(ctx.settings, ctx.ports, refusals);
     let left = ctx.budget.remaining(ctx.ports.now_ms());
     verify::verify(&keys, &pairs, &req.body, left)
         .await
@@ -138,6 +170,7 @@ pub async fn post<P: Ports>(
 
     let events = delivery::parse(&req.body, req.header("x-adobe-event-id"))
         .map_err(|e| Problem::bad_request(e.to_string()))?;
+    let now = ctx.ports.now_ms();
     if !delivery::all_for(&events, &ctx.settings.ims_client_id) {
         return Err(Problem::new(
             Code::Forbidden,
@@ -149,13 +182,32 @@ pub async fn post<P: Ports>(
     for event in &events {
         let fate = match ctx.settings.io_events.action(&event.event_type) {
             None => Fate::ignored(),
-            Some(_) if !ctx.budget_left() => Fate::pending(None, None),
-            Some(action) => one(ctx, ledger, event, action).await,
+            Some(action) => match expired(event, now) {
+                Some(why) => Fate::expired(why),
+                None if !ctx.budget_left() => Fate::pending(None, None),
+                None => one(ctx, ledger, event, action).await,
+            },
         };
         log_fate(ctx, event, &fate);
         outcomes.push(fate);
     }
     Ok(answer(ctx, &events, outcomes))
+}
+
+/// Why `event` is not applied at `now`, if it is outside the window.
+fn expired(event: &Event, now: u64) -> Option<&'static str> {
+    match event.time_ms {
+        None => Some(
+            "the event has no signed `time` (RFC 3339): its age cannot be told, so neither can a replay from it; nothing was sent",
+        ),
+        Some(t) if t > now.saturating_add(AHEAD_MS) => {
+            Some("the event's `time` is more than 5 minutes ahead of this clock; nothing was sent")
+        }
+        Some(t) if now.saturating_sub(t) > MAX_AGE_MS => Some(
+            "the event's `time` is older than 23 h 55 min (I/O Events retries for 24 h, and the ledger remembers an event that long); nothing was sent",
+        ),
+        Some(_) => None,
+    }
 }
 
 /// What became of one event.
@@ -172,6 +224,15 @@ impl Fate {
             result: "ignored",
             status: None,
             report: None,
+            retry_after: None,
+        }
+    }
+
+    fn expired(why: &str) -> Fate {
+        Fate {
+            result: "expired",
+            status: None,
+            report: Some(json!({ "detail": why })),
             retry_after: None,
         }
     }
@@ -226,9 +287,12 @@ async fn one<P: Ports>(ctx: &Ctx<'_, P>, ledger: &Ledger, event: &Event, action:
         }
         Verdict::Process { landed } => landed,
     };
+    // The claim outlasts this route's budget, not `accs_timeout_ms` (up to
+    // 300 s): an attempt the host cut off must not keep I/O Events' retries
+    // out for minutes.
     let processing = Record::processing(
         ctx.ports,
-        ctx.settings.accs_timeout_ms,
+        budget_ms(ctx.settings),
         digest.clone(),
         landed.clone(),
         prior.clone(),
@@ -301,6 +365,10 @@ fn log_fate<P: Ports>(ctx: &Ctx<'_, P>, event: &Event, fate: &Fate) {
             "warn",
             "I/O Events event not finished; the delivery is answered 503 so I/O Events retries it",
         ),
+        "expired" => (
+            "warn",
+            "I/O Events event outside its window (too old, dated ahead, or without a signed time): acknowledged, nothing sent, as a replay would be",
+        ),
         _ => return,
     };
     let event_type = if crate::config::io_events::is_event_type(&event.event_type) {
@@ -320,7 +388,7 @@ fn log_fate<P: Ports>(ctx: &Ctx<'_, P>, event: &Event, fate: &Fate) {
 }
 
 /// 200 when every event is settled (landed, accepted into bulks, refused
-/// for good, ignored or a duplicate); else 503 with `Retry-After`, so I/O Events comes back.
+/// for good, ignored, expired or a duplicate); else 503 with `Retry-After`, so I/O Events comes back.
 fn answer<P: Ports>(ctx: &Ctx<'_, P>, events: &[Event], fates: Vec<Fate>) -> InResponse {
     let count = |r: &str| fates.iter().filter(|f| f.result == r).count();
     let summary = json!({
@@ -330,6 +398,7 @@ fn answer<P: Ports>(ctx: &Ctx<'_, P>, events: &[Event], fates: Vec<Fate>) -> InR
         "refused": count("refused"),
         "ignored": count("ignored"),
         "duplicates": count("duplicate"),
+        "expired": count("expired"),
         "pending": count("pending"),
     });
     let pending = count("pending") > 0;

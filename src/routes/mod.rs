@@ -32,6 +32,8 @@ pub struct Edge {
     pub ledger: Option<crate::webhook::ledger::Ledger>,
     /// The Adobe I/O Events ledger: the same mechanism, its own namespace.
     pub events_ledger: Option<crate::webhook::ledger::Ledger>,
+    /// I/O Events key paths the origin refused lately (this instance's memory).
+    pub key_refusals: crate::events::keys::Refusals,
 }
 
 pub struct App<P> {
@@ -46,6 +48,7 @@ impl<P: Ports> App<P> {
             warned_unscoped: Cell::new(false),
             ledger: crate::webhook::ledger::Ledger::new(&settings, ports.kv_shared()),
             events_ledger: crate::webhook::ledger::Ledger::for_events(&settings, ports.kv_shared()),
+            key_refusals: Default::default(),
             settings,
         });
         App { ports, edge }
@@ -194,16 +197,13 @@ impl<P: Ports> App<P> {
         // route's budget (`io_events_timeout_ms`) answers inside I/O Events' 10 s.
         if route == Route::Events {
             let mut ctx = ctx;
-            let budget_ms = edge
-                .settings
-                .accs_timeout_ms
-                .min(edge.settings.io_events.timeout_ms);
-            ctx.budget = crate::accs::retry::Budget::new(started, budget_ms);
+            ctx.budget =
+                crate::accs::retry::Budget::new(started, events::budget_ms(&edge.settings));
             let ledger = edge.events_ledger.as_ref();
             let result = if req.method == "GET" {
                 events::get(&ctx, ledger, req)
             } else {
-                events::post(&ctx, ledger, req).await
+                events::post(&ctx, ledger, &edge.key_refusals, req).await
             };
             return (template, result);
         }

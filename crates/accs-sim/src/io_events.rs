@@ -28,6 +28,28 @@ use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+/// `time_ms` as RFC 3339 in UTC with milliseconds, as I/O Events writes
+/// `time` (H. Hinnant's `civil_from_days`).
+pub fn rfc3339(time_ms: u64) -> String {
+    let (days, ms) = (time_ms / 86_400_000, time_ms % 86_400_000);
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1_000 % 60,
+        ms % 1_000
+    )
+}
+
 /// One key pair of I/O Events: where its public key is served, and both halves.
 struct KeyPair {
     path: String,
@@ -133,14 +155,30 @@ impl IoEvents {
     }
 
     /// A CloudEvents 1.0 event as I/O Events delivers a custom event:
-    /// `eventid` and `recipientclientid` added to what the publisher sent.
+    /// `eventid` and `recipientclientid` added to what the publisher sent,
+    /// `time` now.
     pub fn event(&self, event_id: &str, event_type: &str, recipient: &str, data: Value) -> Value {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.event_at(event_id, event_type, recipient, data, now)
+    }
+
+    /// [`IoEvents::event`] with `time` at `time_ms` (ms since the epoch).
+    pub fn event_at(
+        &self,
+        event_id: &str,
+        event_type: &str,
+        recipient: &str,
+        data: Value,
+        time_ms: u64,
+    ) -> Value {
         json!({
             "specversion": "1.0",
             "type": event_type,
             "source": "urn:uuid:accs-sim-provider",
             "id": format!("ce-{event_id}"),
-            "time": "2026-01-01T00:00:00Z",
+            "time": rfc3339(time_ms),
             "datacontenttype": "application/json",
             "eventid": event_id,
             "recipientclientid": recipient,
@@ -251,5 +289,20 @@ impl IoEvents {
             req = req.header("accept", a);
         }
         req.send().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_dates() {
+        for (ms, text) in [
+            (0, "1970-01-01T00:00:00.000Z"),
+            (1_767_225_600_123, "2026-01-01T00:00:00.123Z"),
+            (1_709_208_000_000, "2024-02-29T12:00:00.000Z"),
+            (1_483_228_799_999, "2016-12-31T23:59:59.999Z"),
+        ] {
+            assert_eq!(super::rfc3339(ms), text);
+        }
     }
 }
