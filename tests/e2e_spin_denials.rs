@@ -129,7 +129,11 @@ async fn revoke_right_after_the_first_read(build: SpinBuild, test: &str) {
         7,
         "exactly one ACCS 200 per read"
     );
-    assert!(sim.requests().iter().all(|r| r.route == "GET /V1/products/{sku}"));
+    assert!(
+        sim.requests()
+            .iter()
+            .all(|r| r.route == "GET /V1/products/{sku}")
+    );
     let log = up.log();
     assert_no_secrets(&sim, &[log]);
     up.stop();
