@@ -12,8 +12,14 @@
 //! `Magento\Framework\Webapi\ErrorProcessor` maps to HTTP 401). The body cannot
 //! tell them apart and neither can the token's age: IMS can
 //! (`ims/validate.rs`). A denial is recorded only once IMS called the token
-//! valid, so it also stands as that verdict for this token on this route:
+//! valid, so it also stands as that verdict for this token on this scope:
 //! a later 401 to the same token there is the role again, without asking.
+//!
+//! A scope is one deployment's ACCS operation (`Ctx::scope`):
+//! `accs_base_url`, because the record is keyed by the IMS credential,
+//! which deployments of two tenants on one store may share; then the method
+//! and Magento's path template of the call (`accs/operation.rs`), or the
+//! passthrough's allow rule. Only its digest is kept.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -157,10 +157,10 @@ pub fn passthrough_path(data: &[u8]) {
             segments: vec!["V1".into(), "carts".into(), "**".into()],
         },
     ];
-    if passthrough::allowed(&rules, "GET", &segments) {
+    if passthrough::allowed(&rules, "GET", &segments).is_some() {
         assert!(segments.len() == 3 && segments[..2] == ["V1", "categories"]);
     }
-    if passthrough::allowed(&rules, "POST", &segments) {
+    if passthrough::allowed(&rules, "POST", &segments).is_some() {
         assert!(segments.len() >= 3 && segments[..2] == ["V1", "carts"]);
     }
 }

@@ -7,12 +7,33 @@
 use std::time::Duration;
 
 /// An outbound HTTP request, fully built: the URL comes from configuration.
-#[derive(Clone, Debug, PartialEq)]
+/// Its `Debug` prints no bearer token and no body (an IMS form carries the
+/// client secret).
+#[derive(Clone, PartialEq)]
 pub struct OutRequest {
     pub method: &'static str,
     pub url: String,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for OutRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| match *n {
+                "authorization" => (*n, "***"),
+                _ => (*n, v.as_str()),
+            })
+            .collect();
+        f.debug_struct("OutRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("headers", &headers)
+            .field("body", &format_args!("{} bytes", self.body.len()))
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -127,4 +148,25 @@ pub trait Ports {
     fn fill_random(&self, buf: &mut [u8]);
     /// One structured log line on stderr.
     fn log(&self, line: &str);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OutRequest;
+
+    #[test]
+    fn debug_output_of_a_request_has_no_bearer_and_no_body() {
+        let req = OutRequest {
+            method: "POST",
+            url: "https://ims.example/ims/token/v3".into(),
+            headers: vec![("authorization", "Bearer eyJ-the-token".into())],
+            body: b"client_secret=p8e-the-secret".to_vec(),
+        };
+        let text = format!("{req:?}");
+        assert!(!text.contains("eyJ") && !text.contains("p8e-"), "{text}");
+        assert!(
+            text.contains("ims/token/v3") && text.contains("28 bytes"),
+            "{text}"
+        );
+    }
 }

@@ -9,13 +9,14 @@
 
 pub mod bulk;
 mod guard;
+mod operation;
 pub mod path;
 mod problems;
 pub mod product_schema;
 pub mod retry;
 pub mod retry_after;
 
-pub use problems::map_status;
+pub use problems::{answered_from_memory, map_status};
 
 use crate::config::Settings;
 use crate::denials::{self, Refusal};
@@ -35,7 +36,8 @@ pub struct Ctx<'a, P> {
     pub ports: &'a P,
     pub tokens: &'a Tokens,
     pub trace: &'a Trace,
-    /// The inbound route template: denials are remembered per route.
+    /// The inbound route template: what a denial is remembered under only
+    /// for an ACCS path no route builds (`operation.rs`).
     pub route: &'static str,
     /// The whole inbound request's ACCS time (`accs_timeout_ms`), shared by
     /// every call it makes: a sync of many batches gets one budget, not one
@@ -120,12 +122,24 @@ impl<'a, P: Ports> Ctx<'a, P> {
     /// token kept, the denial remembered for [`denials::REMEMBER_MS`] in
     /// memory and in the store, so repeats cost no upstream call at all, on
     /// any build; not valid, the token is renewed once and the call sent
-    /// once more.
+    /// once more. A denial is remembered per deployment (`accs_base_url`)
+    /// and ACCS operation (method and Magento's path template).
     pub async fn call(&self, call: &Call) -> Result<OutResponse, Problem> {
+        self.call_in(call, None).await
+    }
+
+    /// [`Ctx::call`] for the passthrough: a denial is remembered under the
+    /// `passthrough_allow` rule that let the call through (`rule`), so a `*`
+    /// in a rule cannot make one remembered scope per path.
+    pub async fn call_as(&self, call: &Call, rule: &str) -> Result<OutResponse, Problem> {
+        self.call_in(call, Some(rule)).await
+    }
+
+    async fn call_in(&self, call: &Call, rule: Option<&str>) -> Result<OutResponse, Problem> {
         let url = guard::upstream_url(&self.settings.accs_base_url, &call.path_and_query)?;
         // Built only when a denial is at stake: most calls never need it.
         let scope_cell = std::cell::OnceCell::new();
-        let scope = || scope_cell.get_or_init(|| self.scope(call)).as_str();
+        let scope = || scope_cell.get_or_init(|| self.scope(call, rule)).as_str();
         // The wall clock is read when something may have taken time (a
         // token from a store or IMS, a send, a backoff): the latest reading
         // of this request serves every check in between.
@@ -135,7 +149,8 @@ impl<'a, P: Ports> Ctx<'a, P> {
             if d.is_empty() {
                 return None;
             }
-            d.active(scope(), now).map(|r| problems::forbidden(&r))
+            // ACCS never sees this request: marked so (`answered_from_memory`).
+            d.active(scope(), now).map(|r| problems::remembered(&r))
         };
         if let Some(p) = denied(now) {
             return Err(p);
@@ -227,8 +242,10 @@ impl<'a, P: Ports> Ctx<'a, P> {
         let tokens = self.tokens;
         let now = self.clock.get();
         let before = tokens.denials.refused(scope, token);
-        // Refused here before while IMS held it valid: the role again.
-        if before {
+        // Refused here before while IMS held it valid, or IMS called it
+        // valid under 30 s ago (here or, through the record, in another
+        // instance): the role, without asking IMS again.
+        if before || tokens.held_valid(token, now) {
             return Err(self.deny(scope, token, body).await);
         }
         // Before IMS is asked about the refused token: another instance may
@@ -300,15 +317,18 @@ impl<'a, P: Ports> Ctx<'a, P> {
         now.saturating_add(self.budget.remaining(now).as_millis() as u64)
     }
 
-    /// What a denial is remembered under: the method and the inbound route
-    /// template (one ACCS route, one ACL resource), or for the passthrough,
-    /// which reaches many ACCS routes, the method and the ACCS path.
-    fn scope(&self, call: &Call) -> String {
-        if self.route.starts_with("/v1/accs") {
-            let path = call.path_and_query.split('?').next().unwrap_or("");
-            format!("{} {path}", call.method)
-        } else {
-            format!("{} {}", call.method, self.route)
+    /// What a denial is remembered under: this deployment's
+    /// `accs_base_url` (the record is shared by every deployment with the
+    /// same IMS credential, staging and production on one store included),
+    /// then the ACCS operation: the method and Magento's path template (one
+    /// ACCS route, one ACL resource), the passthrough's allow rule, or, for a
+    /// path no route builds, the method and the inbound route.
+    fn scope(&self, call: &Call, rule: Option<&str>) -> String {
+        let base = self.settings.accs_base_url.as_str();
+        match (rule, operation::template(&call.path_and_query)) {
+            (Some(rule), _) => format!("{base} passthrough {rule}"),
+            (None, Some(template)) => format!("{base} {} {template}", call.method),
+            (None, None) => format!("{base} {} route {}", call.method, self.route),
         }
     }
 

@@ -28,6 +28,25 @@ pub fn forbidden(resource: &str) -> Problem {
     )
 }
 
+/// Ends the detail of a denial answered from memory. `resource` keeps only
+/// `[A-Za-z0-9_:, -]`, so ACCS cannot put this text into a detail itself.
+const REMEMBERED: &str = " (remembered: not asked again)";
+
+/// [`forbidden`] answered from a remembered denial: ACCS never saw this
+/// request.
+pub fn remembered(resource: &str) -> Problem {
+    let mut p = forbidden(resource);
+    p.detail.push_str(REMEMBERED);
+    p
+}
+
+/// Whether `p` is a denial answered from memory, which ACCS never saw (an
+/// I/O Events event refused so is not final), rather than a 403 ACCS itself
+/// just produced.
+pub fn answered_from_memory(p: &Problem) -> bool {
+    p.code == Code::AccsForbidden && p.detail.ends_with(REMEMBERED)
+}
+
 /// The resource of Magento's ACL 401 ("The consumer isn't authorized to
 /// access %resources.", `parameters.resources`), printable and bounded; `None`
 /// when the body is not that message. The message and its parameter are set

@@ -796,3 +796,136 @@ fn allowed_paths_reach_exactly_the_tenant_url() {
         );
     }
 }
+
+/// Another deployment (`extra` settings) on `first`'s store: the same
+/// upstream, clock and key-value store, its own memory.
+fn beside_with(first: &Harness, extra: &[(&'static str, &str)]) -> Harness {
+    let h = beside(first);
+    Harness {
+        tokens: Tokens::new(&crate::testing::settings(extra).unwrap()),
+        settings: crate::testing::settings(extra).unwrap(),
+        ..h
+    }
+}
+
+/// Issue 31 item 2: two deployments (staging and production) share the
+/// store and the IMS credential, so the token record and its notes. A
+/// denial tenant A noted never answers for tenant B: B's call goes to B's
+/// ACCS and lands.
+#[test]
+fn a_denial_of_one_deployment_never_answers_for_another_on_the_same_store() {
+    let a = Harness::new(vec![acl_denied(), status(200)]);
+    assert_eq!(code(a.call(get())), (Code::AccsForbidden, 403));
+    let b = beside_with(
+        &a,
+        &[("accs_base_url", "https://na1.api.commerce.adobe.com/T2")],
+    );
+    assert_eq!(b.tokens.kv_key(), a.tokens.kv_key(), "one record");
+    assert_eq!(b.call(get()).map(|r| r.status).map_err(|p| p.code), Ok(200));
+    let sent = b.ports.sent.borrow();
+    assert_eq!(sent.len(), 1, "B's own ACCS, with A's token");
+    assert_eq!(
+        sent[0].url,
+        "https://na1.api.commerce.adobe.com/T2/V1/products/SKU-1"
+    );
+    drop(sent);
+    // A itself still answers from memory.
+    let again = beside(&a);
+    let p = again.call(get()).unwrap_err();
+    assert!(answered_from_memory(&p), "{}", p.detail);
+    assert_eq!(again.ports.sent.borrow().len(), 0);
+}
+
+/// One inbound request (a webhook delivery, an I/O Events event) whose role
+/// lacks the catalog ACL: the products call (`POST /V1/async/bulk/products`)
+/// is refused, the inventory call (`POST /V1/inventory/source-items`) in the
+/// same request still lands, and on the repeat only the products call is
+/// answered from memory, marked so.
+#[test]
+fn a_denied_products_call_does_not_deny_the_inventory_call_of_the_same_request() {
+    let h = Harness::new(vec![acl_denied(), status(200)]);
+    let trace = Trace::new("delivery".into());
+    let ctx = Ctx::new(
+        &h.settings,
+        &*h.ports,
+        &h.tokens,
+        &trace,
+        "/v1/webhooks/accs/{topic}",
+        h.ports.now_ms(),
+    );
+    let products = || Call::post(bulk::PRODUCTS.into(), br#"[{"product":{}}]"#.to_vec());
+    let landed = |r: Result<OutResponse, Problem>| r.map(|r| r.status).map_err(|p| p.code);
+    let p = block_on(ctx.call(&products())).unwrap_err();
+    assert_eq!((p.code, p.status), (Code::AccsForbidden, 403));
+    assert!(!answered_from_memory(&p), "ACCS produced this one");
+    assert_eq!(landed(block_on(ctx.call(&post()))), Ok(200));
+    let p = block_on(ctx.call(&products())).unwrap_err();
+    assert!(answered_from_memory(&p), "{}", p.detail);
+    assert!(
+        p.detail.contains("Magento_Catalog::products"),
+        "{}",
+        p.detail
+    );
+    assert_eq!(landed(block_on(ctx.call(&post()))), Ok(200));
+    assert_eq!((h.accs_sent(), h.validations()), (3, 1));
+    // `PUT /V1/products/{sku}` is another operation, not remembered (this
+    // script's ACCS lets it through).
+    assert_eq!(landed(block_on(ctx.call(&put()))), Ok(200));
+}
+
+/// The passthrough remembers a denial per `passthrough_allow` rule: every
+/// path a `*` lets through shares it (one scope, not one per path).
+#[test]
+fn a_passthrough_denial_is_keyed_by_the_rule_not_the_path() {
+    let h = Harness::new(vec![acl_denied()]);
+    let trace = Trace::new("p".into());
+    let ctx = Ctx::new(
+        &h.settings,
+        &*h.ports,
+        &h.tokens,
+        &trace,
+        "/v1/accs/{path}",
+        h.ports.now_ms(),
+    );
+    let rule = "GET /V1/categories/*";
+    for id in 1..=50 {
+        let call = Call::get(format!("/V1/categories/{id}"));
+        let p = block_on(ctx.call_as(&call, rule)).unwrap_err();
+        assert_eq!(p.code, Code::AccsForbidden);
+        assert_eq!(answered_from_memory(&p), id > 1, "{id}");
+    }
+    assert_eq!((h.accs_sent(), h.validations()), (1, 1));
+    assert_eq!(h.tokens.denials.export().len(), 1, "one scope");
+}
+
+/// The default build: an instance per request. IMS called the token valid
+/// once; a 401 on another operation in a later request (another instance)
+/// is the role at once: the verdict rides in the record, IMS is not asked
+/// again for the same token.
+#[test]
+fn the_valid_verdict_rides_in_the_record_so_a_new_operation_asks_ims_nothing() {
+    let first = Harness::new(vec![acl_denied()]);
+    assert_eq!(code(first.call(get())), (Code::AccsForbidden, 403));
+    assert_eq!(first.validations(), 1);
+    let h = beside(&first);
+    let p = h.call(Call::get("/V1/orders/7".into())).unwrap_err();
+    assert_eq!((p.code, p.status), (Code::AccsForbidden, 403));
+    assert!(!answered_from_memory(&p), "ACCS refused this one");
+    assert_eq!(
+        (h.accs_sent(), h.ports.sent_to("/ims/")),
+        (1, 0),
+        "no validation"
+    );
+    // The new denial is written once; a repeat reads and writes nothing more.
+    assert_eq!(h.ports.kv_sets.get(), 1);
+    let again = beside(&first);
+    assert_eq!(
+        code(again.call(Call::get("/V1/orders/7".into()))),
+        (Code::AccsForbidden, 403)
+    );
+    assert_eq!(again.ports.sent.borrow().len(), 0);
+    assert_eq!(
+        (again.ports.kv_gets.get(), again.ports.kv_sets.get()),
+        (1, 0)
+    );
+}

@@ -11,6 +11,14 @@ pub struct AllowRule {
     pub segments: Vec<String>,
 }
 
+impl AllowRule {
+    /// The rule as configured, `METHOD /V1/pattern`: what the passthrough's
+    /// remembered denials are keyed by.
+    pub fn label(&self) -> String {
+        format!("{} /{}", self.method, self.segments.join("/"))
+    }
+}
+
 pub fn passthrough_allow(raw: &str) -> Result<Vec<AllowRule>, ConfigError> {
     const NAME: &str = "passthrough_allow";
     split_list(raw)

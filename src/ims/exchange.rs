@@ -41,10 +41,7 @@ impl Tokens {
             return Verdict::Invalid;
         }
         let now = ports.now_ms();
-        if let Some((valid, at)) = self.validated.get()
-            && valid == d
-            && now.saturating_sub(at) < denials::REMEMBER_MS
-        {
+        if self.held_valid(token, now) {
             return Verdict::Valid;
         }
         let timeout = Duration::from_millis(deadline.saturating_sub(now)).min(IMS_TIMEOUT);
@@ -88,7 +85,10 @@ impl Tokens {
                     .set(ended.saturating_add(IMS_RETRY_AFTER_S * 1_000));
                 self.persist(settings, ports).await;
             }
-            Verdict::Valid => self.validated.set(Some((d, ended))),
+            // Written to the record with the denial that follows.
+            Verdict::Valid => self
+                .validated
+                .set(Some((d, ended.saturating_add(denials::REMEMBER_MS)))),
         }
         verdict
     }

@@ -50,6 +50,8 @@ enum Look {
     FileOnly,
 }
 
+/// `Debug` prints no token: [`Token`]'s own leaves it out, and the notes
+/// are digests.
 #[derive(Clone, Debug)]
 struct Held {
     token: Token,
@@ -84,7 +86,9 @@ pub struct Tokens {
     /// IMS failed a validation: none is tried again before then (ms).
     ims_down_until: Cell<u64>,
     /// One validation at a time per instance, and the last token IMS held
-    /// valid with when: concurrent 401s to one token ask IMS once.
+    /// valid (its digest) with until when that verdict stands: concurrent
+    /// 401s to one token ask IMS once. It rides in the record's notes, so an
+    /// instance per request does not ask again either.
     validating: Cell<bool>,
     validated: Cell<Option<([u8; 16], u64)>>,
 }
@@ -189,6 +193,15 @@ impl Tokens {
             },
             None => status,
         }
+    }
+
+    /// Whether IMS called `sent` valid under [`crate::denials::REMEMBER_MS`]
+    /// ago (here, or in an instance whose record this one read): a 401 to it
+    /// is the role.
+    pub fn held_valid(&self, sent: &str, now_ms: u64) -> bool {
+        self.validated
+            .get()
+            .is_some_and(|(d, until)| now_ms < until && d == crate::denials::digest(sent))
     }
 
     /// Whether `sent` is the token held and was issued under [`YOUNG_MS`] ago.

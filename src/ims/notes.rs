@@ -43,6 +43,10 @@ impl Tokens {
                 .map(|d| crate::config::hex(d))
                 .collect(),
             ims_down_until: self.ims_down_until.get(),
+            valid: self
+                .validated
+                .get()
+                .map(|(d, until)| (crate::config::hex(&d), until)),
         }
     }
 
@@ -60,6 +64,12 @@ impl Tokens {
         }
         self.ims_down_until
             .set(self.ims_down_until.get().max(notes.ims_down_until));
+        if let Some((hex, until)) = &notes.valid
+            && let Some(d) = denials::unhex(hex)
+            && self.validated.get().is_none_or(|(_, mine)| mine < *until)
+        {
+            self.validated.set(Some((d, *until)));
+        }
     }
 
     /// Writes the held token again with the notes as they are now. The

@@ -39,6 +39,9 @@ pub struct Notes {
     /// Until when (wall-clock ms) IMS is taken as down for validations: the
     /// short negative result, so repeats do not ask it again.
     pub ims_down_until: u64,
+    /// The token IMS last called valid (hex SHA-256 prefix) and until when
+    /// (wall-clock ms) that verdict stands.
+    pub valid: Option<(String, u64)>,
 }
 
 /// The plaintext: the token's three members as before (an older build
@@ -55,6 +58,8 @@ struct Record {
     x: Vec<String>,
     #[serde(default, skip_serializing_if = "is_zero")]
     f: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    v: Option<(String, u64)>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -81,6 +86,7 @@ pub fn seal_record(
         d: notes.denials.clone(),
         x: notes.invalid.clone(),
         f: notes.ims_down_until,
+        v: notes.valid.clone(),
     };
     let plain = serde_json::to_vec(&record).unwrap_or_default();
     let cipher = ChaCha20Poly1305::new(Key::from_slice(key));
@@ -132,6 +138,7 @@ pub fn open_record(key: &[u8; 32], aad: &str, value: &[u8]) -> Option<(Token, No
         denials: r.d,
         invalid: r.x,
         ims_down_until: r.f,
+        valid: r.v,
     };
     Some((token, notes))
 }
@@ -172,6 +179,7 @@ mod tests {
             }],
             invalid: vec!["0123456789abcdef0123456789abcdef".into()],
             ims_down_until: 9,
+            valid: Some(("00ff00ff00ff00ff00ff00ff00ff00ff".into(), 7)),
         };
         let sealed = seal_record(&key, "k", &token(), &notes, [8; 12]);
         assert!(!sealed.windows(7).any(|w| w == b"Magento"), "sealed");

@@ -815,3 +815,35 @@ fn the_rotation_secret_that_worked_is_tried_first_next_time() {
         "new, old; then the old one first"
     );
 }
+
+/// Issue 31 item 8a: `{:?}` of what holds a token (a test's failure message,
+/// a panic) prints no token; the record's notes are digests only.
+#[test]
+fn debug_output_of_a_token_and_what_holds_it_has_no_token() {
+    let secret = "eyJhbGciOi-the-access-token";
+    let token = Token {
+        access_token: secret.into(),
+        expires_at_ms: 5,
+        lifetime_ms: 6,
+    };
+    let held = Held {
+        token: token.clone(),
+        jitter_ms: 1,
+        source: TokenSource::Kv,
+        notes: seal::Notes {
+            valid: Some((crate::config::hex(&crate::denials::digest(secret)), 9)),
+            ..Default::default()
+        },
+    };
+    for text in [
+        format!("{token:?}"),
+        format!("{held:?}"),
+        format!("{:#?}", Some(&held)),
+    ] {
+        assert!(!text.contains(secret) && !text.contains("eyJ"), "{text}");
+        assert!(
+            text.contains("expires_at_ms: 5"),
+            "the rest is still shown: {text}"
+        );
+    }
+}

@@ -8,7 +8,9 @@ pub const DEFAULT_LIFETIME_S: u64 = 900;
 pub const MIN_REMAINING_MS: u64 = 60_000;
 const MIN_WINDOW_MS: u64 = 5 * 60_000;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` leaves the token out (below): a held token may end up in a
+/// `{:?}` (a test's failure message, a panic) and must not reach a log.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {
     #[serde(rename = "t")]
     pub access_token: String,
@@ -16,6 +18,16 @@ pub struct Token {
     pub expires_at_ms: u64,
     #[serde(rename = "l")]
     pub lifetime_ms: u64,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("access_token", &format_args!("***"))
+            .field("expires_at_ms", &self.expires_at_ms)
+            .field("lifetime_ms", &self.lifetime_ms)
+            .finish()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

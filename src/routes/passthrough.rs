@@ -17,7 +17,7 @@ pub async fn forward<P: Ports>(
 ) -> Result<InResponse, Problem> {
     let method = method(&req.method)?;
     let segments = safe_segments(rest)?;
-    if !allowed(&ctx.settings.passthrough_allow, method, &segments) {
+    let Some(rule) = allowed(&ctx.settings.passthrough_allow, method, &segments) else {
         return Err(Problem::new(
             Code::Forbidden,
             format!(
@@ -25,7 +25,7 @@ pub async fn forward<P: Ports>(
                 segments.join("/")
             ),
         ));
-    }
+    };
     let mut path_and_query = format!("/{}", segments.join("/"));
     if let Some(q) = req.query.as_deref().filter(|q| !q.is_empty()) {
         if q.len() > MAX_QUERY || !q.bytes().all(|b| b.is_ascii_graphic() && b != b'#') {
@@ -47,13 +47,14 @@ pub async fn forward<P: Ports>(
             Some(req.body.clone())
         }
     };
-    let resp = ctx
-        .call(&Call {
-            method,
-            path_and_query,
-            body,
-        })
-        .await?;
+    // A denial is remembered per rule: one `*` rule is one scope, however
+    // many paths it lets through.
+    let call = Call {
+        method,
+        path_and_query,
+        body,
+    };
+    let resp = ctx.call_as(&call, &rule.label()).await?;
     Ok(super::responses::json(resp.status, resp.body))
 }
 
@@ -134,9 +135,14 @@ fn valid_escapes(s: &str) -> bool {
     })
 }
 
-/// `*` is one segment, `**` (last) one or more; literals match exactly.
-pub fn allowed(rules: &[AllowRule], method: &str, segments: &[&str]) -> bool {
-    rules.iter().any(|rule| {
+/// The first rule that lets `method` reach `segments`: `*` is one segment,
+/// `**` (last) one or more; literals match exactly.
+pub fn allowed<'r>(
+    rules: &'r [AllowRule],
+    method: &str,
+    segments: &[&str],
+) -> Option<&'r AllowRule> {
+    rules.iter().find(|rule| {
         rule.method == method && {
             let pat = &rule.segments;
             match pat.last().map(String::as_str) {
@@ -184,7 +190,10 @@ mod tests {
             ("GET", "/V1/customers/search"),
         ];
         for (m, p) in yes {
-            assert!(allowed(&r, m, &safe_segments(p).unwrap()), "{m} {p}");
+            assert!(
+                allowed(&r, m, &safe_segments(p).unwrap()).is_some(),
+                "{m} {p}"
+            );
         }
         let no = [
             ("GET", "/V1/categories"),
@@ -196,7 +205,10 @@ mod tests {
             ("GET", "/rest/V1/categories/2"),
         ];
         for (m, p) in no {
-            assert!(!allowed(&r, m, &safe_segments(p).unwrap()), "{m} {p}");
+            assert!(
+                allowed(&r, m, &safe_segments(p).unwrap()).is_none(),
+                "{m} {p}"
+            );
         }
     }
 
@@ -233,15 +245,11 @@ mod tests {
         let segments = safe_segments("/V1/categories/a%2Fb").unwrap();
         assert_eq!(segments, ["V1", "categories", "a", "b"]);
         let r = rules(&[("GET", "/V1/categories/*")]);
-        assert!(!allowed(&r, "GET", &segments));
+        assert!(allowed(&r, "GET", &segments).is_none());
         assert_eq!(
             safe_segments("/V1%2fcategories%2F2").unwrap(),
             ["V1", "categories", "2"]
         );
-        assert!(allowed(
-            &r,
-            "GET",
-            &safe_segments("/V1%2Fcategories%2F2").unwrap()
-        ));
+        assert!(allowed(&r, "GET", &safe_segments("/V1%2Fcategories%2F2").unwrap()).is_some());
     }
 }

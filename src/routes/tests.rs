@@ -1094,3 +1094,46 @@ fn concurrent_401s_to_one_young_token_ask_ims_once() {
     assert_eq!(c.count("/ims/validate_token"), 1);
     assert_eq!(c.count("/ims/token"), 1, "the young token is kept");
 }
+
+/// Issue 31 item 3: the passthrough remembers a denial per
+/// `passthrough_allow` rule. Twenty paths under one `*` rule that the role
+/// may not read: one ACCS call and one validation, then every other path is
+/// answered from memory (its detail says so), not one ACCS call per path.
+#[test]
+fn a_passthrough_denial_holds_for_every_path_of_its_rule() {
+    let app = App::new(
+        upstream(|_, _| false),
+        settings(&[("passthrough_allow", "GET /V1/categories/*,GET /V1/orders/*")]),
+    );
+    for id in 1..=20 {
+        let r = block_on(app.handle(get(&format!("/v1/accs/V1/categories/{id}"), Some(KEY))));
+        assert_eq!(r.status, 403, "{id}");
+        let b = body(&r);
+        assert_eq!(b["code"], "accs_forbidden");
+        let remembered = b["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("(remembered: not asked again)");
+        assert_eq!(remembered, id > 1, "{id}: {b}");
+    }
+    let sent = app.ports.sent.borrow();
+    let accs = sent.iter().filter(|r| r.url.contains("/V1/")).count();
+    let validations = sent
+        .iter()
+        .filter(|r| r.url.contains("validate_token"))
+        .count();
+    assert_eq!((accs, validations), (1, 1));
+    drop(sent);
+    // Another rule is another scope: ACCS is asked, IMS is not (the token's
+    // verdict stands).
+    let r = block_on(app.handle(get("/v1/accs/V1/orders/7", Some(KEY))));
+    assert_eq!(r.status, 403);
+    let sent = app.ports.sent.borrow();
+    assert_eq!(sent.iter().filter(|r| r.url.contains("/V1/")).count(), 2);
+    assert_eq!(
+        sent.iter()
+            .filter(|r| r.url.contains("validate_token"))
+            .count(),
+        1
+    );
+}
