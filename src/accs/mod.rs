@@ -47,6 +47,9 @@ pub struct Ctx<'a, P> {
     /// of each call. Checks between two host calls use it instead of asking
     /// the host again (a warm read asks 3 times instead of 9).
     pub clock: Cell<u64>,
+    /// How many calls of this request a remembered denial answered, ACCS
+    /// never asked: an I/O Events event refused so is not final.
+    pub denied_from_memory: Cell<u32>,
 }
 
 /// One ACCS call: `path_and_query` starts with `/V1/` and is already encoded.
@@ -106,6 +109,7 @@ impl<'a, P: Ports> Ctx<'a, P> {
             route,
             budget: Budget::new(started, settings.accs_timeout_ms),
             clock: Cell::new(started),
+            denied_from_memory: Cell::new(0),
         }
     }
 
@@ -150,7 +154,12 @@ impl<'a, P: Ports> Ctx<'a, P> {
                 return None;
             }
             // ACCS never sees this request: marked so (`answered_from_memory`).
-            d.active(scope(), now).map(|r| problems::remembered(&r))
+            let p = d.active(scope(), now).map(|r| problems::remembered(&r));
+            if p.is_some() {
+                self.denied_from_memory
+                    .set(self.denied_from_memory.get().saturating_add(1));
+            }
+            p
         };
         if let Some(p) = denied(now) {
             return Err(p);

@@ -606,4 +606,58 @@ mod route {
                 .all(|t| *t <= Duration::from_millis(8_000))
         );
     }
+
+    /// A role lacking the inventory resource: the first event's refusal is
+    /// ACCS's own (IMS holds the token valid) and final. A second event
+    /// inside the 30 s the denial is remembered is refused from memory,
+    /// which ACCS never saw: not final, 503 so I/O Events comes back, and
+    /// its retry once the denial is forgotten goes to ACCS again and lands
+    /// when the role has been mended.
+    #[test]
+    fn an_event_refused_by_a_remembered_denial_is_not_final() {
+        let allowed = Rc::new(std::cell::Cell::new(false));
+        let gate = allowed.clone();
+        let ports = FakePorts::new(move |req, _| {
+            if req.url.ends_with(P1) {
+                respond(200, &pair(0).1)
+            } else if req.url.ends_with(P2) {
+                respond(200, &pair(1).1)
+            } else if req.url.contains("/ims/token") {
+                respond(200, r#"{"access_token":"tok-1","expires_in":86399}"#)
+            } else if req.url.contains("/ims/validate_token") {
+                respond(200, r#"{"valid":true}"#)
+            } else if gate.get() {
+                respond(200, "[]")
+            } else {
+                respond(
+                    401,
+                    r#"{"message":"The consumer isn't authorized to access %resources.","parameters":{"resources":"Magento_InventoryApi::source_item"}}"#,
+                )
+            }
+        });
+        ports.now.set(t());
+        let app = App::new(
+            ports,
+            settings(&[("io_events_actions", "com.acme.stock.updated=inventory")]),
+        );
+        let (status, v) = send(&app, post(&event(Some("role-1"), Some(T)), None));
+        assert_eq!(status, 200, "ACCS refused it itself: final: {v}");
+        assert_eq!(v["events"][0]["result"], "refused");
+        assert_eq!(accs_calls(&app), 1);
+
+        let second = event(Some("role-2"), Some(T));
+        app.ports.advance(1_000);
+        let (status, v) = send(&app, post(&second, None));
+        assert_eq!(status, 503, "refused from memory: not final: {v}");
+        assert_eq!(v["events"][0]["result"], "pending");
+        assert_eq!(accs_calls(&app), 1, "ACCS never saw it");
+
+        // The role is mended; the denial is forgotten after 30 s.
+        allowed.set(true);
+        app.ports.advance(crate::denials::REMEMBER_MS);
+        let (status, v) = send(&app, post(&second, None));
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["events"][0]["result"], "landed", "{v}");
+        assert_eq!(accs_calls(&app), 2);
+    }
 }

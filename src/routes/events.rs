@@ -302,6 +302,7 @@ async fn one<P: Ports>(ctx: &Ctx<'_, P>, ledger: &Ledger, event: &Event, action:
         Ok(Err(retry_after_s)) => return Fate::pending(Some(409), Some(retry_after_s)),
         Err(e) => return Fate::ledger_failed(ledger, ctx.ports, &e),
     };
+    let remembered_before = ctx.denied_from_memory.get();
     let result = match action {
         Action::Inventory => webhooks::sync_inventory(ctx, &body, &landed)
             .await
@@ -318,7 +319,22 @@ async fn one<P: Ports>(ctx: &Ctx<'_, P>, ledger: &Ledger, event: &Event, action:
             (resp, record)
         }
     };
-    let transient = resp.status == 429 || resp.status >= 500;
+    // A denial remembered from an earlier call refused part of this event
+    // without ACCS seeing it: not final. The event stays open (what landed
+    // is kept) and I/O Events comes back once the denial is forgotten, when
+    // ACCS itself is asked again.
+    let unseen = ctx.denied_from_memory.get() > remembered_before && resp.status >= 400;
+    let transient = resp.status == 429 || resp.status >= 500 || unseen;
+    if unseen {
+        record.state = State::Partial;
+        record.problem = false;
+        for i in &landed {
+            if !record.landed.contains(i) {
+                record.landed.push(*i);
+            }
+        }
+        record.landed.sort_unstable();
+    }
     // A 4xx from ACCS is final here: I/O Events would never retry it, and a
     // retry of this batch for another event must not send it again.
     if record.state == State::Partial && !transient {
@@ -334,7 +350,8 @@ async fn one<P: Ports>(ctx: &Ctx<'_, P>, ledger: &Ledger, event: &Event, action:
         .headers
         .iter()
         .find(|(n, _)| *n == "retry-after")
-        .and_then(|(_, v)| v.parse().ok());
+        .and_then(|(_, v)| v.parse().ok())
+        .or(unseen.then_some(crate::denials::REMEMBER_MS / 1000));
     let report = serde_json::from_slice(&resp.body).ok();
     let result = match resp.status {
         200 => "landed",
