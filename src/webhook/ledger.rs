@@ -24,15 +24,18 @@
 //!   whichever is shorter: under [`MAX_RECORD`] bytes for the largest
 //!   delivery (10,000 items), partial or done. Per-item results of a replay
 //!   are rebuilt from the body, which the digest binds. A products delivery
-//!   taken through ACCS's bulk API adds its accepted bulks, about 45 bytes
-//!   each (2 for 1,000 products in the default chunks of 500).
-//! - **Bounded.** Every record is listed, when it is claimed, in the bucket
-//!   of the current hour (`…/h/<hour>.<slot>`, one of [`SLOTS`] by the
-//!   record's name, so no bucket nears a 1 MB value limit even at the write
-//!   quota's rate); a head key lists the buckets there are. Each finished delivery then sweeps a few entries of the oldest
-//!   bucket: expired records are deleted, then the bucket. The store holds
-//!   the records of the last [`REMEMBER_MS`] plus a head and up to
-//!   [`SLOTS`] buckets per hour of the window.
+//!   taken through ACCS's bulk API keeps its accepted bulks (about 45 bytes
+//!   each) in pages of their own beside the record (`pages`), enough for
+//!   every bulk a delivery can have. No value the ledger writes passes
+//!   [`MAX_RECORD`]: a larger one is refused before the store sees it.
+//! - **Bounded, with constant writes.** A claim lists its record as one
+//!   small key of the current hour (`index`), and each finished delivery
+//!   sweeps a few entries of the oldest hours: expired records are deleted,
+//!   then their entries. Nothing that grows is rewritten: a delivery writes
+//!   about 560 bytes in 4 writes (index entry, hint, claim, outcome), 6 with
+//!   its share of the sweep, whatever came before it. The store holds the
+//!   records of the last [`REMEMBER_MS`], one index entry each, and two
+//!   small keys per hour of the window.
 
 use crate::config::Settings;
 use crate::ports::{Ports, Swap};
@@ -54,8 +57,9 @@ pub const CLAIM_MS: u64 = 60_000;
 const CLAIM_MARGIN_MS: u64 = 10_000;
 /// The longest claim: the largest `accs_timeout_ms` (300 s) plus the margin.
 const MAX_CLAIM_MS: u64 = 300_000 + CLAIM_MARGIN_MS;
-/// A record is never larger, whatever the delivery (Akamai limits values to
-/// 1 MB and counts writes; the old record held the whole report).
+/// No value the ledger writes is larger, whatever the delivery (Akamai
+/// limits values to 1 MB and counts writes; the old record held the whole
+/// report): [`too_large`] refuses it before the store sees it.
 pub const MAX_RECORD: usize = 4096;
 /// The most item indexes a record can hold: the inventory route's limit.
 const MAX_INDEXES: usize = crate::wire::MAX_ITEMS;
@@ -714,15 +718,16 @@ impl Ledger {
     }
 
     /// Claims the delivery for `record` (a `processing` record). First the
-    /// record is listed in the current hour's bucket, so that it is swept
-    /// whatever happens next.
+    /// record is listed in the current hour's index, so that it is swept
+    /// whatever happens next; its bulks' pages are written if they changed.
     ///
     /// - Key-value store with compare-and-swap (`kv-cas`): the claim
     ///   replaces exactly the bytes that were read, so of two racing
     ///   instances exactly one wins.
     /// - Key-value store without it (the default `spin` build): write, wait
     ///   50 ms, read back; the last writer wins, and both racers see it
-    ///   unless the store is slower than the wait. Best effort.
+    ///   unless the store is slower than the wait. Best effort. The index
+    ///   entry is read back too, and written again if a racer took it.
     /// - Files: the claim is a file created exclusively (a hard link of a
     ///   fully written temp file) whose name holds the claim's generation,
     ///   so exactly one instance takes each generation; the winner checks
