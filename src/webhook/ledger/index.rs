@@ -169,7 +169,8 @@ impl Ledger {
             let all_due = now >= (hour + 1) * HOUR_MS + MAX_CLAIM_MS + REMEMBER_MS;
             let hint_name = self.index_name(hour, "n");
             let mark_name = self.index_name(hour, "s");
-            let hint = parse_u64(self.get(ports, &hint_name).await?.as_deref()).unwrap_or(0);
+            let hinted = parse_u64(self.get(ports, &hint_name).await?.as_deref());
+            let hint = hinted.unwrap_or(0);
             let mark = parse_u64(self.get(ports, &mark_name).await?.as_deref()).unwrap_or(0);
             let mut at = mark;
             let mut finished = false;
@@ -195,7 +196,11 @@ impl Ledger {
                 at += 1;
             }
             if finished {
-                self.delete(ports, &hint_name).await?;
+                // Deleted only if there: an hour walked again (behind an
+                // hour still held) costs reads, not writes.
+                if hinted.is_some() {
+                    self.delete(ports, &hint_name).await?;
+                }
                 if mark > 0 {
                     self.delete(ports, &mark_name).await?;
                 }
