@@ -773,6 +773,10 @@ fn bytes_written_per_delivery_do_not_grow_with_the_hour() {
             a.ports.now.set((a.ports.now_ms() / HOUR_MS + 24) * HOUR_MS);
         }
         let (first, last) = (costs[0], costs[999]);
+        // The hour's 1,000 deliveries together: linear, not quadratic.
+        let hour: usize = costs[..1_000].iter().map(|c| c.1).sum();
+        eprintln!("cas {cas}: 1,000 deliveries in one hour wrote {hour} bytes");
+        assert!(hour <= 1_000 * 2 * first.1, "cas {cas}: {hour} bytes");
         let most = costs.iter().map(|c| c.1).max().unwrap();
         let swept: f64 = costs[1_000..].iter().map(|c| c.0 as f64).sum::<f64>() / 1_000.0;
         let swept_bytes: f64 = costs[1_000..].iter().map(|c| c.1 as f64).sum::<f64>() / 1_000.0;
