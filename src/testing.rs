@@ -46,6 +46,10 @@ pub struct FakePorts {
     pub kv_gets: Cell<usize>,
     pub kv_sets: Cell<usize>,
     pub kv_deletes: Cell<usize>,
+    /// Compare-and-swaps that wrote.
+    pub kv_swaps: Cell<usize>,
+    /// Value bytes written: by every `kv_set` and every swap that wrote.
+    pub kv_set_bytes: Cell<usize>,
     /// Files by path; a directory exists when `dirs` lists it.
     /// Shareable, as `kv`: two fake instances on one `token_cache_dir`.
     pub files: Rc<RefCell<HashMap<String, Vec<u8>>>>,
@@ -76,6 +80,8 @@ impl FakePorts {
             kv_gets: Cell::new(0),
             kv_sets: Cell::new(0),
             kv_deletes: Cell::new(0),
+            kv_swaps: Cell::new(0),
+            kv_set_bytes: Cell::new(0),
             files: Rc::default(),
             dirs: RefCell::new(vec!["/cache".to_owned()]),
             files_failing: Cell::new(false),
@@ -165,6 +171,7 @@ impl Ports for FakePorts {
             YieldOnce(false).await;
         }
         self.kv_check(KvOp::Set, key, Some(&value))?;
+        self.kv_set_bytes.set(self.kv_set_bytes.get() + value.len());
         self.kv.borrow_mut().insert(key.to_owned(), value);
         Ok(())
     }
@@ -201,6 +208,8 @@ impl Ports for FakePorts {
         if kv.get(key).map(Vec::as_slice) != expected {
             return Ok(Swap::Changed);
         }
+        self.kv_swaps.set(self.kv_swaps.get() + 1);
+        self.kv_set_bytes.set(self.kv_set_bytes.get() + value.len());
         kv.insert(key.to_owned(), value);
         Ok(Swap::Done)
     }

@@ -731,3 +731,45 @@ async fn records_are_small_and_deployments_sharing_a_store_stay_apart() {
     );
     rig.finish();
 }
+
+/// Issue 31: a products delivery of 1,000 products in bulks of one has
+/// 1,000 bulk ids (about 45 KB as one list): the ledger keeps them in pages
+/// beside the record, no value passes 4 KiB, and a repeat answers the same
+/// 1,000 bulk ids without calling ACCS.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_bulk_ids_are_kept_under_4_kib_a_value_and_replayed() {
+    let rig = webhook_rig_with(Flavour::Spin, |v| {
+        v.insert("products_bulk_above".into(), "0".into());
+        v.insert("bulk_chunk_size".into(), "1".into());
+        v.insert("accs_timeout_ms".into(), "120000".into());
+    })
+    .await;
+    let list: Vec<Value> = (0..1_000)
+        .map(|i| json!({"sku": format!("WB-{i:04}"), "name": "Bulk", "price": 12.5, "attribute_set_id": 4, "type_id": "simple"}))
+        .collect();
+    let body = serde_json::to_vec(&json!({ "products": list })).unwrap();
+    let a = rig.send(signed("products", "bulk-1000", &body)).await;
+    assert_eq!(a.status, 202, "{}", a.body["summary"]);
+    assert_eq!(a.body["bulks"].as_array().unwrap().len(), 1_000);
+    let values: Vec<usize> = rig
+        .host
+        .kv()
+        .snapshot()
+        .iter()
+        .filter(|(k, _)| k.contains("/ledger/"))
+        .map(|(_, v)| v.len())
+        .collect();
+    let largest = values.iter().max().copied().unwrap();
+    eprintln!(
+        "1,000 bulk ids: {} ledger values, the largest {largest} bytes",
+        values.len()
+    );
+    assert!(largest <= 4096, "{largest}");
+    let calls = rig.upstream_calls();
+    let again = rig.send(signed("products", "bulk-1000", &body)).await;
+    assert_eq!(again.status, 202);
+    assert_eq!(again.headers["webhook-replayed"], "true");
+    assert!(again.body == a.body, "the same 1,000 bulk ids");
+    assert_eq!(rig.upstream_calls(), calls, "a repeat sends nothing");
+    rig.finish();
+}

@@ -24,15 +24,18 @@
 //!   whichever is shorter: under [`MAX_RECORD`] bytes for the largest
 //!   delivery (10,000 items), partial or done. Per-item results of a replay
 //!   are rebuilt from the body, which the digest binds. A products delivery
-//!   taken through ACCS's bulk API adds its accepted bulks, about 45 bytes
-//!   each (2 for 1,000 products in the default chunks of 500).
-//! - **Bounded.** Every record is listed, when it is claimed, in the bucket
-//!   of the current hour (`…/h/<hour>.<slot>`, one of [`SLOTS`] by the
-//!   record's name, so no bucket nears a 1 MB value limit even at the write
-//!   quota's rate); a head key lists the buckets there are. Each finished delivery then sweeps a few entries of the oldest
-//!   bucket: expired records are deleted, then the bucket. The store holds
-//!   the records of the last [`REMEMBER_MS`] plus a head and up to
-//!   [`SLOTS`] buckets per hour of the window.
+//!   taken through ACCS's bulk API keeps its accepted bulks (about 45 bytes
+//!   each) in pages of their own beside the record (`pages`), enough for
+//!   every bulk a delivery can have. No value the ledger writes passes
+//!   [`MAX_RECORD`]: a larger one is refused before the store sees it.
+//! - **Bounded, with constant writes.** A claim lists its record as one
+//!   small key of the current hour (`index`), and each finished delivery
+//!   sweeps a few entries of the oldest hours: expired records are deleted,
+//!   then their entries. Nothing that grows is rewritten: a delivery writes
+//!   about 560 bytes in 4 writes (index entry, hint, claim, outcome), 6 with
+//!   its share of the sweep, whatever came before it. The store holds the
+//!   records of the last [`REMEMBER_MS`], one index entry each, and two
+//!   small keys per hour of the window.
 
 use crate::config::Settings;
 use crate::ports::{Ports, Swap};
@@ -54,18 +57,15 @@ pub const CLAIM_MS: u64 = 60_000;
 const CLAIM_MARGIN_MS: u64 = 10_000;
 /// The longest claim: the largest `accs_timeout_ms` (300 s) plus the margin.
 const MAX_CLAIM_MS: u64 = 300_000 + CLAIM_MARGIN_MS;
-/// A record is never larger, whatever the delivery (Akamai limits values to
-/// 1 MB and counts writes; the old record held the whole report).
+/// No value the ledger writes is larger, whatever the delivery (Akamai
+/// limits values to 1 MB and counts writes; the old record held the whole
+/// report): [`too_large`] refuses it before the store sees it.
 pub const MAX_RECORD: usize = 4096;
 /// The most item indexes a record can hold: the inventory route's limit.
 const MAX_INDEXES: usize = crate::wire::MAX_ITEMS;
 const HOUR_MS: u64 = 3_600_000;
-/// Buckets per hour. A bucket entry is about 40 bytes: at Akamai's write
-/// quota (50/s, about 10 deliveries/s) one bucket per hour would pass its
-/// 1 MB value limit (36,000 entries); four stay under 400 KB each.
-pub const SLOTS: u8 = 4;
-/// Entries of the oldest bucket one finished delivery examines: more than
-/// the one entry each delivery adds, so the sweep keeps up.
+/// Index entries one finished delivery examines: more than the one entry
+/// each delivery adds, so the sweep keeps up.
 const SWEEP_PER_DELIVERY: usize = 4;
 /// Between writing a claim and reading it back, where the store has no
 /// compare-and-swap: another instance's claim written in this gap wins.
@@ -411,6 +411,10 @@ pub struct Entry {
     name: String,
     stored: Option<Vec<u8>>,
     pub record: Option<Record>,
+    /// Bulk pages the stored record names (whether or not it is forgotten).
+    pages: usize,
+    /// A live record's bulks in page order (`record` has them ascending).
+    paged: Vec<BulkRef>,
 }
 
 /// A claim this request holds.
@@ -420,6 +424,35 @@ pub struct Claim {
     file: Option<String>,
     pub owner: String,
     pub generation: u32,
+    /// The bulks as the claim's pages hold them, in page order.
+    bulks: Vec<BulkRef>,
+    /// Bulk pages that may exist under the record's name.
+    pages: usize,
+    /// Where the claim listed its record, to be read back where the store
+    /// has no compare-and-swap (empty elsewhere).
+    listed: Vec<index::Listed>,
+}
+
+/// A record as stored: the record, and where its bulks are.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    #[serde(flatten)]
+    record: Record,
+    /// Bulk pages `<name>.b0…` holding the record's bulks, in order.
+    #[serde(rename = "bp", default, skip_serializing_if = "is_zero")]
+    pages: usize,
+    /// More bulks were accepted than the pages hold (see
+    /// [`Ledger::write_pages`]).
+    #[serde(rename = "bm", default, skip_serializing_if = "is_false")]
+    more: bool,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The ledger of one deployment.
@@ -529,26 +562,35 @@ impl Ledger {
         format!("{}r/{}", self.prefix(), crate::config::hex(&id[..16]))
     }
 
-    fn head_name(&self) -> String {
-        format!("{}head", self.prefix())
-    }
-
-    fn bucket_name(&self, (hour, slot): Bucket) -> String {
-        format!("{}h/{hour}.{slot}", self.prefix())
-    }
-
     /// The record as stored: its JSON, `.`, and a MAC over the name and the
     /// JSON, so a record is valid only under the name it was written to.
     pub fn seal(&self, name: &str, record: &Record) -> Vec<u8> {
-        let mut out = serde_json::to_vec(record).unwrap_or_default();
+        self.seal_json(name, serde_json::to_vec(record).unwrap_or_default())
+    }
+
+    fn seal_stored(&self, name: &str, stored: &Stored) -> Vec<u8> {
+        self.seal_json(name, serde_json::to_vec(stored).unwrap_or_default())
+    }
+
+    fn seal_json(&self, name: &str, mut out: Vec<u8>) -> Vec<u8> {
         let mac = self.mac(&[b"seal", name.as_bytes(), &out]);
         out.push(b'.');
         crate::config::push_hex(&mut out, &mac);
         out
     }
 
-    /// [`Ledger::seal`]'s bytes back, if they authenticate under `name`.
+    /// [`Ledger::seal`]'s bytes back, if they authenticate under `name`
+    /// (bulks kept in pages are not read here: see [`Ledger::read`]).
     pub fn open(&self, name: &str, bytes: &[u8]) -> Result<Record, LedgerError> {
+        self.open_stored(name, bytes).map(|s| s.record)
+    }
+
+    fn open_stored(&self, name: &str, bytes: &[u8]) -> Result<Stored, LedgerError> {
+        let json = self.unseal_json(name, bytes)?;
+        serde_json::from_slice(json).map_err(|_| LedgerError::Unauthentic)
+    }
+
+    fn unseal_json<'b>(&self, name: &str, bytes: &'b [u8]) -> Result<&'b [u8], LedgerError> {
         let dot = bytes
             .iter()
             .rposition(|&b| b == b'.')
@@ -563,7 +605,7 @@ impl Ledger {
         check
             .verify_slice(&mac)
             .map_err(|_| LedgerError::Unauthentic)?;
-        serde_json::from_slice(json).map_err(|_| LedgerError::Unauthentic)
+        Ok(json)
     }
 
     /// Logs the first failure of this instance (the rest answer 503 quietly).
@@ -604,6 +646,7 @@ impl Ledger {
         name: &str,
         value: Vec<u8>,
     ) -> Result<(), LedgerError> {
+        too_large(&value)?;
         match &self.place {
             Where::Kv => ports
                 .kv_set(name, value)
@@ -639,26 +682,6 @@ impl Ledger {
         }
     }
 
-    /// Replaces `expected` at `name` with `value` where the store can do it
-    /// atomically; `Ok(false)` when another writer came first.
-    async fn update<P: Ports>(
-        &self,
-        ports: &P,
-        name: &str,
-        expected: Option<&[u8]>,
-        value: Vec<u8>,
-    ) -> Result<bool, LedgerError> {
-        if self.place == Where::Kv {
-            match ports.kv_swap(name, expected, value.clone()).await {
-                Ok(Swap::Done) => return Ok(true),
-                Ok(Swap::Changed) => return Ok(false),
-                Ok(Swap::Unsupported) => {}
-                Err(e) => return Err(LedgerError::Store("swap", e.0)),
-            }
-        }
-        self.put(ports, name, value).await.map(|()| true)
-    }
-
     // ---- one delivery ----
 
     /// What the ledger holds for one delivery.
@@ -670,27 +693,41 @@ impl Ledger {
     ) -> Result<Entry, LedgerError> {
         let name = self.record_name(topic, id);
         let stored = self.get(ports, &name).await?;
-        let record = match &stored {
-            Some(bytes) => Some(self.open(&name, bytes)?),
-            None => None,
+        let (record, pages, paged) = match &stored {
+            Some(bytes) => {
+                let s = self.open_stored(&name, bytes)?;
+                let mut record = s.record;
+                let mut paged = Vec::new();
+                // A forgotten record's bulks are of no use: not read.
+                if s.pages > 0 && record.forget_ms > ports.now_ms() {
+                    paged = self.read_pages(ports, &name, s.pages).await?;
+                    record.bulks = paged.clone();
+                    record.bulks.sort_by_key(|b| b.first);
+                }
+                (Some(record), s.pages, paged)
+            }
+            None => (None, 0, Vec::new()),
         };
         Ok(Entry {
             name,
             stored,
             record,
+            pages,
+            paged,
         })
     }
 
     /// Claims the delivery for `record` (a `processing` record). First the
-    /// record is listed in the current hour's bucket, so that it is swept
-    /// whatever happens next.
+    /// record is listed in the current hour's index, so that it is swept
+    /// whatever happens next; its bulks' pages are written if they changed.
     ///
     /// - Key-value store with compare-and-swap (`kv-cas`): the claim
     ///   replaces exactly the bytes that were read, so of two racing
     ///   instances exactly one wins.
     /// - Key-value store without it (the default `spin` build): write, wait
     ///   50 ms, read back; the last writer wins, and both racers see it
-    ///   unless the store is slower than the wait. Best effort.
+    ///   unless the store is slower than the wait. Best effort. The index
+    ///   entry is read back too, and written again if a racer took it.
     /// - Files: the claim is a file created exclusively (a hard link of a
     ///   fully written temp file) whose name holds the claim's generation,
     ///   so exactly one instance takes each generation; the winner checks
@@ -707,20 +744,35 @@ impl Ledger {
         let generation = entry.record.as_ref().map_or(0, |r| r.generation) + 1;
         record.generation = generation;
         let suffix = |name: &str| name[self.prefix().len()..].to_owned();
-        let mut listed = vec![suffix(&entry.name)];
+        let mut names = vec![suffix(&entry.name)];
         if matches!(self.place, Where::Dir(_)) {
-            listed.push(format!("{}.c{generation}", suffix(&entry.name)));
+            names.push(format!("{}.c{generation}", suffix(&entry.name)));
         }
-        let slot = u8::from_str_radix(&listed[0][2..3], 16).unwrap_or(0) % SLOTS;
-        self.list(ports, (now / HOUR_MS, slot), &listed).await?;
+        let mut listed = self.list(ports, &names).await?;
+        // What the pages hold now (a live record's bulks, read from them):
+        // pages that would not change are not written again.
+        let written = self
+            .write_pages(ports, &entry.name, &entry.paged, &mut record)
+            .await?;
+        let bulks = std::mem::take(&mut record.bulks);
+        let stored = Stored {
+            record,
+            pages: written.pages,
+            more: written.more,
+        };
+        let record = &stored.record;
         let claim = Claim {
             name: entry.name.clone(),
             file: None,
             owner: record.owner.clone(),
             generation,
+            bulks,
+            pages: entry.pages.max(written.pages),
+            listed: Vec::new(),
         };
         let Where::Dir(dir) = &self.place else {
-            let sealed = self.seal(&entry.name, &record);
+            let sealed = self.seal_stored(&entry.name, &stored);
+            too_large(&sealed)?;
             match ports
                 .kv_swap(&entry.name, entry.stored.as_deref(), sealed.clone())
                 .await
@@ -737,12 +789,15 @@ impl Ledger {
                     e => e,
                 })?;
             ports.sleep(CLAIM_SETTLE).await;
+            // Another instance may have taken the same index position
+            // meanwhile: list the record again if so.
+            self.relist_lost(ports, &mut listed).await?;
             let Some(now) = self.get(ports, &entry.name).await? else {
                 return Err(LedgerError::Store("claim", "the claim vanished".into()));
             };
             let seen = self.open(&entry.name, &now)?;
             return Ok(if seen.owner == record.owner {
-                Ok(claim)
+                Ok(Claim { listed, ..claim })
             } else {
                 Err(1)
             });
@@ -751,7 +806,7 @@ impl Ledger {
         for k in 0..CLAIM_FILES {
             let file = format!("{}.c{generation}-{k}", entry.name);
             let tmp = temp_path(ports, dir);
-            let linked = match ports.file_write(&tmp, &self.seal(&file, &record)).await {
+            let linked = match ports.file_write(&tmp, &self.seal(&file, record)).await {
                 Ok(()) => ports.file_link(&tmp, &self.path(dir, &file)).await,
                 Err(e) => Err(e),
             };
@@ -787,7 +842,7 @@ impl Ledger {
             let _ = self.delete(ports, &file).await;
             return Ok(Err(1));
         }
-        self.put(ports, &entry.name, self.seal(&entry.name, &record))
+        self.put(ports, &entry.name, self.seal_stored(&entry.name, &stored))
             .await?;
         Ok(Ok(Claim {
             file: Some(file),
@@ -795,8 +850,10 @@ impl Ledger {
         }))
     }
 
-    /// Writes the delivery's outcome, then sweeps a few expired entries
-    /// (a failing sweep is logged, never the request's failure).
+    /// Writes the delivery's outcome (its bulks' changed pages first, then
+    /// the record), reads back where the claim listed it (the default
+    /// build), then sweeps a few expired entries (a failing check or sweep
+    /// is logged, never the request's failure).
     pub async fn finish<P: Ports>(
         &self,
         ports: &P,
@@ -804,125 +861,41 @@ impl Ledger {
         mut record: Record,
     ) -> Result<(), LedgerError> {
         record.generation = claim.generation;
-        self.put(ports, &claim.name, self.seal(&claim.name, &record))
+        let written = self
+            .write_pages(ports, &claim.name, &claim.bulks, &mut record)
             .await?;
+        record.bulks.clear();
+        let stored = Stored {
+            record,
+            pages: written.pages,
+            more: written.more,
+        };
+        self.put(ports, &claim.name, self.seal_stored(&claim.name, &stored))
+            .await?;
+        if claim.pages > written.pages {
+            let _ = self
+                .delete_pages(ports, &claim.name, written.pages, claim.pages)
+                .await;
+        }
         if let Some(file) = &claim.file {
             let _ = self.delete(ports, file).await;
         }
+        if written.more {
+            let line = serde_json::json!({
+                "level": "warn",
+                "message": "a bulk delivery had more accepted bulks than its ledger record keeps: the record is final, a replay lists the bulks it kept, nothing is sent again",
+                "kept": stored.record.bulks.len(),
+            });
+            ports.log(&line.to_string());
+        }
+        if !claim.listed.is_empty() {
+            let mut listed = claim.listed.clone();
+            if let Err(e) = self.relist_lost(ports, &mut listed).await {
+                self.warn(ports, &e);
+            }
+        }
         if let Err(e) = self.sweep(ports, SWEEP_PER_DELIVERY).await {
             self.warn(ports, &e);
-        }
-        Ok(())
-    }
-
-    // ---- bounded growth ----
-
-    /// Lists `entries` (names under the prefix) in the current hour's bucket,
-    /// and the hour in the head. Best effort under concurrency where the
-    /// store has no compare-and-swap: two instances listing into one bucket
-    /// at once may lose one entry (that record is then left to the store's
-    /// eviction); with `kv-cas` the update retries.
-    async fn list<P: Ports>(
-        &self,
-        ports: &P,
-        at: Bucket,
-        entries: &[String],
-    ) -> Result<(), LedgerError> {
-        let head_name = self.head_name();
-        let head = self.get(ports, &head_name).await?;
-        let mut buckets = parse_buckets(head.as_deref());
-        if !buckets.contains(&at) {
-            buckets.push(at);
-            buckets.sort_unstable();
-            self.put(ports, &head_name, join_buckets(&buckets)).await?;
-        }
-        let bucket = self.bucket_name(at);
-        for _ in 0..4 {
-            let current = self.get(ports, &bucket).await?;
-            let mut lines = parse_lines(current.as_deref());
-            let before = lines.len();
-            for e in entries {
-                if !lines.contains(e) {
-                    lines.push(e.clone());
-                }
-            }
-            if lines.len() == before {
-                return Ok(());
-            }
-            let value = lines.join("\n").into_bytes();
-            if self
-                .update(ports, &bucket, current.as_deref(), value)
-                .await?
-            {
-                return Ok(());
-            }
-        }
-        Err(LedgerError::Store(
-            "list",
-            "the bucket kept changing".into(),
-        ))
-    }
-
-    /// Examines up to `budget` entries of the oldest bucket whose records may
-    /// have expired: an expired record (or one that does not authenticate,
-    /// which no one can use) is deleted, a bucket done with is deleted and
-    /// its hour leaves the head. A record still remembered stops the sweep of
-    /// its bucket until every record listed there must have expired or been
-    /// listed again later (a retry lists it in its own hour).
-    pub async fn sweep<P: Ports>(&self, ports: &P, budget: usize) -> Result<(), LedgerError> {
-        let now = ports.now_ms();
-        let head_name = self.head_name();
-        let head = self.get(ports, &head_name).await?;
-        let mut buckets = parse_buckets(head.as_deref());
-        let mut emptied = Vec::new();
-        let mut spent = 0;
-        // Oldest first; a bucket blocked by a record still remembered leaves
-        // the budget to the next one (the slots of one hour expire together).
-        for &bucket in &buckets {
-            let hour = bucket.0;
-            if spent >= budget || now < hour * HOUR_MS + REMEMBER_MS {
-                break;
-            }
-            // Every record listed here was last claimed in this hour, so is
-            // forgotten by then unless it was claimed (and listed) again.
-            let all_due = now >= (hour + 1) * HOUR_MS + MAX_CLAIM_MS + REMEMBER_MS;
-            let name = self.bucket_name(bucket);
-            let stored = self.get(ports, &name).await?;
-            let lines = parse_lines(stored.as_deref());
-            let mut done = 0;
-            while done < lines.len() && spent < budget {
-                let entry = &lines[done];
-                let record = format!("{}{entry}", self.prefix());
-                spent += 1;
-                if entry.contains(".c") {
-                    // The claim files of one generation: none is needed after a day.
-                    for k in 0..CLAIM_FILES {
-                        self.delete(ports, &format!("{record}-{k}")).await?;
-                    }
-                    done += 1;
-                    continue;
-                }
-                match self.get(ports, &record).await? {
-                    None => {}
-                    Some(bytes) => match self.open(&record, &bytes) {
-                        Ok(r) if r.forget_ms > now && !all_due => break,
-                        Ok(r) if r.forget_ms > now => {}
-                        _ => self.delete(ports, &record).await?,
-                    },
-                }
-                done += 1;
-            }
-            if done == lines.len() {
-                self.delete(ports, &name).await?;
-                emptied.push(bucket);
-            } else if done > 0 {
-                self.put(ports, &name, lines[done..].join("\n").into_bytes())
-                    .await?;
-            }
-        }
-        if !emptied.is_empty() {
-            buckets.retain(|b| !emptied.contains(b));
-            self.put(ports, &head_name, join_buckets(&buckets)).await?;
         }
         Ok(())
     }
@@ -938,55 +911,19 @@ fn unhex(text: &[u8]) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// One bucket: its hour and slot.
-type Bucket = (u64, u8);
-
-/// The head: `<hour>.<slot>` entries, comma-separated, oldest first.
-fn parse_buckets(value: Option<&[u8]>) -> Vec<Bucket> {
-    let text = value
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .unwrap_or("");
-    let mut buckets: Vec<Bucket> = text
-        .split(',')
-        .filter_map(|b| {
-            let (hour, slot) = b.split_once('.')?;
-            Some((
-                hour.parse().ok()?,
-                slot.parse().ok().filter(|&s| s < SLOTS)?,
-            ))
-        })
-        .collect();
-    buckets.sort_unstable();
-    buckets.dedup();
-    buckets
-}
-
-fn join_buckets(buckets: &[Bucket]) -> Vec<u8> {
-    buckets
-        .iter()
-        .map(|(hour, slot)| format!("{hour}.{slot}"))
-        .collect::<Vec<_>>()
-        .join(",")
-        .into_bytes()
-}
-
-/// A bucket's entries: names under the ledger's prefix, one a line; anything
-/// else (a stray or torn write) is dropped, so a sweep only ever deletes
-/// names of this ledger.
-fn parse_lines(value: Option<&[u8]>) -> Vec<String> {
-    let text = value
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .unwrap_or("");
-    text.lines()
-        .filter(|l| {
-            l.starts_with("r/")
-                && l.len() <= 64
-                && l.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'.' || b == b'-')
-                && !l.contains("..")
-        })
-        .map(str::to_owned)
-        .collect()
+/// No value the ledger writes passes [`MAX_RECORD`]: a larger one is
+/// refused before it reaches the store.
+fn too_large(value: &[u8]) -> Result<(), LedgerError> {
+    if value.len() > MAX_RECORD {
+        return Err(LedgerError::Store(
+            "write",
+            format!(
+                "a value of {} bytes, over the ledger's {MAX_RECORD}",
+                value.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A name no other instance picks: the dot keeps it out of the way.
@@ -995,6 +932,10 @@ fn temp_path<P: Ports>(ports: &P, dir: &str) -> String {
     ports.fill_random(&mut b);
     format!("{dir}.accs-edge-ledger-{:016x}.tmp", u64::from_le_bytes(b))
 }
+
+mod index;
+mod pages;
+pub use pages::{MAX_BULK_PAGES, MAX_BULKS};
 
 #[cfg(test)]
 mod tests;
