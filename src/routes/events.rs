@@ -66,6 +66,24 @@ pub fn budget_ms(settings: &crate::config::Settings) -> u64 {
     settings.accs_timeout_ms.min(settings.io_events.timeout_ms)
 }
 
+/// How long an event's claim holds: the route's budget and a second for
+/// the ledger's last write, never past I/O Events' own 10 s timeout
+/// ([`IO_EVENTS_TIMEOUT_MS`]). Nothing of the attempt outlives its budget,
+/// so a redelivery I/O Events sends after giving up on an attempt never
+/// finds the claim still held (the webhooks' claim, sized for
+/// `accs_timeout_ms` and at least a minute, would refuse it 409).
+pub fn claim_ms(settings: &crate::config::Settings) -> u64 {
+    budget_ms(settings)
+        .saturating_add(CLAIM_MARGIN_MS)
+        .min(IO_EVENTS_TIMEOUT_MS)
+}
+
+/// I/O Events waits this long for an answer before it counts a failure
+/// (AdobeDocs/adobe-io-events `src/pages/common/retry-doc.md`).
+pub const IO_EVENTS_TIMEOUT_MS: u64 = 10_000;
+/// The ledger's final write after the budget's last call.
+const CLAIM_MARGIN_MS: u64 = 1_000;
+
 /// Why this deployment cannot take deliveries, if it cannot.
 pub fn not_configured(
     ctx_settings: &crate::config::Settings,
@@ -287,16 +305,14 @@ async fn one<P: Ports>(ctx: &Ctx<'_, P>, ledger: &Ledger, event: &Event, action:
         }
         Verdict::Process { landed } => landed,
     };
-    // The claim outlasts this route's budget, not `accs_timeout_ms` (up to
-    // 300 s): an attempt the host cut off must not keep I/O Events' retries
-    // out for minutes.
-    let processing = Record::processing(
+    let mut processing = Record::processing(
         ctx.ports,
         budget_ms(ctx.settings),
         digest.clone(),
         landed.clone(),
         prior.clone(),
     );
+    processing.claim_until_ms = ctx.ports.now_ms().saturating_add(claim_ms(ctx.settings));
     let claim = match ledger.claim(ctx.ports, &entry, processing).await {
         Ok(Ok(claim)) => claim,
         Ok(Err(retry_after_s)) => return Fate::pending(Some(409), Some(retry_after_s)),
