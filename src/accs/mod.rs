@@ -9,6 +9,7 @@
 
 pub mod bulk;
 mod guard;
+pub mod limits;
 pub mod path;
 mod problems;
 pub mod product_schema;

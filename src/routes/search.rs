@@ -3,12 +3,52 @@
 //! `page_size`, `sort` and per-route filters) map onto it. Anything else is
 //! refused, so a typo is not silently ignored.
 
+use crate::accs::limits::{self, Kind};
+use crate::accs::{Call, Ctx};
+use crate::ports::Ports;
 use crate::problem::Problem;
 use std::collections::BTreeMap;
 use url::form_urlencoded;
 
-pub const MAX_PAGE_SIZE: u32 = 300;
+/// Magento's maximum page size with the Web API input limits on
+/// (`SearchCriteriaValidator`; [`limits::MAX_PAGE_SIZE`]): a larger
+/// `page_size` is refused here, before anything is sent.
+pub const MAX_PAGE_SIZE: u32 = limits::MAX_PAGE_SIZE as u32;
+/// Magento's default page size (`webapi/validation/default_page_size`).
 const DEFAULT_PAGE_SIZE: u32 = 20;
+
+/// `GET {path}?{searchCriteria}` from the caller's query. A `page_size`
+/// above the default (20) is held to the maximum ACCS taught this deployment
+/// within the hour (one `get`; smaller pages cost none): over it, 400 naming
+/// it, nothing sent. ACCS refusing a page size ("Maximum SearchCriteria
+/// pageSize is %max") teaches its `max` (one `set`); its 400 is answered as is.
+pub async fn search<P: Ports>(
+    ctx: &Ctx<'_, P>,
+    path: &str,
+    query: Option<&str>,
+    filters: &[Filter],
+) -> Result<Vec<u8>, Problem> {
+    let (criteria, page_size) = criteria_and_page_size(query, filters)?;
+    let known = if page_size > DEFAULT_PAGE_SIZE {
+        limits::learned(ctx, Kind::PageSize).await
+    } else {
+        None
+    };
+    if let Some(max) = known.filter(|&max| page_size as usize > max) {
+        return Err(Problem::bad_request(format!(
+            "`page_size` must be at most {max}: ACCS's maximum page size (Magento's Web API input limit, as ACCS answered within the last hour)"
+        )));
+    }
+    match ctx.call(&Call::get(format!("{path}?{criteria}"))).await {
+        Ok(r) => Ok(r.body),
+        Err(p) => {
+            if let Some(max) = limits::page_size_limit(&p).filter(|&max| Some(max) != known) {
+                limits::learn(ctx, Kind::PageSize, max).await;
+            }
+            Err(p)
+        }
+    }
+}
 
 /// A query parameter that becomes one filter group.
 pub struct Filter {
@@ -25,6 +65,14 @@ pub enum FilterKind {
 }
 
 pub fn search_criteria(query: Option<&str>, filters: &[Filter]) -> Result<String, Problem> {
+    criteria_and_page_size(query, filters).map(|(criteria, _)| criteria)
+}
+
+/// The `searchCriteria` query and the page size it asks for.
+fn criteria_and_page_size(
+    query: Option<&str>,
+    filters: &[Filter],
+) -> Result<(String, u32), Problem> {
     let mut out = form_urlencoded::Serializer::new(String::new());
     let (mut page, mut page_size, mut sort) = (None, None, None);
     let (mut next_group, mut next_sort) = (0u32, 0u32);
@@ -98,15 +146,13 @@ pub fn search_criteria(query: Option<&str>, filters: &[Filter]) -> Result<String
         out.append_pair(&format!("{s}[direction]"), direction);
         next_sort += 1;
     }
-    out.append_pair(
-        "searchCriteria[pageSize]",
-        &page_size.unwrap_or(DEFAULT_PAGE_SIZE).to_string(),
-    );
+    let page_size = page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+    out.append_pair("searchCriteria[pageSize]", &page_size.to_string());
     out.append_pair(
         "searchCriteria[currentPage]",
         &page.unwrap_or(1).to_string(),
     );
-    Ok(out.finish())
+    Ok((out.finish(), page_size))
 }
 
 /// Magento's condition types that ACCS evaluates (`condition_type`): the
