@@ -555,4 +555,75 @@ mod tests {
             assert!(p.detail.contains(needle), "{q}: {}", p.detail);
         }
     }
+
+    /// Issue 31 item 7, searches: ACCS refusing a page size teaches its
+    /// maximum; the next search over it, on products or orders, is a 400
+    /// at the edge naming it, nothing sent; one at or under it is sent; one
+    /// at the default page size costs no store read; over 300 is refused
+    /// before anything, naming 300.
+    #[test]
+    fn a_page_size_over_the_learned_maximum_is_refused_at_the_edge() {
+        use crate::routes::App;
+        use crate::testing::{FakePorts, TEST_API_KEY, respond, settings};
+        use crate::wire::InRequest;
+        let get = |path: &str, query: &str| InRequest {
+            method: "GET".into(),
+            path: path.into(),
+            query: Some(query.into()),
+            headers: vec![("authorization".into(), format!("Bearer {TEST_API_KEY}"))],
+            body: Vec::new(),
+        };
+        let ports = FakePorts::new(|req, _| {
+            if req.url.contains("/ims/") {
+                return respond(200, r#"{"access_token":"t","expires_in":86399}"#);
+            }
+            if req.url.contains("searchCriteria%5BpageSize%5D=200") {
+                return respond(
+                    400,
+                    r#"{"message":"Maximum SearchCriteria pageSize is %max","parameters":{"max":100}}"#,
+                );
+            }
+            respond(200, r#"{"items":[],"total_count":0}"#)
+        });
+        let app = App::new(ports, settings(&[]));
+        let ops = crate::accs::limits::count_ops(&app.ports);
+        let accs_calls = |app: &App<FakePorts>| app.ports.sent_to("/V1/");
+        let body = |r: &crate::wire::InResponse| -> serde_json::Value {
+            serde_json::from_slice(&r.body).unwrap()
+        };
+        let block_on = futures::executor::block_on;
+
+        let r = block_on(app.handle(get("/v1/products", "page_size=200")));
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            body(&r)["code"],
+            "accs_error",
+            "ACCS's own refusal, as it answered"
+        );
+        assert_eq!(accs_calls(&app), 1);
+        assert_eq!(*ops.borrow(), (1, 1), "learned once");
+
+        for path in ["/v1/products", "/v1/orders"] {
+            let r = block_on(app.handle(get(path, "page_size=200")));
+            assert_eq!(r.status, 400, "{path}");
+            let v = body(&r);
+            assert_eq!(v["code"], "invalid_request", "{path}: {v}");
+            assert!(v["detail"].as_str().unwrap().contains("at most 100"), "{v}");
+        }
+        assert_eq!(accs_calls(&app), 1, "nothing sent over the learned maximum");
+
+        let r = block_on(app.handle(get("/v1/orders", "page_size=100")));
+        assert_eq!(r.status, 200);
+        assert_eq!(accs_calls(&app), 2);
+        let gets = ops.borrow().0;
+        let r = block_on(app.handle(get("/v1/products", "page_size=20")));
+        assert_eq!(r.status, 200);
+        assert_eq!(ops.borrow().0, gets, "the default page size reads no limit");
+        assert_eq!(ops.borrow().1, 1, "no set but the one that learned");
+
+        let r = block_on(app.handle(get("/v1/products", "page_size=301")));
+        assert_eq!(r.status, 400);
+        assert!(body(&r)["detail"].as_str().unwrap().contains("1 to 300"));
+        assert_eq!(accs_calls(&app), 3);
+    }
 }
