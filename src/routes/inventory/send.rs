@@ -167,7 +167,7 @@ async fn send_batch<'i, 's, P: Ports>(
             if group.is_empty() {
                 // Planned as a split call, never made.
                 if split {
-                    splits.set(splits.get() - 1);
+                    splits.set(splits.get().saturating_sub(1));
                 }
                 continue;
             }
