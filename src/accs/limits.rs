@@ -135,32 +135,31 @@ pub async fn learn<P: Ports>(ctx: &Ctx<'_, P>, kind: Kind, max: usize) {
     let _ = ctx.ports.kv_set(&key(ctx, kind), value).await;
 }
 
-/// Counts the store's gets and sets of learned input limits (tests).
-#[cfg(test)]
-pub fn count_ops(
-    ports: &crate::testing::FakePorts,
-) -> std::rc::Rc<std::cell::RefCell<(usize, usize)>> {
-    use crate::testing::KvOp;
-    let ops: std::rc::Rc<std::cell::RefCell<(usize, usize)>> = std::rc::Rc::default();
-    let seen = ops.clone();
-    *ports.kv_fault.borrow_mut() = Some(Box::new(move |op, key, _| {
-        if key.contains("/input-limit/") {
-            let mut s = seen.borrow_mut();
-            match op {
-                KvOp::Get => s.0 += 1,
-                KvOp::Set => s.1 += 1,
-                _ => {}
-            }
-        }
-        false
-    }));
-    ops
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Counts the store's gets and sets of learned input limits (tests).
+    pub(crate) fn count_ops(
+        ports: &crate::testing::FakePorts,
+    ) -> std::rc::Rc<std::cell::RefCell<(usize, usize)>> {
+        use crate::testing::KvOp;
+        let ops: std::rc::Rc<std::cell::RefCell<(usize, usize)>> = std::rc::Rc::default();
+        let seen = ops.clone();
+        *ports.kv_fault.borrow_mut() = Some(Box::new(move |op, key, _| {
+            if key.contains("/input-limit/") {
+                let mut s = seen.borrow_mut();
+                match op {
+                    KvOp::Get => s.0 += 1,
+                    KvOp::Set => s.1 += 1,
+                    _ => {}
+                }
+            }
+            false
+        }));
+        ops
+    }
 
     fn refusal(status: u16, upstream: Value) -> Problem {
         Problem::new(Code::AccsError, "ACCS answered 400")
@@ -260,3 +259,7 @@ mod tests {
         }
     }
 }
+
+/// For the routes' tests.
+#[cfg(test)]
+pub(crate) use tests::count_ops;
