@@ -135,6 +135,10 @@ pub async fn learn<P: Ports>(ctx: &Ctx<'_, P>, kind: Kind, max: usize) {
     let _ = ctx.ports.kv_set(&key(ctx, kind), value).await;
 }
 
+/// For the routes' tests.
+#[cfg(test)]
+pub(crate) use tests::count_ops;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,7 +263,3 @@ mod tests {
         }
     }
 }
-
-/// For the routes' tests.
-#[cfg(test)]
-pub(crate) use tests::count_ops;
