@@ -123,7 +123,10 @@ pub async fn learned<P: Ports>(ctx: &Ctx<'_, P>, kind: Kind) -> Option<usize> {
     let (max, until) = text.split_once(' ')?;
     let until: u64 = until.parse().ok()?;
     let max = whole(&Value::String(max.to_owned()))?;
-    (until > ctx.clock.get() && (1..=MOST).contains(&max)).then_some(max)
+    // Never trusted past the hour from now, whatever the store holds.
+    let now = ctx.clock.get();
+    let fresh = until > now && until <= now.saturating_add(LEARNED_FOR_MS);
+    (fresh && (1..=MOST).contains(&max)).then_some(max)
 }
 
 /// Remembers `max` for `kind` for [`LEARNED_FOR_MS`]: one `set`, made only
@@ -250,7 +253,8 @@ mod tests {
                 "after an hour"
             );
         });
-        for odd in ["", "20", "x 9999999999999", "0 9999999999999", "20 x"] {
+        let far = format!("20 {}", ctx_a.clock.get() + LEARNED_FOR_MS + 1);
+        for odd in ["", "20", "x 9999999999999", "0 9999999999999", "20 x", &far] {
             ports
                 .kv
                 .borrow_mut()
