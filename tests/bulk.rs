@@ -8,7 +8,7 @@
 
 mod common;
 
-use accs_sim::{Faults, SaveFailure, ScriptedResponse};
+use accs_sim::{Faults, InputLimits, SaveFailure, ScriptedResponse};
 use bytes::Bytes;
 use common::rig::*;
 use common::*;
@@ -342,9 +342,11 @@ async fn a_chunk_over_the_store_limit_is_split_and_every_product_accepted() {
         assert_eq!(a.body["summary"]["accepted"], 1_000);
         assert_covers(&a.body, 1_000, 100);
         assert_eq!(scheduled(&rig).len(), 1_000, "each product once");
-        // 500 -> 250 -> 125 -> 62 + 63, for each of the two chunks.
-        assert_eq!(route_calls(&rig, BULK_POST), 30);
-        assert_eq!(a.body["summary"]["split_calls"], 28);
+        // Both chunks of 500 refused (Magento's "Maximum items of type ...
+        // is %max", `max` 100), then 10 calls of 100; halving each chunk to
+        // 62 + 63 took 30 calls, 28 of them splits.
+        assert_eq!(route_calls(&rig, BULK_POST), 12);
+        assert_eq!(a.body["summary"]["split_calls"].as_u64().unwrap_or(0), 0);
         assert!(common::accs_contract::assert_outbound_bodies_match(&rig.sim) > 0);
         rig.finish();
     }
@@ -581,5 +583,66 @@ mod webhook {
             assert_eq!(b.body["summary"]["accepted"], 12);
             rig.rig.finish();
         }
+    }
+}
+
+/// Issue 31 item 7: Magento's Web API input limits on (the simulator's
+/// `input_limits`, 100 entities): the first request is refused once per
+/// chunk in flight and re-chunks everything at 100; the next one on the
+/// instance starts at 100, no refusal. Every product accepted once.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_input_limit_is_learned_and_the_next_request_starts_at_it() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |v| {
+            v.insert("sync_concurrency".into(), "1".into());
+        })
+        .await;
+        let inst = rig.host.instance().await.unwrap();
+        rig.sim.set_faults(Faults {
+            input_limits: Some(InputLimits {
+                complex_array_limit: 100,
+                ..InputLimits::default()
+            }),
+            ..Faults::default()
+        });
+        let a = rig
+            .send_on(
+                &inst,
+                post("/v1/products/bulk", &products(skus("LIM", 1_000))),
+            )
+            .await;
+        assert_eq!(a.status, 202, "{flavour:?}: {}", short(&a.body));
+        assert_covers(&a.body, 1_000, 100);
+        assert_eq!(
+            route_calls(&rig, BULK_POST),
+            11,
+            "{flavour:?}: one refusal, then 10"
+        );
+        let refused: Vec<u16> = rig
+            .sim
+            .requests()
+            .iter()
+            .filter(|r| r.status == 400)
+            .map(|r| r.status)
+            .collect();
+        assert_eq!(refused.len(), 1, "{flavour:?}");
+        let a = rig
+            .send_on(
+                &inst,
+                post("/v1/products/bulk", &products(skus("LIM2", 1_000))),
+            )
+            .await;
+        assert_eq!(a.status, 202, "{flavour:?}: {}", short(&a.body));
+        assert_eq!(
+            route_calls(&rig, BULK_POST),
+            21,
+            "{flavour:?}: 10 more, none refused"
+        );
+        assert_eq!(
+            scheduled(&rig).len(),
+            2_000,
+            "{flavour:?}: each product once"
+        );
+        rig.finish();
     }
 }

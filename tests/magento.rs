@@ -5,7 +5,7 @@
 
 mod common;
 
-use accs_sim::{Faults, Framing, ScriptedResponse};
+use accs_sim::{Faults, Framing, InputLimits, ScriptedResponse};
 use bytes::Bytes;
 use common::rig::*;
 use common::*;
@@ -531,6 +531,90 @@ async fn bad_keys_and_stale_webhooks_are_refused_before_the_body_is_read() {
             .await;
         assert_eq!(a.status, 413, "{flavour:?}");
         assert_eq!(rig.upstream_calls(), 0);
+        rig.finish();
+    }
+}
+
+/// Issue 31 item 7: Magento's Web API input limits on (the simulator's
+/// `input_limits` at Magento's defaults: 20 source items, page size 300, here
+/// 50): a 100-item sync is refused once, then makes exactly 5 calls of 20;
+/// the next sync on the instance makes exactly 5, none refused. A page size
+/// ACCS refused is then refused at the edge, naming its maximum.
+#[tokio::test(flavor = "multi_thread")]
+async fn input_limits_are_learned_once_not_bisected() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        let inst = rig.host.instance().await.unwrap();
+        rig.sim.set_faults(Faults {
+            input_limits: Some(InputLimits {
+                maximum_page_size: 50,
+                ..InputLimits::default()
+            }),
+            ..Faults::default()
+        });
+        let sync = |list: Vec<Value>| {
+            with_body(
+                "POST",
+                "/v1/inventory/source-items",
+                &json!({"sourceItems": list}),
+            )
+        };
+        let a = rig.send_on(&inst, sync(items(100))).await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        assert_eq!(a.body["summary"]["ok"], 100);
+        let route = "POST /V1/inventory/source-items";
+        assert_eq!(
+            calls_to(&rig, route),
+            6,
+            "{flavour:?}: the refusal and 5 calls of 20"
+        );
+        let refused: Vec<_> = rig
+            .sim
+            .requests()
+            .into_iter()
+            .filter(|r| r.status == 400)
+            .collect();
+        assert_eq!(refused.len(), 1, "{flavour:?}");
+        let a = rig.send_on(&inst, sync(items(100))).await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        assert_eq!(
+            calls_to(&rig, route),
+            11,
+            "{flavour:?}: 5 more, from the start"
+        );
+        let receipts = rig.sim.inventory_receipts();
+        assert_eq!(receipts.len(), 100);
+        assert!(
+            receipts.values().all(|&n| n == 2),
+            "{flavour:?}: once per sync"
+        );
+
+        let a = rig
+            .on(&inst, "GET", "/v1/products?page_size=60", Some(API_KEY))
+            .await;
+        assert_eq!(a.status, 400, "{flavour:?}: {}", a.body);
+        assert_eq!(
+            a.body["upstream"]["message"],
+            "Maximum SearchCriteria pageSize is %max"
+        );
+        assert_eq!(a.body["upstream"]["parameters"]["max"], 50);
+        let searches = calls_to(&rig, "GET /V1/products");
+        for path in ["/v1/products?page_size=60", "/v1/orders?page_size=51"] {
+            let a = rig.on(&inst, "GET", path, Some(API_KEY)).await;
+            assert_eq!(a.status, 400, "{flavour:?} {path}: {}", a.body);
+            assert_eq!(a.body["code"], "invalid_request");
+            assert!(
+                a.body["detail"].as_str().unwrap().contains("at most 50"),
+                "{}",
+                a.body
+            );
+        }
+        assert_eq!(calls_to(&rig, "GET /V1/products"), searches, "nothing sent");
+        assert_eq!(calls_to(&rig, "GET /V1/orders"), 0, "nothing sent");
+        let a = rig
+            .on(&inst, "GET", "/v1/orders?page_size=50", Some(API_KEY))
+            .await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
         rig.finish();
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod bulk;
 mod guard;
+pub mod limits;
 mod operation;
 pub mod path;
 mod problems;

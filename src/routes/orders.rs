@@ -1,6 +1,6 @@
 //! `/v1/orders`: order reads.
 
-use super::search::{Filter, FilterKind, search_criteria};
+use super::search::{Filter, FilterKind, search};
 use crate::accs::{Call, Ctx};
 use crate::ports::Ports;
 use crate::problem::Problem;
@@ -19,11 +19,7 @@ const FILTERS: &[Filter] = &[
 ];
 
 pub async fn list<P: Ports>(ctx: &Ctx<'_, P>, query: Option<&str>) -> Result<Vec<u8>, Problem> {
-    let query = search_criteria(query, FILTERS)?;
-    Ok(ctx
-        .call(&Call::get(format!("/V1/orders?{query}")))
-        .await?
-        .body)
+    search(ctx, "/V1/orders", query, FILTERS).await
 }
 
 pub async fn get_one<P: Ports>(ctx: &Ctx<'_, P>, raw_id: &str) -> Result<Vec<u8>, Problem> {

@@ -1,6 +1,6 @@
 //! `/v1/products`: catalog reads and upserts.
 
-use super::search::{Filter, FilterKind, search_criteria};
+use super::search::{Filter, FilterKind, search};
 use crate::accs::product_schema::{self, Refusal};
 use crate::accs::{Call, Ctx, path};
 use crate::ports::Ports;
@@ -28,11 +28,7 @@ pub async fn get_one<P: Ports>(ctx: &Ctx<'_, P>, raw_sku: &str) -> Result<Vec<u8
 }
 
 pub async fn list<P: Ports>(ctx: &Ctx<'_, P>, query: Option<&str>) -> Result<Vec<u8>, Problem> {
-    let query = search_criteria(query, FILTERS)?;
-    Ok(ctx
-        .call(&Call::get(format!("/V1/products?{query}")))
-        .await?
-        .body)
+    search(ctx, "/V1/products", query, FILTERS).await
 }
 
 /// `PUT /v1/products/{sku}` with `{"product":{...}}`.

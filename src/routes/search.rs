@@ -3,12 +3,52 @@
 //! `page_size`, `sort` and per-route filters) map onto it. Anything else is
 //! refused, so a typo is not silently ignored.
 
+use crate::accs::limits::{self, Kind};
+use crate::accs::{Call, Ctx};
+use crate::ports::Ports;
 use crate::problem::Problem;
 use std::collections::BTreeMap;
 use url::form_urlencoded;
 
-pub const MAX_PAGE_SIZE: u32 = 300;
+/// Magento's maximum page size with the Web API input limits on
+/// (`SearchCriteriaValidator`; [`limits::MAX_PAGE_SIZE`]): a larger
+/// `page_size` is refused here, before anything is sent.
+pub const MAX_PAGE_SIZE: u32 = limits::MAX_PAGE_SIZE as u32;
+/// Magento's default page size (`webapi/validation/default_page_size`).
 const DEFAULT_PAGE_SIZE: u32 = 20;
+
+/// `GET {path}?{searchCriteria}` from the caller's query. A `page_size`
+/// above the default (20) is held to the maximum ACCS taught this deployment
+/// within the hour (one `get`; smaller pages cost none): over it, 400 naming
+/// it, nothing sent. ACCS refusing a page size ("Maximum SearchCriteria
+/// pageSize is %max") teaches its `max` (one `set`); its 400 is answered as is.
+pub async fn search<P: Ports>(
+    ctx: &Ctx<'_, P>,
+    path: &str,
+    query: Option<&str>,
+    filters: &[Filter],
+) -> Result<Vec<u8>, Problem> {
+    let (criteria, page_size) = criteria_and_page_size(query, filters)?;
+    let known = if page_size > DEFAULT_PAGE_SIZE {
+        limits::learned(ctx, Kind::PageSize).await
+    } else {
+        None
+    };
+    if let Some(max) = known.filter(|&max| page_size as usize > max) {
+        return Err(Problem::bad_request(format!(
+            "`page_size` must be at most {max}: ACCS's maximum page size (Magento's Web API input limit, as ACCS answered within the last hour)"
+        )));
+    }
+    match ctx.call(&Call::get(format!("{path}?{criteria}"))).await {
+        Ok(r) => Ok(r.body),
+        Err(p) => {
+            if let Some(max) = limits::page_size_limit(&p).filter(|&max| Some(max) != known) {
+                limits::learn(ctx, Kind::PageSize, max).await;
+            }
+            Err(p)
+        }
+    }
+}
 
 /// A query parameter that becomes one filter group.
 pub struct Filter {
@@ -25,6 +65,14 @@ pub enum FilterKind {
 }
 
 pub fn search_criteria(query: Option<&str>, filters: &[Filter]) -> Result<String, Problem> {
+    criteria_and_page_size(query, filters).map(|(criteria, _)| criteria)
+}
+
+/// The `searchCriteria` query and the page size it asks for.
+fn criteria_and_page_size(
+    query: Option<&str>,
+    filters: &[Filter],
+) -> Result<(String, u32), Problem> {
     let mut out = form_urlencoded::Serializer::new(String::new());
     let (mut page, mut page_size, mut sort) = (None, None, None);
     let (mut next_group, mut next_sort) = (0u32, 0u32);
@@ -98,15 +146,13 @@ pub fn search_criteria(query: Option<&str>, filters: &[Filter]) -> Result<String
         out.append_pair(&format!("{s}[direction]"), direction);
         next_sort += 1;
     }
-    out.append_pair(
-        "searchCriteria[pageSize]",
-        &page_size.unwrap_or(DEFAULT_PAGE_SIZE).to_string(),
-    );
+    let page_size = page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+    out.append_pair("searchCriteria[pageSize]", &page_size.to_string());
     out.append_pair(
         "searchCriteria[currentPage]",
         &page.unwrap_or(1).to_string(),
     );
-    Ok(out.finish())
+    Ok((out.finish(), page_size))
 }
 
 /// Magento's condition types that ACCS evaluates (`condition_type`): the
@@ -508,5 +554,76 @@ mod tests {
             assert_eq!(p.status, 400);
             assert!(p.detail.contains(needle), "{q}: {}", p.detail);
         }
+    }
+
+    /// Issue 31 item 7, searches: ACCS refusing a page size teaches its
+    /// maximum; the next search over it, on products or orders, is a 400
+    /// at the edge naming it, nothing sent; one at or under it is sent; one
+    /// at the default page size costs no store read; over 300 is refused
+    /// before anything, naming 300.
+    #[test]
+    fn a_page_size_over_the_learned_maximum_is_refused_at_the_edge() {
+        use crate::routes::App;
+        use crate::testing::{FakePorts, TEST_API_KEY, respond, settings};
+        use crate::wire::InRequest;
+        let get = |path: &str, query: &str| InRequest {
+            method: "GET".into(),
+            path: path.into(),
+            query: Some(query.into()),
+            headers: vec![("authorization".into(), format!("Bearer {TEST_API_KEY}"))],
+            body: Vec::new(),
+        };
+        let ports = FakePorts::new(|req, _| {
+            if req.url.contains("/ims/") {
+                return respond(200, r#"{"access_token":"t","expires_in":86399}"#);
+            }
+            if req.url.contains("searchCriteria%5BpageSize%5D=200") {
+                return respond(
+                    400,
+                    r#"{"message":"Maximum SearchCriteria pageSize is %max","parameters":{"max":100}}"#,
+                );
+            }
+            respond(200, r#"{"items":[],"total_count":0}"#)
+        });
+        let app = App::new(ports, settings(&[]));
+        let ops = crate::accs::limits::count_ops(&app.ports);
+        let accs_calls = |app: &App<FakePorts>| app.ports.sent_to("/V1/");
+        let body = |r: &crate::wire::InResponse| -> serde_json::Value {
+            serde_json::from_slice(&r.body).unwrap()
+        };
+        let block_on = futures::executor::block_on;
+
+        let r = block_on(app.handle(get("/v1/products", "page_size=200")));
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            body(&r)["code"],
+            "accs_error",
+            "ACCS's own refusal, as it answered"
+        );
+        assert_eq!(accs_calls(&app), 1);
+        assert_eq!(*ops.borrow(), (1, 1), "learned once");
+
+        for path in ["/v1/products", "/v1/orders"] {
+            let r = block_on(app.handle(get(path, "page_size=200")));
+            assert_eq!(r.status, 400, "{path}");
+            let v = body(&r);
+            assert_eq!(v["code"], "invalid_request", "{path}: {v}");
+            assert!(v["detail"].as_str().unwrap().contains("at most 100"), "{v}");
+        }
+        assert_eq!(accs_calls(&app), 1, "nothing sent over the learned maximum");
+
+        let r = block_on(app.handle(get("/v1/orders", "page_size=100")));
+        assert_eq!(r.status, 200);
+        assert_eq!(accs_calls(&app), 2);
+        let gets = ops.borrow().0;
+        let r = block_on(app.handle(get("/v1/products", "page_size=20")));
+        assert_eq!(r.status, 200);
+        assert_eq!(ops.borrow().0, gets, "the default page size reads no limit");
+        assert_eq!(ops.borrow().1, 1, "no set but the one that learned");
+
+        let r = block_on(app.handle(get("/v1/products", "page_size=301")));
+        assert_eq!(r.status, 400);
+        assert!(body(&r)["detail"].as_str().unwrap().contains("1 to 300"));
+        assert_eq!(accs_calls(&app), 3);
     }
 }

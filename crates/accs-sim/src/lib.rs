@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 pub use config::SimConfig;
 pub use seed::ODD_SKUS;
 pub use types::{
-    Bulk, Counters, Faults, Framing, Operation, RecordedRequest, RecordedTokenRequest,
+    Bulk, Counters, Faults, Framing, InputLimits, Operation, RecordedRequest, RecordedTokenRequest,
     RecordedValidation, SaveFailure, ScriptedResponse,
 };
 pub use vault::{VAULT_MOUNT, VAULT_TOKEN};

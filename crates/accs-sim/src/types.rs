@@ -136,6 +136,40 @@ pub struct Faults {
     pub bulk_max_entities: Option<usize>,
     /// Saves of these SKUs fail, through `PUT` and through the bulk consumer alike.
     pub save_failures: Vec<SaveFailure>,
+    /// Magento's Web API input limits switched on (`accs/limits.rs`): `sourceItems` and
+    /// the bulk route's entities over `complex_array_limit`, and a `pageSize` over
+    /// `maximum_page_size` on the product and order searches, are refused with 400.
+    /// `None` (the default, as Magento's): no limits.
+    pub input_limits: Option<InputLimits>,
+}
+
+/// Web API Input Limits as Magento's configuration holds them
+/// (`webapi/validation/complex_array_limit`, `webapi/validation/maximum_page_size`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InputLimits {
+    /// Magento's default: 20.
+    #[serde(default = "default_complex_array_limit")]
+    pub complex_array_limit: usize,
+    /// Magento's default: 300.
+    #[serde(default = "default_maximum_page_size")]
+    pub maximum_page_size: usize,
+}
+
+impl Default for InputLimits {
+    fn default() -> Self {
+        InputLimits {
+            complex_array_limit: default_complex_array_limit(),
+            maximum_page_size: default_maximum_page_size(),
+        }
+    }
+}
+
+fn default_complex_array_limit() -> usize {
+    20
+}
+
+fn default_maximum_page_size() -> usize {
+    300
 }
 
 /// A product save that fails (see [`Faults::save_failures`]): `PUT /V1/products/{sku}`

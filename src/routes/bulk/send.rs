@@ -11,8 +11,13 @@
 //! Halves of a refused chunk are sent again, as the inventory sync splits a
 //! refused batch (`routes/inventory/send.rs`), so a good product is never
 //! failed because of a neighbour, within [`MAX_SPLIT_CALLS`] extra calls.
+//! A chunk refused for Magento's input limit ("Maximum items of type ... is
+//! %max", [`limits`]) is cut at `max` instead, as is every chunk not yet
+//! sent, and the limit is remembered for the deployment, so the next request
+//! chunks at `max` from the start.
 
 use crate::accs::bulk;
+use crate::accs::limits::{self, Kind};
 use crate::accs::{Call, Ctx};
 use crate::ports::Ports;
 use crate::problem::{Code, Problem};
@@ -72,15 +77,23 @@ pub fn chunks(runs: &[Range<usize>], size: usize) -> Vec<Range<usize>> {
     out
 }
 
-/// Sends the products of `runs` in chunks, all within the request's budget.
+/// Sends the products of `runs` in chunks, all within the request's budget:
+/// of `bulk_chunk_size`, or the input limit learned for this deployment
+/// (one `get`; a `set` only when this request learned one).
 pub async fn send<P: Ports>(ctx: &Ctx<'_, P>, list: &[Upsert], runs: &[Range<usize>]) -> Sent {
-    let planned = chunks(runs, ctx.settings.bulk_chunk_size);
+    let known = limits::learned(ctx, Kind::BulkProducts).await;
+    let size = ctx
+        .settings
+        .bulk_chunk_size
+        .min(known.unwrap_or(usize::MAX));
+    let planned = chunks(runs, size);
     let splits = Cell::new(0usize);
-    let splits = &splits;
+    let input_limit = Cell::new(known);
+    let (splits, input_limit) = (&splits, &input_limit);
     let calls = planned
         .iter()
         .enumerate()
-        .map(|(chunk, range)| send_chunk(ctx, list, chunk, range.clone(), splits));
+        .map(|(chunk, range)| send_chunk(ctx, list, chunk, range.clone(), splits, input_limit));
     let mut sent = Sent {
         sent: planned.iter().map(|r| r.len()).sum(),
         ..Sent::default()
@@ -104,25 +117,33 @@ pub async fn send<P: Ports>(ctx: &Ctx<'_, P>, list: &[Upsert], runs: &[Range<usi
     sent.bulks.sort_by_key(|b| b.first);
     sent.refused.sort_by_key(|r| r.items.start);
     sent.split_calls = splits.get();
+    if let Some(max) = input_limit.get().filter(|_| input_limit.get() != known) {
+        limits::learn(ctx, Kind::BulkProducts, max).await;
+    }
     sent
 }
 
 type Part = (Range<usize>, usize, Result<String, Problem>);
 
 /// One chunk: sent whole, and on a 400/413 split in halves, depth first
-/// (the good half is accepted before the bad one is split further).
+/// (the good half is accepted before the bad one is split further). Runs
+/// longer than the input limit are cut at it without a call (the plan's
+/// calls, not splits).
 async fn send_chunk<P: Ports>(
     ctx: &Ctx<'_, P>,
     list: &[Upsert],
     chunk: usize,
     range: Range<usize>,
     splits: &Cell<usize>,
+    input_limit: &Cell<Option<usize>>,
 ) -> Vec<Part> {
     let mut out = Vec::new();
-    let mut stack = vec![(range, false)];
-    while let Some((items, split)) = stack.pop() {
-        if split {
-            splits.set(splits.get() + 1);
+    let mut stack = vec![range];
+    while let Some(items) = stack.pop() {
+        if let Some(max) = input_limit.get().filter(|&max| items.len() > max) {
+            let runs = chunks(std::slice::from_ref(&items), max);
+            stack.extend(runs.into_iter().rev());
+            continue;
         }
         let body = bulk::request_body(list[items.clone()].iter().map(|(_, p)| p));
         let call = Call::post(bulk::PRODUCTS.to_owned(), body);
@@ -133,14 +154,24 @@ async fn send_chunk<P: Ports>(
                 // reported accepted without an id to look it up by.
                 None => out.push((items, chunk, Err(no_uuid(r.status)))),
             },
+            // Over the input limit: this run and every later one at `max`.
+            Err(p) if limits::list_limit(&p).is_some_and(|max| max < items.len()) => {
+                let max = limits::list_limit(&p).unwrap_or(1);
+                input_limit.set(Some(input_limit.get().map_or(max, |m| m.min(max))));
+                // Cut at the limit when it is taken again.
+                stack.push(items);
+            }
             Err(p)
                 if refused_as_a_whole(&p)
                     && items.len() > 1
                     && splits.get() + 2 <= MAX_SPLIT_CALLS =>
             {
+                // Counted as planned: chunks splitting at once cannot pass
+                // the bound between one's check and its calls.
+                splits.set(splits.get() + 2);
                 let mid = items.start + items.len() / 2;
-                stack.push((mid..items.end, true));
-                stack.push((items.start..mid, true));
+                stack.push(mid..items.end);
+                stack.push(items.start..mid);
             }
             Err(p) => out.push((items, chunk, Err(p))),
         }

@@ -339,9 +339,15 @@ fn a_chunk_over_the_store_limit_is_split_and_every_product_accepted() {
     assert_eq!(next, 1_000);
     let s = state.borrow();
     assert_eq!(s.bulks.values().map(Vec::len).sum::<usize>(), 1_000);
-    // 500 -> 250 -> 125 -> 62/63: 15 calls per chunk, 14 of them splits.
-    assert_eq!(s.posts, 30);
-    assert_eq!(v["summary"]["split_calls"], 28);
+    // Both chunks of 500 refused for the limit (`max` 100, a positional
+    // parameter here), then 10 calls of 100; halving took 30 calls, 28 of
+    // them splits.
+    assert_eq!(s.posts, 12);
+    assert_eq!(
+        s.sizes,
+        [500, 500, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100]
+    );
+    assert_eq!(v["summary"]["split_calls"].as_u64().unwrap_or(0), 0);
 }
 
 /// One product ACCS cannot read: it alone fails, with ACCS's message; its
@@ -681,4 +687,98 @@ mod webhook {
         assert_eq!((again.status, super::body(&again)), (202, v));
         assert_eq!(state.borrow().posts, posts + 1);
     }
+}
+
+/// Issue 31 item 8c: the worst case, every one of 10,000 products refused,
+/// four chunks splitting at once: the split calls stay within the
+/// documented 1,000 (counted as they are planned, not as they are sent, so
+/// chunks splitting concurrently cannot pass the bound between them), and
+/// every product fails with ACCS's reason.
+#[test]
+fn a_worst_case_request_stays_within_1000_split_calls() {
+    let state = Shared::default();
+    let app = app(&[], state.clone());
+    let names = (0..10_000).map(|i| format!("BAD-{i:05}"));
+    let r = block_on(app.handle(request("POST", "/v1/products/bulk", products_body(names))));
+    let v = body(&r);
+    assert_eq!(r.status, 422, "{}", short(&v));
+    let split = v["summary"]["split_calls"].as_u64().unwrap();
+    assert!(split <= 1_000, "{split} split calls");
+    let posts = state.borrow().posts;
+    assert_eq!(
+        posts as u64,
+        20 + split,
+        "20 chunks and the splits, nothing more"
+    );
+    assert!(posts <= 20 + crate::routes::inventory::MAX_SPLIT_CALLS);
+    assert_eq!(v["summary"]["failed"], 10_000);
+    assert_eq!(v["summary"]["accepted"], 0);
+}
+
+/// ACCS as Magento with its Web API input limits on: over `max` entities,
+/// 400 `Maximum items of type "%type" is %max` with named parameters
+/// (`EntityArrayValidator::validateComplexArrayType`).
+fn input_limited_accs(
+    max: usize,
+    sizes: Rc<RefCell<Vec<usize>>>,
+) -> impl Fn(&OutRequest, usize) -> Result<OutResponse, SendError> {
+    let inner = fake_accs(Shared::default());
+    move |req, n| {
+        if req.method == "POST" && req.url.ends_with("/V1/async/bulk/products") {
+            let list: Vec<Value> = serde_json::from_slice(&req.body).unwrap();
+            sizes.borrow_mut().push(list.len());
+            if list.len() > max {
+                return respond(
+                    400,
+                    &json!({"message": "Maximum items of type \"%type\" is %max",
+                        "parameters": {"type": "Magento\\Catalog\\Api\\Data\\ProductInterface", "max": max}})
+                    .to_string(),
+                );
+            }
+        }
+        inner(req, n)
+    }
+}
+
+/// Issue 31 item 7: a request refused for the input limit re-chunks
+/// everything not yet sent at `max` (not halves), and the next request on
+/// the deployment starts at `max`: no refusal, one `get`, no `set`.
+#[test]
+fn the_input_limit_is_learned_once_and_the_next_request_starts_at_it() {
+    let sizes: Rc<RefCell<Vec<usize>>> = Rc::default();
+    let app = App::new(
+        FakePorts::new(input_limited_accs(100, sizes.clone())),
+        settings(&[("sync_concurrency", "1")]),
+    );
+    let ops = crate::accs::limits::count_ops(&app.ports);
+    let r = block_on(app.handle(request(
+        "POST",
+        "/v1/products/bulk",
+        products_body(skus(1_000)),
+    )));
+    let v = body(&r);
+    assert_eq!(r.status, 202, "{}", short(&v));
+    assert_eq!(v["summary"]["accepted"], 1_000);
+    assert_eq!(v["summary"]["split_calls"].as_u64().unwrap_or(0), 0);
+    let mut want = vec![500];
+    want.extend([100; 10]);
+    assert_eq!(
+        *sizes.borrow(),
+        want,
+        "one refusal, then 10 calls at the limit"
+    );
+    assert_eq!(*ops.borrow(), (1, 1), "one get, and one set when learned");
+    sizes.borrow_mut().clear();
+    let r = block_on(app.handle(request(
+        "POST",
+        "/v1/products/bulk",
+        products_body(skus(1_000)),
+    )));
+    assert_eq!(r.status, 202);
+    assert_eq!(
+        *sizes.borrow(),
+        [100; 10],
+        "starts at the limit, no refusal"
+    );
+    assert_eq!(*ops.borrow(), (2, 1), "one more get, no set");
 }

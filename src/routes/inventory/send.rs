@@ -6,6 +6,7 @@ use super::item::Item;
 use super::outcome::{Outcome, Parts};
 use super::recorder::{EXPECT_AT_ONCE, Recorder};
 use super::refusals::{Sources, is_unknown_source, refused_as_a_whole};
+use crate::accs::limits::{self, Kind};
 use crate::accs::{Call, Ctx};
 use crate::ports::Ports;
 use futures::StreamExt;
@@ -24,7 +25,11 @@ pub const MAX_SPLIT_CALLS: usize = 1_000;
 /// delivery's, ascending), last entry per key winning, in batches of `sync_batch_size`,
 /// `sync_concurrency` at a time, all within the request's budget. A batch
 /// ACCS refuses with 400 or 413 (Magento saves a batch all or nothing) is
-/// split in halves until the bad items stand alone. Every item ends `ok`,
+/// split in halves until the bad items stand alone; one refused for
+/// Magento's input limit ("Maximum items of type ... is %max") is cut at
+/// `max` instead, as is every batch after it, and the limit is remembered
+/// for the deployment ([`limits`]), so the next sync starts there (one
+/// `get` per sync, a `set` only when a limit is learned). Every item ends `ok`,
 /// `failed` (with ACCS's reason, or `accs_timeout` when the budget ended
 /// first) or `superseded`.
 pub async fn sync<'a, P: Ports>(
@@ -37,7 +42,13 @@ pub async fn sync<'a, P: Ports>(
         done,
         todo,
     } = plan(items, landed);
-    let size = ctx.settings.sync_batch_size.max(1);
+    let known = limits::learned(ctx, Kind::SourceItems).await;
+    let size = ctx
+        .settings
+        .sync_batch_size
+        .max(1)
+        .min(known.unwrap_or(usize::MAX));
+    let input_limit = Cell::new(known);
     let limit = ctx.settings.sync_concurrency.max(1);
     let chunks: Vec<&[usize]> = todo.chunks(size).collect();
     let splits = Cell::new(0usize);
@@ -60,9 +71,9 @@ pub async fn sync<'a, P: Ports>(
             let body = bodies[batch]
                 .take()
                 .unwrap_or_else(|| batch_body(items, chunk));
-            let (splits, sources) = (&splits, &sources);
+            let (splits, sources, input_limit) = (&splits, &sources, &input_limit);
             in_flight.push(async move {
-                let parts = send_batch(ctx, items, chunk, body, splits, sources).await;
+                let parts = send_batch(ctx, items, chunk, body, splits, sources, input_limit).await;
                 (batch, parts)
             });
             started += 1;
@@ -97,6 +108,9 @@ pub async fn sync<'a, P: Ports>(
     for (batch, parts) in answered {
         results.answered(batch, parts);
     }
+    if let Some(max) = input_limit.get().filter(|_| input_limit.get() != known) {
+        limits::learn(ctx, Kind::SourceItems, max).await;
+    }
     results.finish(splits.get())
 }
 
@@ -121,7 +135,10 @@ async fn yield_now() {
 /// is split further). A refused group that names a single source not known
 /// to exist sends one item alone first, so a source ACCS does not know is
 /// found in two calls instead of a split down to every item; items of a
-/// source taken as unknown ([`Sources`]) are not sent again.
+/// source taken as unknown ([`Sources`]) are not sent again. A group
+/// longer than the input limit (`input_limit`, learned before or from an
+/// answer in this sync) is cut into runs of the limit without a call; those
+/// calls are the plan's, not splits.
 async fn send_batch<'i, 's, P: Ports>(
     ctx: &Ctx<'_, P>,
     items: &'s [Item<'_>],
@@ -129,6 +146,7 @@ async fn send_batch<'i, 's, P: Ports>(
     body: Vec<u8>,
     splits: &Cell<usize>,
     sources: &Sources<'s>,
+    input_limit: &Cell<Option<usize>>,
 ) -> Parts<'i> {
     let mut out: Parts<'i> = Vec::new();
     let mut whole = Some(body);
@@ -147,8 +165,21 @@ async fn send_batch<'i, 's, P: Ports>(
                 group = Cow::Owned(keep);
             }
             if group.is_empty() {
+                // Planned as a split call, never made.
+                if split {
+                    splits.set(splits.get().saturating_sub(1));
+                }
                 continue;
             }
+        }
+        if let Some(max) = input_limit.get().filter(|&max| group.len() > max) {
+            let runs: Vec<Cow<'i, [usize]>> = match group {
+                Cow::Borrowed(g) => g.chunks(max).map(Cow::Borrowed).collect(),
+                Cow::Owned(g) => g.chunks(max).map(|c| Cow::Owned(c.to_vec())).collect(),
+            };
+            stack.extend(runs.into_iter().rev().map(|run| (run, false)));
+            whole = None;
+            continue;
         }
         let single = single_source(items, &group);
         // A source already refused once alone: its next item goes alone too,
@@ -157,18 +188,24 @@ async fn send_batch<'i, 's, P: Ports>(
             && single.is_some_and(|sc| sources.strikes(sc) == 1)
             && splits.get() + 2 <= MAX_SPLIT_CALLS
         {
+            splits.set(splits.get() + 2);
             let (a, b) = split_cow(group, 1);
             stack.push((b, true));
             stack.push((a, true));
             whole = None;
             continue;
         }
-        if split {
-            splits.set(splits.get() + 1);
-        }
         let body = whole.take().unwrap_or_else(|| batch_body(items, &group));
         let call = Call::post("/V1/inventory/source-items".to_owned(), body);
         match ctx.call(&call).await {
+            // Over the input limit: this group and every later one at `max`.
+            Err(p) if limits::list_limit(&p).is_some_and(|max| max < group.len()) => {
+                let max = limits::list_limit(&p).unwrap_or(1);
+                input_limit.set(Some(input_limit.get().map_or(max, |m| m.min(max))));
+                // Its call was made (and counted, if a split): cut at the
+                // limit when it is taken again.
+                stack.push((group, false));
+            }
             Err(p)
                 if refused_as_a_whole(&p)
                     && group.len() > 1
@@ -182,6 +219,9 @@ async fn send_batch<'i, 's, P: Ports>(
                     } else {
                         group.len() / 2
                     };
+                // Counted as planned: batches splitting at once cannot
+                // pass the bound between one's check and its calls.
+                splits.set(splits.get() + 2);
                 let (a, b) = split_cow(group, at);
                 stack.push((b, true));
                 stack.push((a, true));
@@ -352,5 +392,121 @@ mod tests {
         // Splitting each of the 21 bad items out alone costs about 18
         // calls apiece (over 350); two strikes end it far sooner.
         assert!(calls.get() < 120, "{} ACCS calls", calls.get());
+    }
+
+    /// ACCS as Magento with its Web API input limits on: more than `max`
+    /// source items, 400 `Maximum items of type "%type" is %max` with named
+    /// parameters (`EntityArrayValidator::validateComplexArrayType`); else
+    /// as [`magento_accs`]. Records each call's size.
+    fn input_limited_accs(
+        max: usize,
+        sizes: std::rc::Rc<std::cell::RefCell<Vec<usize>>>,
+        landed: std::rc::Rc<std::cell::RefCell<Vec<String>>>,
+    ) -> impl Fn(&crate::ports::OutRequest) -> Result<crate::ports::OutResponse, crate::ports::SendError>
+    {
+        let inner = magento_accs(std::rc::Rc::default(), landed);
+        move |req| {
+            let v: Value = serde_json::from_slice(&req.body).unwrap();
+            let n = v["sourceItems"].as_array().unwrap().len();
+            sizes.borrow_mut().push(n);
+            if n > max {
+                return crate::testing::respond(
+                    400,
+                    &serde_json::json!({"message": "Maximum items of type \"%type\" is %max",
+                        "parameters": {"type": "Magento\\InventoryApi\\Api\\Data\\SourceItemInterface", "max": max}})
+                    .to_string(),
+                );
+            }
+            inner(req)
+        }
+    }
+
+    /// Issue 31 item 7: with Magento's limit of 20, a 100-item sync is
+    /// refused once and then makes exactly 5 calls of 20 (halving made 15
+    /// calls, 6 of them refused); the next sync on the deployment starts at
+    /// 20: 5 calls, no refusal.
+    #[test]
+    fn the_input_limit_is_learned_once_and_the_next_sync_starts_at_it() {
+        let names = skus(100);
+        let items: Vec<Item> = names.iter().map(|s| item(s, "default", 1)).collect();
+        let sizes: std::rc::Rc<std::cell::RefCell<Vec<usize>>> = std::rc::Rc::default();
+        let landed: std::rc::Rc<std::cell::RefCell<Vec<String>>> = std::rc::Rc::default();
+        let accs = input_limited_accs(20, sizes.clone(), landed.clone());
+        with_sync_ctx(&[], accs, |ctx| {
+            let ops = crate::accs::limits::count_ops(ctx.ports);
+            let outcome = futures::executor::block_on(sync(ctx, &items, &[]));
+            assert_eq!(*sizes.borrow(), [100, 20, 20, 20, 20, 20]);
+            assert_eq!(outcome.ok(), 100);
+            assert_eq!(outcome.split_calls, 0);
+            assert_eq!(*ops.borrow(), (1, 1), "one get, and one set when learned");
+            sizes.borrow_mut().clear();
+            let outcome = futures::executor::block_on(sync(ctx, &items, &[]));
+            assert_eq!(*sizes.borrow(), [20; 5], "starts at 20, no refusal");
+            assert_eq!(outcome.ok(), 100);
+            assert_eq!(*ops.borrow(), (2, 1), "one more get, no set");
+        });
+        assert_eq!(landed.borrow().len(), 200, "each item once per sync");
+    }
+
+    /// Over the limit with a bad item among good ones: re-chunked at the
+    /// limit, then only the run holding the bad item is split; every good
+    /// item lands once, the bad one fails with ACCS's reason.
+    #[test]
+    fn at_the_limit_a_bad_item_still_fails_alone() {
+        let names = skus(1_000);
+        let items: Vec<Item> = names
+            .iter()
+            .enumerate()
+            .map(|(i, s)| item(s, if i == 617 { "nowhere" } else { "default" }, 1))
+            .collect();
+        let sizes: std::rc::Rc<std::cell::RefCell<Vec<usize>>> = std::rc::Rc::default();
+        let landed: std::rc::Rc<std::cell::RefCell<Vec<String>>> = std::rc::Rc::default();
+        let accs = input_limited_accs(20, sizes.clone(), landed.clone());
+        let outcome = with_sync_ctx(&[], accs, |ctx| {
+            futures::executor::block_on(sync(ctx, &items, &[]))
+        });
+        let failed: Vec<(usize, Option<&str>)> = outcome
+            .results
+            .iter()
+            .filter(|r| r.result == "failed")
+            .map(|r| (r.index, r.reason.as_deref()))
+            .collect();
+        assert_eq!(failed, [(617, Some("Could not save Source Item"))]);
+        assert_eq!(landed.borrow().len(), 999, "every good item once");
+        assert!(
+            sizes.borrow().iter().skip(2).all(|&n| n <= 20),
+            "{:?}",
+            sizes.borrow()
+        );
+    }
+
+    /// Issue 31 item 8c, the sync's side: every item refused for its
+    /// content (not an unknown source), four batches splitting at once:
+    /// the split calls stay within [`MAX_SPLIT_CALLS`].
+    #[test]
+    fn a_worst_case_sync_stays_within_1000_split_calls() {
+        let names = skus(10_000);
+        let items: Vec<Item> = names.iter().map(|s| item(s, "default", 1)).collect();
+        let calls = std::rc::Rc::new(Cell::new(0));
+        let counted = calls.clone();
+        let outcome = with_sync_ctx(
+            &[],
+            move |_| {
+                counted.set(counted.get() + 1);
+                crate::testing::respond(400, r#"{"message":"Validation Failed"}"#)
+            },
+            |ctx| futures::executor::block_on(sync(ctx, &items, &[])),
+        );
+        assert!(
+            outcome.split_calls <= MAX_SPLIT_CALLS,
+            "{} split calls",
+            outcome.split_calls
+        );
+        assert_eq!(
+            calls.get(),
+            20 + outcome.split_calls,
+            "20 batches and the splits"
+        );
+        assert_eq!(outcome.ok(), 0);
     }
 }

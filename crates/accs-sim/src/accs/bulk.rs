@@ -48,6 +48,7 @@ pub(super) fn accept(shared: &Shared, call: &Call<'_>) -> magento::Result {
     if let Some(max) = limit.filter(|max| elements.len() > *max) {
         return Err(too_many(max));
     }
+    super::limits::list(shared, super::limits::PRODUCT, elements.len())?;
     let items: Vec<Value> = elements
         .into_iter()
         .filter(|e| e.is_object() || e.is_array())

@@ -24,6 +24,7 @@ pub(super) fn save(shared: &Shared, call: &Call<'_>) -> magento::Result {
     let Some(items) = body.get("sourceItems").and_then(Value::as_array) else {
         return Err(magento::required_field("sourceItems"));
     };
+    super::limits::list(shared, super::limits::SOURCE_ITEM, items.len())?;
     if items.is_empty() {
         return Err(magento::error(
             StatusCode::BAD_REQUEST,

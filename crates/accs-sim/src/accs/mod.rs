@@ -8,6 +8,7 @@
 mod bulk;
 mod categories;
 mod inventory;
+mod limits;
 mod orders;
 mod products;
 mod search;

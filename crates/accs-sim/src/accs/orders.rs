@@ -10,6 +10,7 @@ use crate::state::Shared;
 
 pub(super) fn search(shared: &Shared, call: &Call<'_>) -> magento::Result {
     let criteria = Criteria::from_query(call.query)?;
+    super::limits::page_size(shared, criteria.page_size())?;
     Ok(magento::ok(
         &criteria.run(shared.lock().catalog.orders.iter()),
     ))

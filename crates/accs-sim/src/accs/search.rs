@@ -161,6 +161,11 @@ impl Criteria {
     }
 
     /// Magento's answer: the page of matching items, the criteria echoed back, the total.
+    /// The `pageSize` asked for, if any.
+    pub fn page_size(&self) -> Option<usize> {
+        self.page_size
+    }
+
     pub fn run<'a>(&self, items: impl Iterator<Item = &'a Value>) -> Value {
         let mut matched: Vec<&Value> = items
             .filter(|item| {

@@ -130,3 +130,75 @@ async fn body_framing_is_recorded_and_chunked_uploads_can_be_refused() {
         2
     );
 }
+
+/// Magento's Web API input limits (`Faults::input_limits`), off by default:
+/// 21 source items are taken; on at Magento's defaults, 21 are refused with
+/// `EntityArrayValidator`'s message and named parameters and nothing is
+/// saved, 20 are taken; the bulk route's entities and a product or order
+/// search's `pageSize` (over 300: `SearchCriteriaValidator`'s message) too.
+#[tokio::test]
+async fn input_limits_refuse_long_lists_and_large_pages_as_magento() {
+    use accs_sim::{Faults, InputLimits};
+    let sim = sim().await;
+    let token = token(&sim).await;
+    let items = |n: usize, prefix: &str| {
+        let list: Vec<Value> = (0..n)
+            .map(|i| json!({ "sku": format!("{prefix}-{i}"), "source_code": "default", "quantity": 1, "status": 1 }))
+            .collect();
+        json!({ "sourceItems": list })
+    };
+    let post = |body: Value, path: &'static str| {
+        let req = accs(&sim, Method::POST, path, &token).json(&body);
+        async move {
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    assert_eq!(post(items(21, "OFF"), PATH).await.0, 200, "off by default");
+    sim.set_faults(Faults {
+        input_limits: Some(InputLimits::default()),
+        ..Faults::default()
+    });
+    let (status, body) = post(items(21, "ON"), PATH).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        json!({ "message": "Maximum items of type \"%type\" is %max",
+            "parameters": { "type": "Magento\\InventoryApi\\Api\\Data\\SourceItemInterface", "max": 20 } })
+    );
+    assert!(
+        !sim.inventory_receipts()
+            .keys()
+            .any(|(sku, _)| sku.starts_with("ON-"))
+    );
+    assert_eq!(post(items(20, "ON"), PATH).await.0, 200);
+
+    let entities: Vec<Value> = (0..21)
+        .map(|i| json!({ "product": { "sku": format!("B-{i}"), "name": "b", "price": 1, "attribute_set_id": 4 } }))
+        .collect();
+    let (status, body) = post(json!(entities), "/V1/async/bulk/products").await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["parameters"],
+        json!({ "type": "Magento\\Catalog\\Api\\Data\\ProductInterface", "max": 20 })
+    );
+    assert!(sim.bulks().is_empty());
+
+    for path in ["/V1/products", "/V1/orders"] {
+        let get = |size: u32| {
+            let url = format!("{path}?searchCriteria[pageSize]={size}");
+            let req = accs(&sim, Method::GET, &url, &token);
+            async move {
+                let resp = req.send().await.unwrap();
+                (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+            }
+        };
+        let (status, body) = get(301).await;
+        assert_eq!(status, 400, "{path}");
+        assert_eq!(
+            body,
+            json!({ "message": "Maximum SearchCriteria pageSize is %max", "parameters": { "max": 300 } })
+        );
+        assert_eq!(get(300).await.0, 200, "{path}");
+    }
+}
