@@ -114,7 +114,6 @@ fn bounded(body: &[u8], outer: usize, what: Option<&str>) -> Result<(), Problem>
             Problem::bad_request(format!("a list holds over {outer} items; nothing was sent"))
         }
         (TooLarge::Tree(why), _) => Problem::bad_request(format!("{why}; nothing was sent")),
-        (TooLarge::Tree(why), _) => Problem::bad_request(format!("{why}; nothing was sent")),
     })
 }
 

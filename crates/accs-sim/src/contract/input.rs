@@ -18,7 +18,9 @@
 //!   and `setType` do: `null` passes; a list or an object (a PHP array) for
 //!   a simple type fails with the value shown as `array`; `int` and `float`
 //!   need PHP's `is_numeric` (so `""`, `"test"` and `true` fail); `bool`
-//!   takes anything (`filter_var`); `string` takes any scalar. A failure
+//!   takes anything (`filter_var`); `string` takes any scalar; a list
+//!   (`convertValue`'s `is_array`) may be a JSON object, its values the
+//!   items. A failure
 //!   inside a data object is wrapped once per object around it, `Error
 //!   occurred during "%field_name" processing. %details`, and answered as one
 //!   plain message (`process` turns the `SerializationException` into a
@@ -193,9 +195,11 @@ fn array(value: &Value, schema: &'static Value) -> Result<(), Failure> {
     let simple_items = !matches!(items["type"].as_str(), Some("object" | "array"));
     match value {
         Value::Null => Ok(()),
-        // `settype` on each element of a list of simple values does not fail.
-        Value::Array(_) if simple_items => Ok(()),
+        // `settype` on each element of a list of simple values does not fail;
+        // a JSON object is a PHP array too (`is_array`), its values the items.
+        Value::Array(_) | Value::Object(_) if simple_items => Ok(()),
         Value::Array(list) => list.iter().try_for_each(|v| convert(v, items)),
+        Value::Object(map) => map.values().try_for_each(|v| convert(v, items)),
         // A complex list given something else: `convertValue` makes it null.
         _ if !simple_items => Ok(()),
         other => Err(Failure::Serialization(invalid(
