@@ -45,7 +45,7 @@
 //! the search handlers parse themselves.
 
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use url::form_urlencoded;
 
 use super::schema::{body_schema, operation, resolve};
@@ -284,6 +284,85 @@ fn is_numeric(s: &str) -> bool {
     mantissa_ok && exponent_ok
 }
 
+/// The product `fields` of a `PUT /V1/products/{sku}` (or a bulk element)
+/// as Magento holds them once its input processor converted them, which is
+/// what a save stores and a read answers: each simple value `settype`d
+/// (`TypeProcessor::setType`: `"12.5"` for a `float` is 12.5, for an `int`
+/// 12; `bool` by `filter_var`; `string` from any scalar), `null` left out
+/// (not given), a scalar for a data object an empty one, a JSON object for a
+/// list its values. Call it on a body [`check`] passed.
+pub(crate) fn converted_product(fields: &Map<String, Value>) -> Map<String, Value> {
+    let product = operation("put", "/V1/products/{sku}")
+        .and_then(body_schema)
+        .map(|schema| &schema["properties"]["product"]);
+    match product.map(|p| converted(&Value::Object(fields.clone()), p)) {
+        Some(Value::Object(map)) => map,
+        _ => fields.clone(),
+    }
+}
+
+fn converted(value: &Value, schema: &'static Value) -> Value {
+    let schema = resolve(schema);
+    match schema["type"].as_str() {
+        Some("object") => {
+            let Value::Object(map) = value else {
+                return Value::Object(Map::new());
+            };
+            let props = schema["properties"].as_object();
+            let mut out = Map::new();
+            for (key, v) in map {
+                if v.is_null() {
+                    continue;
+                }
+                let property = upper_camel(key);
+                let prop =
+                    props.and_then(|p| p.iter().find(|(name, _)| upper_camel(name) == property));
+                let v = match prop {
+                    Some((name, prop)) if name != "custom_attributes" => converted(v, prop),
+                    _ => v.clone(),
+                };
+                out.insert(key.clone(), v);
+            }
+            Value::Object(out)
+        }
+        Some("array") => {
+            let items = &schema["items"];
+            match value {
+                Value::Array(list) => list.iter().map(|v| converted(v, items)).collect(),
+                Value::Object(map) => map.values().map(|v| converted(v, items)).collect(),
+                _ => Value::Null,
+            }
+        }
+        _ => settype(value, type_of(schema)),
+    }
+}
+
+/// `setType` of a scalar that passed [`simple`].
+fn settype(value: &Value, php: &str) -> Value {
+    let number = |v: &Value| match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s
+            .trim_matches(|c: char| " \t\n\r\x0b\x0c".contains(c))
+            .parse::<f64>()
+            .ok(),
+        _ => None,
+    };
+    match (php, value) {
+        (_, Value::Null) => Value::Null,
+        ("int", Value::Number(n)) if n.is_i64() || n.is_u64() => value.clone(),
+        ("int", v) => number(v).map_or(Value::Null, |f| json!(f.trunc() as i64)),
+        ("float", Value::Number(_)) => value.clone(),
+        ("float", v) => number(v).map_or(Value::Null, |f| json!(f)),
+        ("bool", Value::Bool(_)) => value.clone(),
+        ("bool", v) => {
+            let text = php_string(v).trim().to_ascii_lowercase();
+            Value::Bool(matches!(text.as_str(), "1" | "true" | "on" | "yes"))
+        }
+        (_, Value::String(_)) => value.clone(),
+        (_, v) => Value::String(php_string(v)),
+    }
+}
+
 /// `SimpleDataObjectConverter::snakeCaseToUpperCamelCase`:
 /// `str_replace('_', '', ucwords($input, '_'))`; `ucwords` changes ASCII
 /// letters only (locale-insensitive since PHP 8.2).
@@ -342,6 +421,26 @@ mod tests {
         for no in ["", " ", "test", "1.2.3", "e3", "1e", "0x1A", "."] {
             assert!(!is_numeric(no), "{no:?}");
         }
+    }
+
+    #[test]
+    fn a_product_is_held_as_magento_converted_it() {
+        let given = json!({
+            "sku": "A", "price": "12.5", "status": "1", "visibility": 2.7, "weight": null,
+            "name": 12, "tier_prices": {"x": {"qty": "2", "value": "3.5"}},
+            "extension_attributes": {"stock_item": {"is_in_stock": "yes", "manage_stock": "0"}},
+            "custom_attributes": [{"attribute_code": "c", "value": "1"}],
+        });
+        let got = converted_product(given.as_object().unwrap());
+        assert_eq!(
+            Value::Object(got),
+            json!({
+                "sku": "A", "price": 12.5, "status": 1, "visibility": 2, "name": "12",
+                "tier_prices": [{"qty": 2.0, "value": 3.5}],
+                "extension_attributes": {"stock_item": {"is_in_stock": true, "manage_stock": false}},
+                "custom_attributes": [{"attribute_code": "c", "value": "1"}],
+            })
+        );
     }
 
     #[test]
