@@ -171,8 +171,8 @@ def openapi_schema(value, prefix):
 # `is_numeric` takes; bool and string any scalar; a data object is also read
 # from a scalar or `[]` (an empty object); a list may be a JSON object (a
 # PHP array), its values the items; a list of data objects given a scalar
-# is read as null; the edge caps a list at MAX_LIST items.
-MAX_LIST = 10000
+# is read as null. (The edge's bounds on a body's lists and size, 400s, and
+# its body caps, 413s, are not written here: ROUTES.md states them.)
 SCALAR_IN = {"type": ["string", "number", "boolean", "null"]}
 IS_NUMERIC = r"^[ \t\n\r\x0b\x0c]*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?[ \t\n\r\x0b\x0c]*$"
 SIMPLE_IN = {
@@ -182,6 +182,10 @@ SIMPLE_IN = {
     "string": SCALAR_IN,
 }
 CUSTOM_ATTRIBUTES = ("catalog-data-product-interface", "custom_attributes")
+# `ServiceInputProcessor::processCustomAttribute`: an item needs a truthy
+# `attribute_code` and a `value` key (`array_key_exists`; it may be null).
+CUSTOM_ITEM = "framework-attribute-interface"
+TRUTHY = {"anyOf": [{"type": "string", "minLength": 1, "not": {"const": "0"}}, {"type": "number", "not": {"const": 0}}, {"const": True}]}
 
 
 def list_in(item, scalar):
@@ -189,8 +193,8 @@ def list_in(item, scalar):
     or `scalar` (what else it takes there)."""
     return {
         "anyOf": [
-            {"type": "array", "maxItems": MAX_LIST, "items": item},
-            {"type": "object", "maxProperties": MAX_LIST, "additionalProperties": item},
+            {"type": "array", "items": item},
+            {"type": "object", "additionalProperties": item},
             scalar,
         ]
     }
@@ -237,7 +241,11 @@ def openapi_definition(definition, name, prefix, answer):
         else:
             schema = openapi_schema(v, prefix)
         props[k] = nullable(schema) if k in required and schema else schema
-    return {"type": "object", "additionalProperties": False, "properties": props}
+    out = {"type": "object", "additionalProperties": False, "properties": props}
+    if name == CUSTOM_ITEM and not answer:
+        props["attribute_code"] = TRUTHY
+        out["required"] = ["attribute_code", "value"]
+    return out
 
 
 def answer_names(doc):

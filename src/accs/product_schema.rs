@@ -285,7 +285,10 @@ fn check(value: &Value, code: &str, field: &str, out: &mut Vec<Refusal>) {
             }
             if code == CUSTOM_ATTRIBUTES {
                 match v {
-                    Value::Object(map) => object(map, &item[1..], &at, out),
+                    Value::Object(map) => {
+                        custom_attribute(map, &at, out);
+                        object(map, &item[1..], &at, out);
+                    }
                     _ => out.push(Refusal {
                         field: at,
                         reason: "ACCS takes an object `{\"attribute_code\", \"value\"}` here",
@@ -319,6 +322,34 @@ fn check(value: &Value, code: &str, field: &str, out: &mut Vec<Refusal>) {
     };
     if let Some(reason) = reason {
         out.push(refuse(reason));
+    }
+}
+
+/// `ServiceInputProcessor::processCustomAttribute`: an item needs a truthy
+/// `attribute_code` (or `attributeCode`) and a `value` key (which may be
+/// `null`: `array_key_exists`).
+fn custom_attribute(item: &Map<String, Value>, at: &str, out: &mut Vec<Refusal>) {
+    let code = item
+        .get("attribute_code")
+        .or_else(|| item.get("attributeCode"));
+    let truthy = match code {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => !s.is_empty() && s != "0",
+        Some(Value::Number(n)) => n.as_f64() != Some(0.0),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+    };
+    if !truthy {
+        out.push(Refusal {
+            field: join(at, "attribute_code"),
+            reason: "ACCS takes a custom attribute only with its `attribute_code`",
+        });
+    } else if !item.contains_key("value") {
+        out.push(Refusal {
+            field: join(at, "value"),
+            reason: "ACCS takes a custom attribute only with a `value` (null is one)",
+        });
     }
 }
 
@@ -445,7 +476,12 @@ mod tests {
             "attribute_set_id": [],
             "name": ["x"],
             "type_id": {},
-            "custom_attributes": [{ "attribute_code": "c", "value": 1, "label": "x" }, "red"],
+            "custom_attributes": [
+                { "attribute_code": "c", "value": 1, "label": "x" },
+                "red",
+                { "value": 1 },
+                { "attribute_code": "d" },
+            ],
             "extension_attributes": {
                 "stock": 1,
                 "website_ids": 1,
@@ -463,6 +499,8 @@ mod tests {
                 "colour",
                 "custom_attributes[0].label",
                 "custom_attributes[1]",
+                "custom_attributes[2].attribute_code",
+                "custom_attributes[3].value",
                 "extension_attributes.category_links[0].category_id",
                 "extension_attributes.category_links[1].rank",
                 "extension_attributes.stock",

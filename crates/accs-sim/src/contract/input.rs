@@ -311,6 +311,8 @@ fn converted(value: &Value, schema: &'static Value) -> Value {
             let props = schema["properties"].as_object();
             let mut out = Map::new();
             for (key, v) in map {
+                // A `null` is not given: a read does not write it back
+                // (`DataObjectProcessor` skips a null optional getter).
                 if v.is_null() {
                     continue;
                 }
@@ -318,10 +320,14 @@ fn converted(value: &Value, schema: &'static Value) -> Value {
                 let prop =
                     props.and_then(|p| p.iter().find(|(name, _)| upper_camel(name) == property));
                 let v = match prop {
-                    Some((name, prop)) if name != "custom_attributes" => converted(v, prop),
-                    _ => v.clone(),
+                    Some((name, _)) if name == "custom_attributes" => custom_attributes(v),
+                    Some((_, prop)) => converted(v, prop),
+                    None => v.clone(),
                 };
-                out.insert(key.clone(), v);
+                // A list of data objects given a scalar is read as `null`.
+                if !v.is_null() {
+                    out.insert(key.clone(), v);
+                }
             }
             Value::Object(out)
         }
@@ -337,28 +343,54 @@ fn converted(value: &Value, schema: &'static Value) -> Value {
     }
 }
 
-/// `setType` of a scalar that passed [`simple`].
+/// `convertCustomAttributeValue`: an object's entries are items too, a
+/// scalar one `{"attribute_code": <key>, "value": <it>}`.
+fn custom_attributes(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| match v {
+                Value::Object(_) => v.clone(),
+                _ => json!({ "attribute_code": k, "value": v }),
+            })
+            .collect(),
+        other => other.clone(),
+    }
+}
+
+/// `settype` of a simple value (a scalar that passed [`simple`], or any
+/// item of a list of simple values): PHP's casts, a non-numeric string to 0.
 fn settype(value: &Value, php: &str) -> Value {
-    let number = |v: &Value| match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s
-            .trim_matches(|c: char| " \t\n\r\x0b\x0c".contains(c))
-            .parse::<f64>()
-            .ok(),
-        _ => None,
+    let number = |v: &Value| -> f64 {
+        let f = match v {
+            Value::Number(n) => n.as_f64().unwrap_or(0.0),
+            Value::String(s) if is_numeric(s) => s
+                .trim_matches(|c: char| " \t\n\r\x0b\x0c".contains(c))
+                .parse::<f64>()
+                .unwrap_or(0.0),
+            Value::Bool(true) => 1.0,
+            Value::Array(a) => f64::from(u8::from(!a.is_empty())),
+            Value::Object(o) => f64::from(u8::from(!o.is_empty())),
+            _ => 0.0,
+        };
+        if f.is_finite() { f } else { 0.0 }
     };
     match (php, value) {
-        (_, Value::Null) => Value::Null,
         ("int", Value::Number(n)) if n.is_i64() || n.is_u64() => value.clone(),
-        ("int", v) => number(v).map_or(Value::Null, |f| json!(f.trunc() as i64)),
+        ("int", v) => json!(number(v).trunc() as i64),
         ("float", Value::Number(_)) => value.clone(),
-        ("float", v) => number(v).map_or(Value::Null, |f| json!(f)),
+        ("float", v) => json!(number(v)),
         ("bool", Value::Bool(_)) => value.clone(),
         ("bool", v) => {
-            let text = php_string(v).trim().to_ascii_lowercase();
+            let text = match v {
+                Value::Array(a) => if a.is_empty() { "" } else { "1" }.to_owned(),
+                Value::Object(o) => if o.is_empty() { "" } else { "1" }.to_owned(),
+                v => php_string(v).trim().to_ascii_lowercase(),
+            };
             Value::Bool(matches!(text.as_str(), "1" | "true" | "on" | "yes"))
         }
         (_, Value::String(_)) => value.clone(),
+        (_, Value::Array(_) | Value::Object(_)) => Value::String("Array".into()),
         (_, v) => Value::String(php_string(v)),
     }
 }
@@ -427,9 +459,9 @@ mod tests {
     fn a_product_is_held_as_magento_converted_it() {
         let given = json!({
             "sku": "A", "price": "12.5", "status": "1", "visibility": 2.7, "weight": null,
-            "name": 12, "tier_prices": {"x": {"qty": "2", "value": "3.5"}},
-            "extension_attributes": {"stock_item": {"is_in_stock": "yes", "manage_stock": "0"}},
-            "custom_attributes": [{"attribute_code": "c", "value": "1"}],
+            "name": 12, "tier_prices": {"x": {"qty": "2", "value": "3.5"}}, "options": "x",
+            "extension_attributes": {"stock_item": {"is_in_stock": "yes", "manage_stock": "0"}, "website_ids": ["cheap", null, "2", [1]]},
+            "custom_attributes": {"c": "1"},
         });
         let got = converted_product(given.as_object().unwrap());
         assert_eq!(
@@ -437,7 +469,7 @@ mod tests {
             json!({
                 "sku": "A", "price": 12.5, "status": 1, "visibility": 2, "name": "12",
                 "tier_prices": [{"qty": 2.0, "value": 3.5}],
-                "extension_attributes": {"stock_item": {"is_in_stock": true, "manage_stock": false}},
+                "extension_attributes": {"stock_item": {"is_in_stock": true, "manage_stock": false}, "website_ids": [0, 0, 2, 1]},
                 "custom_attributes": [{"attribute_code": "c", "value": "1"}],
             })
         );
