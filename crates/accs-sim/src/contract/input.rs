@@ -295,38 +295,53 @@ pub(crate) fn converted_product(fields: &Map<String, Value>) -> Map<String, Valu
     let product = operation("put", "/V1/products/{sku}")
         .and_then(body_schema)
         .map(|schema| &schema["properties"]["product"]);
-    match product.map(|p| converted(&Value::Object(fields.clone()), p)) {
-        Some(Value::Object(map)) => map,
-        _ => fields.clone(),
+    match product {
+        Some(p) => converted_fields(&Value::Object(fields.clone()), resolve(p)),
+        None => fields.clone(),
     }
+}
+
+/// The given fields of a data object, each converted; a scalar is read as
+/// an empty object (`_createFromArray`).
+fn converted_fields(value: &Value, schema: &'static Value) -> Map<String, Value> {
+    let Value::Object(map) = value else {
+        return Map::new();
+    };
+    let props = schema["properties"].as_object();
+    let mut out = Map::new();
+    for (key, v) in map {
+        // A `null` is not given: a read does not write it back
+        // (`DataObjectProcessor` skips a null optional getter).
+        if v.is_null() {
+            continue;
+        }
+        let property = upper_camel(key);
+        let prop = props.and_then(|p| p.iter().find(|(name, _)| upper_camel(name) == property));
+        let v = match prop {
+            Some((name, _)) if name == "custom_attributes" => custom_attributes(v),
+            Some((_, prop)) => converted(v, prop),
+            None => v.clone(),
+        };
+        // A list of data objects given a scalar is read as `null`.
+        if !v.is_null() {
+            out.insert(key.clone(), v);
+        }
+    }
+    out
 }
 
 fn converted(value: &Value, schema: &'static Value) -> Value {
     let schema = resolve(schema);
     match schema["type"].as_str() {
         Some("object") => {
-            let Value::Object(map) = value else {
-                return Value::Object(Map::new());
-            };
-            let props = schema["properties"].as_object();
-            let mut out = Map::new();
-            for (key, v) in map {
-                // A `null` is not given: a read does not write it back
-                // (`DataObjectProcessor` skips a null optional getter).
-                if v.is_null() {
-                    continue;
-                }
-                let property = upper_camel(key);
-                let prop =
-                    props.and_then(|p| p.iter().find(|(name, _)| upper_camel(name) == property));
-                let v = match prop {
-                    Some((name, _)) if name == "custom_attributes" => custom_attributes(v),
-                    Some((_, prop)) => converted(v, prop),
-                    None => v.clone(),
-                };
-                // A list of data objects given a scalar is read as `null`.
-                if !v.is_null() {
-                    out.insert(key.clone(), v);
+            let mut out = converted_fields(value, schema);
+            // A read writes a required getter's `null` as `null`
+            // (`DataObjectProcessor::buildOutputDataArray`, see judge.rs):
+            // an empty data object comes back with those keys.
+            let required = schema["required"].as_array().into_iter().flatten();
+            for name in required.filter_map(Value::as_str) {
+                if !out.keys().any(|k| upper_camel(k) == upper_camel(name)) {
+                    out.insert(name.to_owned(), Value::Null);
                 }
             }
             Value::Object(out)
@@ -345,15 +360,25 @@ fn converted(value: &Value, schema: &'static Value) -> Value {
 
 /// `convertCustomAttributeValue`: an object's entries are items too, a
 /// scalar one `{"attribute_code": <key>, "value": <it>}`.
+/// The attribute code is an array key: a string (`true` is `"1"`).
 fn custom_attributes(value: &Value) -> Value {
+    let item = |k: &str, v: &Value| match v {
+        Value::Object(item) => {
+            let mut item = item.clone();
+            for key in ["attribute_code", "attributeCode"] {
+                if let Some(code) = item.get_mut(key)
+                    && !matches!(code, Value::Array(_) | Value::Object(_))
+                {
+                    *code = Value::String(php_string(code));
+                }
+            }
+            Value::Object(item)
+        }
+        _ => json!({ "attribute_code": k, "value": v }),
+    };
     match value {
-        Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| match v {
-                Value::Object(_) => v.clone(),
-                _ => json!({ "attribute_code": k, "value": v }),
-            })
-            .collect(),
+        Value::Object(map) => map.iter().map(|(k, v)| item(k, v)).collect(),
+        Value::Array(list) => list.iter().map(|v| item("", v)).collect(),
         other => other.clone(),
     }
 }
@@ -463,16 +488,32 @@ mod tests {
             "extension_attributes": {"stock_item": {"is_in_stock": "yes", "manage_stock": "0"}, "website_ids": ["cheap", null, "2", [1]]},
             "custom_attributes": {"c": "1"},
         });
-        let got = converted_product(given.as_object().unwrap());
-        assert_eq!(
-            Value::Object(got),
-            json!({
-                "sku": "A", "price": 12.5, "status": 1, "visibility": 2, "name": "12",
-                "tier_prices": [{"qty": 2.0, "value": 3.5}],
-                "extension_attributes": {"stock_item": {"is_in_stock": true, "manage_stock": false}, "website_ids": [0, 0, 2, 1]},
-                "custom_attributes": [{"attribute_code": "c", "value": "1"}],
-            })
-        );
+        let got = Value::Object(converted_product(given.as_object().unwrap()));
+        for (path, want) in [
+            ("/price", json!(12.5)),
+            ("/status", json!(1)),
+            ("/visibility", json!(2)),
+            ("/name", json!("12")),
+            ("/tier_prices/0/qty", json!(2.0)),
+            ("/tier_prices/0/value", json!(3.5)),
+            // Required, not given: a read writes it as null.
+            ("/tier_prices/0/customer_group_id", Value::Null),
+            ("/extension_attributes/stock_item/is_in_stock", json!(true)),
+            (
+                "/extension_attributes/stock_item/manage_stock",
+                json!(false),
+            ),
+            ("/extension_attributes/website_ids", json!([0, 0, 2, 1])),
+            (
+                "/custom_attributes",
+                json!([{"attribute_code": "c", "value": "1"}]),
+            ),
+        ] {
+            assert_eq!(got.pointer(path), Some(&want), "{path}: {got}");
+        }
+        for absent in ["weight", "options"] {
+            assert!(got.get(absent).is_none(), "{absent}: {got}");
+        }
     }
 
     #[test]
