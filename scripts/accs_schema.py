@@ -164,6 +164,63 @@ def openapi_schema(value, prefix):
     return {"type": value["type"]}
 
 
+# What Magento's input processor reads for each Swagger type of a request
+# (src/accs/product_schema.rs says why, citing `TypeProcessor::setType`,
+# `processSimpleAndAnyType` and `ServiceInputProcessor::convertValue`):
+# `null` is not given; int/float take a number or a string PHP's
+# `is_numeric` takes; bool and string any scalar; a data object is also read
+# from a scalar or `[]` (an empty object); a list may be a JSON object (a
+# PHP array), its values the items; a list of data objects given a scalar
+# is read as null. (The edge's bounds on a body's lists and size, 400s, and
+# its body caps, 413s, are not written here: ROUTES.md states them.)
+SCALAR_IN = {"type": ["string", "number", "boolean", "null"]}
+IS_NUMERIC = r"^[ \t\n\r\x0b\x0c]*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?[ \t\n\r\x0b\x0c]*$"
+SIMPLE_IN = {
+    "integer": {"anyOf": [{"type": ["number", "null"]}, {"type": "string", "pattern": IS_NUMERIC}]},
+    "number": {"anyOf": [{"type": ["number", "null"]}, {"type": "string", "pattern": IS_NUMERIC}]},
+    "boolean": SCALAR_IN,
+    "string": SCALAR_IN,
+}
+CUSTOM_ATTRIBUTES = ("catalog-data-product-interface", "custom_attributes")
+# `ServiceInputProcessor::processCustomAttribute`: an item needs a truthy
+# `attribute_code` and a `value` key (`array_key_exists`; it may be null).
+CUSTOM_ITEM = "framework-attribute-interface"
+TRUTHY = {"anyOf": [{"type": "string", "minLength": 1, "not": {"const": "0"}}, {"type": "number", "not": {"const": 0}}, {"const": True}]}
+
+
+def list_in(item, scalar):
+    """A list of `item` as Magento reads it: a list or an object of items,
+    or `scalar` (what else it takes there)."""
+    return {
+        "anyOf": [
+            {"type": "array", "items": item},
+            {"type": "object", "additionalProperties": item},
+            scalar,
+        ]
+    }
+
+
+def input_schema(value, prefix, custom=False):
+    """A request property's schema, widened as Magento's reading is."""
+    ref = value.get("$ref", "")
+    if ref.startswith("#/definitions/"):
+        target = {"$ref": "#/components/schemas/" + prefix + ref[len("#/definitions/"):]}
+        if custom:
+            return target
+        return {"anyOf": [target, SCALAR_IN, {"type": "array", "maxItems": 0}]}
+    if value.get("type") == "array":
+        items = value.get("items", {})
+        item = input_schema(items, prefix, custom)
+        if custom:
+            return list_in(item, {"type": "null"})
+        if "$ref" in items:
+            return list_in(item, SCALAR_IN)
+        if items.get("type") == "string":
+            return list_in(SCALAR_IN, {"type": "null"})
+        return list_in({}, {"type": "null"})
+    return SIMPLE_IN[value["type"]]
+
+
 def nullable(schema):
     """`schema` that also takes `null`."""
     if isinstance(schema.get("type"), str):
@@ -177,9 +234,18 @@ def openapi_definition(definition, name, prefix, answer):
     required = set(definition.get("required", [])) if answer and not name.startswith(ERROR_PREFIX) else set()
     props = {}
     for k, v in definition.get("properties", {}).items():
-        schema = {} if (name, k) == MIXED else openapi_schema(v, prefix)
+        if (name, k) == MIXED:
+            schema = {}
+        elif not answer:
+            schema = input_schema(v, prefix, custom=(name, k) == CUSTOM_ATTRIBUTES)
+        else:
+            schema = openapi_schema(v, prefix)
         props[k] = nullable(schema) if k in required and schema else schema
-    return {"type": "object", "additionalProperties": False, "properties": props}
+    out = {"type": "object", "additionalProperties": False, "properties": props}
+    if name == CUSTOM_ITEM and not answer:
+        props["attribute_code"] = TRUTHY
+        out["required"] = ["attribute_code", "value"]
+    return out
 
 
 def answer_names(doc):

@@ -14,6 +14,7 @@ use common::rig::*;
 use common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 fn post(path: &str, body: &Value) -> http::Request<Bytes> {
     http::Request::builder()
@@ -216,6 +217,133 @@ async fn bad_products_are_400_with_their_indexes_and_nothing_is_sent() {
             .collect();
         assert_eq!(idx, [4, 31, 40, 49]);
         assert_eq!(a.body["errors"][2]["field"], "sku", "{}", short(&a.body));
+        assert_eq!(rig.upstream_calls(), 0, "{flavour:?}: nothing sent");
+        rig.finish();
+    }
+}
+
+/// Issue 31 item 6, on the bulk path: a numeric string is a number to
+/// Magento (`TypeProcessor::setType`), so ACCS's bulk API takes `"12.5"`
+/// (the simulator reads each element as Magento's input processor does)
+/// and gets it as sent; `"12,5"`, `"cheap"` and `{}` are 400s naming the
+/// index and field, before anything is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_numeric_string_price_is_accepted_and_a_non_number_refused_unsent() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        rig.sim.set_faults(Faults {
+            bulk_hold: true,
+            ..Faults::default()
+        });
+        let ok = json!({"products": [{"sku": "STR-1", "price": "12.5", "weight": null}]});
+        let a = rig.send(post("/v1/products/bulk", &ok)).await;
+        assert_eq!(a.status, 202, "{flavour:?}: {}", short(&a.body));
+        let ops: Vec<Value> = rig
+            .sim
+            .bulks()
+            .iter()
+            .flat_map(|b| b.operations.iter())
+            .map(|op| op.request["product"].clone())
+            .collect();
+        assert_eq!(ops.len(), 1);
+        assert_eq!(ops[0]["price"], "12.5", "forwarded as sent");
+
+        let calls = rig.upstream_calls();
+        let bad = json!({"products": [
+            {"sku": "STR-2", "price": "12,5"},
+            {"sku": "STR-3", "price": "cheap"},
+            {"sku": "STR-4", "price": {}},
+            {"sku": "STR-5", "price": "7"},
+        ]});
+        let a = rig.send(post("/v1/products/bulk", &bad)).await;
+        assert_eq!(a.status, 400, "{flavour:?}: {}", short(&a.body));
+        let named: Vec<(u64, &str)> = a.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["index"].as_u64().unwrap(), e["field"].as_str().unwrap()))
+            .collect();
+        assert_eq!(named, [(0, "price"), (1, "price"), (2, "price")]);
+        assert_eq!(rig.upstream_calls(), calls, "{flavour:?}: nothing sent");
+        rig.finish();
+    }
+}
+
+fn post_raw(path: &str, body: Vec<u8>) -> http::Request<Bytes> {
+    http::Request::builder()
+        .method("POST")
+        .uri(format!("http://localhost{path}"))
+        .header("authorization", format!("Bearer {API_KEY}"))
+        .header("content-type", "application/json")
+        .body(Bytes::from(body))
+        .unwrap()
+}
+
+/// At most this many times the 16 MiB body may the guest's linear memory
+/// grow to while it refuses a hostile one.
+const MEMORY_K: usize = 3;
+
+/// Issue 31 item 3: a 16 MiB body of 8 million list items (one list, many
+/// lists, or nesting) is a 400 before any tree is built, with the guest's
+/// peak linear memory (edge-host's `ResourceLimiter` high-water mark) at
+/// most `MEMORY_K` x 16 MiB; parsed into `serde_json::Value` first it
+/// would be hundreds of MiB.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_16_mib_body_of_8_million_items_is_400_in_bounded_memory() {
+    const MIB: usize = 1 << 20;
+    let zeros = |n: usize| {
+        let mut z = "0,".repeat(n);
+        z.pop();
+        z
+    };
+    // One list of 8 M zeros.
+    let one = format!(
+        r#"{{"products":[{{"sku":"a","media_gallery_entries":[{}]}}]}}"#,
+        zeros(8_000_000)
+    );
+    // 800 lists of 10,000 zeros each: every list within its cap.
+    let list = format!(
+        r#"{{"extension_attributes":{{"website_ids":[{}]}}}}"#,
+        zeros(10_000)
+    );
+    let many = format!(r#"{{"products":[{}]}}"#, vec![list.as_str(); 800].join(","));
+    // 16 MiB of `[`.
+    let deep = "[".repeat(16 * MIB - 1);
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        for (name, body, why) in [
+            ("one list", &one, "over 10000 items"),
+            ("many lists", &many, "JSON values"),
+            ("nesting", &deep, "deeper than"),
+        ] {
+            assert!(body.len() <= 16 * MIB, "{name}: {} bytes", body.len());
+            let inst = rig.host.instance().await.unwrap();
+            let start = Instant::now();
+            let a = rig
+                .send_on(
+                    &inst,
+                    post_raw("/v1/products/bulk", body.clone().into_bytes()),
+                )
+                .await;
+            let took = start.elapsed();
+            let peak = inst.memory_peak().await;
+            eprintln!(
+                "{flavour:?} {name}: {} bytes, {} answered in {took:?}, peak guest memory {peak} bytes ({:.2} x 16 MiB)",
+                body.len(),
+                a.status,
+                peak as f64 / (16 * MIB) as f64
+            );
+            assert_eq!(a.status, 400, "{flavour:?} {name}: {}", short(&a.body));
+            assert!(
+                peak <= MEMORY_K * 16 * MIB,
+                "{flavour:?} {name}: the guest grew to {peak} bytes, over {MEMORY_K} x 16 MiB"
+            );
+            assert!(
+                a.body["detail"].as_str().unwrap().contains(why),
+                "{flavour:?} {name}: {}",
+                a.body
+            );
+        }
         assert_eq!(rig.upstream_calls(), 0, "{flavour:?}: nothing sent");
         rig.finish();
     }

@@ -722,3 +722,43 @@ async fn bodies_over_the_routes_cap_are_413() {
         rig.finish();
     }
 }
+
+/// Issue 31 item 6: the edge takes what ACCS takes. Magento reads a numeric
+/// string as a number (`TypeProcessor::setType`: `is_numeric`, then
+/// `settype`) and `null` as not given, so `"12.5"` reaches ACCS as sent and
+/// ACCS saves it; `"12,5"`, `"cheap"` and an object it refuses, so the edge
+/// names the field and sends nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_numeric_string_price_reaches_accs_as_sent_and_a_non_number_is_400() {
+    for flavour in FLAVOURS {
+        let rig = rig(flavour, |_| {}).await;
+        let body = json!({"product": {"price": "12.5", "status": "1", "weight": null}});
+        let a = rig
+            .send(with_body("PUT", "/v1/products/SKU-0001", &body))
+            .await;
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        let sent = rig.sim.requests().pop().unwrap();
+        assert_eq!(sent.method, "PUT");
+        let sent: Value = serde_json::from_str(&sent.body).unwrap();
+        assert_eq!(sent["product"]["price"], "12.5", "forwarded as sent");
+        assert_eq!(sent["product"]["status"], "1");
+
+        let before = rig.sim.counters().accs_requests;
+        for bad in [json!("12,5"), json!("cheap"), json!({})] {
+            let body = json!({"product": {"name": "x", "price": bad}});
+            let a = rig
+                .send(with_body("PUT", "/v1/products/SKU-0001", &body))
+                .await;
+            assert_eq!(a.status, 400, "{flavour:?} {bad}: {}", a.body);
+            assert_eq!(a.body["errors"][0]["field"], "price", "{}", a.body);
+            assert!(
+                a.body["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("`product.price`")
+            );
+        }
+        assert_eq!(rig.sim.counters().accs_requests, before, "nothing sent");
+        rig.finish();
+    }
+}

@@ -515,7 +515,7 @@ async fn a_product_field_accs_would_refuse_is_named_and_nothing_is_sent() {
         let rig = webhook_rig(flavour).await;
         let body = serde_json::to_vec(&json!({"products": [
             {"sku": "OK-1", "name": "Fine", "price": 12.5},
-            {"sku": "BAD-1", "colour": "red", "price": "12.5"},
+            {"sku": "BAD-1", "colour": "red", "price": "12,5"},
             {"sku": "BAD-2", "extension_attributes": {"stock": 1}},
         ]}))
         .unwrap();

@@ -1,7 +1,7 @@
 //! `/v1/products`: catalog reads and upserts.
 
 use super::search::{Filter, FilterKind, search};
-use crate::accs::product_schema::{self, Refusal};
+use crate::accs::product_schema::{self, Refusal, TooLarge};
 use crate::accs::{Call, Ctx, path};
 use crate::ports::Ports;
 use crate::problem::Problem;
@@ -57,6 +57,7 @@ pub fn upsert_call(sku: &str, product: &Map<String, Value>) -> Call {
 /// The product object of a `{"product":{...}}` body, with the path's SKU.
 /// A different SKU in the body is a mistake worth stopping, not overriding.
 pub fn upsert_body(sku: &str, body: &[u8]) -> Result<Map<String, Value>, Problem> {
+    bounded(body, product_schema::MAX_LIST, None)?;
     let mut doc: Map<String, Value> = serde_json::from_slice(body).map_err(|_| {
         Problem::bad_request("the body must be a JSON object `{\"product\":{...}}`")
     })?;
@@ -97,6 +98,21 @@ pub fn upsert_body(sku: &str, body: &[u8]) -> Result<Map<String, Value>, Problem
     Ok(product)
 }
 
+/// Refuses a body whose tree would be too large before it is built
+/// (`product_schema::shape`): a list directly in the body's object (`what`:
+/// a bulk body's `products`) may hold `outer` items.
+fn bounded(body: &[u8], outer: usize, what: Option<&str>) -> Result<(), Problem> {
+    product_schema::shape(body, 2, outer).map_err(|e| match (e, what) {
+        (TooLarge::Outer, Some(what)) => {
+            Problem::bad_request(format!("{what} must hold 1 to {outer} products"))
+        }
+        (TooLarge::Outer, None) => {
+            Problem::bad_request(format!("a list holds over {outer} items; nothing was sent"))
+        }
+        (TooLarge::Tree(why), _) => Problem::bad_request(format!("{why}; nothing was sent")),
+    })
+}
+
 /// One `errors` entry per refused field of the product at `index`.
 pub fn field_errors(index: usize, refused: &[Refusal]) -> Vec<Value> {
     refused
@@ -112,6 +128,7 @@ pub type Upsert = (String, Map<String, Value>);
 /// checked before any is sent (the products webhook and the bulk route), and
 /// the 400 names each bad index.
 pub fn validate_list(body: &[u8], max: usize) -> Result<Vec<Upsert>, Problem> {
+    bounded(body, max, Some("`products`"))?;
     let mut doc: Map<String, Value> = serde_json::from_slice(body).map_err(|_| {
         Problem::bad_request("the body must be a JSON object `{\"products\":[...]}`")
     })?;

@@ -39,7 +39,9 @@ pub(crate) fn save(
     let Some(Value::Object(stored)) = catalog.product_mut(sku) else {
         unreachable!("product {sku} was just ensured");
     };
-    for (key, value) in fields {
+    // What the input processor made of the body (`"12.5"` is 12.5).
+    let fields = crate::contract::input::converted_product(fields);
+    for (key, value) in &fields {
         match key.as_str() {
             "id" | "sku" | "created_at" => {}
             "custom_attributes" => merge_custom_attributes(stored, value),

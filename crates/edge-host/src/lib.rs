@@ -118,6 +118,36 @@ pub(crate) struct Ctx {
     config: WasiConfigVariables,
     /// The wasmtime flavour's `wasi:keyvalue` seed, copied by each `open`.
     pub(crate) kv_seed: Arc<BTreeMap<String, Vec<u8>>>,
+    memory: MemoryPeak,
+}
+
+/// The largest size any linear memory of the instance asked to grow to, in
+/// bytes: wasm memory never shrinks, so this is the guest's peak (what a
+/// host's per-instance memory limit would be held against).
+#[derive(Default)]
+struct MemoryPeak {
+    bytes: usize,
+}
+
+impl wasmtime::ResourceLimiter for MemoryPeak {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.bytes = self.bytes.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
 }
 
 impl WasiView for Ctx {
@@ -304,8 +334,11 @@ impl EdgeHost {
             kv: inner.kv.clone(),
             config: inner.vars.iter().collect(),
             kv_seed: inner.kv_seed.clone(),
+            memory: MemoryPeak::default(),
         };
-        Ok(Store::new(engine(), ctx))
+        let mut store = Store::new(engine(), ctx);
+        store.limiter(|ctx| &mut ctx.memory);
+        Ok(store)
     }
 
     /// A fresh store and instance of the component.
@@ -387,6 +420,12 @@ impl EdgeInstance {
     pub async fn handle(&self, req: http::Request<Bytes>) -> anyhow::Result<http::Response<Bytes>> {
         let mut responses = self.handle_concurrent(vec![req]).await?;
         responses.pop().context("no response")
+    }
+
+    /// The most linear memory the guest has had so far, in bytes (its
+    /// memories' high-water mark, from a `ResourceLimiter` on the store).
+    pub async fn memory_peak(&self) -> usize {
+        self.state.lock().await.store.data().memory.bytes
     }
 
     /// Many requests concurrently on this one instance (the component sees them

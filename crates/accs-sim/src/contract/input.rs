@@ -18,7 +18,9 @@
 //!   and `setType` do: `null` passes; a list or an object (a PHP array) for
 //!   a simple type fails with the value shown as `array`; `int` and `float`
 //!   need PHP's `is_numeric` (so `""`, `"test"` and `true` fail); `bool`
-//!   takes anything (`filter_var`); `string` takes any scalar. A failure
+//!   takes anything (`filter_var`); `string` takes any scalar; a list
+//!   (`convertValue`'s `is_array`) may be a JSON object, its values the
+//!   items. A failure
 //!   inside a data object is wrapped once per object around it, `Error
 //!   occurred during "%field_name" processing. %details`, and answered as one
 //!   plain message (`process` turns the `SerializationException` into a
@@ -43,7 +45,7 @@
 //! the search handlers parse themselves.
 
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use url::form_urlencoded;
 
 use super::schema::{body_schema, operation, resolve};
@@ -193,9 +195,11 @@ fn array(value: &Value, schema: &'static Value) -> Result<(), Failure> {
     let simple_items = !matches!(items["type"].as_str(), Some("object" | "array"));
     match value {
         Value::Null => Ok(()),
-        // `settype` on each element of a list of simple values does not fail.
-        Value::Array(_) if simple_items => Ok(()),
+        // `settype` on each element of a list of simple values does not fail;
+        // a JSON object is a PHP array too (`is_array`), its values the items.
+        Value::Array(_) | Value::Object(_) if simple_items => Ok(()),
         Value::Array(list) => list.iter().try_for_each(|v| convert(v, items)),
+        Value::Object(map) => map.values().try_for_each(|v| convert(v, items)),
         // A complex list given something else: `convertValue` makes it null.
         _ if !simple_items => Ok(()),
         other => Err(Failure::Serialization(invalid(
@@ -280,6 +284,142 @@ fn is_numeric(s: &str) -> bool {
     mantissa_ok && exponent_ok
 }
 
+/// The product `fields` of a `PUT /V1/products/{sku}` (or a bulk element)
+/// as Magento holds them once its input processor converted them, which is
+/// what a save stores and a read answers: each simple value `settype`d
+/// (`TypeProcessor::setType`: `"12.5"` for a `float` is 12.5, for an `int`
+/// 12; `bool` by `filter_var`; `string` from any scalar), `null` left out
+/// (not given), a scalar for a data object an empty one, a JSON object for a
+/// list its values. Call it on a body [`check`] passed.
+pub(crate) fn converted_product(fields: &Map<String, Value>) -> Map<String, Value> {
+    let product = operation("put", "/V1/products/{sku}")
+        .and_then(body_schema)
+        .map(|schema| &schema["properties"]["product"]);
+    match product {
+        Some(p) => converted_fields(&Value::Object(fields.clone()), resolve(p)),
+        None => fields.clone(),
+    }
+}
+
+/// The given fields of a data object, each converted; a scalar is read as
+/// an empty object (`_createFromArray`).
+fn converted_fields(value: &Value, schema: &'static Value) -> Map<String, Value> {
+    let Value::Object(map) = value else {
+        return Map::new();
+    };
+    let props = schema["properties"].as_object();
+    let mut out = Map::new();
+    for (key, v) in map {
+        // A `null` is not given: a read does not write it back
+        // (`DataObjectProcessor` skips a null optional getter).
+        if v.is_null() {
+            continue;
+        }
+        let property = upper_camel(key);
+        let prop = props.and_then(|p| p.iter().find(|(name, _)| upper_camel(name) == property));
+        let v = match prop {
+            Some((name, _)) if name == "custom_attributes" => custom_attributes(v),
+            Some((_, prop)) => converted(v, prop),
+            None => v.clone(),
+        };
+        // A list of data objects given a scalar is read as `null`.
+        if !v.is_null() {
+            out.insert(key.clone(), v);
+        }
+    }
+    out
+}
+
+fn converted(value: &Value, schema: &'static Value) -> Value {
+    let schema = resolve(schema);
+    match schema["type"].as_str() {
+        Some("object") => {
+            let mut out = converted_fields(value, schema);
+            // A read writes a required getter's `null` as `null`
+            // (`DataObjectProcessor::buildOutputDataArray`, see judge.rs):
+            // an empty data object comes back with those keys.
+            let required = schema["required"].as_array().into_iter().flatten();
+            for name in required.filter_map(Value::as_str) {
+                if !out.keys().any(|k| upper_camel(k) == upper_camel(name)) {
+                    out.insert(name.to_owned(), Value::Null);
+                }
+            }
+            Value::Object(out)
+        }
+        Some("array") => {
+            let items = &schema["items"];
+            match value {
+                Value::Array(list) => list.iter().map(|v| converted(v, items)).collect(),
+                Value::Object(map) => map.values().map(|v| converted(v, items)).collect(),
+                _ => Value::Null,
+            }
+        }
+        _ => settype(value, type_of(schema)),
+    }
+}
+
+/// `convertCustomAttributeValue`: an object's entries are items too, a
+/// scalar one `{"attribute_code": <key>, "value": <it>}`.
+/// The attribute code is an array key: a string (`true` is `"1"`).
+fn custom_attributes(value: &Value) -> Value {
+    let item = |k: &str, v: &Value| match v {
+        Value::Object(item) => {
+            let mut item = item.clone();
+            for key in ["attribute_code", "attributeCode"] {
+                if let Some(code) = item.get_mut(key)
+                    && !matches!(code, Value::Array(_) | Value::Object(_))
+                {
+                    *code = Value::String(php_string(code));
+                }
+            }
+            Value::Object(item)
+        }
+        _ => json!({ "attribute_code": k, "value": v }),
+    };
+    match value {
+        Value::Object(map) => map.iter().map(|(k, v)| item(k, v)).collect(),
+        Value::Array(list) => list.iter().map(|v| item("", v)).collect(),
+        other => other.clone(),
+    }
+}
+
+/// `settype` of a simple value (a scalar that passed [`simple`], or any
+/// item of a list of simple values): PHP's casts, a non-numeric string to 0.
+fn settype(value: &Value, php: &str) -> Value {
+    let number = |v: &Value| -> f64 {
+        let f = match v {
+            Value::Number(n) => n.as_f64().unwrap_or(0.0),
+            Value::String(s) if is_numeric(s) => s
+                .trim_matches(|c: char| " \t\n\r\x0b\x0c".contains(c))
+                .parse::<f64>()
+                .unwrap_or(0.0),
+            Value::Bool(true) => 1.0,
+            Value::Array(a) => f64::from(u8::from(!a.is_empty())),
+            Value::Object(o) => f64::from(u8::from(!o.is_empty())),
+            _ => 0.0,
+        };
+        if f.is_finite() { f } else { 0.0 }
+    };
+    match (php, value) {
+        ("int", Value::Number(n)) if n.is_i64() || n.is_u64() => value.clone(),
+        ("int", v) => json!(number(v).trunc() as i64),
+        ("float", Value::Number(_)) => value.clone(),
+        ("float", v) => json!(number(v)),
+        ("bool", Value::Bool(_)) => value.clone(),
+        ("bool", v) => {
+            let text = match v {
+                Value::Array(a) => if a.is_empty() { "" } else { "1" }.to_owned(),
+                Value::Object(o) => if o.is_empty() { "" } else { "1" }.to_owned(),
+                v => php_string(v).trim().to_ascii_lowercase(),
+            };
+            Value::Bool(matches!(text.as_str(), "1" | "true" | "on" | "yes"))
+        }
+        (_, Value::String(_)) => value.clone(),
+        (_, Value::Array(_) | Value::Object(_)) => Value::String("Array".into()),
+        (_, v) => Value::String(php_string(v)),
+    }
+}
+
 /// `SimpleDataObjectConverter::snakeCaseToUpperCamelCase`:
 /// `str_replace('_', '', ucwords($input, '_'))`; `ucwords` changes ASCII
 /// letters only (locale-insensitive since PHP 8.2).
@@ -337,6 +477,42 @@ mod tests {
         }
         for no in ["", " ", "test", "1.2.3", "e3", "1e", "0x1A", "."] {
             assert!(!is_numeric(no), "{no:?}");
+        }
+    }
+
+    #[test]
+    fn a_product_is_held_as_magento_converted_it() {
+        let given = json!({
+            "sku": "A", "price": "12.5", "status": "1", "visibility": 2.7, "weight": null,
+            "name": 12, "tier_prices": {"x": {"qty": "2", "value": "3.5"}}, "options": "x",
+            "extension_attributes": {"stock_item": {"is_in_stock": "yes", "manage_stock": "0"}, "website_ids": ["cheap", null, "2", [1]]},
+            "custom_attributes": {"c": "1"},
+        });
+        let got = Value::Object(converted_product(given.as_object().unwrap()));
+        for (path, want) in [
+            ("/price", json!(12.5)),
+            ("/status", json!(1)),
+            ("/visibility", json!(2)),
+            ("/name", json!("12")),
+            ("/tier_prices/0/qty", json!(2.0)),
+            ("/tier_prices/0/value", json!(3.5)),
+            // Required, not given: a read writes it as null.
+            ("/tier_prices/0/customer_group_id", Value::Null),
+            ("/extension_attributes/stock_item/is_in_stock", json!(true)),
+            (
+                "/extension_attributes/stock_item/manage_stock",
+                json!(false),
+            ),
+            ("/extension_attributes/website_ids", json!([0, 0, 2, 1])),
+            (
+                "/custom_attributes",
+                json!([{"attribute_code": "c", "value": "1"}]),
+            ),
+        ] {
+            assert_eq!(got.pointer(path), Some(&want), "{path}: {got}");
+        }
+        for absent in ["weight", "options"] {
+            assert!(got.get(absent).is_none(), "{absent}: {got}");
         }
     }
 
