@@ -65,7 +65,9 @@ pub const SYNC_CONCURRENCY: Number = Number {
 /// the products webhook's bulk path). ACCS refuses a request with more
 /// entities than its "Maximum Entities per Bulk Request" store setting
 /// (AdobeDocs/commerce-webapi `src/pages/rest/use-rest/bulk-endpoints.md`);
-/// a refused chunk is split, so a lower store limit costs calls, not products.
+/// a chunk refused with Magento's `Maximum items ... is %max` is re-sent in
+/// runs of `max`, learned for an hour (`accs/limits.rs`); any other refused
+/// chunk is split, so a lower store limit costs calls, not products.
 pub const BULK_CHUNK_SIZE: Number = Number {
     name: "bulk_chunk_size",
     default: 500,
