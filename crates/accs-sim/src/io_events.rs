@@ -29,18 +29,10 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 /// `time_ms` as RFC 3339 in UTC with milliseconds, as I/O Events writes
-/// `time` (H. Hinnant's `civil_from_days`).
+/// `time`.
 pub fn rfc3339(time_ms: u64) -> String {
     let (days, ms) = (time_ms / 86_400_000, time_ms % 86_400_000);
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
+    let (year, month, day) = crate::time::civil_from_days(days);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
         ms / 3_600_000,
