@@ -17,7 +17,9 @@ pub mod product_schema;
 pub mod retry;
 pub mod retry_after;
 
-pub use problems::{answered_from_memory, map_status};
+#[cfg(test)]
+pub use problems::answered_from_memory;
+pub use problems::map_status;
 
 use crate::config::Settings;
 use crate::denials::{self, Refusal};
@@ -154,7 +156,8 @@ impl<'a, P: Ports> Ctx<'a, P> {
             if d.is_empty() {
                 return None;
             }
-            // ACCS never sees this request: marked so (`answered_from_memory`).
+            // ACCS never sees this request: marked so in the detail, and
+            // counted for the I/O Events route.
             let p = d.active(scope(), now).map(|r| problems::remembered(&r));
             if p.is_some() {
                 self.denied_from_memory

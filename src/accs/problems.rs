@@ -42,7 +42,9 @@ pub fn remembered(resource: &str) -> Problem {
 
 /// Whether `p` is a denial answered from memory, which ACCS never saw (an
 /// I/O Events event refused so is not final), rather than a 403 ACCS itself
-/// just produced.
+/// just produced. The route counts such answers in `Ctx`; this reads the
+/// same fact off the problem, for tests.
+#[cfg(test)]
 pub fn answered_from_memory(p: &Problem) -> bool {
     p.code == Code::AccsForbidden && p.detail.ends_with(REMEMBERED)
 }

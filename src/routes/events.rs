@@ -305,14 +305,13 @@ async fn one<P: Ports>(ctx: &Ctx<'_, P>, ledger: &Ledger, event: &Event, action:
         }
         Verdict::Process { landed } => landed,
     };
-    let mut processing = Record::processing(
+    let processing = Record::processing(
         ctx.ports,
-        budget_ms(ctx.settings),
+        claim_ms(ctx.settings),
         digest.clone(),
         landed.clone(),
         prior.clone(),
     );
-    processing.claim_until_ms = ctx.ports.now_ms().saturating_add(claim_ms(ctx.settings));
     let claim = match ledger.claim(ctx.ports, &entry, processing).await {
         Ok(Ok(claim)) => claim,
         Ok(Err(retry_after_s)) => return Fate::pending(Some(409), Some(retry_after_s)),
@@ -344,12 +343,9 @@ async fn one<P: Ports>(ctx: &Ctx<'_, P>, ledger: &Ledger, event: &Event, action:
     if unseen {
         record.state = State::Partial;
         record.problem = false;
-        for i in &landed {
-            if !record.landed.contains(i) {
-                record.landed.push(*i);
-            }
-        }
+        record.landed.extend_from_slice(&landed);
         record.landed.sort_unstable();
+        record.landed.dedup();
     }
     // A 4xx from ACCS is final here: I/O Events would never retry it, and a
     // retry of this batch for another event must not send it again.

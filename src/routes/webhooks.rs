@@ -97,7 +97,7 @@ pub async fn post<P: Ports>(
     };
     let processing = Record::processing(
         ctx.ports,
-        ctx.settings.accs_timeout_ms,
+        ledger::claim_ms(ctx.settings.accs_timeout_ms),
         digest.clone(),
         landed.clone(),
         prior.clone(),

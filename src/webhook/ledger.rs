@@ -213,11 +213,12 @@ pub fn bulks_of(record: Option<&Record>, now_ms: u64, digest: &str) -> Vec<BulkR
 
 impl Record {
     /// The claim a delivery takes before it sends anything: a random owner,
-    /// held for the route's budget (`claim_ms`), remembered [`REMEMBER_MS`],
-    /// carrying what had landed before.
+    /// held `hold_ms` (a webhook's [`claim_ms`], an I/O Events event's
+    /// shorter one), remembered [`REMEMBER_MS`], carrying what had landed
+    /// before.
     pub fn processing<P: Ports>(
         ports: &P,
-        budget_ms: u64,
+        hold_ms: u64,
         body_sha256: String,
         landed: Vec<usize>,
         bulks: Vec<BulkRef>,
@@ -228,7 +229,7 @@ impl Record {
         Record {
             state: State::Processing,
             owner: crate::config::hex(&b),
-            claim_until_ms: now + claim_ms(budget_ms),
+            claim_until_ms: now + hold_ms,
             forget_ms: now + REMEMBER_MS,
             generation: 0,
             body_sha256,

@@ -923,7 +923,7 @@ fn bulks_past_the_pages_are_kept_final_and_nothing_passes_the_cap() {
     let l = ledger(&[]);
     let digest = body_digest(b"big");
     let entry = block_on(l.read(&p, "products", "many")).unwrap();
-    let record = Record::processing(&p, 30_000, digest.clone(), vec![], vec![]);
+    let record = Record::processing(&p, claim_ms(30_000), digest.clone(), vec![], vec![]);
     let claim = block_on(l.claim(&p, &entry, record)).unwrap().unwrap();
     let bulks: Vec<BulkRef> = (0..MAX_BULKS + 500)
         .map(|i| BulkRef {
@@ -959,7 +959,7 @@ fn bulks_past_the_pages_are_kept_final_and_nothing_passes_the_cap() {
     // A record over the cap however made (a summary far past the 1 KiB the
     // routes keep) is refused before the store sees it.
     let entry = block_on(l.read(&p, "inventory", "huge")).unwrap();
-    let record = Record::processing(&p, 30_000, digest.clone(), vec![], vec![]);
+    let record = Record::processing(&p, claim_ms(30_000), digest.clone(), vec![], vec![]);
     let claim = block_on(l.claim(&p, &entry, record)).unwrap().unwrap();
     let mut huge = rec(State::Done, NOW + REMEMBER_MS);
     huge.summary = Some(format!(r#"{{"items":"{}"}}"#, "9".repeat(MAX_RECORD)));
