@@ -31,6 +31,8 @@ pub(crate) const COMPLETE: u8 = 1;
 pub(crate) const RETRIABLY_FAILED: u8 = 2;
 pub(crate) const NOT_RETRIABLY_FAILED: u8 = 3;
 pub(crate) const OPEN: u8 = 4;
+/// `OperationInterface::STATUS_TYPE_REJECTED` (AdobeDocs `operation-status-endpoints.md`: 5 = Rejected).
+pub(crate) const REJECTED: u8 = 5;
 
 /// The topic WebapiAsync gives `POST /V1/products`
 /// (`WebapiAsync\Model\Config::getTopicName`: `async.` + the service
@@ -162,6 +164,8 @@ fn apply(catalog: &mut Catalog, faults: &Faults, op: &mut Operation) {
     };
     let outcome = if sku.is_empty() {
         Err((NOT_RETRIABLY_FAILED, SKU_EMPTY.to_owned()))
+    } else if let Some(r) = faults.rejected_operations.iter().find(|r| r.sku == sku) {
+        Err((REJECTED, r.message.clone()))
     } else {
         save(catalog, &faults.save_failures, &sku, &fields).map_err(|f| {
             let status = if f.retriable {
@@ -169,7 +173,7 @@ fn apply(catalog: &mut Catalog, faults: &Faults, op: &mut Operation) {
             } else {
                 NOT_RETRIABLY_FAILED
             };
-            (status, f.message)
+            (status, f.rendered())
         })
     };
     match outcome {

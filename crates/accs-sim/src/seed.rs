@@ -17,8 +17,8 @@ pub(crate) struct Catalog {
     /// In id order, which is also Magento's default listing order. Grown
     /// only through [`Catalog::insert_product`], which keeps the index.
     pub products: Vec<Value>,
-    /// SKU to position in `products`: a bulk of 10,000 saves would
-    /// otherwise scan the whole catalogue for each one.
+    /// SKU (its [`sku_key`]) to position in `products`: a bulk of 10,000
+    /// saves would otherwise scan the whole catalogue for each one.
     index: HashMap<String, usize>,
     /// The highest product id so far.
     max_id: u64,
@@ -57,11 +57,11 @@ impl Default for Catalog {
 
 impl Catalog {
     pub fn product(&self, sku: &str) -> Option<&Value> {
-        self.index.get(sku).map(|&i| &self.products[i])
+        self.index.get(&sku_key(sku)).map(|&i| &self.products[i])
     }
 
     pub fn product_mut(&mut self, sku: &str) -> Option<&mut Value> {
-        self.index.get(sku).map(|&i| &mut self.products[i])
+        self.index.get(&sku_key(sku)).map(|&i| &mut self.products[i])
     }
 
     pub fn next_product_id(&self) -> u64 {
@@ -71,7 +71,7 @@ impl Catalog {
     /// Appends a product (its `sku` and `id` set); a SKU already held is
     /// replaced in place, as a save would.
     pub fn insert_product(&mut self, product: Value) {
-        let sku = product["sku"].as_str().unwrap_or_default().to_owned();
+        let sku = sku_key(product["sku"].as_str().unwrap_or_default());
         self.max_id = self.max_id.max(product["id"].as_u64().unwrap_or(0));
         match self.index.get(&sku) {
             Some(&i) => self.products[i] = product,
@@ -81,6 +81,16 @@ impl Catalog {
             }
         }
     }
+}
+
+/// What Magento compares SKUs by. `catalog_product_entity.sku` is a MySQL
+/// `varchar(64)` under the table's `utf8_general_ci` collation (the
+/// `charset`/`collation` of Magento's `db_schema.xml` tables), and
+/// `ProductRepository::get` finds a product by `ResourceModel\Product::getIdBySku`,
+/// a `WHERE sku = ?`: `sku-0001` finds `SKU-0001`. The collation also folds
+/// accents (`café` = `cafe`); only case is modelled here.
+pub(crate) fn sku_key(sku: &str) -> String {
+    sku.to_lowercase()
 }
 
 fn price_cents(i: u32) -> u32 {

@@ -136,6 +136,18 @@ pub struct Faults {
     pub bulk_max_entities: Option<usize>,
     /// Saves of these SKUs fail, through `PUT` and through the bulk consumer alike.
     pub save_failures: Vec<SaveFailure>,
+    /// Bulk operations of these SKUs end status 5, rejected, with this
+    /// `result_message` (AdobeDocs commerce-webapi `operation-status-endpoints.md`
+    /// lists 5 = Rejected; which Magento path sets it on an operation is not
+    /// documented, so this is how a test makes one). `PUT` is unaffected.
+    pub rejected_operations: Vec<SaveFailure>,
+    /// `MassSchedule::publishMass` rejects the elements of these SKUs while it
+    /// queues the others (its `try` around `OperationRepository::createByTopic`;
+    /// the message is the element's `error_message`): the answer is still 202 with
+    /// the `bulk_uuid`, `errors: true` and the element `rejected` in
+    /// `request_items`, and no operation for it (`AsynchronousRequestProcessor`
+    /// catches the `BulkException` and answers its data).
+    pub publish_rejects: Vec<SaveFailure>,
     /// Magento's Web API input limits switched on (`accs/limits.rs`): `sourceItems` and
     /// the bulk route's entities over `complex_array_limit`, and a `pageSize` over
     /// `maximum_page_size` on the product and order searches, are refused with 400.

@@ -44,7 +44,7 @@ pub(super) fn put(shared: &Shared, sku: &str, call: &Call<'_>) -> magento::Resul
             } else {
                 StatusCode::BAD_REQUEST
             };
-            Err(magento::error(status, &failed.message, json!([])))
+            Err(magento::error(status, &failed.message, json!(failed.parameters)))
         }
     }
 }

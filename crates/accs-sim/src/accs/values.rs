@@ -46,7 +46,13 @@ fn numeric(s: &str) -> Option<f64> {
 pub(super) fn compare(a: &str, b: &str) -> Ordering {
     match (numeric(a), numeric(b)) {
         (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
-        _ => a.cmp(b),
+        // MySQL compares text under the column's collation, Magento's
+        // `utf8_general_ci`: without case (`WHERE sku = 'sku-0001'` finds
+        // `SKU-0001`), and sorts that way too.
+        _ => a
+            .chars()
+            .flat_map(char::to_lowercase)
+            .cmp(b.chars().flat_map(char::to_lowercase)),
     }
 }
 

@@ -82,7 +82,12 @@ fn cases() -> Vec<Case> {
         ),
         with_body(
             case("PUT /V1/products/{sku}", "/V1/products/NEW-1", 200),
-            json!({ "product": { "sku": "NEW-1", "name": "New", "attribute_set_id": 4 } }),
+            json!({ "product": { "sku": "NEW-1", "name": "New", "price": 5, "attribute_set_id": 4 } }),
+        ),
+        // A new product without a required attribute (`save.rs`).
+        with_body(
+            case("PUT /V1/products/{sku}", "/V1/products/NEW-2", 400),
+            json!({ "product": { "sku": "NEW-2", "name": "New" } }),
         ),
         with_body(
             case("PUT /V1/products/{sku}", "/V1/products/SKU-0002", 400),

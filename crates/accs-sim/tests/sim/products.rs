@@ -256,3 +256,71 @@ async fn orders_and_categories() {
     assert_eq!(cat["path"], "1/2/3/4");
     assert_eq!(get_json(&sim, "/V1/categories/99", &token).await.0, 404);
 }
+
+/// Magento compares SKUs without case (`catalog_product_entity.sku` under a
+/// `_ci` collation): a read, a search and an update in another case all
+/// reach the stored product, which keeps its SKU as first saved.
+#[tokio::test]
+async fn skus_are_compared_without_case() {
+    let sim = sim().await;
+    let token = token(&sim).await;
+    let (status, body) = get_json(&sim, "/V1/products/sku-0001", &token).await;
+    assert_eq!((status, body["sku"].as_str()), (200, Some("SKU-0001")));
+    let (status, body) = get_json(
+        &sim,
+        "/V1/products?searchCriteria[filterGroups][0][filters][0][field]=sku\
+         &searchCriteria[filterGroups][0][filters][0][value]=sku-0002",
+        &token,
+    )
+    .await;
+    assert_eq!((status, skus(&body)), (200, vec!["SKU-0002"]));
+    let resp = accs(&sim, Method::PUT, "/V1/products/Sku-0003", &token)
+        .json(&json!({ "product": { "name": "Cased" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let stored = sim.product("SKU-0003").unwrap();
+    assert_eq!(
+        (stored["sku"].as_str(), stored["name"].as_str()),
+        (Some("SKU-0003"), Some("Cased")),
+        "an update of the stored product, not a new one"
+    );
+}
+
+/// `ProductRepository::save` validates a new product before it saves it: a
+/// required attribute left out is refused with Magento's phrase and the
+/// attribute's label, nothing saved; an update needs neither.
+#[tokio::test]
+async fn a_new_product_without_a_required_attribute_is_refused() {
+    let sim = sim().await;
+    let token = token(&sim).await;
+    for (body, label) in [
+        (json!({ "product": { "price": 3 } }), "Product Name"),
+        (json!({ "product": { "name": "New", "price": null } }), "Price"),
+        (json!({ "product": { "name": "", "price": 3 } }), "Product Name"),
+    ] {
+        let resp = accs(&sim, Method::PUT, "/V1/products/NEW-9", &token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{body}");
+        let answer: Value = resp.json().await.unwrap();
+        assert_eq!(
+            answer,
+            json!({
+                "message": "The \"%1\" attribute value is empty. Set the attribute and try again.",
+                "parameters": [label],
+            }),
+            "{body}"
+        );
+        assert!(sim.product("NEW-9").is_none());
+    }
+    let resp = accs(&sim, Method::PUT, "/V1/products/SKU-0004", &token)
+        .json(&json!({ "product": { "price": 4 } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "an update names what it changes only");
+}
