@@ -30,6 +30,11 @@ async fn ims_faults(shared: &Shared) -> bool {
     outage
 }
 
+/// `Retry-After` seconds when IMS is rate-limiting token requests.
+fn rate_limited(shared: &Shared) -> Option<u64> {
+    shared.lock().faults.ims_rate_limited
+}
+
 pub(crate) async fn token(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -64,6 +69,7 @@ pub(crate) async fn token(
 
     let framing = Framing::of(&headers);
     let refuse_chunked = framing == Framing::Chunked && shared.lock().faults.require_content_length;
+    let limited = rate_limited(&shared);
     let (status, body) = if refuse_chunked {
         (
             StatusCode::LENGTH_REQUIRED,
@@ -73,6 +79,11 @@ pub(crate) async fn token(
         (
             StatusCode::SERVICE_UNAVAILABLE,
             json!({ "error": "server_error" }),
+        )
+    } else if limited.is_some() {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({ "error": "too_many_requests" }),
         )
     } else {
         answer(&shared, is_form, &form, &scopes)
@@ -90,7 +101,7 @@ pub(crate) async fn token(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     });
-    (
+    let mut response = (
         status,
         [(
             header::CONTENT_TYPE,
@@ -98,7 +109,13 @@ pub(crate) async fn token(
         )],
         body.to_string(),
     )
-        .into_response()
+        .into_response();
+    if let (StatusCode::TOO_MANY_REQUESTS, Some(secs)) = (status, limited) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
 }
 
 /// The checks in IMS's order: content type, grant type, client id, client

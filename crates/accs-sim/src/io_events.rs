@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -27,6 +28,11 @@ use rsa::signature::{SignatureEncoding, Signer};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::{Value, json};
 use sha2::Sha256;
+
+/// How long I/O Events waits for a webhook's answer before the attempt
+/// counts as failed and is retried: 10 s (AdobeDocs/adobe-io-events
+/// `src/pages/common/retry-doc.md`, as docs/IO-EVENTS.md cites it).
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `time_ms` as RFC 3339 in UTC with milliseconds, as I/O Events writes
 /// `time`.
@@ -228,7 +234,9 @@ impl IoEvents {
         self.headers_with(body, event_id, retry, [Some(0), Some(1)])
     }
 
-    /// Sends one attempt to `url` (a webhook URL), as I/O Events would.
+    /// Sends one attempt to `url` (a webhook URL), as I/O Events would: an
+    /// answer (its headers) not in within [`DELIVERY_TIMEOUT`] is a timeout
+    /// error, a failed attempt.
     pub async fn deliver(
         &self,
         client: &reqwest::Client,
@@ -237,7 +245,10 @@ impl IoEvents {
         event_id: Option<&str>,
         retry: u32,
     ) -> reqwest::Result<reqwest::Response> {
-        let mut req = client.post(url).body(body.to_vec());
+        let mut req = client
+            .post(url)
+            .timeout(DELIVERY_TIMEOUT)
+            .body(body.to_vec());
         for (k, v) in self.headers(body, event_id, retry) {
             req = req.header(k, v);
         }
@@ -257,10 +268,16 @@ impl IoEvents {
     ) -> reqwest::Result<(u16, Value, u32)> {
         let mut retry = 0;
         loop {
-            let r = self.deliver(client, url, body, event_id, retry).await?;
-            let status = r.status().as_u16();
-            let v = r.json::<Value>().await.unwrap_or(Value::Null);
-            let retried = status == 429 || (status >= 500 && status != 505);
+            let (status, v) = match self.deliver(client, url, body, event_id, retry).await {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    (status, r.json::<Value>().await.unwrap_or(Value::Null))
+                }
+                // No answer within the cut-off: status 0, retried.
+                Err(e) if e.is_timeout() => (0, Value::Null),
+                Err(e) => return Err(e),
+            };
+            let retried = status == 0 || status == 429 || (status >= 500 && status != 505);
             retry += 1;
             if !retried || retry >= attempts {
                 return Ok((status, v, retry));

@@ -61,7 +61,9 @@ impl Catalog {
     }
 
     pub fn product_mut(&mut self, sku: &str) -> Option<&mut Value> {
-        self.index.get(&sku_key(sku)).map(|&i| &mut self.products[i])
+        self.index
+            .get(&sku_key(sku))
+            .map(|&i| &mut self.products[i])
     }
 
     pub fn next_product_id(&self) -> u64 {

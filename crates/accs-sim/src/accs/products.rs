@@ -44,7 +44,11 @@ pub(super) fn put(shared: &Shared, sku: &str, call: &Call<'_>) -> magento::Resul
             } else {
                 StatusCode::BAD_REQUEST
             };
-            Err(magento::error(status, &failed.message, json!(failed.parameters)))
+            Err(magento::error(
+                status,
+                &failed.message,
+                json!(failed.parameters),
+            ))
         }
     }
 }

@@ -89,3 +89,21 @@ async fn ims_outage_and_latency() {
     );
     assert_eq!(sim.counters().token_failures, 1);
 }
+
+#[tokio::test]
+async fn ims_rate_limit_answers_429_with_retry_after() {
+    let sim = sim().await;
+    sim.set_faults(Faults {
+        ims_rate_limited: Some(42),
+        ..Faults::default()
+    });
+    let resp = token_response(&sim, SECRET, "commerce.accs").await;
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["retry-after"], "42");
+    assert_eq!(sim.counters().token_failures, 1);
+    sim.set_faults(Faults::default());
+    assert_eq!(
+        token_response(&sim, SECRET, "commerce.accs").await.status(),
+        200
+    );
+}

@@ -9,4 +9,5 @@ mod faults;
 mod ims;
 mod input;
 mod inventory;
+mod io_events;
 mod products;

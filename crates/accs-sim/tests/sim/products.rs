@@ -297,8 +297,14 @@ async fn a_new_product_without_a_required_attribute_is_refused() {
     let token = token(&sim).await;
     for (body, label) in [
         (json!({ "product": { "price": 3 } }), "Product Name"),
-        (json!({ "product": { "name": "New", "price": null } }), "Price"),
-        (json!({ "product": { "name": "", "price": 3 } }), "Product Name"),
+        (
+            json!({ "product": { "name": "New", "price": null } }),
+            "Price",
+        ),
+        (
+            json!({ "product": { "name": "", "price": 3 } }),
+            "Product Name",
+        ),
     ] {
         let resp = accs(&sim, Method::PUT, "/V1/products/NEW-9", &token)
             .json(&body)
