@@ -1,7 +1,18 @@
 //! Entries of one sync that set the same `(sku, source_code)`: the last one
-//! wins.
+//! wins. Keys are compared without case, as ACCS compares them: Magento's
+//! `inventory_source_item` holds `sku` and `source_code` as MySQL
+//! `varchar`s under a case-insensitive (`_ci`) collation, unique together, so
+//! `ab-1` and `AB-1` at one source are one row.
 
 use super::item::Item;
+use std::cmp::Ordering;
+
+/// Case-folded order of two keys' text.
+fn folded_cmp(a: &str, b: &str) -> Ordering {
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .cmp(b.chars().flat_map(char::to_lowercase))
+}
 
 /// Which entries of one sync are sent: for each `(sku, source_code)` the last
 /// entry wins and the earlier ones are superseded by it (never two writes of
@@ -10,21 +21,22 @@ use super::item::Item;
 pub fn last_wins(items: &[Item<'_>]) -> (Vec<usize>, Vec<(usize, usize)>) {
     // A list in key order, as exports usually are, cannot hold a key twice
     // when each key is greater than the one before: nothing to hash then.
-    if items
-        .windows(2)
-        .all(|w| (&*w[0].sku, &*w[0].source_code) < (&*w[1].sku, &*w[1].source_code))
-    {
+    if items.windows(2).all(|w| {
+        folded_cmp(&w[0].sku, &w[1].sku)
+            .then_with(|| folded_cmp(&w[0].source_code, &w[1].source_code))
+            .is_lt()
+    }) {
         return ((0..items.len()).collect(), Vec::new());
     }
     // Each key is hashed once: it gets a number in order of first sight,
     // and `last[number]` follows its latest entry.
-    let mut number: std::collections::HashMap<(&str, &str), usize> =
+    let mut number: std::collections::HashMap<(String, String), usize> =
         std::collections::HashMap::with_capacity(items.len());
     let mut last: Vec<usize> = Vec::with_capacity(items.len());
     let mut key_of: Vec<usize> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let k = *number
-            .entry((&*item.sku, &*item.source_code))
+            .entry((item.sku.to_lowercase(), item.source_code.to_lowercase()))
             .or_insert(last.len());
         if k == last.len() {
             last.push(i);
@@ -75,5 +87,18 @@ mod tests {
         // In key order but for one repeat.
         let sorted = [item("A", "a", 1), item("A", "b", 2), item("A", "b", 3)];
         assert_eq!(last_wins(&sorted), (vec![0, 2], vec![(1, 2)]));
+    }
+
+    #[test]
+    fn keys_that_differ_only_in_case_are_one_row() {
+        // Sorted by bytes ("AB-1" < "ab-1"), so the fast path must fold too.
+        let items = [item("AB-1", "default", 5), item("ab-1", "DEFAULT", 7)];
+        assert_eq!(last_wins(&items), (vec![1], vec![(0, 1)]));
+        let items = [
+            item("ab-1", "default", 7),
+            item("X", "default", 1),
+            item("AB-1", "default", 5),
+        ];
+        assert_eq!(last_wins(&items), (vec![1, 2], vec![(0, 2)]));
     }
 }
