@@ -9,7 +9,9 @@
 //!   "status": "accepted"}], "errors": false}`;
 //! - `src/pages/rest/use-rest/asynchronous-web-endpoints.md`: every item is
 //!   `accepted`; a refusal is a standard webapi exception (a 4xx with
-//!   Magento's `{"message", "parameters"}`);
+//!   Magento's `{"message", "parameters"}`); Magento's own code also answers
+//!   202 with some items `rejected` and `errors: true` when it could queue
+//!   only some (`MassSchedule::publishMass`, [`accepted`]);
 //! - `src/pages/rest/use-rest/operation-status-endpoints.md`: the operation
 //!   statuses (1 complete, 2 failed and retriable, 3 failed, change
 //!   something, 4 open, 5 rejected), `serialized_data` as a JSON string whose
@@ -70,14 +72,67 @@ pub fn request_body<'p>(products: impl Iterator<Item = &'p Map<String, Value>>) 
     body
 }
 
-/// The `bulk_uuid` of an accepted request, when it is a uuid.
-pub fn accepted_uuid(body: &[u8]) -> Option<String> {
+/// What ACCS made of a bulk request it answered with a `bulk_uuid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub uuid: String,
+    /// The elements `MassSchedule::publishMass` rejected (their position in
+    /// the request, ascending) and its `error_message` for each: they have no
+    /// operation in the bulk, the others are queued.
+    pub rejected: Vec<(usize, String)>,
+}
+
+/// The answer to a bulk request of `n` elements, when its `bulk_uuid` is a
+/// uuid. Magento queues the elements it can and marks the rest `rejected`
+/// in `request_items` with `errors: true`, still 202
+/// (`MassSchedule::publishMass` throws a `BulkException` holding the answer;
+/// `AsynchronousRequestProcessor::process` catches it and answers its data),
+/// so a 202 is not "every element queued" until `request_items` says so.
+pub fn accepted(body: &[u8], n: usize) -> Option<Accepted> {
     #[derive(Deserialize)]
-    struct Accepted {
+    struct Raw {
         bulk_uuid: String,
+        #[serde(default)]
+        request_items: Vec<Item>,
     }
-    let a: Accepted = serde_json::from_slice(body).ok()?;
-    is_uuid(&a.bulk_uuid).then_some(a.bulk_uuid)
+    #[derive(Deserialize)]
+    struct Item {
+        id: Option<Value>,
+        #[serde(default)]
+        status: Option<String>,
+        #[serde(default)]
+        error_message: Option<Value>,
+    }
+    let raw: Raw = serde_json::from_slice(body).ok()?;
+    if !is_uuid(&raw.bulk_uuid) {
+        return None;
+    }
+    let mut rejected: Vec<(usize, String)> = raw
+        .request_items
+        .iter()
+        .filter(|i| i.status.as_deref() == Some("rejected"))
+        .filter_map(|i| {
+            // An id is the element's key: a number, or a numeric string.
+            let id = match i.id.as_ref()? {
+                Value::Number(n) => usize::try_from(n.as_u64()?).ok()?,
+                Value::String(s) => s.parse().ok()?,
+                _ => return None,
+            };
+            let reason = match &i.error_message {
+                Some(Value::String(m)) if !m.is_empty() => {
+                    m.chars().take(MAX_REASON_CHARS).collect()
+                }
+                _ => "ACCS rejected this product when it scheduled the bulk".to_owned(),
+            };
+            (id < n).then_some((id, reason))
+        })
+        .collect();
+    rejected.sort_by_key(|(id, _)| *id);
+    rejected.dedup_by_key(|(id, _)| *id);
+    Some(Accepted {
+        uuid: raw.bulk_uuid,
+        rejected,
+    })
 }
 
 /// One operation of a bulk, as our results read it.
@@ -239,8 +294,11 @@ mod tests {
             "errors": false
         });
         assert_eq!(
-            accepted_uuid(body.to_string().as_bytes()).as_deref(),
-            Some("799a59c0-09ca-4d60-b432-2953986c1c38")
+            accepted(body.to_string().as_bytes(), 1),
+            Some(Accepted {
+                uuid: "799a59c0-09ca-4d60-b432-2953986c1c38".into(),
+                rejected: vec![]
+            })
         );
         for bad in [
             &b"{}"[..],
@@ -248,8 +306,36 @@ mod tests {
             br#"{"bulk_uuid":7}"#,
             b"[]",
         ] {
-            assert_eq!(accepted_uuid(bad), None);
+            assert_eq!(accepted(bad, 1), None);
         }
+    }
+
+    /// `MassSchedule::publishMass`'s answer when it rejected elements: 202,
+    /// `errors: true`, each rejected element with its message; ids outside
+    /// the request are not ours to fail.
+    #[test]
+    fn an_answer_with_rejected_elements_names_them() {
+        let body = json!({
+            "bulk_uuid": "799a59c0-09ca-4d60-b432-2953986c1c38",
+            "request_items": [
+                {"id": 0, "data_hash": "x", "status": "accepted"},
+                {"id": 1, "status": "rejected", "error_message": "Message is not valid", "error_code": 0},
+                {"id": "2", "status": "rejected"},
+                {"id": 9, "status": "rejected", "error_message": "not ours"},
+            ],
+            "errors": true
+        });
+        let a = accepted(body.to_string().as_bytes(), 3).unwrap();
+        assert_eq!(
+            a.rejected,
+            vec![
+                (1, "Message is not valid".to_owned()),
+                (
+                    2,
+                    "ACCS rejected this product when it scheduled the bulk".to_owned()
+                )
+            ]
+        );
     }
 
     /// The shape of operation-status-endpoints.md's detailed status, with

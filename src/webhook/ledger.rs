@@ -148,21 +148,28 @@ pub struct Record {
     pub bulks: Vec<BulkRef>,
 }
 
-/// One bulk ACCS accepted: its uuid, and the delivery's products
-/// `first..first + count` it holds.
+/// One bulk ACCS accepted: its uuid, the delivery's products
+/// `first..first + count` it holds, and `from`, the position of the first of
+/// them among the bulk's operations (0 unless ACCS rejected products of the
+/// same request before them: `routes/bulk/send.rs`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BulkRef {
     pub uuid: String,
     pub first: usize,
     pub count: usize,
+    pub from: usize,
 }
 
-/// `uuid:first:count` per bulk, comma-separated: about 45 bytes a bulk (a
-/// delivery of 1,000 products in chunks of 500 holds 2).
+/// `uuid:first:count` per bulk, and `:from` when it is not 0,
+/// comma-separated: about 45 bytes a bulk (a delivery of 1,000 products in
+/// chunks of 500 holds 2).
 pub fn encode_bulks(bulks: &[BulkRef]) -> String {
     let parts: Vec<String> = bulks
         .iter()
-        .map(|b| format!("{}:{}:{}", b.uuid, b.first, b.count))
+        .map(|b| match b.from {
+            0 => format!("{}:{}:{}", b.uuid, b.first, b.count),
+            from => format!("{}:{}:{}:{from}", b.uuid, b.first, b.count),
+        })
         .collect();
     parts.join(",")
 }
@@ -176,6 +183,10 @@ pub fn decode_bulks(text: &str) -> Option<Vec<BulkRef>> {
             let uuid = it.next()?;
             let first = it.next()?.parse().ok()?;
             let count = it.next()?.parse().ok()?;
+            let from = match it.next() {
+                None => 0,
+                Some(f) => f.parse().ok().filter(|&f| f > 0)?,
+            };
             let sane = !uuid.is_empty()
                 && uuid.len() <= 64
                 && uuid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
@@ -183,6 +194,7 @@ pub fn decode_bulks(text: &str) -> Option<Vec<BulkRef>> {
                 uuid: uuid.to_owned(),
                 first,
                 count,
+                from,
             })
         })
         .collect()

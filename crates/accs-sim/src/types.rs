@@ -111,6 +111,12 @@ pub struct Faults {
     pub ims_latency_ms: u64,
     /// IMS answers 503 `{"error":"server_error"}` to every token request.
     pub ims_outage: bool,
+    /// IMS answers 429 to every token request, with `Retry-After` of this many
+    /// seconds. Adobe's APIs answer a rate limit with 429 and `Retry-After`
+    /// (developer.adobe.com, e.g. the Admin APIs' "Rate limits": "This response
+    /// includes a Retry-After header"); IMS's own body for it is not published,
+    /// so the body here is OAuth's shape and nothing should read it.
+    pub ims_rate_limited: Option<u64>,
     /// Canned ACCS answers, checked in order before auth; the first matching entry wins.
     pub script: Vec<ScriptedResponse>,
     /// ACL resources the integration's role lacks (e.g. `Magento_Sales::actions_view`): a
@@ -142,11 +148,12 @@ pub struct Faults {
     /// documented, so this is how a test makes one). `PUT` is unaffected.
     pub rejected_operations: Vec<SaveFailure>,
     /// `MassSchedule::publishMass` rejects the elements of these SKUs while it
-    /// queues the others (its `try` around `OperationRepository::createByTopic`;
-    /// the message is the element's `error_message`): the answer is still 202 with
-    /// the `bulk_uuid`, `errors: true` and the element `rejected` in
-    /// `request_items`, and no operation for it (`AsynchronousRequestProcessor`
-    /// catches the `BulkException` and answers its data).
+    /// queues the others: its `try` around `OperationRepository::createByTopic`
+    /// marks an element that throws `rejected` in `request_items` (its
+    /// `error_message` the exception's message), schedules the rest, and throws a
+    /// `BulkException` carrying the answer with `errors: true`, which
+    /// `AsynchronousRequestProcessor` catches and answers 202 with: the
+    /// `bulk_uuid`, and no operation for a rejected element.
     pub publish_rejects: Vec<SaveFailure>,
     /// Magento's Web API input limits switched on (`accs/limits.rs`): `sourceItems` and
     /// the bulk route's entities over `complex_array_limit`, and a `pageSize` over

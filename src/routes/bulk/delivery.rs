@@ -47,6 +47,7 @@ pub async fn sync<P: Ports>(ctx: &Ctx<'_, P>, list: Vec<Upsert>, prior: &[BulkRe
             uuid: b.uuid.clone(),
             first: b.first,
             count: b.count,
+            from: b.from,
         })
         .collect();
     let runs = gaps(&prior, list.len());
@@ -97,6 +98,7 @@ pub fn finish(
             uuid: b.uuid.clone(),
             first: b.first,
             count: b.count,
+            from: b.from,
         })
         .collect();
     let resp = report(sent, &list, true);
@@ -125,6 +127,7 @@ pub fn replay(list: &[Upsert], status: u16, bulks: &[BulkRef]) -> InResponse {
                 uuid: b.uuid.clone(),
                 first: b.first,
                 count: b.count,
+                from: b.from,
             })
             .collect(),
         ..Sent::default()
@@ -143,6 +146,7 @@ mod tests {
             uuid: "u".into(),
             first,
             count,
+            from: 0,
         }
     }
 

@@ -76,8 +76,16 @@ enum Entry<'a> {
 
 /// `{"bulk_uuid","status_url","items":{"first","count"}}` for each bulk, the
 /// status URL's `first` the index of its first product, so the status read
-/// numbers results as this request did.
+/// numbers results as this request did. A bulk ACCS holds in several runs
+/// (it rejected products between them) has a status URL per run, whose
+/// `from` and `count` pick the run's operations.
 pub fn put_bulks(buf: &mut Vec<u8>, bulks: &[Bulk]) {
+    let mut uuids: Vec<&str> = bulks.iter().map(|b| b.uuid.as_str()).collect();
+    uuids.sort_unstable();
+    let shared = |uuid: &str| {
+        let at = uuids.partition_point(|u| *u < uuid);
+        uuids.get(at + 1) == Some(&uuid)
+    };
     buf.push(b'[');
     for (n, b) in bulks.iter().enumerate() {
         if n > 0 {
@@ -86,7 +94,15 @@ pub fn put_bulks(buf: &mut Vec<u8>, bulks: &[Bulk]) {
         buf.extend_from_slice(br#"{"bulk_uuid":"#);
         put_str(buf, &b.uuid);
         buf.extend_from_slice(br#","status_url":"#);
-        put_str(buf, &format!("/v1/bulk/{}?first={}", b.uuid, b.first));
+        let url = if shared(&b.uuid) {
+            format!(
+                "/v1/bulk/{}?first={}&from={}&count={}",
+                b.uuid, b.first, b.from, b.count
+            )
+        } else {
+            format!("/v1/bulk/{}?first={}", b.uuid, b.first)
+        };
+        put_str(buf, &url);
         buf.extend_from_slice(br#","items":{"first":"#);
         put_uint(buf, b.first);
         buf.extend_from_slice(br#","count":"#);

@@ -27,12 +27,16 @@ use std::cell::Cell;
 use std::ops::Range;
 
 /// One bulk ACCS accepted: its uuid and the products it holds, the request's
-/// `first..first + count` (a chunk is always a run of consecutive products).
+/// `first..first + count` (a chunk is always a run of consecutive products),
+/// and `from`, the position of `first`'s operation in the bulk. A chunk
+/// whose products ACCS partly rejected (`accs::bulk::accepted`) is one bulk
+/// holding several runs, one `Bulk` each: the later ones start past 0.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bulk {
     pub uuid: String,
     pub first: usize,
     pub count: usize,
+    pub from: usize,
 }
 
 /// Products ACCS did not accept: the run, the chunk it was part of, and why.
@@ -101,10 +105,11 @@ pub async fn send<P: Ports>(ctx: &Ctx<'_, P>, list: &[Upsert], runs: &[Range<usi
     for parts in bounded(ctx, calls).await {
         for (items, chunk, result) in parts {
             match result {
-                Ok(uuid) => sent.bulks.push(Bulk {
+                Ok((uuid, from)) => sent.bulks.push(Bulk {
                     uuid,
                     first: items.start,
                     count: items.len(),
+                    from,
                 }),
                 Err(problem) => sent.refused.push(Refused {
                     items,
@@ -123,7 +128,9 @@ pub async fn send<P: Ports>(ctx: &Ctx<'_, P>, list: &[Upsert], runs: &[Range<usi
     sent
 }
 
-type Part = (Range<usize>, usize, Result<String, Problem>);
+/// A run of products, its chunk, and the bulk (uuid, `from`) ACCS put it in
+/// or why it did not.
+type Part = (Range<usize>, usize, Result<(String, usize), Problem>);
 
 /// One chunk: sent whole, and on a 400/413 split in halves, depth first
 /// (the good half is accepted before the bad one is split further). Runs
@@ -148,8 +155,8 @@ async fn send_chunk<P: Ports>(
         let body = bulk::request_body(list[items.clone()].iter().map(|(_, p)| p));
         let call = Call::post(bulk::PRODUCTS.to_owned(), body);
         match ctx.call(&call).await {
-            Ok(r) => match bulk::accepted_uuid(&r.body) {
-                Some(uuid) => out.push((items, chunk, Ok(uuid))),
+            Ok(r) => match bulk::accepted(&r.body, items.len()) {
+                Some(accepted) => out.extend(runs_of(items, chunk, accepted)),
                 // ACCS may have scheduled it: never sent again, never
                 // reported accepted without an id to look it up by.
                 None => out.push((items, chunk, Err(no_uuid(r.status)))),
@@ -175,6 +182,29 @@ async fn send_chunk<P: Ports>(
             }
             Err(p) => out.push((items, chunk, Err(p))),
         }
+    }
+    out
+}
+
+/// The parts of a chunk ACCS answered with a bulk: the runs it queued, each
+/// with the position of its first operation, and each product it rejected,
+/// failed with ACCS's message and never sent again (the others are queued:
+/// a resend would queue them twice).
+fn runs_of(items: Range<usize>, chunk: usize, accepted: bulk::Accepted) -> Vec<Part> {
+    let mut out = Vec::with_capacity(1 + 2 * accepted.rejected.len());
+    let (mut at, mut from) = (items.start, 0);
+    for (offset, reason) in accepted.rejected {
+        let index = items.start + offset;
+        if index > at {
+            out.push((at..index, chunk, Ok((accepted.uuid.clone(), from))));
+            from += index - at;
+        }
+        let problem = Problem::new(Code::AccsError, reason).with_status(422);
+        out.push((index..index + 1, chunk, Err(problem)));
+        at = index + 1;
+    }
+    if at < items.end {
+        out.push((at..items.end, chunk, Ok((accepted.uuid, from))));
     }
     out
 }

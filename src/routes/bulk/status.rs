@@ -23,7 +23,7 @@ pub async fn get<P: Ports>(
             "the bulk uuid must be 8-4-4-4-12 hexadecimal digits, as `bulks[].bulk_uuid` of the upsert's answer",
         ));
     }
-    let first = first(query)?;
+    let Window { first, from, count } = window(query)?;
     let r = ctx
         .call(&Call::get(bulk::detailed_status_path(raw_uuid)))
         .await
@@ -41,34 +41,57 @@ pub async fn get<P: Ports>(
             "ACCS's detailed bulk status is not the documented shape (`operations_list` with `id` and `status`)",
         )
     })?;
-    Ok(body(raw_uuid, first, &ops))
+    let end = count.map_or(ops.len(), |c| from.saturating_add(c).min(ops.len()));
+    let ops = ops.get(from..end).unwrap_or(&[]);
+    Ok(body(raw_uuid, first, ops))
 }
 
-/// `first`, the request index of the bulk's first product (its status URL
-/// carries it): 0 when absent, at most 10,000. Nothing else is taken.
-fn first(query: Option<&str>) -> Result<usize, Problem> {
-    let mut first = None;
+/// Which operations a status URL reads and how it numbers them.
+#[derive(Debug, PartialEq, Eq)]
+struct Window {
+    /// The request index of the first product read (0 when absent).
+    first: usize,
+    /// The position of its operation in the bulk (0 when absent).
+    from: usize,
+    /// How many operations, when the bulk holds other runs after this one.
+    count: Option<usize>,
+}
+
+/// `first`, `from` and `count` as the upsert's status URL carries them, each
+/// a whole number up to 10,000 (`count` from 1), each at most once; nothing
+/// else is taken.
+fn window(query: Option<&str>) -> Result<Window, Problem> {
+    let mut seen: [Option<usize>; 3] = [None; 3];
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match key {
-            "first" if first.is_none() => match value.parse::<usize>() {
-                Ok(n) if n <= MAX_ITEMS => first = Some(n),
-                _ => {
-                    return Err(Problem::bad_request(format!(
-                        "`first` must be a whole number from 0 to {MAX_ITEMS}"
-                    )));
-                }
-            },
-            "first" => return Err(Problem::bad_request("`first` is given twice")),
+        let (slot, least) = match key {
+            "first" => (0, 0),
+            "from" => (1, 0),
+            "count" => (2, 1),
             other => {
                 return Err(Problem::bad_request(format!(
-                    "unknown query parameter `{}`; this route takes only `first`",
+                    "unknown query parameter `{}`; this route takes `first`, `from` and `count`",
                     printable(other)
+                )));
+            }
+        };
+        if seen[slot].is_some() {
+            return Err(Problem::bad_request(format!("`{key}` is given twice")));
+        }
+        match value.parse::<usize>() {
+            Ok(n) if (least..=MAX_ITEMS).contains(&n) => seen[slot] = Some(n),
+            _ => {
+                return Err(Problem::bad_request(format!(
+                    "`{key}` must be a whole number from {least} to {MAX_ITEMS}"
                 )));
             }
         }
     }
-    Ok(first.unwrap_or(0))
+    Ok(Window {
+        first: seen[0].unwrap_or(0),
+        from: seen[1].unwrap_or(0),
+        count: seen[2],
+    })
 }
 
 /// The summary and one result per operation, in `id` order: `index` is
@@ -123,11 +146,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn first_is_the_only_parameter() {
-        assert_eq!(first(None).unwrap(), 0);
-        assert_eq!(first(Some("")).unwrap(), 0);
-        assert_eq!(first(Some("first=500")).unwrap(), 500);
-        assert_eq!(first(Some("first=10000")).unwrap(), 10_000);
+    fn first_from_and_count_are_the_only_parameters() {
+        let w = |first, from, count| Window { first, from, count };
+        assert_eq!(window(None).unwrap(), w(0, 0, None));
+        assert_eq!(window(Some("")).unwrap(), w(0, 0, None));
+        assert_eq!(window(Some("first=500")).unwrap(), w(500, 0, None));
+        assert_eq!(window(Some("first=10000")).unwrap(), w(10_000, 0, None));
+        assert_eq!(
+            window(Some("first=7&from=2&count=3")).unwrap(),
+            w(7, 2, Some(3))
+        );
         for bad in [
             "first=10001",
             "first=-1",
@@ -136,8 +164,11 @@ mod tests {
             "first=1&first=2",
             "page=2",
             "first=1&x=1",
+            "count=0",
+            "from=10001",
+            "from=1&from=1",
         ] {
-            assert_eq!(first(Some(bad)).unwrap_err().status, 400, "{bad}");
+            assert_eq!(window(Some(bad)).unwrap_err().status, 400, "{bad}");
         }
     }
 

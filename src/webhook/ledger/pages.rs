@@ -19,8 +19,8 @@ pub const MAX_BULK_PAGES: usize = 32;
 /// [`MAX_RECORD`].
 const PAGE_TEXT: usize = MAX_RECORD - 128;
 /// The longest bulk as text ([`decode_bulks`] takes uuids up to 64
-/// characters, indexes below [`MAX_INDEXES`]) and its comma.
-const LONGEST_BULK: usize = 64 + 1 + 5 + 1 + 5 + 1;
+/// characters, indexes and `from` below [`MAX_INDEXES`]) and its comma.
+const LONGEST_BULK: usize = 64 + 1 + 5 + 1 + 5 + 1 + 5 + 1;
 /// Bulks a page holds however long their uuids (ACCS's take 36 characters:
 /// about 88 a page).
 pub const MIN_BULKS_PER_PAGE: usize = PAGE_TEXT / LONGEST_BULK;

@@ -710,17 +710,35 @@ fn bulks_round_trip_and_a_record_with_them_stays_sealed() {
             uuid: "799a59c0-09ca-4d60-b432-2953986c1c38".into(),
             first: 0,
             count: 500,
+            from: 0,
         },
         BulkRef {
             uuid: "899a59c0-09ca-4d60-b432-2953986c1c38".into(),
             first: 500,
-            count: 500,
+            count: 250,
+            from: 0,
+        },
+        // The same bulk again after a product ACCS rejected.
+        BulkRef {
+            uuid: "899a59c0-09ca-4d60-b432-2953986c1c38".into(),
+            first: 751,
+            count: 249,
+            from: 250,
         },
     ];
     let text = encode_bulks(&bulks);
     assert_eq!(decode_bulks(&text), Some(bulks.clone()));
     assert_eq!(decode_bulks(""), Some(vec![]));
-    for bad in ["u:1", "u:1:0", "u:x:1", "u:1:1:1", ":1:1", "u/..:1:1"] {
+    assert!(text.ends_with(":751:249:250"), "{text}");
+    for bad in [
+        "u:1",
+        "u:1:0",
+        "u:x:1",
+        "u:1:1:0",
+        "u:1:1:1:1",
+        ":1:1",
+        "u/..:1:1",
+    ] {
         assert_eq!(decode_bulks(bad), None, "{bad}");
     }
     let l = ledger(&[]);
@@ -930,6 +948,7 @@ fn bulks_past_the_pages_are_kept_final_and_nothing_passes_the_cap() {
             uuid: format!("{i:064}"),
             first: i,
             count: 1,
+            from: 0,
         })
         .collect();
     let mut partial = rec(State::Partial, NOW + REMEMBER_MS);

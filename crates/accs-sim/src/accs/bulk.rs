@@ -11,6 +11,10 @@
 //! out of the loop, so the request is answered with that error and nothing is
 //! published. A success is `RestResponse::STATUS_CODE_202` with the
 //! `AsyncResponseInterface` (`bulk_uuid`, `request_items`, `errors`).
+//! `publishMass` itself queues element by element: one whose operation it
+//! cannot create is `rejected` in `request_items` while the others are
+//! queued, and the answer is still 202, `errors: true` (the `publish_rejects`
+//! fault; `AsynchronousRequestProcessor` catches the `BulkException`).
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -59,24 +63,38 @@ pub(super) fn accept(shared: &Shared, call: &Call<'_>) -> magento::Result {
         crate::contract::input::check(method, path, path, None, bytes.as_bytes())?;
     }
     let uuid = uuid_v4();
-    let request_items: Vec<Value> = items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            json!({
+    let rejects = shared.lock().faults.publish_rejects.clone();
+    let mut request_items = Vec::with_capacity(items.len());
+    let mut queued = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let sku = item["product"]["sku"].as_str().unwrap_or_default();
+        match rejects.iter().find(|r| r.sku == sku) {
+            // `ItemStatus::setErrorMessage`/`setErrorCode` of the exception:
+            // its message and code (0 for a `LocalizedException`).
+            Some(r) => request_items.push(json!({
                 "id": i,
-                "data_hash": hex_sha256(&bulk::message(item)),
-                "status": "accepted",
-            })
-        })
-        .collect();
+                "status": "rejected",
+                "error_message": r.message,
+                "error_code": 0,
+            })),
+            None => {
+                request_items.push(json!({
+                    "id": i,
+                    "data_hash": hex_sha256(&bulk::message(&item)),
+                    "status": "accepted",
+                }));
+                queued.push(item);
+            }
+        }
+    }
+    let errors = queued.len() < request_items.len();
     shared
         .lock()
         .bulks
-        .accept(uuid.clone(), items, std::time::Instant::now());
+        .accept(uuid.clone(), queued, std::time::Instant::now());
     Ok(magento::json(
         StatusCode::ACCEPTED,
-        &json!({ "bulk_uuid": uuid, "request_items": request_items, "errors": false }),
+        &json!({ "bulk_uuid": uuid, "request_items": request_items, "errors": errors }),
     ))
 }
 
