@@ -300,7 +300,7 @@ async fn webhook_limits_hold_end_to_end() {
     assert_eq!(sim.counters().accs_requests, 0, "nothing sent");
 
     // 4 MiB and one byte: refused before the signature is even looked at.
-    let mut big = br#"{"products":[{"sku":"BIG","name":""#.to_vec();
+    let mut big = br#"{"products":[{"sku":"BIG","price":1,"name":""#.to_vec();
     big.resize((4 << 20) - 4, b'x');
     big.extend_from_slice(br#""}]}"#);
     big.push(b' ');
