@@ -476,7 +476,7 @@ async fn product_skus_in_json_are_taken_as_written() {
     for flavour in FLAVOURS {
         let rig = webhook_rig(flavour).await;
         let body = serde_json::to_vec(&json!({"products": [
-            {"sku": "BOX%2012", "name": "Box of twelve"},
+            {"sku": "BOX%2012", "name": "Box of twelve", "price": 12},
             {"sku": "a/b c", "name": "Odd"},
         ]}))
         .unwrap();
@@ -571,7 +571,7 @@ async fn a_refused_product_fails_alone_with_accss_message() {
             ..Default::default()
         });
         let body = serde_json::to_vec(&json!({"products": [
-            {"sku": "GOOD-1", "name": "a"}, {"sku": "BAD", "price": -1}, {"sku": "GOOD-2", "name": "b"},
+            {"sku": "GOOD-1", "name": "a", "price": 1}, {"sku": "BAD", "price": -1}, {"sku": "GOOD-2", "name": "b", "price": 2},
         ]}))
         .unwrap();
         let a = rig.send(signed("products", "msg_one_bad", &body)).await;

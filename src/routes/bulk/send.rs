@@ -231,4 +231,38 @@ mod tests {
         assert_eq!(chunks(&[], 5), Vec::<Range<usize>>::new());
         assert_eq!(chunks(&[0..2], 0), [0..1, 1..2]);
     }
+
+    /// A chunk of products 10..16 whose 2nd and 3rd (12, 13) and last (15)
+    /// ACCS rejected: queued runs 10..12 (operations from 0) and 14..15
+    /// (from 2), each rejected product failed alone.
+    #[test]
+    fn a_partly_rejected_chunk_is_runs_and_single_failures() {
+        let accepted = bulk::Accepted {
+            uuid: "u".into(),
+            rejected: vec![(2, "a".into()), (3, "b".into()), (5, "c".into())],
+        };
+        let parts = runs_of(10..16, 4, accepted);
+        let shape: Vec<(Range<usize>, Result<usize, String>)> = parts
+            .into_iter()
+            .map(|(r, chunk, res)| {
+                assert_eq!(chunk, 4);
+                (r, res.map(|(_, from)| from).map_err(|p| p.detail))
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (10..12, Ok(0)),
+                (12..13, Err("a".into())),
+                (13..14, Err("b".into())),
+                (14..15, Ok(2)),
+                (15..16, Err("c".into())),
+            ]
+        );
+        let none = bulk::Accepted {
+            uuid: "u".into(),
+            rejected: vec![],
+        };
+        assert_eq!(runs_of(0..3, 0, none).len(), 1);
+    }
 }
