@@ -304,7 +304,8 @@ fn ims_rejection_and_outage_map_to_their_codes() {
         (r.status, body(&r)["code"].as_str()),
         (503, Some("ims_unavailable"))
     );
-    assert!(header(&r, "retry-after").is_some());
+    // docs/RETRIES.md: IMS down is not asked again for 10 s.
+    assert_eq!(header(&r, "retry-after"), Some("10"));
 }
 
 #[test]
