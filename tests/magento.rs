@@ -187,6 +187,29 @@ async fn one_bad_item_among_1200_fails_alone_and_the_rest_land_once() {
             .await;
         assert_eq!(a.status, 422, "{flavour:?}: {}", a.body);
         assert_eq!(a.body["summary"]["failed"], 3);
+
+        // docs/ROUTES.md: a 10,000-item sync naming only unknown sources
+        // costs at most 9 calls (20 batches of 500, 4 at once), not about
+        // 1,000; how many under 9 depends on which answers come first.
+        let before = calls_to(&rig, "POST /V1/inventory/source-items");
+        let unknown: Vec<Value> = items(10_000)
+            .into_iter()
+            .map(|mut i| {
+                i["source_code"] = json!("nowhere");
+                i
+            })
+            .collect();
+        let a = rig
+            .send(with_body(
+                "POST",
+                "/v1/inventory/source-items",
+                &json!({"sourceItems": unknown}),
+            ))
+            .await;
+        assert_eq!(a.status, 422, "{flavour:?}: {}", a.body["summary"]);
+        assert_eq!(a.body["summary"]["failed"], 10_000);
+        let calls = calls_to(&rig, "POST /V1/inventory/source-items") - before;
+        assert!((2..=9).contains(&calls), "{flavour:?}: {calls} calls");
         // Every body sent to ACCS is one Adobe's schema takes.
         assert!(common::accs_contract::assert_outbound_bodies_match(&rig.sim) > 0);
         rig.finish();
