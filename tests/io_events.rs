@@ -370,8 +370,10 @@ async fn foreign_key_paths_failing_key_origins_and_foreign_recipients() {
         let a = rig.send(rig.signed(&body, Some("k-1"), 0)).await;
         assert_eq!(a.status, 503, "{flavour:?}: {}", a.body);
         assert_eq!(a.body["code"], "io_events_key_unavailable");
-        assert!(a.headers.contains_key("retry-after"));
-        assert!(io.key_fetches() >= 1);
+        // docs/RETRIES.md: 60 s on the events route.
+        assert_eq!(a.headers["retry-after"], "60", "{flavour:?}");
+        // docs/IO-EVENTS.md: a request "stops at the first fetch that fails".
+        assert_eq!(io.key_fetches(), 1, "{flavour:?}: one fetch");
         io.fail_keys(0);
 
         // A recipient other than our client id: 403, nothing sent.
@@ -423,7 +425,10 @@ async fn made_up_key_paths_cost_one_fetch_per_request_and_are_remembered() {
         );
         let a = rig.send(post(h.clone(), &body)).await;
         assert!(matches!(a.status, 401 | 503), "{flavour:?}: {}", a.body);
-        assert!(io.key_fetches() <= 2);
+        // docs/IO-EVENTS.md: at most one key the origin does not publish
+        // per request, and this request has one to fetch (Spin: the second
+        // path, the first remembered; wasmtime: the first again).
+        assert_eq!(io.key_fetches(), 2, "{flavour:?}: one more fetch");
         if flavour == Flavour::Spin {
             // The store is shared: both refusals are remembered there.
             assert_eq!(a.status, 401);
@@ -457,7 +462,8 @@ async fn a_slow_accs_answers_503_within_the_budget_and_the_retry_completes() {
         let a = rig.send(req).await;
         let took = started.elapsed();
         assert_eq!(a.status, 503, "{flavour:?}: {}", a.body);
-        assert!(a.headers.contains_key("retry-after"));
+        // docs/RETRIES.md: a pending event asks what its sync asked, 5 s.
+        assert_eq!(a.headers["retry-after"], "5", "{flavour:?}");
         assert_eq!(a.body["events"][0]["result"], "pending");
         assert!(
             took < std::time::Duration::from_millis(3_000),
@@ -473,12 +479,15 @@ async fn a_slow_accs_answers_503_within_the_budget_and_the_retry_completes() {
         let a = rig.send(rig.signed(&body, Some("slow-1"), 1)).await;
         assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
         assert_eq!(a.body["events"][0]["result"], "landed");
+        // What ACCS holds after the resumed delivery: every item of the
+        // event, at its source, saved exactly once (the ones that landed in
+        // the first attempt not sent again), and nothing else.
         let receipts = rig.sim.inventory_receipts();
-        assert_eq!(receipts.len(), skus.len());
-        assert!(
-            receipts.values().all(|&n| n == 1),
-            "{flavour:?}: each item once: {receipts:?}"
-        );
+        let expected: std::collections::BTreeMap<(String, String), u32> = skus
+            .iter()
+            .map(|s| ((s.to_string(), "default".to_string()), 1))
+            .collect();
+        assert_eq!(receipts, expected, "{flavour:?}: each item in ACCS once");
         rig.finish();
     }
 }

@@ -189,8 +189,9 @@ mod tests {
             "com.acme.stock.updated=inventory; com.acme.product.updated=products,",
         )])
         .unwrap();
-        assert_eq!(c.origin(), DEFAULT_KEY_ORIGIN);
-        assert_eq!(c.timeout_ms, DEFAULT_TIMEOUT_MS);
+        // docs/CONFIGURATION.md's defaults, written out.
+        assert_eq!(c.origin(), "https://static.adobeioevents.com");
+        assert_eq!(c.timeout_ms, 8_000);
         assert_eq!(c.action("com.acme.stock.updated"), Some(Action::Inventory));
         assert_eq!(c.action("com.acme.product.updated"), Some(Action::Products));
         assert_eq!(c.action("com.acme.other"), None);

@@ -198,7 +198,8 @@ fn a_cached_key_is_trusted_only_authentic_and_under_a_day() {
     }];
     assert_eq!(run(&ports, &one, body), Ok(()));
     assert_eq!(ports.sent_to(P1), 1);
-    ports.advance(keys::MAX_AGE_MS - 1_000);
+    // docs/IO-EVENTS.md: a key is cached "for at most 24 h".
+    ports.advance(24 * 3600 * 1000 - 1_000);
     assert_eq!(run(&ports, &one, body), Ok(()));
     assert_eq!(ports.sent_to(P1), 1, "still fresh");
     ports.advance(2_000);
@@ -302,8 +303,8 @@ fn forged_deliveries_fetch_at_most_one_missing_key_and_it_is_remembered() {
         assert_eq!(ports.sent.borrow().len(), 2, "memory {memory}");
         assert_eq!(ports.kv_sets.get(), 2);
         assert!(holds_no_key(&ports));
-        // Remembered 5 minutes only.
-        ports.advance(keys::REFUSED_MS + 1);
+        // Remembered 5 minutes only (docs/IO-EVENTS.md).
+        ports.advance(5 * 60 * 1000 + 1);
         let _ = run_in(&ports, refusals(), &forged, body);
         assert_eq!(ports.sent_to(U1), 2, "memory {memory}");
     }
@@ -380,9 +381,12 @@ mod route {
     use super::{P1, P2, pair, sign};
     use crate::events::delivery::rfc3339_ms;
     use crate::routes::App;
-    use crate::routes::events::{AHEAD_MS, MAX_AGE_MS};
+    /// docs/IO-EVENTS.md: an event applies when "at most 23 h 55 min old and
+    /// at most 5 minutes ahead"; the ledger forgets it after 24 h.
+    const MAX_AGE_MS: u64 = (23 * 3600 + 55 * 60) * 1000;
+    const AHEAD_MS: u64 = 5 * 60 * 1000;
+    const LEDGER_MS: u64 = 24 * 3600 * 1000;
     use crate::testing::{FakePorts, KvOp, respond, settings};
-    use crate::webhook::ledger;
     use crate::wire::{InRequest, InResponse};
     use base64::Engine;
     use futures::executor::block_on;
@@ -542,7 +546,7 @@ mod route {
             send(&app, post(&body, None)).1["events"][0]["result"],
             "landed"
         );
-        app.ports.advance(ledger::REMEMBER_MS + 1);
+        app.ports.advance(LEDGER_MS + 1);
         let (status, v) = send(&app, post(&body, None));
         assert_eq!(status, 200);
         assert_eq!(v["events"][0]["result"], "expired", "{v}");
@@ -655,7 +659,7 @@ mod route {
 
         // The role is mended; the denial is forgotten after 30 s.
         allowed.set(true);
-        app.ports.advance(crate::denials::REMEMBER_MS);
+        app.ports.advance(30_000); // docs/RETRIES.md: "remembered for 30 s"
         let (status, v) = send(&app, post(&second, None));
         assert_eq!(status, 200, "{v}");
         assert_eq!(v["events"][0]["result"], "landed", "{v}");

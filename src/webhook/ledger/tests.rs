@@ -10,6 +10,10 @@ use base64::engine::general_purpose::STANDARD;
 use futures::executor::block_on;
 use serde_json::{Value, json};
 
+/// docs/WEBHOOKS.md: a delivery is remembered 24 h; written here as the
+/// documented number, shadowing ledger.rs's constant.
+const REMEMBER_MS: u64 = 24 * 3600 * 1000;
+const HOUR_MS: u64 = 3600 * 1000;
 const KEY_A: &[u8] = b"ledger-key-A-0123456789abcdef!!!";
 const KEY_B: &[u8] = b"ledger-key-B-0123456789abcdef!!!";
 
