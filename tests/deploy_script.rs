@@ -25,7 +25,9 @@ fn script() -> String {
 /// The settings file DEPLOY.md shows (the ```ini block after "The settings file").
 fn settings_file() -> String {
     let doc = deploy_md();
-    let from = doc.find("The settings file, `/etc/accs-edge/accs-edge.conf`").unwrap();
+    let from = doc
+        .find("The settings file, `/etc/accs-edge/accs-edge.conf`")
+        .unwrap();
     let block = &doc[from..];
     let open = block.find("```ini\n").unwrap() + "```ini\n".len();
     let len = block[open..].find("```").unwrap();

@@ -39,7 +39,13 @@ fn source_items(prefix: &str, n: usize) -> Value {
     json!({ "sourceItems": list })
 }
 
-fn scripted(method: &str, prefix: &str, status: u16, headers: &[(&str, &str)], times: u32) -> ScriptedResponse {
+fn scripted(
+    method: &str,
+    prefix: &str,
+    status: u16,
+    headers: &[(&str, &str)],
+    times: u32,
+) -> ScriptedResponse {
     ScriptedResponse {
         method: Some(method.into()),
         path_prefix: Some(prefix.into()),
@@ -53,6 +59,11 @@ fn scripted(method: &str, prefix: &str, status: u16, headers: &[(&str, &str)], t
     }
 }
 
+/// At most 300 characters of `v`, for messages.
+fn short(v: &Value) -> String {
+    v.to_string().chars().take(300).collect()
+}
+
 fn route_calls(rig: &Rig, route: &str) -> u64 {
     rig.sim.counters().by_route.get(route).copied().unwrap_or(0)
 }
@@ -61,7 +72,7 @@ fn route_calls(rig: &Rig, route: &str) -> u64 {
 /// test overlap, then clears the simulator's counters.
 async fn warm(rig: &Rig) {
     let a = rig.get("/v1/products/SKU-0001", Some(API_KEY)).await;
-    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.status, 200, "{}", short(&a.body));
     rig.sim.reset();
 }
 
@@ -82,7 +93,9 @@ async fn bulk_chunks_in_flight_are_exactly_sync_concurrency() {
             bulk_hold: true,
             ..Faults::default()
         });
-        let a = rig.send(post("/v1/products/bulk", &products("FLIGHT", 80))).await;
+        let a = rig
+            .send(post("/v1/products/bulk", &products("FLIGHT", 80)))
+            .await;
         assert_eq!(a.status, 202, "{flavour:?}: {}", a.body["summary"]);
         let c = rig.sim.counters();
         assert_eq!(c.by_route[BULK_POST], 8, "{flavour:?}: ceil(80 / 10)");
@@ -104,7 +117,10 @@ async fn an_inventory_sync_makes_at_most_1000_split_calls() {
             ..Faults::default()
         });
         let a = rig
-            .send(post("/v1/inventory/source-items", &source_items("SPLIT", 1_500)))
+            .send(post(
+                "/v1/inventory/source-items",
+                &source_items("SPLIT", 1_500),
+            ))
             .await;
         let split = a.body["summary"]["split_calls"].as_u64().unwrap();
         assert!(split <= 1_000, "{flavour:?}: {split} split calls");
@@ -132,7 +148,9 @@ async fn a_bulk_request_makes_at_most_20_chunk_calls_and_1000_split_calls() {
             script: vec![scripted("POST", "/V1/async/bulk", 400, &[], 0)],
             ..Faults::default()
         });
-        let a = rig.send(post("/v1/products/bulk", &products("ALLBAD", 10_000))).await;
+        let a = rig
+            .send(post("/v1/products/bulk", &products("ALLBAD", 10_000)))
+            .await;
         assert_eq!(a.status, 422, "{flavour:?}: {}", a.body["summary"]);
         let split = a.body["summary"]["split_calls"].as_u64().unwrap();
         assert!(split <= 1_000, "{flavour:?}: {split} split calls");
@@ -168,10 +186,22 @@ async fn an_inventory_sync_where_nothing_landed_answers_the_failures_status() {
                 warm(&rig).await;
             }
             rig.sim.set_faults(match what {
-                "ACCS 502" => Faults { script: vec![scripted("POST", path, 502, &[], 0)], ..Faults::default() },
-                "ACCS 503" => Faults { script: vec![scripted("POST", path, 503, &[], 0)], ..Faults::default() },
-                "ACCS too slow" => Faults { latency_ms: 3_000, ..Faults::default() },
-                "IMS down" => Faults { ims_outage: true, ..Faults::default() },
+                "ACCS 502" => Faults {
+                    script: vec![scripted("POST", path, 502, &[], 0)],
+                    ..Faults::default()
+                },
+                "ACCS 503" => Faults {
+                    script: vec![scripted("POST", path, 503, &[], 0)],
+                    ..Faults::default()
+                },
+                "ACCS too slow" => Faults {
+                    latency_ms: 3_000,
+                    ..Faults::default()
+                },
+                "IMS down" => Faults {
+                    ims_outage: true,
+                    ..Faults::default()
+                },
                 _ => Faults {
                     script: vec![scripted("POST", path, 429, &[("retry-after", "120")], 0)],
                     ..Faults::default()
@@ -181,19 +211,30 @@ async fn an_inventory_sync_where_nothing_landed_answers_the_failures_status() {
                 .send(post("/v1/inventory/source-items", &source_items("DOWN", 3)))
                 .await;
             let what = format!("{flavour:?}: {what}");
-            assert_eq!(a.status, want, "{what}: {}", a.body);
+            assert_eq!(a.status, want, "{what}: {}", short(&a.body));
             let codes = a.body["errors"]
                 .as_array()
-                .map(|e| e.iter().filter_map(|e| e["code"].as_str()).collect::<Vec<_>>())
+                .map(|e| {
+                    e.iter()
+                        .filter_map(|e| e["code"].as_str())
+                        .collect::<Vec<_>>()
+                })
                 .unwrap_or_else(|| vec![a.body["code"].as_str().unwrap()]);
-            assert!(codes.iter().all(|c| *c == code), "{what}: {}", a.body);
+            assert!(
+                codes.iter().all(|c| *c == code),
+                "{what}: {}",
+                short(&a.body)
+            );
             let sent = a.headers.get("retry-after").map(|v| v.to_str().unwrap());
             match retry_after {
                 None => {}
                 Some(None) => assert!(sent.is_some(), "{what}: no Retry-After"),
                 Some(Some(v)) => assert_eq!(sent, Some(v), "{what}"),
             }
-            assert!(rig.sim.inventory_receipts().is_empty(), "{what}: nothing landed");
+            assert!(
+                rig.sim.inventory_receipts().is_empty(),
+                "{what}: nothing landed"
+            );
             rig.finish();
         }
     }
@@ -208,11 +249,19 @@ async fn a_throttled_bulk_is_429_with_accss_retry_after() {
         let rig = rig(flavour, |_| {}).await;
         warm(&rig).await;
         rig.sim.set_faults(Faults {
-            script: vec![scripted("POST", "/V1/async/bulk", 429, &[("retry-after", "120")], 0)],
+            script: vec![scripted(
+                "POST",
+                "/V1/async/bulk",
+                429,
+                &[("retry-after", "120")],
+                0,
+            )],
             ..Faults::default()
         });
-        let a = rig.send(post("/v1/products/bulk", &products("SLOW", 3))).await;
-        assert_eq!(a.status, 429, "{flavour:?}: {}", a.body);
+        let a = rig
+            .send(post("/v1/products/bulk", &products("SLOW", 3)))
+            .await;
+        assert_eq!(a.status, 429, "{flavour:?}: {}", short(&a.body));
         assert_eq!(
             a.headers.get("retry-after").and_then(|v| v.to_str().ok()),
             Some("120"),
@@ -223,7 +272,10 @@ async fn a_throttled_bulk_is_429_with_accss_retry_after() {
     }
 }
 
-async fn webhook_rig(flavour: Flavour, tweak: impl FnOnce(&mut BTreeMap<String, String>)) -> LedgerRig {
+async fn webhook_rig(
+    flavour: Flavour,
+    tweak: impl FnOnce(&mut BTreeMap<String, String>),
+) -> LedgerRig {
     let sim = start_sim().await;
     let mut opts = edge_host::HostOptions::new(flavour, wasm(flavour));
     opts.vars = vars(&sim);
@@ -235,11 +287,13 @@ async fn webhook_rig(flavour: Flavour, tweak: impl FnOnce(&mut BTreeMap<String, 
 /// A second deployment of `rig`'s component and variables (after `tweak`)
 /// that shares its ledger: the Spin store, or the wasmtime flavour's
 /// `token_cache_dir`.
-fn sharing_host(rig: &LedgerRig, tweak: impl FnOnce(&mut BTreeMap<String, String>)) -> edge_host::EdgeHost {
+fn sharing_host(
+    rig: &LedgerRig,
+    tweak: impl FnOnce(&mut BTreeMap<String, String>),
+) -> edge_host::EdgeHost {
     let mut opts = edge_host::HostOptions::new(rig.flavour, wasm(rig.flavour));
     opts.vars = vars(&rig.sim);
-    opts.vars
-        .insert("webhook_secrets".into(), whsec(KEY));
+    opts.vars.insert("webhook_secrets".into(), whsec(KEY));
     match &rig.dir {
         Some(dir) => {
             opts.preopen_dir = Some(dir.0.clone());
@@ -274,15 +328,24 @@ async fn a_products_delivery_keeps_its_path_when_the_threshold_changes() {
             ..Faults::default()
         });
         let a = rig.send(signed(KEY, "products", "path-one", &body)).await;
-        assert_eq!(a.status, 503, "{flavour:?}: {}", a.body);
+        assert_eq!(a.status, 503, "{flavour:?}: {}", short(&a.body));
         assert!(rig.sim.product("ONE-00001").is_some());
         rig.sim.set_faults(Faults::default());
-        let (bulks, puts) = (route_calls(&rig, BULK_POST), route_calls(&rig, "PUT /V1/products/{sku}"));
+        let (bulks, puts) = (
+            route_calls(&rig, BULK_POST),
+            route_calls(&rig, "PUT /V1/products/{sku}"),
+        );
         let bulk = sharing_host(&rig, |v| {
             v.insert("products_bulk_above".into(), "0".into());
         });
-        let a = rig.answer(oneshot_checked(&bulk, signed(KEY, "products", "path-one", &body)).await);
-        assert_eq!(a.status, 200, "{flavour:?}: finished one by one: {}", a.body);
+        let a =
+            rig.answer(oneshot_checked(&bulk, signed(KEY, "products", "path-one", &body)).await);
+        assert_eq!(
+            a.status,
+            200,
+            "{flavour:?}: finished one by one: {}",
+            short(&a.body)
+        );
         assert_eq!(route_calls(&rig, BULK_POST), bulks, "{flavour:?}: no bulk");
         assert_eq!(
             route_calls(&rig, "PUT /V1/products/{sku}"),
@@ -307,28 +370,59 @@ async fn a_products_delivery_keeps_its_path_when_the_threshold_changes() {
         });
         let body = serde_json::to_vec(&products("BULKY", 4)).unwrap();
         let a = rig.send(signed(KEY, "products", "path-bulk", &body)).await;
-        assert_eq!(a.status, 503, "{flavour:?}: {}", a.body);
-        assert_eq!(a.body["bulks"].as_array().map(Vec::len), Some(1), "{}", a.body);
+        assert_eq!(a.status, 503, "{flavour:?}: {}", short(&a.body));
+        assert_eq!(
+            a.body["bulks"].as_array().map(Vec::len),
+            Some(1),
+            "{}",
+            short(&a.body)
+        );
         rig.sim.set_faults(Faults {
             bulk_hold: true,
             ..Faults::default()
         });
-        let (bulks, puts) = (route_calls(&rig, BULK_POST), route_calls(&rig, "PUT /V1/products/{sku}"));
+        let (bulks, puts) = (
+            route_calls(&rig, BULK_POST),
+            route_calls(&rig, "PUT /V1/products/{sku}"),
+        );
         let one_by_one = sharing_host(&rig, |v| {
             v.insert("bulk_chunk_size".into(), "2".into());
         });
-        let a = rig.answer(oneshot_checked(&one_by_one, signed(KEY, "products", "path-bulk", &body)).await);
-        assert_eq!(a.status, 202, "{flavour:?}: finished in bulks: {}", a.body);
-        assert_eq!(route_calls(&rig, BULK_POST), bulks + 1, "{flavour:?}: the two not accepted");
-        assert_eq!(route_calls(&rig, "PUT /V1/products/{sku}"), puts, "{flavour:?}: none one by one");
-        assert_eq!(a.body["bulks"].as_array().map(Vec::len), Some(2), "{}", a.body);
+        let a = rig.answer(
+            oneshot_checked(&one_by_one, signed(KEY, "products", "path-bulk", &body)).await,
+        );
+        assert_eq!(
+            a.status,
+            202,
+            "{flavour:?}: finished in bulks: {}",
+            short(&a.body)
+        );
+        assert_eq!(
+            route_calls(&rig, BULK_POST),
+            bulks + 1,
+            "{flavour:?}: the two not accepted"
+        );
+        assert_eq!(
+            route_calls(&rig, "PUT /V1/products/{sku}"),
+            puts,
+            "{flavour:?}: none one by one"
+        );
+        assert_eq!(
+            a.body["bulks"].as_array().map(Vec::len),
+            Some(2),
+            "{}",
+            short(&a.body)
+        );
         rig.rig.finish();
     }
 }
 
 const STOCK: &str = "com.acme.stock.updated";
 
-async fn events_rig(flavour: Flavour, tweak: impl FnOnce(&mut BTreeMap<String, String>)) -> LedgerRig {
+async fn events_rig(
+    flavour: Flavour,
+    tweak: impl FnOnce(&mut BTreeMap<String, String>),
+) -> LedgerRig {
     let sim = start_sim().await;
     let mut opts = edge_host::HostOptions::new(flavour, wasm(flavour));
     opts.vars = vars(&sim);
@@ -363,17 +457,26 @@ async fn the_events_ledger_fails_closed() {
         let inst = rig.host.instance().await.unwrap();
         // A first event on the instance: the key is verified and held.
         let a = rig.send_on(&inst, event(&rig, "ev-before", 1)).await;
-        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        assert_eq!(a.status, 200, "{flavour:?}: {}", short(&a.body));
         match flavour {
             Flavour::Spin => rig.host.kv().set_failing(true),
             Flavour::Wasmtime => std::fs::remove_dir_all(&rig.dir.as_ref().unwrap().0).unwrap(),
         }
         let calls = rig.sim.counters().accs_requests;
         let a = rig.send_on(&inst, event(&rig, "ev-down", 2)).await;
-        assert_eq!(a.status, 503, "{flavour:?}: {}", a.body);
+        assert_eq!(a.status, 503, "{flavour:?}: {}", short(&a.body));
         assert!(a.headers.contains_key("retry-after"), "{flavour:?}");
-        assert_eq!(a.body["events"][0]["result"], "pending", "{flavour:?}: {}", a.body);
-        assert_eq!(rig.sim.counters().accs_requests, calls, "{flavour:?}: nothing sent");
+        assert_eq!(
+            a.body["events"][0]["result"],
+            "pending",
+            "{flavour:?}: {}",
+            short(&a.body)
+        );
+        assert_eq!(
+            rig.sim.counters().accs_requests,
+            calls,
+            "{flavour:?}: nothing sent"
+        );
         rig.rig.finish();
     }
 }
@@ -385,7 +488,11 @@ async fn the_events_ledger_fails_closed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_events_budget_is_the_smaller_of_the_two_timeouts() {
     for flavour in FLAVOURS {
-        for (accs, events, lands) in [("1000", "9000", false), ("30000", "1000", false), ("30000", "9000", true)] {
+        for (accs, events, lands) in [
+            ("1000", "9000", false),
+            ("30000", "1000", false),
+            ("30000", "9000", true),
+        ] {
             let rig = events_rig(flavour, |v| {
                 v.insert("accs_timeout_ms".into(), accs.into());
                 v.insert("io_events_timeout_ms".into(), events.into());
@@ -401,10 +508,10 @@ async fn the_events_budget_is_the_smaller_of_the_two_timeouts() {
             let what = format!("{flavour:?}: accs_timeout_ms={accs} io_events_timeout_ms={events}");
             let landed = rig.sim.inventory_receipts().len();
             if lands {
-                assert_eq!(a.status, 200, "{what}: {}", a.body);
+                assert_eq!(a.status, 200, "{what}: {}", short(&a.body));
                 assert_eq!(landed, 6, "{what}");
             } else {
-                assert_eq!(a.status, 503, "{what}: {}", a.body);
+                assert_eq!(a.status, 503, "{what}: {}", short(&a.body));
                 assert_eq!(a.body["events"][0]["result"], "pending", "{what}");
                 assert!(landed < 6, "{what}: {landed} landed");
             }
@@ -450,13 +557,16 @@ async fn deploys_placeholders_answer_config_invalid() {
                 (a.status, a.body["code"].as_str()),
                 (500, Some("config_invalid")),
                 "{flavour:?}: {method} {path}: {}",
-                a.body
+                short(&a.body)
             );
             let detail = a.body["detail"].as_str().unwrap_or("");
-            assert!(detail.contains("api_keys"), "{flavour:?}: names the variable: {detail}");
+            assert!(
+                detail.contains("api_keys"),
+                "{flavour:?}: names the variable: {detail}"
+            );
         }
         let a = rig.get("/healthz", None).await;
-        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        assert_eq!(a.status, 200, "{flavour:?}: {}", short(&a.body));
         assert_eq!(rig.upstream_calls(), 0);
         rig.finish();
     }
@@ -488,7 +598,7 @@ async fn a_delivery_writes_4_keys_and_every_key_is_under_255_bytes() {
     for (id, writes) in [("w-1", 5), ("w-2", 4), ("w-3", 4)] {
         kv.reset_counters();
         let a = rig.send(signed(KEY, "inventory", id, &inventory)).await;
-        assert_eq!(a.status, 200, "{id}: {}", a.body);
+        assert_eq!(a.status, 200, "{id}: {}", short(&a.body));
         assert_eq!(kv.sets(), writes, "{id}: {:?}", kv.keys());
         assert_eq!(kv.deletes(), 0, "{id}: nothing expired yet");
     }
@@ -499,15 +609,15 @@ async fn a_delivery_writes_4_keys_and_every_key_is_under_255_bytes() {
     });
     let body = serde_json::to_vec(&products("KEYS", 3)).unwrap();
     let a = rig.send(signed(KEY, "products", "w-bulk", &body)).await;
-    assert_eq!(a.status, 202, "{}", a.body);
+    assert_eq!(a.status, 202, "{}", short(&a.body));
     let a = rig.send(event(&rig, "ev-keys", 1)).await;
-    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.status, 200, "{}", short(&a.body));
     rig.sim.set_faults(Faults {
         denied_resources: vec!["Magento_Sales::actions_view".into()],
         ..Faults::default()
     });
     let a = rig.get("/v1/orders", Some(API_KEY)).await;
-    assert_eq!(a.status, 403, "{}", a.body);
+    assert_eq!(a.status, 403, "{}", short(&a.body));
     let keys = kv.keys();
     assert!(keys.len() > 10, "{keys:?}");
     for k in &keys {
@@ -543,20 +653,32 @@ async fn the_race_loser_answers_409_conflict_with_the_claims_retry_after() {
                 while rig.sim.counters().accs_peak_in_flight == 0 {
                     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                 }
-                rig.send_on(&b, signed(KEY, "inventory", "race-1", &body)).await
+                rig.send_on(&b, signed(KEY, "inventory", "race-1", &body))
+                    .await
             }
         );
-        assert_eq!(won.status, 200, "{flavour:?}: {}", won.body);
+        assert_eq!(won.status, 200, "{flavour:?}: {}", short(&won.body));
         assert_eq!(
             (lost.status, lost.body["code"].as_str()),
             (409, Some("conflict")),
             "{flavour:?}: {}",
-            lost.body
+            short(&lost.body)
         );
-        let retry: u64 = lost.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        let retry: u64 = lost.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         // 120 s of budget plus 10 s, less the moment the winner has had.
-        assert!((121..=130).contains(&retry), "{flavour:?}: Retry-After {retry}");
-        assert_eq!(rig.accs_calls("/V1/inventory/source-items"), 1, "{flavour:?}");
+        assert!(
+            (121..=130).contains(&retry),
+            "{flavour:?}: Retry-After {retry}"
+        );
+        assert_eq!(
+            rig.accs_calls("/V1/inventory/source-items"),
+            1,
+            "{flavour:?}"
+        );
         rig.rig.finish();
     }
 }

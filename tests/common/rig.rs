@@ -219,14 +219,21 @@ pub async fn oneshot_checked(host: &EdgeHost, req: http::Request<Bytes>) -> http
 }
 
 /// `inst.handle(req)` with the answer checked against docs/openapi.yaml.
-pub async fn handle_checked(inst: &EdgeInstance, req: http::Request<Bytes>) -> http::Response<Bytes> {
+pub async fn handle_checked(
+    inst: &EdgeInstance,
+    req: http::Request<Bytes>,
+) -> http::Response<Bytes> {
     let (method, path) = (req.method().to_string(), req.uri().path().to_owned());
     let resp = inst.handle(req).await.expect("the component trapped");
     checked_response(&method, &path, resp)
 }
 
 /// Checks `resp` to `method path` against docs/openapi.yaml and hands it back.
-pub fn checked_response(method: &str, path: &str, resp: http::Response<Bytes>) -> http::Response<Bytes> {
+pub fn checked_response(
+    method: &str,
+    path: &str,
+    resp: http::Response<Bytes>,
+) -> http::Response<Bytes> {
     super::openapi::check(
         method,
         path,
