@@ -682,3 +682,22 @@ async fn the_race_loser_answers_409_conflict_with_the_claims_retry_after() {
         rig.rig.finish();
     }
 }
+
+/// The OpenAPI check takes a status only as itself: ACCS's 409 on a product
+/// upsert is covered by nothing but the operation's `4XX` range, and is
+/// refused as undocumented.
+#[test]
+#[should_panic(expected = "status 409 is not documented")]
+fn the_openapi_check_refuses_a_status_only_a_range_covers() {
+    let mut h = http::HeaderMap::new();
+    h.insert("content-type", "application/problem+json".parse().unwrap());
+    h.insert("x-request-id", "req-1".parse().unwrap());
+    h.insert(
+        "traceparent",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+            .parse()
+            .unwrap(),
+    );
+    let body = br#"{"type":"about:blank","title":"ACCS error","status":409,"detail":"ACCS answered 409","code":"accs_error","request_id":"req-1"}"#;
+    common::openapi::check("PUT", "/v1/products/SKU-1", 409, &h, body);
+}
