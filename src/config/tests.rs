@@ -411,3 +411,17 @@ fn every_range_holds_at_both_edges() {
         }
     }
 }
+
+/// CONFIGURATION.md: each API key is "at least 32 visible ASCII
+/// characters": 32 taken, 31 refused naming `api_keys`.
+#[test]
+fn an_api_key_of_32_characters_is_taken_and_31_refused() {
+    let mut vars = base();
+    vars.insert("api_keys", format!("erp:{}", "k".repeat(32)));
+    assert_eq!(parse(&vars).map(|s| s.api_keys.len()).ok(), Some(1));
+    vars.insert("api_keys", format!("erp:{}", "k".repeat(31)));
+    let Err(e) = parse(&vars) else {
+        panic!("a 31-character key was accepted");
+    };
+    assert_eq!(e.variable, "api_keys");
+}
