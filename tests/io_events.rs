@@ -80,14 +80,12 @@ async fn the_challenge_is_echoed_in_both_forms_and_a_hostile_one_refused() {
         let rig = events_rig(flavour, |_| {}).await;
         let value = "8ec8d794-e0ab-42df-9017-e3dada8e84f7";
         let plain = rig
-            .host
-            .oneshot(request(
+            .send_raw(request(
                 "GET",
                 &format!("/v1/events?challenge={value}"),
                 None,
             ))
-            .await
-            .unwrap();
+            .await;
         assert_eq!(plain.status(), 200, "{flavour:?}");
         assert!(
             plain.headers()["content-type"]

@@ -199,10 +199,9 @@ async fn aio_lib_events_and_the_component_agree_on_every_delivery() {
             for (k, v) in h {
                 b = b.header(k, v);
             }
-            let resp = host
-                .oneshot(b.body(Bytes::copy_from_slice(body)).unwrap())
-                .await
-                .unwrap();
+            let resp =
+                common::rig::oneshot_checked(&host, b.body(Bytes::copy_from_slice(body)).unwrap())
+                    .await;
             ours.push(resp.status().as_u16());
         }
         for (((what, _, _), adobe), ours) in cases.iter().zip(&adobe).zip(&ours) {

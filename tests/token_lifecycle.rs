@@ -170,7 +170,8 @@ async fn two_hundred_concurrent_cold_requests_on_one_instance_cost_one_ims_call(
         let answers = inst.handle_concurrent(reqs).await.unwrap();
         assert_eq!(answers.len(), 200);
         for resp in answers {
-            assert_eq!(rig.answer(resp).status, 200, "{flavour:?} {dir:?}");
+            let a = rig.checked("GET", "/v1/products/SKU-0001", resp);
+            assert_eq!(a.status, 200, "{flavour:?} {dir:?}");
         }
         assert_eq!(
             rig.sim.counters().token_requests,
@@ -221,7 +222,7 @@ async fn twenty_concurrent_401s_to_one_old_token_cost_one_renewal() {
             .collect();
         let answers = inst.handle_concurrent(reqs).await.unwrap();
         for (i, resp) in answers.into_iter().enumerate() {
-            let a = rig.answer(resp);
+            let a = rig.checked("GET", "/v1/products/SKU-0001", resp);
             assert_eq!(a.status, 200, "{what}: caller {i}: {}", a.body);
             assert_eq!(a.body["sku"], sku(i), "{what}");
         }

@@ -720,10 +720,7 @@ async fn records_are_small_and_deployments_sharing_a_store_stay_apart() {
     let small = inventory_body(2);
     let first = rig.send(signed("inventory", "same-id", &small)).await;
     assert_eq!(first.status, 200);
-    let resp = other
-        .oneshot(signed("inventory", "same-id", &small))
-        .await
-        .unwrap();
+    let resp = oneshot_checked(&other, signed("inventory", "same-id", &small)).await;
     assert_eq!(resp.status(), 200);
     assert!(resp.headers().get("webhook-replayed").is_none());
     assert_eq!(

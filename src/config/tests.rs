@@ -369,3 +369,59 @@ fn api_keys_take_scopes_and_never_echo_a_bad_one() {
         );
     }
 }
+
+/// Every numeric range of CONFIGURATION.md at both edges: min and max are
+/// taken and kept, min-1 and max+1 are refused naming the variable. The
+/// bounds are the document's, written here as literals.
+#[test]
+fn every_range_holds_at_both_edges() {
+    let kept = |s: &Settings, name: &str| -> u64 {
+        match name {
+            "accs_timeout_ms" => s.accs_timeout_ms,
+            "sync_batch_size" => s.sync_batch_size as u64,
+            "sync_concurrency" => s.sync_concurrency as u64,
+            "bulk_chunk_size" => s.bulk_chunk_size as u64,
+            "products_bulk_above" => s.products_bulk_above.unwrap() as u64,
+            "io_events_timeout_ms" => s.io_events.timeout_ms,
+            _ => unreachable!("{name}"),
+        }
+    };
+    // (variable, min, max), from docs/CONFIGURATION.md's table.
+    for (name, min, max) in [
+        ("accs_timeout_ms", 1_000_i64, 300_000_i64),
+        ("sync_batch_size", 1, 5_000),
+        ("sync_concurrency", 1, 16),
+        ("bulk_chunk_size", 1, 5_000),
+        ("products_bulk_above", 0, 10_000),
+        ("io_events_timeout_ms", 1_000, 9_000),
+    ] {
+        for ok in [min, max] {
+            let mut vars = base();
+            vars.insert(name, ok.to_string());
+            let s = parse(&vars).unwrap_or_else(|e| panic!("{name}={ok} refused: {e}"));
+            assert_eq!(kept(&s, name), ok as u64, "{name}={ok}");
+        }
+        for bad in [min - 1, max + 1] {
+            let mut vars = base();
+            vars.insert(name, bad.to_string());
+            let Err(e) = parse(&vars) else {
+                panic!("{name}={bad} accepted");
+            };
+            assert_eq!(e.variable, name, "{name}={bad}");
+        }
+    }
+}
+
+/// CONFIGURATION.md: each API key is "at least 32 visible ASCII
+/// characters": 32 taken, 31 refused naming `api_keys`.
+#[test]
+fn an_api_key_of_32_characters_is_taken_and_31_refused() {
+    let mut vars = base();
+    vars.insert("api_keys", format!("erp:{}", "k".repeat(32)));
+    assert_eq!(parse(&vars).map(|s| s.api_keys.len()).ok(), Some(1));
+    vars.insert("api_keys", format!("erp:{}", "k".repeat(31)));
+    let Err(e) = parse(&vars) else {
+        panic!("a 31-character key was accepted");
+    };
+    assert_eq!(e.variable, "api_keys");
+}
