@@ -11,7 +11,7 @@ use common::rig::*;
 use common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn with_body(method: &str, path: &str, body: &Value) -> http::Request<Bytes> {
     http::Request::builder()
@@ -97,16 +97,19 @@ async fn an_acl_401_keeps_the_token_and_an_ims_outage_after_it_costs_nothing() {
             ..Default::default()
         });
         let before = calls_to(&rig, "GET /V1/products/{sku}");
-        let started = Instant::now();
-        let a = rig
-            .on(&inst, "GET", "/v1/products/SKU-0009", Some(API_KEY))
-            .await;
+        // Not slept: answered before the 120 s ACCS asked for could pass
+        // (a bound set by ACCS's value, not by this machine's speed).
+        let a = tokio::time::timeout(
+            Duration::from_secs(100),
+            rig.on(&inst, "GET", "/v1/products/SKU-0009", Some(API_KEY)),
+        )
+        .await
+        .expect("answered at once, not after waiting ACCS's 120 s");
         assert_eq!(
             (a.status, a.body["code"].as_str()),
             (429, Some("accs_rate_limited"))
         );
         assert_eq!(a.headers["retry-after"], "120", "{flavour:?}");
-        assert!(started.elapsed() < Duration::from_secs(5), "not slept");
         assert_eq!(
             calls_to(&rig, "GET /V1/products/{sku}"),
             before + 1,
@@ -304,7 +307,8 @@ async fn one_budget_covers_a_whole_sync() {
             latency_ms: 400,
             ..Default::default()
         });
-        let started = Instant::now();
+        // The budget, not the machine's speed, bounds what lands: 1 s of
+        // 400 ms calls, one batch of 10 at a time, is 3 batches at most.
         let a = rig
             .send_on(
                 &inst,
@@ -315,8 +319,6 @@ async fn one_budget_covers_a_whole_sync() {
                 ),
             )
             .await;
-        let took = started.elapsed();
-        assert!(took < Duration::from_secs(3), "{flavour:?}: {took:?}");
         let results = a.body["results"].as_array().unwrap();
         assert_eq!(results.len(), 100, "nothing dropped");
         let ok = results.iter().filter(|r| r["result"] == "ok").count();
