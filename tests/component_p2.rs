@@ -98,12 +98,13 @@ async fn two_reads_on_fresh_instances_share_one_token_through_key_value() {
     rig.finish();
 }
 
-/// `EdgeHost::instance` on a WASI 0.2 component is per-request: every
-/// request made on it starts from an empty memory and looks in the store for
-/// the token (one read each), where a reused WASI 0.3 instance would look
-/// once (tests/component.rs `hundred_sequential_reads_cost_one_ims_call`).
+/// On WASI 0.2 every request starts from the store (docs/ARCHITECTURE.md,
+/// the token table): three reads on one `EdgeHost::instance` (per-request
+/// for this build) are three store reads and no IMS call after the first,
+/// where a reused WASI 0.3 instance reads the store once
+/// (tests/component.rs `hundred_sequential_reads_cost_one_ims_call`).
 #[tokio::test(flavor = "multi_thread")]
-async fn every_request_on_an_instance_of_the_default_build_starts_fresh() {
+async fn every_request_on_the_default_build_takes_the_token_from_the_store() {
     let rig = p2_rig(|_| {}).await;
     let inst = rig.host.instance().await.unwrap();
     for i in 1..=3 {
