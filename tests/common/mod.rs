@@ -31,7 +31,10 @@ pub const FLAVOURS: [Flavour; 2] = [Flavour::Spin, Flavour::Wasmtime];
 /// with its own cargo features, as `target/accs-edge-<name>.wasm`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Build {
-    /// `spin` (default): WASI 0.2, every Spin platform. Runs only under real Spin.
+    /// `spin` (default): WASI 0.2, every Spin platform. Also edge-host's
+    /// `Flavour::Spin`, which serves a `wasi:http/incoming-handler@0.2`
+    /// component with a fresh instance per request ([`p2_rig`],
+    /// tests/component_p2.rs).
     SpinP2,
     /// `spin` + `kv-cas` (`spin.cas.toml`): WASI 0.2 with exact claims through
     /// `wasi:keyvalue/atomics`, for the Spin CLI and SpinKube.
@@ -66,6 +69,24 @@ pub fn wasm(flavour: Flavour) -> PathBuf {
         Flavour::Spin => Build::SpinP3,
         Flavour::Wasmtime => Build::Wasmtime,
     })
+}
+
+/// A [`rig::Rig`] running the default build (WASI 0.2) in edge-host's Spin
+/// flavour, pointed at its own simulator, with `tweak` applied to its
+/// variables: the build users deploy, tested without Spin.
+pub async fn p2_rig(tweak: impl FnOnce(&mut BTreeMap<String, String>)) -> rig::Rig {
+    let sim = start_sim().await;
+    let mut opts = edge_host::HostOptions::new(Flavour::Spin, build_wasm(Build::SpinP2));
+    opts.vars = vars(&sim);
+    tweak(&mut opts.vars);
+    let host = edge_host::EdgeHost::new(opts).expect("hosting the default build");
+    assert_eq!(host.wasi_http(), edge_host::WasiHttp::P2);
+    rig::Rig {
+        flavour: Flavour::Spin,
+        sim,
+        host,
+        captured: Default::default(),
+    }
 }
 
 /// This package's directory, from the `CARGO_MANIFEST_DIR` cargo sets when it

@@ -1,17 +1,21 @@
-//! Runs the `accs-edge` WebAssembly HTTP component (a WASI 0.3 `wasi:http/handler`
-//! service) inside an embedded wasmtime engine, for component tests and benchmarks.
+//! Runs the `accs-edge` WebAssembly HTTP component inside an embedded wasmtime engine,
+//! for component tests and benchmarks: a WASI 0.3 `wasi:http/handler` service (the
+//! `spin-p3` and `wasmtime` builds), or a WASI 0.2 `wasi:http/incoming-handler` one
+//! (the default `spin` build), whichever the component exports (see [`WasiHttp`]).
 //!
-//! Two flavours of host match the two flavours of the component:
+//! Two flavours of host match the flavours of the component:
 //! - [`Flavour::Spin`] provides `spin:variables@3.0.0` (from [`HostOptions::vars`]) and
-//!   `spin:key-value@3.0.0` (store "default", backed by [`HostOptions::kv`]).
+//!   `spin:key-value@3.0.0` (store "default", backed by [`HostOptions::kv`]), and their
+//!   Spin 2.0 forms `fermyon:spin/variables@2.0.0` and `fermyon:spin/key-value@2.0.0`
+//!   over the same variables and data, as Spin links both.
 //! - [`Flavour::Wasmtime`] provides what `wasmtime serve -Sconfig -Skeyvalue` does:
 //!   `wasi:config/store@0.2.0-rc.1` (from [`HostOptions::vars`]) and
 //!   `wasi:keyvalue@0.2.0-draft` (`wasmtime-wasi-keyvalue`'s semantics: an in-memory
 //!   bucket "", seeded from [`HostOptions::kv_seed`]; implemented here, in `keyvalue`,
 //!   so that [`EdgeHost::kv`]'s counters count its calls too).
 //!
-//! Both get WASI 0.2 and 0.3 (cli, clocks, filesystem, random, sockets) and the WASI 0.3
-//! `wasi:http` client, whose default hooks send real requests (tests point the component
+//! Both get WASI 0.2 and 0.3 (cli, clocks, filesystem, random, sockets) and the WASI 0.2
+//! and 0.3 `wasi:http` clients, whose default hooks send real requests (tests point the component
 //! at simulators on loopback). The guest's stdout and stderr are captured, see
 //! [`EdgeHost::logs`]; set `EDGE_HOST_ECHO=1` to also echo them to the test's stderr.
 //!
@@ -32,7 +36,9 @@ mod dir_watch;
 mod keyvalue;
 mod kv;
 mod logs;
+mod p2;
 mod spin;
+mod spin_v2;
 
 #[cfg(target_os = "linux")]
 pub use dir_watch::DirWatch;
@@ -51,13 +57,16 @@ use wasmtime::component::{Accessor, Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p3::bindings::{Service, ServicePre};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Which host the component is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Flavour {
-    /// Spin 3.x: `spin:variables@3.0.0` and `spin:key-value@3.0.0`.
+    /// Spin: `spin:variables@3.0.0` and `spin:key-value@3.0.0` (the `spin-p3` build),
+    /// `fermyon:spin/variables@2.0.0` and `fermyon:spin/key-value@2.0.0` (the default
+    /// `spin` build).
     Spin,
     /// `wasmtime serve -Sconfig -Skeyvalue`: `wasi:config/store@0.2.0-rc.1` and
     /// `wasi:keyvalue@0.2.0-draft`.
@@ -105,6 +114,23 @@ impl HostOptions {
     }
 }
 
+/// Which `wasi:http` export the host serves: the component's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WasiHttp {
+    /// `wasi:http/handler@0.3`: one instance can serve many requests, in turn or
+    /// concurrently ([`EdgeHost::instance`] keeps one).
+    P3,
+    /// `wasi:http/incoming-handler@0.2`: a fresh instance per request, as Spin and
+    /// Akamai Functions run it ([`EdgeHost::instance`] is a per-request handle).
+    P2,
+}
+
+/// A linked component, ready to instantiate.
+enum Pre {
+    P3(ServicePre<Ctx>),
+    P2(ProxyPre<Ctx>),
+}
+
 /// The guest path at which [`HostOptions::preopen_dir`] appears.
 pub const PREOPEN_GUEST_PATH: &str = "/cache";
 
@@ -118,15 +144,15 @@ pub(crate) struct Ctx {
     config: WasiConfigVariables,
     /// The wasmtime flavour's `wasi:keyvalue` seed, copied by each `open`.
     pub(crate) kv_seed: Arc<BTreeMap<String, Vec<u8>>>,
-    memory: MemoryPeak,
+    pub(crate) memory: MemoryPeak,
 }
 
 /// The largest size any linear memory of the instance asked to grow to, in
 /// bytes: wasm memory never shrinks, so this is the guest's peak (what a
 /// host's per-instance memory limit would be held against).
 #[derive(Default)]
-struct MemoryPeak {
-    bytes: usize,
+pub(crate) struct MemoryPeak {
+    pub(crate) bytes: usize,
 }
 
 impl wasmtime::ResourceLimiter for MemoryPeak {
@@ -238,14 +264,14 @@ fn compiled(path: &Path) -> anyhow::Result<Component> {
 
 /// `wasmtime::Error` is its own type in wasmtime 48; its `anyhow` feature (on by
 /// default) converts it, keeping the context chain (trap, wasm backtrace).
-fn wt(e: wasmtime::Error) -> anyhow::Error {
+pub(crate) fn wt(e: wasmtime::Error) -> anyhow::Error {
     anyhow::Error::from(e)
 }
 
 struct HostInner {
     flavour: Flavour,
     wasm: PathBuf,
-    pre: ServicePre<Ctx>,
+    pre: Pre,
     vars: Arc<BTreeMap<String, String>>,
     kv: SharedKv,
     kv_seed: Arc<BTreeMap<String, Vec<u8>>>,
@@ -272,7 +298,8 @@ impl std::fmt::Debug for EdgeHost {
 impl EdgeHost {
     /// Compiles (or takes from the process-wide cache) the component and links it
     /// against the host interfaces of `opts.flavour`. Fails if the component imports
-    /// something this flavour does not provide.
+    /// something this flavour does not provide, or exports neither
+    /// `wasi:http/handler@0.3` nor `wasi:http/incoming-handler@0.2`.
     pub fn new(opts: HostOptions) -> anyhow::Result<EdgeHost> {
         if opts.flavour == Flavour::Spin {
             for name in opts.vars.keys() {
@@ -287,9 +314,15 @@ impl EdgeHost {
             .instantiate_pre(&component)
             .map_err(wt)
             .with_context(|| format!("linking {}", opts.wasm.display()))?;
-        let pre = ServicePre::new(pre)
-            .map_err(wt)
-            .context("the component does not export wasi:http/handler@0.3")?;
+        let pre = match ServicePre::new(pre.clone()) {
+            Ok(p3) => Pre::P3(p3),
+            Err(p3_error) => Pre::P2(ProxyPre::new(pre).map_err(|_| {
+                wt(p3_error).context(
+                    "the component exports neither wasi:http/handler@0.3 \
+                     nor wasi:http/incoming-handler@0.2",
+                )
+            })?),
+        };
         if let Some(dir) = &opts.preopen_dir
             && !dir.is_dir()
         {
@@ -312,6 +345,14 @@ impl EdgeHost {
     /// The flavour this host was built with.
     pub fn flavour(&self) -> Flavour {
         self.inner.flavour
+    }
+
+    /// Which `wasi:http` export this host serves.
+    pub fn wasi_http(&self) -> WasiHttp {
+        match self.inner.pre {
+            Pre::P3(_) => WasiHttp::P3,
+            Pre::P2(_) => WasiHttp::P2,
+        }
     }
 
     fn new_store(&self) -> anyhow::Result<Store<Ctx>> {
@@ -341,19 +382,46 @@ impl EdgeHost {
         Ok(store)
     }
 
-    /// A fresh store and instance of the component.
+    /// [`WasiHttp::P3`]: a fresh store and instance of the component, kept for every
+    /// request made on it. [`WasiHttp::P2`]: a handle whose every request gets its own
+    /// fresh store and instance (the host's only way to run a WASI 0.2 component), so
+    /// nothing but the key-value store carries from one request to the next.
     pub async fn instance(&self) -> anyhow::Result<EdgeInstance> {
+        let pre = match &self.inner.pre {
+            Pre::P3(pre) => pre,
+            Pre::P2(_) => {
+                return Ok(EdgeInstance {
+                    kind: Kind::PerRequest {
+                        host: self.clone(),
+                        peak: Default::default(),
+                    },
+                });
+            }
+        };
         let mut store = self.new_store()?;
-        let service = self
-            .inner
-            .pre
+        let service = pre
             .instantiate_async(&mut store)
             .await
             .map_err(wt)
             .context("instantiating the component")?;
         Ok(EdgeInstance {
-            state: Arc::new(tokio::sync::Mutex::new(InstanceState { store, service })),
+            kind: Kind::Reused(Arc::new(tokio::sync::Mutex::new(InstanceState {
+                store,
+                service,
+            }))),
         })
+    }
+
+    /// One request on a fresh WASI 0.2 instance; the response and the instance's
+    /// memory peak.
+    async fn handle_p2(
+        &self,
+        req: http::Request<Bytes>,
+    ) -> anyhow::Result<(http::Response<Bytes>, usize)> {
+        let Pre::P2(pre) = &self.inner.pre else {
+            unreachable!("a per-request instance comes from a WASI 0.2 component")
+        };
+        p2::handle(pre, self.new_store()?, req).await
     }
 
     /// One request on a fresh instance (dropped afterwards).
@@ -388,8 +456,12 @@ fn add_to_linker(linker: &mut Linker<Ctx>, flavour: Flavour) -> wasmtime::Result
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     wasmtime_wasi::p3::add_to_linker(linker)?;
     wasmtime_wasi_http::p3::add_to_linker(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     match flavour {
-        Flavour::Spin => spin::add_to_linker(linker)?,
+        Flavour::Spin => {
+            spin::add_to_linker(linker)?;
+            spin_v2::add_to_linker(linker)?;
+        }
         Flavour::Wasmtime => {
             wasmtime_wasi_config::add_to_linker(linker, |ctx: &mut Ctx| {
                 WasiConfig::new(&ctx.config)
@@ -405,27 +477,46 @@ struct InstanceState {
     service: Service,
 }
 
-/// One instance of the component in its own store. Requests on it share the guest's
-/// memory, as when a WASI 0.3 host reuses an instance. Cheap to clone (clones are the
-/// same instance); calls on one instance take turns, except within
+/// [`WasiHttp::P3`]: one instance of the component in its own store. Requests on it
+/// share the guest's memory, as when a WASI 0.3 host reuses an instance. Cheap to clone
+/// (clones are the same instance); calls on one instance take turns, except within
 /// [`handle_concurrent`](Self::handle_concurrent).
+///
+/// [`WasiHttp::P2`]: per-request instances, as a WASI 0.2 host runs the component:
+/// every request (also each of [`handle_concurrent`](Self::handle_concurrent)'s) gets a
+/// fresh store and instance; only the key-value store is shared.
 #[derive(Clone)]
 pub struct EdgeInstance {
-    state: Arc<tokio::sync::Mutex<InstanceState>>,
+    kind: Kind,
+}
+
+#[derive(Clone)]
+enum Kind {
+    Reused(Arc<tokio::sync::Mutex<InstanceState>>),
+    PerRequest {
+        host: EdgeHost,
+        /// The largest memory peak of the instances made so far.
+        peak: Arc<std::sync::atomic::AtomicUsize>,
+    },
 }
 
 impl EdgeInstance {
-    /// One request on this instance; the instance keeps its memory between calls, like a
-    /// p3 host reusing an instance. A trap is an `Err` (and leaves the instance unusable).
+    /// One request on this instance; a WASI 0.3 instance keeps its memory between calls,
+    /// like a p3 host reusing an instance (a WASI 0.2 one is fresh for each call). A trap
+    /// is an `Err` (and leaves a reused instance unusable).
     pub async fn handle(&self, req: http::Request<Bytes>) -> anyhow::Result<http::Response<Bytes>> {
         let mut responses = self.handle_concurrent(vec![req]).await?;
         responses.pop().context("no response")
     }
 
     /// The most linear memory the guest has had so far, in bytes (its
-    /// memories' high-water mark, from a `ResourceLimiter` on the store).
+    /// memories' high-water mark, from a `ResourceLimiter` on the store; for
+    /// per-request instances, the largest of theirs).
     pub async fn memory_peak(&self) -> usize {
-        self.state.lock().await.store.data().memory.bytes
+        match &self.kind {
+            Kind::Reused(state) => state.lock().await.store.data().memory.bytes,
+            Kind::PerRequest { peak, .. } => peak.load(std::sync::atomic::Ordering::SeqCst),
+        }
     }
 
     /// Many requests concurrently on this one instance (the component sees them
@@ -435,7 +526,18 @@ impl EdgeInstance {
         &self,
         reqs: Vec<http::Request<Bytes>>,
     ) -> anyhow::Result<Vec<http::Response<Bytes>>> {
-        let mut state = self.state.lock().await;
+        let state = match &self.kind {
+            Kind::Reused(state) => state,
+            Kind::PerRequest { host, peak } => {
+                return futures::future::try_join_all(reqs.into_iter().map(|req| async {
+                    let (response, bytes) = host.handle_p2(req).await?;
+                    peak.fetch_max(bytes, std::sync::atomic::Ordering::SeqCst);
+                    anyhow::Ok(response)
+                }))
+                .await;
+            }
+        };
+        let mut state = state.lock().await;
         let InstanceState { store, service } = &mut *state;
         let service = &*service;
         store
@@ -453,7 +555,7 @@ impl EdgeInstance {
 
 /// Gives a request with a relative URI (`/healthz`) the scheme `http` and the authority
 /// of its `host` header, or `localhost`.
-fn absolute(mut req: http::Request<Bytes>) -> anyhow::Result<http::Request<Bytes>> {
+pub(crate) fn absolute(mut req: http::Request<Bytes>) -> anyhow::Result<http::Request<Bytes>> {
     let uri = req.uri();
     if uri.scheme().is_none() || uri.authority().is_none() {
         let authority = req
