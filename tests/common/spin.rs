@@ -500,10 +500,116 @@ impl Redis {
 
 /// A runtime config that puts the default store in `redis`, pooling on.
 pub fn redis_runtime_config(redis: &Redis) -> String {
+    store_runtime_config(&redis.url)
+}
+
+/// A runtime config that puts the default store at the Redis `url`, pooling on.
+pub fn store_runtime_config(url: &str) -> String {
     format!(
-        "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n\n[outbound_http]\nconnection_pooling = true\n",
-        redis.url
+        "[key_value_store.default]\ntype = \"redis\"\nurl = \"{url}\"\n\n[outbound_http]\nconnection_pooling = true\n"
     )
+}
+
+/// A proxy in front of a [`Redis`] whose writes are slow: each `SET` a host
+/// sends is held for [`set_write_delay`](Self::set_write_delay) before it
+/// goes on (in order, so replies still match their commands); every other
+/// command and every reply passes at once. This is the store
+/// docs/WEBHOOKS.md describes, where "a store write takes longer than
+/// [the claim's] wait". Listens on a loopback port the system picks.
+pub struct SlowStore {
+    pub url: String,
+    delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl SlowStore {
+    pub async fn start(redis: &Redis) -> SlowStore {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let upstream = redis.url.trim_start_matches("redis://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("redis://{}", listener.local_addr().unwrap());
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let delay = delay_ms.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let delay = delay.clone();
+                let (mut from_client, to_client) = client.into_split();
+                let (from_server, mut to_server) = server.into_split();
+                tokio::spawn(async move {
+                    let (mut from_server, mut to_client) = (from_server, to_client);
+                    let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+                });
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut pending = Vec::new();
+                    let mut buf = [0u8; 16 * 1024];
+                    loop {
+                        let Ok(n) = from_client.read(&mut buf).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        pending.extend_from_slice(&buf[..n]);
+                        // Whole commands only: a command's name decides its delay.
+                        while let Some(len) = command_len(&pending) {
+                            let command: Vec<u8> = pending.drain(..len).collect();
+                            let ms = delay.load(Ordering::Relaxed);
+                            if ms > 0 && command_name(&command).eq_ignore_ascii_case(b"SET") {
+                                tokio::time::sleep(Duration::from_millis(ms)).await;
+                            }
+                            if to_server.write_all(&command).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        SlowStore {
+            url,
+            delay_ms,
+            accept,
+        }
+    }
+
+    /// How long each `SET` is held from now on (zero: not at all).
+    pub fn set_write_delay(&self, delay: Duration) {
+        self.delay_ms.store(
+            delay.as_millis() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+}
+
+impl Drop for SlowStore {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// The length of the whole RESP command (an array of bulk strings) at the
+/// start of `b`, or of its first line when it is an inline command.
+fn command_len(b: &[u8]) -> Option<usize> {
+    match b.first()? {
+        b'*' => resp_len(b),
+        _ => Some(b.windows(2).position(|w| w == b"\r\n")? + 2),
+    }
+}
+
+/// The command's name (its first bulk string), or empty.
+fn command_name(command: &[u8]) -> &[u8] {
+    let mut lines = command.split(|&c| c == b'\n');
+    match (lines.next(), lines.next(), lines.next()) {
+        (Some(head), Some(_len), Some(name)) if head.starts_with(b"*") => {
+            name.strip_suffix(b"\r").unwrap_or(name)
+        }
+        _ => b"",
+    }
 }
 
 /// The `webhook-signature` of a Standard Webhooks delivery.
