@@ -79,6 +79,18 @@ fn logged_accs_calls(rig: &Rig) -> Vec<u64> {
         .collect()
 }
 
+/// Builds and compiles each flavour's component (into edge-host's
+/// in-process cache) before flavours run side by side: `scripts/build` and
+/// a compile each hold a runtime thread for seconds, which would starve the
+/// simulator of a flavour already under way (its IMS call then times out
+/// unseen).
+fn compile_both() {
+    for flavour in FLAVOURS {
+        edge_host::EdgeHost::new(edge_host::HostOptions::new(flavour, wasm(flavour)))
+            .expect("hosting the component");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn rate_limited_429_with_retry_after_seconds_waits_then_succeeds() {
     for flavour in FLAVOURS {
@@ -134,10 +146,7 @@ async fn rate_limited_429_with_an_http_date_waits_until_then() {
 #[tokio::test(flavor = "multi_thread")]
 async fn no_single_attempt_waits_more_than_30_s() {
     const ATTEMPT_CAP_MS: u64 = 30_000;
-    // Both builds first: `scripts/build` blocks a runtime thread.
-    for flavour in FLAVOURS {
-        let _ = wasm(flavour);
-    }
+    compile_both();
     futures::future::join_all(FLAVOURS.map(|flavour| async move {
         let rig = rig(flavour, |v| {
             v.insert("accs_timeout_ms".into(), "60000".into());

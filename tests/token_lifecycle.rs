@@ -146,6 +146,18 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
+/// Builds and compiles each flavour's component (into edge-host's
+/// in-process cache) before flavours run side by side: `scripts/build` and
+/// a compile each hold a runtime thread for seconds, which would starve the
+/// simulator of a flavour already under way (its IMS call then times out
+/// unseen).
+fn compile_both() {
+    for flavour in FLAVOURS {
+        edge_host::EdgeHost::new(edge_host::HostOptions::new(flavour, wasm(flavour)))
+            .expect("hosting the component");
+    }
+}
+
 // ---- single flight ----
 
 #[tokio::test(flavor = "multi_thread")]
@@ -415,11 +427,7 @@ async fn outage_through_the_window(flavour: Flavour, with_dir: bool) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_ims_outage_through_the_refresh_window_costs_callers_nothing() {
-    // Both builds first: `scripts/build` blocks a runtime thread, and the
-    // simulators of the walks already under way need those threads.
-    for flavour in FLAVOURS {
-        let _ = wasm(flavour);
-    }
+    compile_both();
     // On the host's clock: no real waiting; the three run side by side.
     futures::future::join_all([
         Box::pin(outage_through_the_window(Flavour::Spin, false))
