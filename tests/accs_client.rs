@@ -1,7 +1,10 @@
 //! The ACCS client's retry rules, limits and URL guard, end to end: the built
 //! `.wasm` of each flavour in edge-host against accs-sim's scripted faults,
 //! with exact upstream attempt counts. Timing is asserted as lower bounds
-//! only. (POST and PUT have their own unit tests in `src/accs/tests.rs`.)
+//! only; where the component reads the wall clock (an HTTP-date
+//! `Retry-After`), the host's clock is held, so what it computes does not
+//! depend on how fast the machine gets there. (POST and PUT have their own
+//! unit tests in `src/accs/tests.rs`.)
 
 mod common;
 
@@ -10,7 +13,26 @@ use common::rig::*;
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// [`rig`] with the host's wall clock standing at `at_ms` (Unix ms).
+async fn rig_at(
+    flavour: Flavour,
+    at_ms: u64,
+    tweak: impl FnOnce(&mut BTreeMap<String, String>),
+) -> Rig {
+    let sim = start_sim().await;
+    let mut opts = edge_host::HostOptions::new(flavour, wasm(flavour));
+    opts.vars = vars(&sim);
+    tweak(&mut opts.vars);
+    opts.clock.hold_ms(at_ms);
+    Rig {
+        flavour,
+        sim,
+        host: edge_host::EdgeHost::new(opts).expect("hosting the component"),
+        captured: Default::default(),
+    }
+}
 
 /// `status` for the next `times` product calls (0 = forever), with headers.
 fn script(status: u16, headers: &[(&str, &str)], times: u32) -> Faults {
@@ -57,6 +79,18 @@ fn logged_accs_calls(rig: &Rig) -> Vec<u64> {
         .collect()
 }
 
+/// Builds and compiles each flavour's component (into edge-host's
+/// in-process cache) before flavours run side by side: `scripts/build` and
+/// a compile each hold a runtime thread for seconds, which would starve the
+/// simulator of a flavour already under way (its IMS call then times out
+/// unseen).
+fn compile_both() {
+    for flavour in FLAVOURS {
+        edge_host::EdgeHost::new(edge_host::HostOptions::new(flavour, wasm(flavour)))
+            .expect("hosting the component");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn rate_limited_429_with_retry_after_seconds_waits_then_succeeds() {
     for flavour in FLAVOURS {
@@ -83,22 +117,61 @@ async fn rate_limited_429_with_retry_after_seconds_waits_then_succeeds() {
 #[tokio::test(flavor = "multi_thread")]
 async fn rate_limited_429_with_an_http_date_waits_until_then() {
     for flavour in FLAVOURS {
-        let rig = rig(flavour, |_| {}).await;
-        let started = Instant::now();
-        // Whole seconds only: the date is more than 2 s away when formatted.
-        let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(3));
+        // The component's clock stands on a whole second, and the date is
+        // 3 s after it: the wait it computes is 3 s, however long the
+        // machine takes to get there (the sleep itself is real).
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let at = (now.as_secs() + 1) * 1_000;
+        let rig = rig_at(flavour, at, |_| {}).await;
+        let date = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_millis(at + 3_000));
         rig.sim
             .set_faults(script(429, &[("Retry-After", &date)], 1));
+        let started = Instant::now();
         let a = rig.get("/v1/products/SKU-0002", Some(API_KEY)).await;
         let took = started.elapsed();
         assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
         assert_eq!(statuses(&rig), [429, 200], "{flavour:?}");
         assert!(
-            took >= Duration::from_secs(2),
+            took >= Duration::from_secs(3),
             "{flavour:?}: waited {took:?}"
         );
         rig.finish();
     }
+}
+
+/// docs/RETRIES.md: "no single attempt waits more than 30 s". A 60 s
+/// budget, and ACCS takes 35 s over the first call: the first attempt is
+/// cut at 30 s and the second, answered at once, succeeds. Without the cap
+/// the first attempt would wait the 35 s and be the only one.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_single_attempt_waits_more_than_30_s() {
+    const ATTEMPT_CAP_MS: u64 = 30_000;
+    compile_both();
+    futures::future::join_all(FLAVOURS.map(|flavour| async move {
+        let rig = rig(flavour, |v| {
+            v.insert("accs_timeout_ms".into(), "60000".into());
+        })
+        .await;
+        rig.sim.set_faults(Faults {
+            latency_ms: ATTEMPT_CAP_MS + 5_000,
+            ..Default::default()
+        });
+        let (a, ()) = tokio::join!(rig.get("/v1/products/SKU-0001", Some(API_KEY)), async {
+            // Once the first call is in (and asleep), later calls are quick.
+            while rig.sim.counters().accs_peak_in_flight == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            rig.sim.set_faults(Faults::default());
+        });
+        assert_eq!(a.status, 200, "{flavour:?}: {}", a.body);
+        assert_eq!(
+            logged_accs_calls(&rig),
+            [0, 200],
+            "{flavour:?}: the first attempt cut off unanswered, the second answered"
+        );
+        rig.finish();
+    }))
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -597,12 +597,15 @@ async fn two_hosts(build: SpinBuild, test: &str) {
         return;
     };
     let sim = start_sim().await;
+    // Both hosts reach Redis through a proxy that can make writes slow (the
+    // last part); until then it passes everything at once.
+    let store = SlowStore::start(&redis).await;
     let setup = || {
         let mut vars = spin_vars(&sim);
         vars.insert("webhook_secrets".into(), SIM_WEBHOOK_SECRET.into());
         HostSetup {
             vars,
-            runtime_config: Some(redis_runtime_config(&redis)),
+            runtime_config: Some(store_runtime_config(&store.url)),
         }
     };
     let mut a = spin_up(
@@ -774,6 +777,76 @@ async fn two_hosts(build: SpinBuild, test: &str) {
         overlapped > 0,
         "no two deliveries overlapped: the race was never run"
     );
+
+    // Slow writes: every SET reaches Redis 300 ms late, six times the claim's
+    // 50 ms wait, and host B gets each delivery 150 ms after host A, while
+    // A's claim is still on its way. docs/WEBHOOKS.md: the `spin-cas` build
+    // processes a delivery exactly once whatever the store's speed; the
+    // best-effort builds "write the claim, wait 50 ms and read it back: if a
+    // store write takes longer than that wait, both instances can process
+    // the same delivery" (the same items sent twice), and deduplicate by
+    // `webhook-id` afterwards in every build.
+    let exact = build == SpinBuild::P2Cas;
+    store.set_write_delay(std::time::Duration::from_millis(300));
+    const SLOW_REPS: u32 = 5;
+    let mut twice = 0;
+    for rep in 0..SLOW_REPS {
+        sim.reset();
+        let id = format!("slow-{rep}");
+        let body = inventory_body(2, 100 + rep);
+        let (ra, rb) = tokio::join!(deliver(&client, &a.base, "inventory", &id, &body), async {
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            deliver(&client, &b.base, "inventory", &id, &body).await
+        });
+        let mut answers = Vec::new();
+        for r in [ra, rb] {
+            let replayed = r.headers().get("webhook-replayed").is_some();
+            let retry_after = r.headers().get("retry-after").is_some();
+            let (status, body) = text(r, &mut captured).await;
+            answers.push((status, replayed, retry_after, body));
+        }
+        let sent = calls(&sim, "POST /V1/inventory/source-items");
+        let processed = answers.iter().filter(|a| a.0 == 200 && !a.1).count() as u64;
+        for answer in &answers {
+            match answer {
+                (200, _, _, _) => {}
+                (409, false, true, body) if body.contains(r#""code":"conflict""#) => {}
+                other => panic!("rep {rep}, slow writes: an answer {other:?}"),
+            }
+        }
+        assert_eq!(
+            processed, sent,
+            "rep {rep}, slow writes: each processing is one sync: {answers:?}"
+        );
+        if exact {
+            assert_eq!(
+                sent, 1,
+                "rep {rep}, slow writes: exact claims process it once: {answers:?}"
+            );
+        } else {
+            assert!(
+                (1..=2).contains(&sent),
+                "rep {rep}, slow writes: {sent} syncs: {answers:?}"
+            );
+        }
+        twice += u32::from(sent == 2);
+        // Later deliveries of it are replays, on either host, with nothing sent.
+        for host in [&a, &b] {
+            let r = deliver(&client, &host.base, "inventory", &id, &body).await;
+            let replayed = r.headers().get("webhook-replayed").is_some();
+            let (status, text_body) = text(r, &mut captured).await;
+            assert_eq!((status, replayed), (200, true), "rep {rep}: {text_body}");
+        }
+        assert_eq!(
+            calls(&sim, "POST /V1/inventory/source-items"),
+            sent,
+            "rep {rep}: the replays sent nothing"
+        );
+    }
+    store.set_write_delay(std::time::Duration::ZERO);
+    let _ = writeln_stderr(&format!(
+        "{test}: with every store write 300 ms late, {twice} of {SLOW_REPS} deliveries 150 ms apart were processed twice"
+    ));
 
     captured.push(a.log());
     captured.push(b.log());

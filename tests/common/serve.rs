@@ -47,6 +47,20 @@ impl Drop for TempDir {
     }
 }
 
+/// `http://<ip>:<port>` from wasmtime serve's "Serving HTTP on
+/// http://<ip>:<port>/" line.
+fn serving_on(stderr: &str) -> Option<String> {
+    let line = stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Serving HTTP on "))?;
+    let base = line.trim_end_matches('/');
+    let port: u16 = base.rsplit(':').next()?.parse().ok()?;
+    (port != 0).then(|| base.to_owned())
+}
+
+/// A loopback port that was free a moment ago. Only for servers that cannot
+/// bind port 0 and say which port they got (redis-server, where 0 means "no
+/// TCP"): the caller retries on another one if the server finds it taken.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -61,18 +75,18 @@ pub async fn serve(sim: &accs_sim::Sim, tag: &str, extra: &[String]) -> Served {
     let wasm = wasm(Flavour::Wasmtime);
     let dir = TempDir::new(tag);
     let log = dir.0.join("wasmtime.log");
-    let port = free_port();
     let mut cmd = Command::new("wasmtime");
-    cmd.arg("serve")
-        .arg(format!("--addr=127.0.0.1:{port}"))
-        .args([
-            "-Wcomponent-model-async",
-            "-Sp3",
-            "-Scli",
-            "-Shttp",
-            "-Sconfig",
-            "-Skeyvalue",
-        ]);
+    // Port 0: the system picks a free one, which wasmtime serve names on
+    // stderr ("Serving HTTP on http://127.0.0.1:<port>/"); no port is
+    // guessed, so none can be taken by another process in between.
+    cmd.arg("serve").arg("--addr=127.0.0.1:0").args([
+        "-Wcomponent-model-async",
+        "-Sp3",
+        "-Scli",
+        "-Shttp",
+        "-Sconfig",
+        "-Skeyvalue",
+    ]);
     // `-S` splits on commas: lists are written with `;` here, as docs/CONFIGURATION.md says.
     for (k, v) in vars(sim) {
         cmd.arg(format!("-Sconfig-var={k}={}", v.replace(',', ";")));
@@ -82,18 +96,31 @@ pub async fn serve(sim: &accs_sim::Sim, tag: &str, extra: &[String]) -> Served {
         .stdin(Stdio::null())
         .stdout(fs::File::create(&log).unwrap())
         .stderr(fs::File::create(dir.0.join("wasmtime.err")).unwrap());
-    let child = cmd.spawn().unwrap_or_else(|e| {
+    let mut child = cmd.spawn().unwrap_or_else(|e| {
         panic!(
             "`wasmtime` 48 must be on PATH for the end-to-end test (scripts/test installs it): {e}"
         )
     });
+    let err = dir.0.join("wasmtime.err");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let base = loop {
+        let text = fs::read_to_string(&err).unwrap_or_default();
+        if let Some(base) = serving_on(&text) {
+            break base;
+        }
+        let exited = child.try_wait().ok().flatten();
+        if exited.is_some() || Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("wasmtime serve named no address ({exited:?}): {text}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let served = Served {
         child,
-        base: format!("http://127.0.0.1:{port}"),
+        base,
         log,
         dir,
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(r) = reqwest::get(format!("{}/healthz", served.base)).await
             && r.status() == 200

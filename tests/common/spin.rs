@@ -171,6 +171,33 @@ impl SpinUp {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
+            // Port 0 on the first start: Spin names the port it bound
+            // ("Serving http://127.0.0.1:<port>"); a restart binds that one
+            // again, so the base the caller holds stays right.
+            if self.base.ends_with(":0") {
+                match serving_on(&fs::read_to_string(&log).unwrap_or_default()) {
+                    Some(base) => {
+                        let listen = base.trim_start_matches("http://").to_owned();
+                        if let Some(at) = self.args.iter().position(|a| a == "--listen") {
+                            self.args[at + 1] = listen;
+                        }
+                        self.base = base;
+                    }
+                    None => {
+                        let exited = self
+                            .child
+                            .as_mut()
+                            .and_then(|c| c.try_wait().ok().flatten());
+                        assert!(
+                            exited.is_none() && Instant::now() < deadline,
+                            "spin up named no address ({exited:?}): {}",
+                            self.log()
+                        );
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                }
+            }
             if let Ok(r) = reqwest::get(format!("{}/healthz", self.base)).await
                 && r.status() == 200
             {
@@ -194,6 +221,17 @@ impl Drop for SpinUp {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// `http://<ip>:<port>` from `spin up`'s "Serving http://<ip>:<port>" line.
+fn serving_on(log: &str) -> Option<String> {
+    let base = log
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Serving "))?
+        .trim()
+        .trim_end_matches('/');
+    let port: u16 = base.rsplit(':').next()?.parse().ok()?;
+    (base.starts_with("http://") && port != 0).then(|| base.to_owned())
 }
 
 /// Options of one host.
@@ -248,13 +286,12 @@ pub async fn spin_up_with_args(
     let dir = TempDir::new(&format!("spin-{tag}"));
     let path = dir.0.clone();
     fs::write(path.join("spin.toml"), text).unwrap();
-    let port = free_port();
     let mut args = vec![
         "up".to_owned(),
         "-f".to_owned(),
         path.join("spin.toml").display().to_string(),
         "--listen".to_owned(),
-        format!("127.0.0.1:{port}"),
+        "127.0.0.1:0".to_owned(),
     ];
     if let Some(rc) = &setup.runtime_config {
         fs::write(path.join("runtime-config.toml"), rc).unwrap();
@@ -274,7 +311,7 @@ pub async fn spin_up_with_args(
         .collect();
     let mut up = SpinUp {
         child: None,
-        base: format!("http://127.0.0.1:{port}"),
+        base: "http://127.0.0.1:0".to_owned(),
         dir: path,
         _dir: dir,
         bin: bin.to_owned(),
@@ -326,38 +363,60 @@ pub async fn redis(test: &str) -> Option<Redis> {
         return None;
     }
     let dir = TempDir::new(&format!("redis-{test}"));
-    let port = free_port();
-    let child = Command::new(&bin)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-        ])
-        .arg(&dir.0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting redis-server");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "redis-server did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    // redis-server cannot bind port 0 and say which port it got (`--port 0`
+    // turns TCP off), so it gets a port that was free a moment ago; if that
+    // was taken in between, redis-server exits and another port is tried.
+    for _ in 0..5 {
+        let port = free_port();
+        let mut child = Command::new(&bin)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+            ])
+            .arg(&dir.0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting redis-server");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let up = loop {
+            if child.try_wait().ok().flatten().is_some() {
+                break false;
+            }
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                break true;
+            }
+            assert!(Instant::now() < deadline, "redis-server did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        if !up {
+            continue;
+        }
+        let mut redis = Redis {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        // Ours, not another server that held the port: it answers and lives.
+        assert!(redis.command(&["PING"]).await.starts_with("+PONG"));
+        assert!(
+            redis.child.try_wait().ok().flatten().is_none(),
+            "redis-server exited: port {port} was another server's"
+        );
+        return Some(redis);
     }
-    Some(Redis {
-        child,
-        url: format!("redis://127.0.0.1:{port}"),
-        _dir: dir,
-    })
+    panic!("redis-server found each of 5 free ports taken");
 }
 
 /// The length of the one RESP reply at the start of `b`, once all of it is
@@ -500,10 +559,115 @@ impl Redis {
 
 /// A runtime config that puts the default store in `redis`, pooling on.
 pub fn redis_runtime_config(redis: &Redis) -> String {
+    store_runtime_config(&redis.url)
+}
+
+/// A runtime config that puts the default store at the Redis `url`, pooling on.
+pub fn store_runtime_config(url: &str) -> String {
     format!(
-        "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n\n[outbound_http]\nconnection_pooling = true\n",
-        redis.url
+        "[key_value_store.default]\ntype = \"redis\"\nurl = \"{url}\"\n\n[outbound_http]\nconnection_pooling = true\n"
     )
+}
+
+/// A proxy in front of a [`Redis`] whose writes are slow: each `SET` a host
+/// sends is held for [`set_write_delay`](Self::set_write_delay) before it
+/// goes on (in order, so replies still match their commands); every other
+/// command and every reply passes at once. This is the store
+/// docs/WEBHOOKS.md describes, where "a store write takes longer than
+/// [the claim's] wait". Listens on a loopback port the system picks.
+pub struct SlowStore {
+    pub url: String,
+    delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl SlowStore {
+    pub async fn start(redis: &Redis) -> SlowStore {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let upstream = redis.url.trim_start_matches("redis://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("redis://{}", listener.local_addr().unwrap());
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let delay = delay_ms.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let delay = delay.clone();
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_server, mut to_server) = server.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+                });
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut pending = Vec::new();
+                    let mut buf = [0u8; 16 * 1024];
+                    loop {
+                        let Ok(n) = from_client.read(&mut buf).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        pending.extend_from_slice(&buf[..n]);
+                        // Whole commands only: a command's name decides its delay.
+                        while let Some(len) = command_len(&pending) {
+                            let command: Vec<u8> = pending.drain(..len).collect();
+                            let ms = delay.load(Ordering::Relaxed);
+                            if ms > 0 && command_name(&command).eq_ignore_ascii_case(b"SET") {
+                                tokio::time::sleep(Duration::from_millis(ms)).await;
+                            }
+                            if to_server.write_all(&command).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        SlowStore {
+            url,
+            delay_ms,
+            accept,
+        }
+    }
+
+    /// How long each `SET` is held from now on (zero: not at all).
+    pub fn set_write_delay(&self, delay: Duration) {
+        self.delay_ms.store(
+            delay.as_millis() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+}
+
+impl Drop for SlowStore {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// The length of the whole RESP command (an array of bulk strings) at the
+/// start of `b`, or of its first line when it is an inline command.
+fn command_len(b: &[u8]) -> Option<usize> {
+    match b.first()? {
+        b'*' => resp_len(b),
+        _ => Some(b.windows(2).position(|w| w == b"\r\n")? + 2),
+    }
+}
+
+/// The command's name (its first bulk string), or empty.
+fn command_name(command: &[u8]) -> &[u8] {
+    let mut lines = command.split(|&c| c == b'\n');
+    match (lines.next(), lines.next(), lines.next()) {
+        (Some(head), Some(_len), Some(name)) if head.starts_with(b"*") => {
+            name.strip_suffix(b"\r").unwrap_or(name)
+        }
+        _ => b"",
+    }
 }
 
 /// The `webhook-signature` of a Standard Webhooks delivery.

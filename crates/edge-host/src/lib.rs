@@ -31,6 +31,7 @@
 //! # Ok(()) }
 //! ```
 
+mod clock;
 #[cfg(target_os = "linux")]
 mod dir_watch;
 mod keyvalue;
@@ -43,6 +44,7 @@ mod spin_v2;
 #[cfg(target_os = "linux")]
 pub use dir_watch::DirWatch;
 
+pub use clock::Clock;
 pub use kv::SharedKv;
 
 use anyhow::{Context as _, anyhow};
@@ -92,6 +94,9 @@ pub struct HostOptions {
     pub kv_seed: BTreeMap<String, Vec<u8>>,
     /// A host directory mapped read-write at guest path `/cache`.
     pub preopen_dir: Option<PathBuf>,
+    /// The wall clock every instance reads (the host's own unless a test
+    /// moves it); sleeps keep real time.
+    pub clock: Clock,
 }
 
 impl HostOptions {
@@ -104,6 +109,7 @@ impl HostOptions {
             kv: SharedKv::default(),
             kv_seed: BTreeMap::new(),
             preopen_dir: None,
+            clock: Clock::new(),
         }
     }
 
@@ -276,6 +282,7 @@ struct HostInner {
     kv: SharedKv,
     kv_seed: Arc<BTreeMap<String, Vec<u8>>>,
     preopen_dir: Option<PathBuf>,
+    clock: Clock,
     logs: LogSink,
 }
 
@@ -337,6 +344,7 @@ impl EdgeHost {
                 kv: opts.kv,
                 kv_seed: Arc::new(opts.kv_seed),
                 preopen_dir: opts.preopen_dir,
+                clock: opts.clock,
                 logs: LogSink::new(),
             }),
         })
@@ -355,13 +363,19 @@ impl EdgeHost {
         }
     }
 
+    /// The wall clock its instances read ([`HostOptions::clock`]).
+    pub fn clock(&self) -> Clock {
+        self.inner.clock.clone()
+    }
+
     fn new_store(&self) -> anyhow::Result<Store<Ctx>> {
         let inner = &self.inner;
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(inner.logs.stream())
             .stderr(inner.logs.stream())
             .allow_ip_name_lookup(true)
-            .inherit_network();
+            .inherit_network()
+            .wall_clock(inner.clock.wall());
         if let Some(dir) = &inner.preopen_dir {
             wasi.preopened_dir(dir, PREOPEN_GUEST_PATH, FsPerms::ReadWrite)
                 .map_err(wt)
