@@ -17,13 +17,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 fn post(path: &str, body: &Value) -> http::Request<Bytes> {
-    http::Request::builder()
-        .method("POST")
-        .uri(format!("http://localhost{path}"))
-        .header("authorization", format!("Bearer {API_KEY}"))
-        .header("content-type", "application/json")
-        .body(Bytes::from(serde_json::to_vec(body).unwrap()))
-        .unwrap()
+    post_json(path, body)
 }
 
 fn products(skus: impl Iterator<Item = String>) -> Value {

@@ -24,18 +24,8 @@ async fn events_rig(
     flavour: Flavour,
     tweak: impl FnOnce(&mut BTreeMap<String, String>),
 ) -> EventsRig {
-    let sim = start_sim().await;
-    let mut opts = edge_host::HostOptions::new(flavour, wasm(flavour));
-    opts.vars = vars(&sim);
-    opts.vars.insert(
-        "io_events_key_origin".into(),
-        sim.io_events().key_origin().into(),
-    );
-    opts.vars.insert(
-        "io_events_actions".into(),
-        format!("{STOCK}=inventory;{PRODUCT}=products"),
-    );
-    ledger_rig(sim, opts, "io-events-ledger", tweak)
+    let actions = format!("{STOCK}=inventory;{PRODUCT}=products");
+    common::rig::events_rig(flavour, &actions, "io-events-ledger", tweak).await
 }
 
 fn stock(skus: &[&str]) -> Value {
@@ -47,13 +37,7 @@ fn stock(skus: &[&str]) -> Value {
 }
 
 fn post(headers: Vec<(String, String)>, body: &[u8]) -> http::Request<Bytes> {
-    let mut b = http::Request::builder()
-        .method("POST")
-        .uri("http://localhost/v1/events");
-    for (k, v) in headers {
-        b = b.header(k, v);
-    }
-    b.body(Bytes::copy_from_slice(body)).unwrap()
+    post_events(headers, body)
 }
 
 impl EventsRig {

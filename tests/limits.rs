@@ -271,26 +271,12 @@ async fn a_products_delivery_takes_1000_products_and_refuses_1001() {
 }
 
 async fn events_rig(flavour: Flavour) -> LedgerRig {
-    let sim = start_sim().await;
-    let mut opts = edge_host::HostOptions::new(flavour, wasm(flavour));
-    opts.vars = vars(&sim);
-    opts.vars.insert(
-        "io_events_key_origin".into(),
-        sim.io_events().key_origin().into(),
-    );
-    opts.vars
-        .insert("io_events_actions".into(), format!("{STOCK}=inventory"));
-    ledger_rig(sim, opts, "limits-events", |_| {})
+    let actions = format!("{STOCK}=inventory");
+    common::rig::events_rig(flavour, &actions, "limits-events", |_| {}).await
 }
 
 fn events_post(headers: Vec<(String, String)>, body: &[u8]) -> http::Request<Bytes> {
-    let mut b = http::Request::builder()
-        .method("POST")
-        .uri("http://localhost/v1/events");
-    for (k, v) in headers {
-        b = b.header(k, v);
-    }
-    b.body(Bytes::copy_from_slice(body)).unwrap()
+    post_events(headers, body)
 }
 
 /// IO-EVENTS.md: "One CloudEvent, or an array of 1 to 20"; otherwise 400.

@@ -16,13 +16,7 @@ const KEY: &[u8] = b"webhook-key-promises-0123456789a";
 const BULK_POST: &str = "POST /V1/async/bulk/products";
 
 fn post(path: &str, body: &Value) -> http::Request<Bytes> {
-    http::Request::builder()
-        .method("POST")
-        .uri(format!("http://localhost{path}"))
-        .header("authorization", format!("Bearer {API_KEY}"))
-        .header("content-type", "application/json")
-        .body(Bytes::from(serde_json::to_vec(body).unwrap()))
-        .unwrap()
+    post_json(path, body)
 }
 
 fn products(prefix: &str, n: usize) -> Value {
@@ -423,29 +417,15 @@ async fn events_rig(
     flavour: Flavour,
     tweak: impl FnOnce(&mut BTreeMap<String, String>),
 ) -> LedgerRig {
-    let sim = start_sim().await;
-    let mut opts = edge_host::HostOptions::new(flavour, wasm(flavour));
-    opts.vars = vars(&sim);
-    opts.vars.insert(
-        "io_events_key_origin".into(),
-        sim.io_events().key_origin().into(),
-    );
-    opts.vars
-        .insert("io_events_actions".into(), format!("{STOCK}=inventory"));
-    ledger_rig(sim, opts, "promises-events", tweak)
+    let actions = format!("{STOCK}=inventory");
+    common::rig::events_rig(flavour, &actions, "promises-events", tweak).await
 }
 
 /// One stock event for `skus`, signed as I/O Events signs it.
 fn event(rig: &Rig, id: &str, n: usize) -> http::Request<Bytes> {
     let io = rig.sim.io_events();
     let body = serde_json::to_vec(&io.event(id, STOCK, CLIENT_ID, source_items(id, n))).unwrap();
-    let mut b = http::Request::builder()
-        .method("POST")
-        .uri("http://localhost/v1/events");
-    for (k, v) in io.headers(&body, Some(id), 0) {
-        b = b.header(k, v);
-    }
-    b.body(Bytes::from(body)).unwrap()
+    post_events(io.headers(&body, Some(id), 0), &body)
 }
 
 /// IO-EVENTS.md: "The ledger fails closed: when the store fails, that event
@@ -579,19 +559,12 @@ async fn deploys_placeholders_answer_config_invalid() {
 /// the one edge-host counts.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_delivery_writes_4_keys_and_every_key_is_under_255_bytes() {
-    let sim = start_sim().await;
-    let mut opts = edge_host::HostOptions::new(Flavour::Spin, wasm(Flavour::Spin));
-    opts.vars = vars(&sim);
-    opts.vars
-        .insert("webhook_secrets".into(), common::secret(whsec(KEY)));
-    opts.vars.insert("products_bulk_above".into(), "0".into());
-    opts.vars.insert(
-        "io_events_key_origin".into(),
-        sim.io_events().key_origin().into(),
-    );
-    opts.vars
-        .insert("io_events_actions".into(), format!("{STOCK}=inventory"));
-    let rig = ledger_rig(sim, opts, "promises-writes", |_| {});
+    let actions = format!("{STOCK}=inventory");
+    let rig = common::rig::events_rig(Flavour::Spin, &actions, "promises-writes", |v| {
+        v.insert("webhook_secrets".into(), common::secret(whsec(KEY)));
+        v.insert("products_bulk_above".into(), "0".into());
+    })
+    .await;
     let kv = rig.host.kv();
     warm(&rig).await;
     let inventory = serde_json::to_vec(&source_items("W", 2)).unwrap();

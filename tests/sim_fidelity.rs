@@ -14,13 +14,7 @@ use common::*;
 use serde_json::{Value, json};
 
 fn post(path: &str, body: &Value) -> http::Request<Bytes> {
-    http::Request::builder()
-        .method("POST")
-        .uri(format!("http://localhost{path}"))
-        .header("authorization", format!("Bearer {API_KEY}"))
-        .header("content-type", "application/json")
-        .body(Bytes::from(serde_json::to_vec(body).unwrap()))
-        .unwrap()
+    post_json(path, body)
 }
 
 /// `AB-1` and `ab-1` at one source are one row of ACCS's

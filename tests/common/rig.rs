@@ -46,6 +46,48 @@ pub fn request(method: &str, path: &str, key: Option<&str>) -> http::Request<Byt
     b.body(Bytes::new()).unwrap()
 }
 
+/// A JSON `POST` to `path` with the ERP's API key.
+pub fn post_json(path: &str, body: &Value) -> http::Request<Bytes> {
+    http::Request::builder()
+        .method("POST")
+        .uri(format!("http://localhost{path}"))
+        .header("authorization", format!("Bearer {API_KEY}"))
+        .header("content-type", "application/json")
+        .body(Bytes::from(serde_json::to_vec(body).unwrap()))
+        .unwrap()
+}
+
+/// A `POST /v1/events` with `headers` (the I/O Events ones) and `body`.
+pub fn post_events(headers: Vec<(String, String)>, body: &[u8]) -> http::Request<Bytes> {
+    let mut b = http::Request::builder()
+        .method("POST")
+        .uri("http://localhost/v1/events");
+    for (k, v) in headers {
+        b = b.header(k, v);
+    }
+    b.body(Bytes::copy_from_slice(body)).unwrap()
+}
+
+/// A component taking I/O Events deliveries signed by its simulator's keys,
+/// with `actions` as `io_events_actions` and its ledger in a store named
+/// after `name`.
+pub async fn events_rig(
+    flavour: Flavour,
+    actions: &str,
+    name: &str,
+    tweak: impl FnOnce(&mut BTreeMap<String, String>),
+) -> LedgerRig {
+    let sim = start_sim().await;
+    let mut opts = HostOptions::new(flavour, wasm(flavour));
+    opts.vars = vars(&sim);
+    opts.vars.insert(
+        "io_events_key_origin".into(),
+        sim.io_events().key_origin().into(),
+    );
+    opts.vars.insert("io_events_actions".into(), actions.into());
+    ledger_rig(sim, opts, name, tweak)
+}
+
 impl Rig {
     pub fn answer(&self, resp: http::Response<Bytes>) -> Answer {
         let (parts, body) = resp.into_parts();
