@@ -79,13 +79,17 @@ fn faults(f: impl FnOnce(&mut Faults)) -> Faults {
 async fn an_accepted_bulk_goes_from_open_to_complete_in_queue_order() {
     let sim = sim().await;
     let token = token(&sim).await;
-    sim.set_faults(faults(|f| f.product_save_latency_ms = 400));
+    // Held first: a read right after the accept sees every operation open
+    // however slow this machine is; the consumers start when released.
+    sim.set_faults(faults(|f| {
+        f.product_save_latency_ms = 400;
+        f.bulk_hold = true;
+    }));
     let items = json!([
         item("BULK-1", "One"),
         item("SKU-0002", "Renamed"),
         item("BULK-3", "Three")
     ]);
-    let accepted_at = Instant::now();
     let (status, accepted) = post_bulk(&sim, &token, &items).await;
     assert_eq!(status, 202, "{accepted}");
     assert_eq!(accepted["errors"], false);
@@ -108,14 +112,6 @@ async fn an_accepted_bulk_goes_from_open_to_complete_in_queue_order() {
 
     let (code, detailed) = status_of(&sim, &token, &uuid, "detailed-status").await;
     assert_eq!(code, 200);
-    // The first save ends 400 ms after the POST; a read within that window
-    // sees every operation open. Slower than that is a stalled machine, and
-    // the test says so rather than skipping the check.
-    assert!(
-        accepted_at.elapsed() < Duration::from_millis(400),
-        "the machine stalled: the status read came {:?} after the POST",
-        accepted_at.elapsed()
-    );
     assert_eq!(statuses(&detailed), [4, 4, 4], "{detailed}");
     assert!(
         sim.product("BULK-1").is_none(),
@@ -133,7 +129,10 @@ async fn an_accepted_bulk_goes_from_open_to_complete_in_queue_order() {
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids ascend: {ids:?}");
 
     // One consumer, 400 ms per save: whatever is complete is always a prefix.
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // The deadline guards against a hang, it does not time the consumers.
+    let released_at = Instant::now();
+    sim.set_faults(faults(|f| f.product_save_latency_ms = 400));
+    let deadline = released_at + Duration::from_secs(60);
     let detailed = loop {
         let (_, detailed) = status_of(&sim, &token, &uuid, "detailed-status").await;
         let s = statuses(&detailed);
@@ -149,7 +148,7 @@ async fn an_accepted_bulk_goes_from_open_to_complete_in_queue_order() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(
-        accepted_at.elapsed() >= Duration::from_millis(1200),
+        released_at.elapsed() >= Duration::from_millis(1200),
         "three saves of 400 ms on one consumer"
     );
     for (op, sent) in detailed["operations_list"]
@@ -277,7 +276,8 @@ async fn consumers_work_in_parallel_in_queue_order() {
         if s == [1, 1, 1, 1] {
             break;
         }
-        assert!(accepted_at.elapsed() < Duration::from_secs(10), "{seen:?}");
+        // A guard against a hang, not a bound on this machine's speed.
+        assert!(accepted_at.elapsed() < Duration::from_secs(60), "{seen:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(
