@@ -9,7 +9,7 @@ mod common;
 
 use accs_sim::Faults;
 use bytes::Bytes;
-use common::rig::standard_webhooks::{signed, whsec};
+use common::rig::standard_webhooks::signed;
 use common::rig::*;
 use common::*;
 use serde_json::{Value, json};
@@ -69,12 +69,7 @@ async fn webhook_rig(
     flavour: Flavour,
     tweak: impl FnOnce(&mut BTreeMap<String, String>),
 ) -> LedgerRig {
-    let sim = start_sim().await;
-    let mut opts = edge_host::HostOptions::new(flavour, wasm(flavour));
-    opts.vars = vars(&sim);
-    opts.vars
-        .insert("webhook_secrets".into(), common::secret(whsec(KEY)));
-    ledger_rig(sim, opts, "limits-ledger", tweak)
+    common::rig::webhook_rig(flavour, KEY, "limits-ledger", tweak).await
 }
 
 /// `a` is 413 `payload_too_large` and the simulator saw nothing more.

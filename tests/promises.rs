@@ -270,12 +270,7 @@ async fn webhook_rig(
     flavour: Flavour,
     tweak: impl FnOnce(&mut BTreeMap<String, String>),
 ) -> LedgerRig {
-    let sim = start_sim().await;
-    let mut opts = edge_host::HostOptions::new(flavour, wasm(flavour));
-    opts.vars = vars(&sim);
-    opts.vars
-        .insert("webhook_secrets".into(), common::secret(whsec(KEY)));
-    ledger_rig(sim, opts, "promises-ledger", tweak)
+    common::rig::webhook_rig(flavour, KEY, "promises-ledger", tweak).await
 }
 
 /// A second deployment of `rig`'s component and variables (after `tweak`)

@@ -88,6 +88,25 @@ pub async fn events_rig(
     ledger_rig(sim, opts, name, tweak)
 }
 
+/// A component taking Standard Webhooks signed with `key` (its
+/// `webhook_secrets` the `whsec_` form), its ledger in a store named after
+/// `name`.
+pub async fn webhook_rig(
+    flavour: Flavour,
+    key: &[u8],
+    name: &str,
+    tweak: impl FnOnce(&mut BTreeMap<String, String>),
+) -> LedgerRig {
+    let sim = start_sim().await;
+    let mut opts = HostOptions::new(flavour, wasm(flavour));
+    opts.vars = vars(&sim);
+    opts.vars.insert(
+        "webhook_secrets".into(),
+        super::secret(standard_webhooks::whsec(key)),
+    );
+    ledger_rig(sim, opts, name, tweak)
+}
+
 impl Rig {
     pub fn answer(&self, resp: http::Response<Bytes>) -> Answer {
         let (parts, body) = resp.into_parts();
