@@ -607,13 +607,7 @@ async fn handle_one(
         let response = accessor
             .with(|access| response.into_http(access, async { Ok(()) }))
             .map_err(wt)?;
-        let (parts, body) = response.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map_err(|e| anyhow!("reading the response body: {e:?}"))?
-            .to_bytes();
-        anyhow::Ok(http::Response::from_parts(parts, body))
+        collected(response).await
     };
     let request_io = async {
         request_io
@@ -622,4 +616,21 @@ async fn handle_one(
     };
     let (response, ()) = futures::try_join!(response, request_io)?;
     Ok(response)
+}
+
+/// A response with its whole body read, for either HTTP interface's body type.
+pub(crate) async fn collected<B>(
+    response: http::Response<B>,
+) -> anyhow::Result<http::Response<Bytes>>
+where
+    B: BodyExt,
+    B::Error: std::fmt::Debug,
+{
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| anyhow!("reading the response body: {e:?}"))?
+        .to_bytes();
+    Ok(http::Response::from_parts(parts, body))
 }

@@ -65,12 +65,7 @@ pub(crate) async fn handle(
             return Err(e.context("no response"));
         }
     };
-    let (parts, body) = response.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map_err(|e| anyhow!("reading the response body: {e:?}"))?
-        .to_bytes();
+    let response = crate::collected(response).await?;
     let peak = call.await.map_err(|e| anyhow!(e))??;
-    Ok((http::Response::from_parts(parts, body), peak))
+    Ok((response, peak))
 }
