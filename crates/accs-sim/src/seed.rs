@@ -92,7 +92,7 @@ impl Catalog {
 /// a `WHERE sku = ?`: `sku-0001` finds `SKU-0001`. The collation also folds
 /// accents (`café` = `cafe`); only case is modelled here.
 pub(crate) fn sku_key(sku: &str) -> String {
-    sku.to_lowercase()
+    sku.chars().flat_map(char::to_lowercase).collect()
 }
 
 fn price_cents(i: u32) -> u32 {
