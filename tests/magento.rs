@@ -172,15 +172,19 @@ async fn one_bad_item_among_1200_fails_alone_and_the_rest_land_once() {
         assert!(!receipts.keys().any(|(_, s)| s == "nowhere"));
         assert_eq!(a.body["errors"].as_array().unwrap().len(), 1);
 
+        // `n` items at a source ACCS does not have.
+        let at_nowhere = |n: usize| -> Vec<Value> {
+            items(n)
+                .into_iter()
+                .map(|mut i| {
+                    i["source_code"] = json!("nowhere");
+                    i
+                })
+                .collect()
+        };
         // Nothing landed because ACCS refused every item: 422 with the
         // report, never our own 400 (which means nothing was sent).
-        let all_bad: Vec<Value> = items(3)
-            .into_iter()
-            .map(|mut i| {
-                i["source_code"] = json!("nowhere");
-                i
-            })
-            .collect();
+        let all_bad = at_nowhere(3);
         let a = rig
             .send(with_body(
                 "POST",
@@ -195,13 +199,7 @@ async fn one_bad_item_among_1200_fails_alone_and_the_rest_land_once() {
         // costs at most 9 calls (20 batches of 500, 4 at once), not about
         // 1,000; how many under 9 depends on which answers come first.
         let before = calls_to(&rig, "POST /V1/inventory/source-items");
-        let unknown: Vec<Value> = items(10_000)
-            .into_iter()
-            .map(|mut i| {
-                i["source_code"] = json!("nowhere");
-                i
-            })
-            .collect();
+        let unknown = at_nowhere(10_000);
         let a = rig
             .send(with_body(
                 "POST",
