@@ -40,6 +40,14 @@ fn sign(n: usize, body: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
+/// A pair as a delivery carries it: `body` signed by key `n`, naming `path`.
+fn signed(n: usize, body: &[u8], path: &'static str) -> Pair<'static> {
+    Pair {
+        signature: sign(n, body),
+        key_path: path,
+    }
+}
+
 /// A fake origin serving key 0 at P1 and key 1 at P2.
 fn origin() -> FakePorts {
     FakePorts::new(|req, _| {
@@ -74,16 +82,7 @@ fn run_in(
 fn either_signature_verifies_and_its_key_is_cached_once() {
     let body = br#"{"id":"1"}"#;
     let ports = origin();
-    let both = [
-        Pair {
-            signature: sign(0, body),
-            key_path: P1,
-        },
-        Pair {
-            signature: sign(1, body),
-            key_path: P2,
-        },
-    ];
+    let both = [signed(0, body, P1), signed(1, body, P2)];
     assert_eq!(run(&ports, &both, body), Ok(()));
     assert_eq!(ports.sent.borrow().len(), 1, "the first pair sufficed");
     assert_eq!(
@@ -95,16 +94,7 @@ fn either_signature_verifies_and_its_key_is_cached_once() {
 
     // Only the second one good: the first is checked, the second decides.
     let ports = origin();
-    let second = [
-        Pair {
-            signature: sign(2, body),
-            key_path: P1,
-        },
-        Pair {
-            signature: sign(1, body),
-            key_path: P2,
-        },
-    ];
+    let second = [signed(2, body, P1), signed(1, body, P2)];
     assert_eq!(run(&ports, &second, body), Ok(()));
     assert_eq!((ports.sent_to(P1), ports.sent_to(P2)), (1, 1));
     // Key 0 verified nothing, so it was not cached; key 1 was, and cached
@@ -118,16 +108,7 @@ fn either_signature_verifies_and_its_key_is_cached_once() {
 fn a_wrong_body_or_key_is_refused_and_nothing_cached() {
     let body = br#"{"id":"1"}"#;
     let ports = origin();
-    let pairs = [
-        Pair {
-            signature: sign(0, b"another body"),
-            key_path: P1,
-        },
-        Pair {
-            signature: sign(2, body),
-            key_path: P2,
-        },
-    ];
+    let pairs = [signed(0, b"another body", P1), signed(2, body, P2)];
     assert_eq!(
         run(&ports, &pairs, body),
         Err(VerifyError::Unauthorized(SignatureError::NoMatch))
@@ -143,10 +124,7 @@ fn a_wrong_body_or_key_is_refused_and_nothing_cached() {
             "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
         )
     });
-    let one = [Pair {
-        signature: sign(0, body),
-        key_path: P1,
-    }];
+    let one = [signed(0, body, P1)];
     assert_eq!(
         run(&junk, &one, body),
         Err(VerifyError::Unauthorized(SignatureError::NoMatch))
@@ -176,10 +154,7 @@ fn an_origin_that_fails_is_a_503_never_a_401() {
         let fail = std::cell::RefCell::new(Some(fail));
         let ports =
             FakePorts::new(move |_, _| fail.borrow_mut().take().unwrap_or(respond(500, "")));
-        let one = [Pair {
-            signature: sign(0, body),
-            key_path: P1,
-        }];
+        let one = [signed(0, body, P1)];
         assert!(matches!(
             run(&ports, &one, body),
             Err(VerifyError::KeyUnavailable(_))
@@ -192,10 +167,7 @@ fn an_origin_that_fails_is_a_503_never_a_401() {
 fn a_cached_key_is_trusted_only_authentic_and_under_a_day() {
     let body = b"{}";
     let ports = origin();
-    let one = [Pair {
-        signature: sign(0, body),
-        key_path: P1,
-    }];
+    let one = [signed(0, body, P1)];
     assert_eq!(run(&ports, &one, body), Ok(()));
     assert_eq!(ports.sent_to(P1), 1);
     // docs/IO-EVENTS.md: a key is cached "for at most 24 h".
@@ -218,10 +190,7 @@ fn a_cached_key_is_trusted_only_authentic_and_under_a_day() {
         "00".repeat(32)
     );
     ports.kv.borrow_mut().insert(name, planted.into_bytes());
-    let forged = [Pair {
-        signature: sign(2, body),
-        key_path: P1,
-    }];
+    let forged = [signed(2, body, P1)];
     assert_eq!(
         run(&ports, &forged, body),
         Err(VerifyError::Unauthorized(SignatureError::NoMatch))
@@ -243,10 +212,7 @@ fn an_origin_without_the_key_makes_the_signature_bad_not_a_503() {
     let body = b"{}";
     for status in [404, 403] {
         let ports = FakePorts::new(move |_, _| respond(status, ""));
-        let one = [Pair {
-            signature: sign(0, body),
-            key_path: P1,
-        }];
+        let one = [signed(0, body, P1)];
         assert_eq!(
             run(&ports, &one, body),
             Err(VerifyError::Unauthorized(SignatureError::NoMatch)),
@@ -263,16 +229,7 @@ const U2: &str = "/prod/keys/pub-key-44444444-4444-4444-8444-444444444444.pem";
 #[test]
 fn forged_deliveries_fetch_at_most_one_missing_key_and_it_is_remembered() {
     let body = br#"{"id":"forged"}"#;
-    let forged = [
-        Pair {
-            signature: sign(2, body),
-            key_path: U1,
-        },
-        Pair {
-            signature: sign(2, body),
-            key_path: U2,
-        },
-    ];
+    let forged = [signed(2, body, U1), signed(2, body, U2)];
     for memory in [false, true] {
         // WASI 0.2: an instance per request, the store only; WASI 0.3: memory too.
         let ports = origin();
@@ -314,10 +271,7 @@ fn forged_deliveries_fetch_at_most_one_missing_key_and_it_is_remembered() {
     let name = Keys::new(&s, &ports, &Refusals::default()).name(P1);
     let planted = format!("{}\nrefused\n{}", ports.now.get(), "00".repeat(32));
     ports.kv.borrow_mut().insert(name, planted.into_bytes());
-    let genuine = [Pair {
-        signature: sign(0, body),
-        key_path: P1,
-    }];
+    let genuine = [signed(0, body, P1)];
     assert_eq!(run(&ports, &genuine, body), Ok(()));
 }
 
@@ -332,16 +286,7 @@ fn a_genuine_delivery_whose_first_key_is_missing_verifies_with_the_second_on_the
             respond(404, "")
         }
     });
-    let both = [
-        Pair {
-            signature: sign(0, body),
-            key_path: P1,
-        },
-        Pair {
-            signature: sign(1, body),
-            key_path: P2,
-        },
-    ];
+    let both = [signed(0, body, P1), signed(1, body, P2)];
     assert!(
         matches!(
             run(&ports, &both, body),
@@ -357,16 +302,7 @@ fn a_genuine_delivery_whose_first_key_is_missing_verifies_with_the_second_on_the
 fn an_origin_that_does_not_answer_is_waited_for_once() {
     let body = b"{}";
     let ports = FakePorts::new(|_, _| Err(SendError::Timeout));
-    let both = [
-        Pair {
-            signature: sign(0, body),
-            key_path: P1,
-        },
-        Pair {
-            signature: sign(1, body),
-            key_path: P2,
-        },
-    ];
+    let both = [signed(0, body, P1), signed(1, body, P2)];
     assert!(matches!(
         run(&ports, &both, body),
         Err(VerifyError::KeyUnavailable(_))
