@@ -10,7 +10,9 @@ pub mod accs;
 pub mod auth;
 pub mod config;
 pub mod denials;
+pub mod echo;
 pub mod events;
+pub mod forward;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod host;

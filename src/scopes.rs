@@ -12,16 +12,22 @@ pub enum Scope {
     /// Still limited by `passthrough_allow`.
     Passthrough,
     TokenRead,
+    /// The forwarded events' dead letters: list, replay, delete.
+    DeadLettersManage,
+    /// The job routes (`/v1/jobs/{name}`), and nothing else.
+    JobsRun,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 8] = [
         Scope::ProductsRead,
         Scope::ProductsWrite,
         Scope::InventoryWrite,
         Scope::OrdersRead,
         Scope::Passthrough,
         Scope::TokenRead,
+        Scope::DeadLettersManage,
+        Scope::JobsRun,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -32,6 +38,8 @@ impl Scope {
             Scope::OrdersRead => "orders.read",
             Scope::Passthrough => "passthrough",
             Scope::TokenRead => "token.read",
+            Scope::DeadLettersManage => "dead_letters.manage",
+            Scope::JobsRun => "jobs.run",
         }
     }
 
@@ -39,14 +47,14 @@ impl Scope {
         Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
     }
 
-    fn bit(self) -> u8 {
+    fn bit(self) -> u16 {
         1 << (self as u8)
     }
 }
 
 /// A set of scopes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Scopes(u8);
+pub struct Scopes(u16);
 
 impl Scopes {
     /// What an entry without scopes may do: everything.

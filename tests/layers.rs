@@ -16,7 +16,11 @@ const LAYERS: &[&[&str]] = &[
     &["ims"],
     // `events` (Adobe I/O Events' signatures and keys) names neither
     // neighbour: `routes` joins it to the webhooks' ledger.
-    &["accs", "webhook", "events"],
+    // `echo` (what the edge wrote to ACCS, to tell Commerce's echoes) too.
+    &["accs", "webhook", "events", "echo"],
+    // Forwarding events to back-office targets: signatures, the ledger and
+    // the echo notes below it, the routes above.
+    &["forward"],
     &["routes"],
     &["host"],
     // Test and fuzzing support, above everything they exercise.

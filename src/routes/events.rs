@@ -196,8 +196,34 @@ pub async fn post<P: Ports>(
         ));
     }
 
+    let fates = apply(ctx, ledger, &events, Source::Pushed, now).await;
+    Ok(answer(ctx, &events, fates))
+}
+
+/// How verified events reached the edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A signed push delivery to `POST /v1/events`.
+    Pushed,
+    /// Pulled from the registration's journal by the edge itself (the TLS
+    /// call it made authenticates them).
+    Pulled,
+}
+
+/// Applies verified events one by one, in order, through the same actions
+/// and the same ledger whichever way they came ([`Source`]), so an event
+/// both pushed and pulled is applied once. `now` is the clock the events'
+/// windows are judged by.
+pub async fn apply<P: Ports>(
+    ctx: &Ctx<'_, P>,
+    ledger: &Ledger,
+    events: &[Event],
+    source: Source,
+    now: u64,
+) -> Vec<Fate> {
+    let _ = source;
     let mut outcomes = Vec::with_capacity(events.len());
-    for event in &events {
+    for event in events {
         let fate = match ctx.settings.io_events.action(&event.event_type) {
             None => Fate::ignored(),
             Some(action) => match expired(event, now) {
@@ -209,7 +235,7 @@ pub async fn post<P: Ports>(
         log_fate(ctx, event, &fate);
         outcomes.push(fate);
     }
-    Ok(answer(ctx, &events, outcomes))
+    outcomes
 }
 
 /// Why `event` is not applied at `now`, if it is outside the window.
@@ -229,7 +255,7 @@ fn expired(event: &Event, now: u64) -> Option<&'static str> {
 }
 
 /// What became of one event.
-struct Fate {
+pub struct Fate {
     result: &'static str,
     status: Option<u16>,
     report: Option<Value>,
@@ -237,6 +263,23 @@ struct Fate {
 }
 
 impl Fate {
+    /// `landed`, `accepted`, `refused`, `ignored`, `duplicate`, `expired`
+    /// or `pending`.
+    pub fn result(&self) -> &'static str {
+        self.result
+    }
+
+    /// Done with, for good: anything but `pending` (which I/O Events, or
+    /// the next journal run, must bring again).
+    pub fn settled(&self) -> bool {
+        self.result != "pending"
+    }
+
+    /// When to come back for a pending event, in seconds, if known.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
     fn ignored() -> Fate {
         Fate {
             result: "ignored",

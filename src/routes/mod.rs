@@ -1,8 +1,10 @@
 //! The inbound API: routing, authentication, and one log line per request.
 
 pub mod bulk;
+pub mod dead_letters;
 pub mod events;
 pub mod inventory;
+pub mod jobs;
 pub mod orders;
 pub mod passthrough;
 pub mod products;
@@ -241,6 +243,10 @@ impl<P: Ports> App<P> {
             Route::Orders => orders::list(&ctx, query).await.map(ok),
             Route::Order(id) => orders::get_one(&ctx, id).await.map(ok),
             Route::Passthrough(rest) => passthrough::forward(&ctx, req, rest).await,
+            Route::DeadLetters => dead_letters::list(&ctx, req).await,
+            Route::DeadLetter(id) => dead_letters::delete(&ctx, id).await,
+            Route::DeadLetterReplay(id) => dead_letters::replay(&ctx, id).await,
+            Route::Job(name) => jobs::run(&ctx, name, req).await,
             Route::Webhook(_) | Route::Events => unreachable!("answered above"),
         };
         (template, result)
@@ -375,6 +381,14 @@ enum Route<'a> {
     Webhook(&'a str),
     /// Adobe I/O Events deliveries and their registration challenge.
     Events,
+    /// The forwarded events' dead letters, paged.
+    DeadLetters,
+    /// The raw id segment of `DELETE /v1/dead-letters/{id}`.
+    DeadLetter(&'a str),
+    /// The raw id segment of `POST /v1/dead-letters/{id}/replay`.
+    DeadLetterReplay(&'a str),
+    /// The raw name segment of `/v1/jobs/{name}`.
+    Job(&'a str),
 }
 
 impl<'a> Route<'a> {
@@ -401,6 +415,10 @@ impl<'a> Route<'a> {
             ["v1", "orders"] => (Route::Orders, "GET"),
             ["v1", "orders", id] => (Route::Order(id), "GET"),
             ["v1", "events"] => (Route::Events, "GET, POST"),
+            ["v1", "dead-letters"] => (Route::DeadLetters, "GET"),
+            ["v1", "dead-letters", id] => (Route::DeadLetter(id), "DELETE"),
+            ["v1", "dead-letters", id, "replay"] => (Route::DeadLetterReplay(id), "POST"),
+            ["v1", "jobs", name] => (Route::Job(name), "GET, POST"),
             ["v1", "webhooks", topic] if webhooks::TOPICS.contains(topic) => {
                 (Route::Webhook(topic), "POST")
             }
@@ -427,6 +445,10 @@ impl<'a> Route<'a> {
             Route::SourceItems => Scope::InventoryWrite,
             Route::Orders | Route::Order(_) => Scope::OrdersRead,
             Route::Passthrough(_) => Scope::Passthrough,
+            Route::DeadLetters | Route::DeadLetter(_) | Route::DeadLetterReplay(_) => {
+                Scope::DeadLettersManage
+            }
+            Route::Job(_) => Scope::JobsRun,
         })
     }
 
@@ -445,6 +467,10 @@ impl<'a> Route<'a> {
             Route::Passthrough(_) => "/v1/accs/{path}",
             Route::Webhook(_) => "/v1/webhooks/{topic}",
             Route::Events => "/v1/events",
+            Route::DeadLetters => "/v1/dead-letters",
+            Route::DeadLetter(_) => "/v1/dead-letters/{id}",
+            Route::DeadLetterReplay(_) => "/v1/dead-letters/{id}/replay",
+            Route::Job(_) => "/v1/jobs/{name}",
         }
     }
 }
