@@ -16,6 +16,7 @@ mod save;
 mod seed;
 mod server;
 mod state;
+pub mod target;
 mod time;
 mod types;
 mod vault;

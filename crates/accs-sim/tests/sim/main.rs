@@ -11,3 +11,4 @@ mod input;
 mod inventory;
 mod io_events;
 mod products;
+mod target;
