@@ -3,6 +3,15 @@
 //! Tests start it in-process with [`Sim::start`]; benchmarks and end-to-end runs use the
 //! `accs-sim` binary and drive it through the `/_admin/` HTTP API. Both views share one state,
 //! so whatever a test can observe or change through [`Sim`] is also reachable over HTTP.
+//!
+//! Besides IMS and ACCS:
+//! - [`target::Target`]: a back-office receiver (ERP, PIM) that records what it is sent and
+//!   fails on command, for the edge's forwarding tests;
+//! - Adobe I/O Events ([`Sim::io_events`]): the signing keys and a signed sender; the event
+//!   registration the simulated Commerce publishes to ([`io_events::IoEvents::subscribe`]),
+//!   with its push queue ([`io_events::IoEvents::deliver_pending`]) and its journal
+//!   ([`Sim::journal_url`], the Journaling API; [`io_events::IoEvents::journal_push`]);
+//!   the events' shapes are [`commerce_events`]; [`Sim::place_order`] places an order.
 
 mod accs;
 mod admin;
