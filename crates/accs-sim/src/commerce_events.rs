@@ -34,7 +34,17 @@ pub const PRODUCT_SAVED: &str = "com.adobe.commerce.observer.catalog_product_sav
 
 /// A legacy stock item saved. The simulator publishes it for each
 /// source item saved at the `default` source, the one source whose quantity
-/// the legacy stock item mirrors in MSI (single-source mode).
+/// the legacy stock item mirrors in MSI.
+///
+/// Caution, for whoever relies on it: in Magento Open Source a REST
+/// source-items save updates the legacy stock item "via plain MySql query"
+/// (magento/inventory `InventoryCatalog/Model/ResourceModel/SetDataToLegacyStockItem.php`,
+/// called from `SetDataToLegacyCatalogInventoryAtSourceItemsSavePlugin`), not
+/// through the model's save, so this observer event may not fire for such a
+/// save on a real ACCS; Adobe does not document either way. The simulator
+/// emits it so the echo path can be exercised; turn it off with
+/// [`crate::io_events::IoEvents::set_source_item_stock_events`] to model the
+/// other reading.
 pub const STOCK_ITEM_SAVED: &str =
     "com.adobe.commerce.observer.cataloginventory_stock_item_save_commit_after";
 

@@ -407,6 +407,13 @@ impl IoEvents {
         self.publisher.publish(event_type, value)
     }
 
+    /// Whether a source-items save at the default source publishes
+    /// [`crate::commerce_events::STOCK_ITEM_SAVED`] (default: yes; see there
+    /// why a real ACCS may not).
+    pub fn set_source_item_stock_events(&self, on: bool) {
+        self.publisher.lock().source_item_stock_events = on;
+    }
+
     /// The push deliveries not settled yet, oldest first.
     pub fn pending(&self) -> Vec<Pending> {
         self.publisher.lock().pending.clone()

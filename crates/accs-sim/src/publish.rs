@@ -90,6 +90,9 @@ pub(crate) struct State {
     pub requests: Vec<JournalRequest>,
     /// A scope the journal wants in the token (`None`: any valid token).
     pub require_scope: Option<String>,
+    /// Whether a source-items save at the default source publishes the
+    /// stock-item event (`crate::commerce_events::STOCK_ITEM_SAVED`).
+    pub source_item_stock_events: bool,
 }
 
 pub(crate) struct Publisher {
@@ -133,6 +136,7 @@ impl Publisher {
                 counters: JournalCounters::default(),
                 requests: Vec::new(),
                 require_scope: None,
+                source_item_stock_events: true,
             }),
             registration,
         }

@@ -152,7 +152,8 @@ impl Inner {
     /// event in ACCS's reference (`crate::commerce_events`). A SKU with no
     /// product has no stock item: nothing.
     pub fn publish_source_item(&mut self, sku: &str, source: &str, qty: f64, status: u64) {
-        if source != ce::DEFAULT_SOURCE || !self.publisher.wants(ce::STOCK_ITEM_SAVED) {
+        let on = self.publisher.lock().source_item_stock_events;
+        if !on || source != ce::DEFAULT_SOURCE || !self.publisher.wants(ce::STOCK_ITEM_SAVED) {
             return;
         }
         let Some(product) = self.catalog.product(sku) else {

@@ -390,3 +390,25 @@ async fn a_batch_subscription_delivers_arrays_of_at_most_20() {
     );
     assert_eq!(got[2].header("x-adobe-retry-count"), Some("1"));
 }
+
+/// The stock event on a source-items save can be turned off (a real ACCS
+/// may write the legacy stock item without its model's save event).
+#[tokio::test]
+async fn source_item_stock_events_can_be_turned_off() {
+    let sim = sim().await;
+    sim.io_events().subscribe(None, "c", &[STOCK_ITEM_SAVED]);
+    sim.io_events().set_source_item_stock_events(false);
+    save_source_items(
+        &sim,
+        json!([{ "sku": "SKU-0001", "source_code": "default", "quantity": 5, "status": 1 }]),
+    )
+    .await;
+    assert_eq!(sim.io_events().journal_len(), 0);
+    sim.io_events().set_source_item_stock_events(true);
+    save_source_items(
+        &sim,
+        json!([{ "sku": "SKU-0001", "source_code": "default", "quantity": 6, "status": 1 }]),
+    )
+    .await;
+    assert_eq!(sim.io_events().journal_len(), 1);
+}
