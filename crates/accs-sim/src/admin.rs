@@ -3,7 +3,7 @@
 //! GET `counters`, `requests`, `token-requests`, `validations`, `inventory-receipts`, `faults`,
 //! `bulks` (every accepted bulk request and its operations, [`Bulk`]), `health`;
 //! POST `faults` (a [`Faults`] JSON body, replacing the current one), `reset`, `revoke`,
-//! which answer 204.
+//! which answer 204. The I/O Events and order routes are `admin_io.rs`.
 
 use std::sync::Arc;
 
@@ -32,6 +32,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/faults", post(set_faults).get(faults))
         .route("/reset", post(reset))
         .route("/revoke", post(revoke))
+        .merge(crate::admin_io::router())
         // Without its own fallback a nested router inherits the ACCS one, and a typo here
         // would then be recorded as an ACCS request.
         .fallback(|| async { StatusCode::NOT_FOUND })

@@ -29,6 +29,8 @@ use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+use crate::publish::{JournalCounters, JournalRequest, Pending, Publisher, Subscription};
+
 /// How long I/O Events waits for a webhook's answer before the attempt
 /// counts as failed and is retried: 10 s (AdobeDocs/adobe-io-events
 /// `src/pages/common/retry-doc.md`, as docs/IO-EVENTS.md cites it).
@@ -82,6 +84,8 @@ pub const STRANGER: usize = 2;
 
 pub struct IoEvents {
     origin: String,
+    /// The registration the simulated Commerce publishes to (`crate::publish`).
+    publisher: Arc<Publisher>,
     fetches: Mutex<BTreeMap<String, u32>>,
     /// 0: serve the keys; else answer every key request with this status.
     key_status: AtomicU16,
@@ -112,9 +116,10 @@ async fn key(State(io): State<Arc<IoEvents>>, Path(file): Path<String>) -> Respo
 }
 
 impl IoEvents {
-    pub(crate) fn new(origin: String) -> Self {
+    pub(crate) fn new(origin: String, publisher: Arc<Publisher>) -> Self {
         IoEvents {
             origin,
+            publisher,
             fetches: Mutex::default(),
             key_status: AtomicU16::new(0),
             deliveries: AtomicU64::new(0),
@@ -298,6 +303,247 @@ impl IoEvents {
             req = req.header("accept", a);
         }
         req.send().await
+    }
+}
+
+/// One push attempt made by [`IoEvents::deliver_pending`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attempt {
+    pub event_id: String,
+    pub url: String,
+    /// The `x-adobe-retry-count` it carried (0: the first attempt, no header).
+    pub retry: u32,
+    /// The answer's status; `None`: no answer within [`DELIVERY_TIMEOUT`]
+    /// or no connection.
+    pub status: Option<u16>,
+    /// Still pending: I/O Events retries it (429, 5xx but 505, no answer).
+    pub kept: bool,
+}
+
+/// A batch delivery holds at most this many events, and at most
+/// [`BATCH_MAX_BYTES`] (AdobeDocs/adobe-io-events `src/pages/support/faq.md`,
+/// "What is the size of notifications in batch delivery style?").
+pub const BATCH_MAX_EVENTS: usize = 20;
+
+/// See [`BATCH_MAX_EVENTS`]: "up to 2MB", counted as 2,000,000 bytes.
+pub const BATCH_MAX_BYTES: usize = 2_000_000;
+
+/// The pending deliveries cut into batches: consecutive ones to one URL,
+/// each batch within [`BATCH_MAX_EVENTS`] and [`BATCH_MAX_BYTES`] (an event
+/// bigger than that alone).
+fn batches(queue: Vec<Pending>) -> Vec<Vec<Pending>> {
+    let mut out: Vec<Vec<Pending>> = Vec::new();
+    let mut bytes = 0;
+    for p in queue {
+        let weight = p.body.len() + 1;
+        let fits = out.last().is_some_and(|b| {
+            b[0].url == p.url && b.len() < BATCH_MAX_EVENTS && bytes + weight <= BATCH_MAX_BYTES
+        });
+        if fits {
+            bytes += weight;
+            if let Some(b) = out.last_mut() {
+                b.push(p);
+            }
+        } else {
+            bytes = 2 + weight;
+            out.push(vec![p]);
+        }
+    }
+    out
+}
+
+/// Whether I/O Events retries an attempt that ended so
+/// (AdobeDocs/adobe-io-events `src/pages/common/retry-doc.md`: 429 and
+/// 500-599 except 505 are retried, every other status is not; no answer
+/// within the timeout is a failed attempt, retried).
+pub fn retried(status: Option<u16>) -> bool {
+    match status {
+        None => true,
+        Some(s) => s == 429 || ((500..600).contains(&s) && s != 505),
+    }
+}
+
+/// Commerce's events published through I/O Events: the registration
+/// (subscription), its push queue and its journal.
+impl IoEvents {
+    /// Sets the registration the simulated Commerce publishes to: from now
+    /// on each event of a type in `event_types` (full types,
+    /// `com.adobe.commerce.observer.…`; a trailing `*` is a prefix) goes to
+    /// the journal and, when `webhook_url` is set, to the push queue. Replaces
+    /// an earlier subscription; the journal and the queue stay.
+    pub fn subscribe(
+        &self,
+        webhook_url: Option<String>,
+        recipient_client_id: &str,
+        event_types: &[&str],
+    ) {
+        self.subscribe_with(Subscription {
+            webhook_url,
+            recipient_client_id: recipient_client_id.to_owned(),
+            event_types: event_types.iter().map(|t| (*t).to_owned()).collect(),
+            batch: false,
+        });
+    }
+
+    /// [`IoEvents::subscribe`] with the subscription as one value.
+    pub fn subscribe_with(&self, sub: Subscription) {
+        self.publisher.lock().subscription = Some(sub);
+    }
+
+    /// Publishing off again (the journal and the queue stay).
+    pub fn unsubscribe(&self) {
+        self.publisher.lock().subscription = None;
+    }
+
+    pub fn subscription(&self) -> Option<Subscription> {
+        self.publisher.lock().subscription.clone()
+    }
+
+    /// Publishes a Commerce event of `event_type` with `value` as
+    /// `data.value`, as the simulated Commerce does on its own saves (the
+    /// builders are in [`crate::commerce_events`]): `None` when no
+    /// subscription takes the type, else the event id.
+    pub fn publish(&self, event_type: &str, value: Value) -> Option<String> {
+        self.publisher.publish(event_type, value)
+    }
+
+    /// Whether a source-items save at the default source publishes
+    /// [`crate::commerce_events::STOCK_ITEM_SAVED`] (default: yes; see there
+    /// why a real ACCS may not).
+    pub fn set_source_item_stock_events(&self, on: bool) {
+        self.publisher.lock().source_item_stock_events = on;
+    }
+
+    /// The push deliveries not settled yet, oldest first.
+    pub fn pending(&self) -> Vec<Pending> {
+        self.publisher.lock().pending.clone()
+    }
+
+    /// One attempt of every pending delivery, oldest first, one after the
+    /// other, signed as I/O Events signs, `x-adobe-retry-count` the attempts
+    /// made before. An attempt answered 429 or 5xx (505 aside), or not
+    /// answered within [`DELIVERY_TIMEOUT`], stays pending; any other answer
+    /// settles it (2xx delivered; another status dropped, as I/O Events
+    /// drops it). A batch subscription ([`Subscription::batch`]) sends the
+    /// pending events as JSON arrays ([`BATCH_MAX_EVENTS`]), with no
+    /// `x-adobe-event-id`, and each array's answer settles all its events;
+    /// one [`Attempt`] per event either way.
+    pub async fn deliver_pending(&self, client: &reqwest::Client) -> Vec<Attempt> {
+        let batch = self
+            .publisher
+            .lock()
+            .subscription
+            .as_ref()
+            .is_some_and(|s| s.batch);
+        let queue = self.pending();
+        let groups = if batch {
+            batches(queue)
+        } else {
+            queue.into_iter().map(|p| vec![p]).collect()
+        };
+        let mut attempts = Vec::new();
+        for group in groups {
+            let (body, event_id) = match group.as_slice() {
+                [one] if !batch => (one.body.clone(), Some(one.event_id.as_str())),
+                many => {
+                    let list: Vec<&str> = many.iter().map(|p| p.body.as_str()).collect();
+                    (format!("[{}]", list.join(",")), None)
+                }
+            };
+            let retry = group.iter().map(|p| p.attempts).max().unwrap_or(0);
+            let answer = self
+                .deliver(client, &group[0].url, body.as_bytes(), event_id, retry)
+                .await;
+            let status = answer.ok().map(|r| r.status().as_u16());
+            let kept = retried(status);
+            let mut s = self.publisher.lock();
+            for p in &group {
+                if let Some(i) = s.pending.iter().position(|q| q.event_id == p.event_id) {
+                    if kept {
+                        s.pending[i].attempts += 1;
+                        s.pending[i].last_status = status;
+                    } else {
+                        s.pending.remove(i);
+                    }
+                }
+                attempts.push(Attempt {
+                    event_id: p.event_id.clone(),
+                    url: p.url.clone(),
+                    retry,
+                    status,
+                    kept,
+                });
+            }
+        }
+        attempts
+    }
+
+    /// The journal's path (`/events/organizations/…/integrations/…/<registration>`);
+    /// [`crate::Sim::journal_url`] is the full URL.
+    pub fn journal_path(&self) -> String {
+        self.publisher.journal_path()
+    }
+
+    /// Appends any event to the journal, written now; returns its position.
+    pub fn journal_push(&self, event: Value) -> String {
+        self.journal_push_at(event, crate::publish::now_ms())
+    }
+
+    /// [`IoEvents::journal_push`] written at `time_ms` (ms since the epoch),
+    /// for `seek` and retention tests. Keep the journal in time order.
+    pub fn journal_push_at(&self, event: Value, time_ms: u64) -> String {
+        self.publisher.lock().journal.push(event, time_ms)
+    }
+
+    /// Every live event's position, oldest first.
+    pub fn journal_positions(&self) -> Vec<String> {
+        self.publisher.lock().journal.positions()
+    }
+
+    pub fn journal_len(&self) -> usize {
+        self.publisher.lock().journal.len()
+    }
+
+    /// Expires the oldest `n` events now: a `since` at their positions is 410.
+    pub fn journal_expire_oldest(&self, n: usize) {
+        self.publisher.lock().journal.expire_oldest(n);
+    }
+
+    /// How long events stay (default 7 days, [`crate::journal::DEFAULT_RETENTION`]).
+    pub fn journal_set_retention(&self, d: Duration) {
+        self.publisher.lock().journal.retention = d;
+    }
+
+    /// The page size cap in bytes (default 1.5 MB, [`crate::journal::PAGE_CAP_BYTES`]).
+    pub fn journal_set_page_cap(&self, bytes: usize) {
+        self.publisher.lock().journal.page_cap_bytes = bytes;
+    }
+
+    /// Events per page without `limit` (default [`crate::journal::DEFAULT_PAGE_EVENTS`]).
+    pub fn journal_set_default_limit(&self, events: usize) {
+        self.publisher.lock().journal.default_page_events = events.max(1);
+    }
+
+    /// The `retry-after` of a 204 (default 10 s).
+    pub fn journal_set_retry_after(&self, secs: u64) {
+        self.publisher.lock().journal.retry_after_secs = secs;
+    }
+
+    /// A scope the journal requires in the token (403 without it); `None`,
+    /// the default, accepts any valid token of the simulator's IMS. Adobe's
+    /// SDK guide names `adobeio_api` (`src/pages/guides/sdk/sdk-getting-started.md`).
+    pub fn journal_require_scope(&self, scope: Option<&str>) {
+        self.publisher.lock().require_scope = scope.map(str::to_owned);
+    }
+
+    /// Journal requests so far and their answers.
+    pub fn journal_counters(&self) -> JournalCounters {
+        self.publisher.lock().counters.clone()
+    }
+
+    /// Every journal request in arrival order: query and answer (no headers).
+    pub fn journal_requests(&self) -> Vec<JournalRequest> {
+        self.publisher.lock().requests.clone()
     }
 }
 

@@ -3,19 +3,35 @@
 //! Tests start it in-process with [`Sim::start`]; benchmarks and end-to-end runs use the
 //! `accs-sim` binary and drive it through the `/_admin/` HTTP API. Both views share one state,
 //! so whatever a test can observe or change through [`Sim`] is also reachable over HTTP.
+//!
+//! Besides IMS and ACCS:
+//! - [`target::Target`]: a back-office receiver (ERP, PIM) that records what it is sent and
+//!   fails on command, for the edge's forwarding tests;
+//! - Adobe I/O Events ([`Sim::io_events`]): the signing keys and a signed sender; the event
+//!   registration the simulated Commerce publishes to ([`io_events::IoEvents::subscribe`]),
+//!   with its push queue ([`io_events::IoEvents::deliver_pending`]) and its journal
+//!   ([`Sim::journal_url`], the Journaling API; [`io_events::IoEvents::journal_push`]);
+//!   the events' shapes are [`commerce_events`]; [`Sim::place_order`] places an order.
 
 mod accs;
 mod admin;
+mod admin_io;
 mod bulk;
+pub mod commerce_events;
 mod config;
 pub mod contract;
 mod ims;
 pub mod io_events;
+pub mod journal;
+mod journal_http;
 mod magento;
+mod place_order;
+mod publish;
 mod save;
 mod seed;
 mod server;
 mod state;
+pub mod target;
 mod time;
 mod types;
 mod vault;
@@ -30,6 +46,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use config::SimConfig;
+pub use io_events::Attempt;
+pub use place_order::{NewOrder, OrderLine, Refused as OrderRefused};
+pub use publish::{JournalCounters, JournalRequest, Pending, Subscription};
 pub use seed::ODD_SKUS;
 pub use types::{
     Bulk, Counters, Faults, Framing, InputLimits, Operation, RecordedRequest, RecordedTokenRequest,
@@ -60,9 +79,14 @@ impl Sim {
             .await
             .with_context(|| format!("binding {addr}"))?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(cfg));
+        let publisher = Arc::new(publish::Publisher::new());
+        let shared = Arc::new(Shared::new(cfg, publisher.clone()));
         let vault = Arc::new(vault::Vault::default());
-        let io_events = Arc::new(io_events::IoEvents::new(format!("http://{addr}")));
+        let io_events = Arc::new(io_events::IoEvents::new(
+            format!("http://{addr}"),
+            publisher,
+        ));
+        let _ = shared.io.set(io_events.clone());
         let app =
             server::router(shared.clone(), io_events.clone()).merge(vault::router(vault.clone()));
         let task = tokio::spawn(async move { axum::serve(listener, app).await });
@@ -104,6 +128,20 @@ impl Sim {
         &self.io_events
     }
 
+    /// The registration's journal (the Journaling API, `src/journal_http.rs`):
+    /// `http://ADDR/events/organizations/sim-org/integrations/sim-integration/<registration>`,
+    /// what the Developer Console shows as the registration's journaling URL.
+    pub fn journal_url(&self) -> String {
+        format!("{}{}", self.base_url(), self.io_events.journal_path())
+    }
+
+    /// Places an order as a storefront checkout would: it joins
+    /// `GET /V1/orders` and, when subscribed, publishes
+    /// [`commerce_events::ORDER_SAVED`]. Returns the order as ACCS serves it.
+    pub fn place_order(&self, order: &NewOrder) -> Result<Value, OrderRefused> {
+        place_order::place(&mut self.shared.lock(), order)
+    }
+
     pub fn config(&self) -> &SimConfig {
         &self.shared.cfg
     }
@@ -133,7 +171,8 @@ impl Sim {
     }
 
     /// Back to a fresh start: counters, recordings, faults and receipts are cleared and the
-    /// seeded catalog is restored. Issued tokens stay as they are: valid ones valid, so a
+    /// seeded catalog is restored. The I/O Events registration (subscription,
+    /// journal, push queue) stays, as Adobe's does. Issued tokens stay as they are: valid ones valid, so a
     /// component that cached one keeps working across benchmark rounds, and revoked ones
     /// revoked, as IMS never brings a revoked token back.
     pub fn reset(&self) {

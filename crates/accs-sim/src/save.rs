@@ -49,7 +49,8 @@ pub(crate) fn save(
     // What the input processor made of the body (`"12.5"` is 12.5).
     let fields = crate::contract::input::converted_product(fields);
     let now = time::now();
-    if catalog.product(sku).is_none() {
+    let before = catalog.product(sku).cloned();
+    if before.is_none() {
         if let Some(label) = missing_required(&fields) {
             return Err(Refused {
                 message: EMPTY_ATTRIBUTE.to_owned(),
@@ -83,7 +84,9 @@ pub(crate) fn save(
         }
     }
     stored.insert("updated_at".into(), now.into());
-    Ok(Value::Object(stored.clone()))
+    let saved = Value::Object(stored.clone());
+    catalog.saved.push((before, saved.clone()));
+    Ok(saved)
 }
 
 /// `Magento\Eav\Model\Entity\Attribute\Backend\AbstractBackend::validate`'s

@@ -24,6 +24,10 @@ pub(crate) struct Catalog {
     max_id: u64,
     pub orders: Vec<Value>,
     pub categories: Vec<Category>,
+    /// Every product save since it was last drained, `(before, after)`
+    /// (`before` `None`: a new product), for the product-saved events
+    /// (`Inner::publish_saves`).
+    pub saved: Vec<(Option<Value>, Value)>,
 }
 
 pub(crate) struct Category {
@@ -47,6 +51,7 @@ impl Default for Catalog {
             max_id: 0,
             orders: (1..=ORDERS).map(order).collect(),
             categories: categories(),
+            saved: Vec::new(),
         };
         for p in simple.chain(odd) {
             catalog.insert_product(p);

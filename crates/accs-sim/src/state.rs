@@ -1,11 +1,13 @@
 //! The one piece of mutable state behind both the Rust API and the HTTP handlers.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::bulk::{self, Bulks};
+use crate::commerce_events::{self as ce, StockItem};
 use crate::config::SimConfig;
+use crate::publish::Publisher;
 use crate::seed::Catalog;
 use crate::types::{
     Counters, Faults, RecordedRequest, RecordedTokenRequest, RecordedValidation, ScriptedResponse,
@@ -14,9 +16,11 @@ use crate::types::{
 pub(crate) struct Shared {
     pub cfg: SimConfig,
     inner: Mutex<Inner>,
+    /// The I/O Events double, for the admin routes that drive it; set once
+    /// at start (it is built after this, on the bound address).
+    pub io: std::sync::OnceLock<Arc<crate::io_events::IoEvents>>,
 }
 
-#[derive(Default)]
 pub(crate) struct Inner {
     pub counters: Counters,
     pub requests: Vec<RecordedRequest>,
@@ -28,6 +32,12 @@ pub(crate) struct Inner {
     /// Accepted bulk requests and their consumers (`crate::bulk`).
     pub bulks: Bulks,
     tokens: HashMap<String, IssuedToken>,
+    /// Where Commerce's events go (`crate::publish`); kept across resets,
+    /// like the I/O Events registration it stands for.
+    pub publisher: Arc<Publisher>,
+    /// The legacy stock item of each SKU as the last `default`-source save
+    /// left it, for the next stock event's `_origData`.
+    pub stock: BTreeMap<String, StockItem>,
     /// ACCS calls being answered now (the peak is in `counters`).
     in_flight: u64,
 }
@@ -48,10 +58,14 @@ pub(crate) enum TokenStatus {
 }
 
 impl Shared {
-    pub fn new(cfg: SimConfig) -> Self {
+    pub fn new(cfg: SimConfig, publisher: Arc<Publisher>) -> Self {
         Shared {
             cfg,
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                publisher,
+                ..Inner::default()
+            }),
+            io: std::sync::OnceLock::new(),
         }
     }
 
@@ -63,10 +77,12 @@ impl Shared {
     pub fn reset(&self) {
         let mut inner = self.lock();
         let tokens = std::mem::take(&mut inner.tokens);
+        let publisher = inner.publisher.clone();
         // Issued tokens stay, revoked ones revoked: IMS never brings a
         // revoked token back, so a reset between a test's phases must not.
         *inner = Inner {
             tokens,
+            publisher,
             ..Inner::default()
         };
     }
@@ -118,7 +134,88 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// The scopes of a token the simulator's IMS issued, still valid (not
+    /// revoked, not expired); `None` otherwise. For APIs other than ACCS
+    /// (the I/O Events journal), which do not want ACCS's scope.
+    pub fn token_scopes(&self, token: &str) -> Option<Vec<String>> {
+        let inner = self.lock();
+        let t = inner.tokens.get(token)?;
+        let live = !t.revoked && t.expires_at.is_none_or(|at| Instant::now() < at);
+        live.then(|| t.scopes.clone())
+    }
+}
+
 impl Inner {
+    /// Publishes the legacy stock item's save for a source item saved at
+    /// the `default` source (the one it mirrors); other sources have no
+    /// event in ACCS's reference (`crate::commerce_events`). A SKU with no
+    /// product has no stock item: nothing.
+    pub fn publish_source_item(&mut self, sku: &str, source: &str, qty: f64, status: u64) {
+        let on = self.publisher.lock().source_item_stock_events;
+        if !on || source != ce::DEFAULT_SOURCE || !self.publisher.wants(ce::STOCK_ITEM_SAVED) {
+            return;
+        }
+        let Some(product) = self.catalog.product(sku) else {
+            return;
+        };
+        let stock = &product["extension_attributes"]["stock_item"];
+        let product_id = product["id"].as_u64().unwrap_or(0);
+        let seeded = StockItem {
+            item_id: stock["item_id"].as_u64().unwrap_or(product_id),
+            product_id,
+            qty: stock["qty"].as_f64().unwrap_or(0.0),
+            is_in_stock: stock["is_in_stock"].as_bool().unwrap_or(false),
+        };
+        let before = self.stock.get(sku).cloned().unwrap_or(seeded);
+        let after = StockItem {
+            qty,
+            is_in_stock: status == 1,
+            ..before.clone()
+        };
+        self.publisher.publish(
+            ce::STOCK_ITEM_SAVED,
+            ce::stock_item_saved_value(&after, Some(&before)),
+        );
+        self.stock.insert(sku.to_owned(), after);
+    }
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            counters: Counters::default(),
+            requests: Vec::new(),
+            token_requests: Vec::new(),
+            validations: Vec::new(),
+            faults: Faults::default(),
+            receipts: BTreeMap::new(),
+            catalog: Catalog::default(),
+            bulks: Bulks::default(),
+            tokens: HashMap::new(),
+            publisher: Arc::new(Publisher::new()),
+            stock: BTreeMap::new(),
+            in_flight: 0,
+        }
+    }
+}
+
+impl Inner {
+    /// Publishes a product-saved event for each save since the last call
+    /// (`Catalog::saved`, which `crate::save::save` fills), in save order.
+    pub fn publish_saves(&mut self) {
+        if !self.publisher.wants(ce::PRODUCT_SAVED) {
+            self.catalog.saved.clear();
+            return;
+        }
+        for (before, after) in self.catalog.saved.drain(..) {
+            self.publisher.publish(
+                ce::PRODUCT_SAVED,
+                ce::product_saved_value(&after, before.as_ref()),
+            );
+        }
+    }
+
     /// Replaces the faults. The bulk consumers first catch up under the old
     /// ones, so a change (latency, consumers, hold) applies from now on.
     pub fn set_faults(&mut self, faults: Faults) {
@@ -129,6 +226,7 @@ impl Inner {
         if was_held && !self.faults.bulk_hold {
             self.bulks.resumed(now);
         }
+        self.publish_saves();
     }
 
     /// Applies the bulk operations the consumers have finished by now.
@@ -139,6 +237,7 @@ impl Inner {
             &self.faults,
             Instant::now(),
         );
+        self.publish_saves();
     }
 
     /// An ACCS call arrived: counts it in flight until [`Inner::call_ended`].

@@ -56,7 +56,11 @@ pub(super) fn save(shared: &Shared, call: &Call<'_>) -> magento::Result {
         ));
     }
     let mut inner = shared.lock();
-    for key in keys {
+    for (item, key) in items.iter().zip(keys) {
+        // Validated above: a number >= 0 and 0 or 1.
+        let qty = item["quantity"].as_f64().unwrap_or(0.0);
+        let status = item["status"].as_u64().unwrap_or(0);
+        inner.publish_source_item(&key.0, &key.1, qty, status);
         *inner.receipts.entry(key).or_default() += 1;
     }
     Ok(magento::ok(&json!([])))

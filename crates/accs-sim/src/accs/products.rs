@@ -36,7 +36,9 @@ pub(super) fn put(shared: &Shared, sku: &str, call: &Call<'_>) -> magento::Resul
     };
     let mut inner = shared.lock();
     let inner = &mut *inner;
-    match save(&mut inner.catalog, &inner.faults.save_failures, sku, fields) {
+    let saved = save(&mut inner.catalog, &inner.faults.save_failures, sku, fields);
+    inner.publish_saves();
+    match saved {
         Ok(saved) => Ok(magento::ok(&saved)),
         Err(failed) => {
             let status = if failed.retriable {

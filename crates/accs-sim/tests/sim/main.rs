@@ -10,4 +10,7 @@ mod ims;
 mod input;
 mod inventory;
 mod io_events;
+mod journal;
 mod products;
+mod publish;
+mod target;
