@@ -40,6 +40,14 @@ pub enum Code {
     Internal,
     /// ACCS knows no bulk by this uuid (`GET /v1/bulk/{uuid}`).
     BulkNotFound,
+    /// No dead letter by this id (`/v1/dead-letters/{id}`).
+    DeadLetterNotFound,
+    /// The dead letters cannot be read or written here (no store on this
+    /// host, a store failure, an entry that does not authenticate).
+    DeadLettersUnavailable,
+    /// A dead letter that cannot be sent again: its body was not kept, or
+    /// its target is no longer configured.
+    DeadLetterNotReplayable,
 }
 
 impl Code {
@@ -67,6 +75,9 @@ impl Code {
             Code::Conflict => "conflict",
             Code::Internal => "internal_error",
             Code::BulkNotFound => "bulk_not_found",
+            Code::DeadLetterNotFound => "dead_letter_not_found",
+            Code::DeadLettersUnavailable => "dead_letters_unavailable",
+            Code::DeadLetterNotReplayable => "dead_letter_not_replayable",
         }
     }
 
@@ -77,7 +88,7 @@ impl Code {
             Code::Unauthorized => 401,
             Code::InvalidRequest => 400,
             Code::PayloadTooLarge => 413,
-            Code::NotFound | Code::BulkNotFound => 404,
+            Code::NotFound | Code::BulkNotFound | Code::DeadLetterNotFound => 404,
             Code::MethodNotAllowed => 405,
             Code::Forbidden | Code::InsufficientScope | Code::AccsForbidden => 403,
             Code::AccsTimeout => 504,
@@ -86,8 +97,9 @@ impl Code {
             Code::ImsUnavailable
             | Code::WebhookNotConfigured
             | Code::LedgerUnavailable
-            | Code::EventsKeyUnavailable => 503,
-            Code::Conflict => 409,
+            | Code::EventsKeyUnavailable
+            | Code::DeadLettersUnavailable => 503,
+            Code::Conflict | Code::DeadLetterNotReplayable => 409,
             Code::AccsRateLimited => 429,
             Code::AccsError => 400,
         }
@@ -117,6 +129,9 @@ impl Code {
             Code::Conflict => "Delivery in progress",
             Code::Internal => "Internal error",
             Code::BulkNotFound => "Bulk not found",
+            Code::DeadLetterNotFound => "Dead letter not found",
+            Code::DeadLettersUnavailable => "Dead letters unavailable",
+            Code::DeadLetterNotReplayable => "Dead letter cannot be replayed",
         }
     }
 }
@@ -278,6 +293,10 @@ mod tests {
             EventsKeyUnavailable,
             Conflict,
             Internal,
+            BulkNotFound,
+            DeadLetterNotFound,
+            DeadLettersUnavailable,
+            DeadLetterNotReplayable,
         ];
         let mut names: Vec<_> = all.iter().map(|c| c.as_str()).collect();
         assert!(

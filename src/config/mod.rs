@@ -5,12 +5,13 @@
 //! half-working. Both flavours share the variable names.
 //!
 //! `variables.rs` is the table (names, defaults, bounds); `parse.rs`,
-//! `urls.rs`, `keys.rs`, `allow.rs` and `io_events.rs` (Adobe I/O Events'
-//! variables) read the values; `settings.rs`
+//! `urls.rs`, `keys.rs`, `allow.rs`, `io_events.rs` (Adobe I/O Events'
+//! variables) and `forward.rs` (forwarding's targets and rules) read the values; `settings.rs`
 //! assembles them, with `error.rs` for what a bad value is told.
 
 mod allow;
 mod error;
+pub mod forward;
 mod hex;
 pub mod io_events;
 mod keys;

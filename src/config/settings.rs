@@ -44,6 +44,8 @@ pub struct Settings {
     pub products_bulk_above: Option<usize>,
     /// Adobe I/O Events deliveries (`/v1/events`): `super::io_events`.
     pub io_events: super::io_events::EventsConfig,
+    /// Forwarding Commerce's events to back-office targets: `super::forward`.
+    pub forward: super::forward::ForwardConfig,
 }
 
 impl Settings {
@@ -155,6 +157,7 @@ impl Settings {
             .map(|n| n as usize),
             io_events: super::io_events::from_lookup(get, allow_http)
                 .map_err(|e| err(e.variable, e.reason))?,
+            forward: super::forward::from_lookup(get, allow_http)?,
         })
     }
 

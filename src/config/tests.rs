@@ -383,6 +383,8 @@ fn every_range_holds_at_both_edges() {
             "bulk_chunk_size" => s.bulk_chunk_size as u64,
             "products_bulk_above" => s.products_bulk_above.unwrap() as u64,
             "io_events_timeout_ms" => s.io_events.timeout_ms,
+            "forward_max_attempts" => u64::from(s.forward.max_attempts),
+            "forward_timeout_ms" => s.forward.timeout_ms,
             _ => unreachable!("{name}"),
         }
     };
@@ -394,6 +396,8 @@ fn every_range_holds_at_both_edges() {
         ("bulk_chunk_size", 1, 5_000),
         ("products_bulk_above", 0, 10_000),
         ("io_events_timeout_ms", 1_000, 9_000),
+        ("forward_max_attempts", 1, 50),
+        ("forward_timeout_ms", 500, 9_000),
     ] {
         for ok in [min, max] {
             let mut vars = base();

@@ -24,6 +24,10 @@ pub const VARIABLES: &[&str] = &[
     "io_events_key_origin",
     "io_events_actions",
     "io_events_timeout_ms",
+    "forward_targets",
+    "forward_rules",
+    "forward_max_attempts",
+    "forward_timeout_ms",
 ];
 
 pub const DEFAULT_TOKEN_URL: &str = "https://ims-na1.adobelogin.com/ims/token/v3";
@@ -82,4 +86,23 @@ pub const PRODUCTS_BULK_ABOVE: Number = Number {
     default: 0,
     min: 0,
     max: 10_000,
+};
+/// Attempts per (event, target) before the pair is dead-lettered. I/O
+/// Events retries a failed delivery after 1, 2, 4 and 8 minutes
+/// (AdobeDocs/adobe-io-events `src/pages/common/retry-doc.md`), so 5
+/// attempts span about 15 minutes; 50 reach past its 24 h of retries
+/// (every 15 min after the first hour), so nothing beyond it is useful.
+pub const FORWARD_MAX_ATTEMPTS: Number = Number {
+    name: "forward_max_attempts",
+    default: 5,
+    min: 1,
+    max: 50,
+};
+/// One forward attempt's cap, ms; never beyond what is left of the route's
+/// budget (`io_events_timeout_ms`, at most 9 s).
+pub const FORWARD_TIMEOUT_MS: Number = Number {
+    name: "forward_timeout_ms",
+    default: 5_000,
+    min: 500,
+    max: 9_000,
 };

@@ -32,6 +32,11 @@ pub struct Event {
     pub event_type: String,
     /// `data`, as the sync's body would be sent (`None` when absent).
     pub data: Option<Value>,
+    /// The CloudEvent's JSON exactly as received: the whole body for a
+    /// single event, the element's own text for a batch. What a forward
+    /// target gets, unchanged (docs/FORWARDING.md), so it can verify and
+    /// read the event as Adobe published it.
+    pub raw: Vec<u8>,
     /// Every recipient the event names (both spellings).
     recipients: Vec<String>,
 }
@@ -63,16 +68,26 @@ fn shown(id: &str) -> String {
 /// event's own id must equal when it is sent (a batch's events each carry
 /// theirs, and the header is not read).
 pub fn parse(body: &[u8], header_id: Option<&str>) -> Result<Vec<Event>, DeliveryError> {
-    let doc: Value = serde_json::from_slice(body).map_err(|_| DeliveryError::Shape)?;
-    let (list, single) = match doc {
-        Value::Array(list) if (1..=MAX_BATCH).contains(&list.len()) => (list, false),
-        Value::Object(_) => (vec![doc], true),
-        _ => return Err(DeliveryError::Shape),
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    // A batch is read as its elements' raw texts first, so each event keeps
+    // the bytes it came with; a single event is the whole body.
+    let (list, single): (Vec<&[u8]>, bool) = if first == Some(&b'[') {
+        let raws: Vec<&serde_json::value::RawValue> =
+            serde_json::from_slice(body).map_err(|_| DeliveryError::Shape)?;
+        if !(1..=MAX_BATCH).contains(&raws.len()) {
+            return Err(DeliveryError::Shape);
+        }
+        (
+            raws.into_iter().map(|r| r.get().as_bytes()).collect(),
+            false,
+        )
+    } else {
+        (vec![body], true)
     };
     list.into_iter()
         .enumerate()
-        .map(|(i, e)| {
-            let Value::Object(mut e) = e else {
+        .map(|(i, raw)| {
+            let Ok(Value::Object(mut e)) = serde_json::from_slice::<Value>(raw) else {
                 return Err(DeliveryError::Shape);
             };
             let text = |e: &Map<String, Value>, k: &str| {
@@ -100,6 +115,7 @@ pub fn parse(body: &[u8], header_id: Option<&str>) -> Result<Vec<Event>, Deliver
                 time_ms: e.get("time").and_then(Value::as_str).and_then(rfc3339_ms),
                 event_type: text(&e, "type").unwrap_or_default(),
                 data: e.remove("data"),
+                raw: raw.to_vec(),
                 recipients,
             })
         })
@@ -242,6 +258,19 @@ mod tests {
         // A batch: each event's own id; the header is not read.
         let batch = br#"[{"eventid":"a"},{"eventid":"b"}]"#;
         assert_eq!(parse(batch, Some("other")).unwrap().len(), 2);
+    }
+
+    /// What a forward target gets is each event's text as it came: the
+    /// body of a single event, an element's exact bytes in a batch
+    /// (spacing, key order and escapes kept), never a re-serialization.
+    #[test]
+    fn each_event_keeps_its_raw_text() {
+        let one = b" {\"eventid\":\"a\", \"data\" : {\"z\":1,\"a\":\"\\u00e9\"}}\n";
+        assert_eq!(parse(one, None).unwrap()[0].raw, one.to_vec());
+        let batch = b"[ {\"eventid\":\"a\",  \"x\":[1, 2]} ,{\"eventid\":\"b\",\"y\":\"\\/\"}]";
+        let e = parse(batch, None).unwrap();
+        assert_eq!(e[0].raw, br#"{"eventid":"a",  "x":[1, 2]}"#.to_vec());
+        assert_eq!(e[1].raw, br#"{"eventid":"b","y":"\/"}"#.to_vec());
     }
 
     #[test]

@@ -2,13 +2,16 @@
 //! deliveries that trigger the webhook syncs (`inventory`, `products`).
 //!
 //! Order of work for a delivery: configuration (503 without
-//! `io_events_actions`, or without a store for the ledger), the signatures
-//! over the raw body (401; 503 when a key cannot be fetched), then parsing
-//! (400), the recipient (403), and for each event its type (unmapped:
-//! acknowledged, nothing sent), its age (outside [`MAX_AGE_MS`], or no
-//! signed `time`: acknowledged as `expired`, nothing sent), its ledger entry
-//! on the signed body's event id, its sync and the ledger's record of it.
-//! Nothing is parsed before a signature holds.
+//! `io_events_actions` or `forward_rules`, or without a store for the
+//! ledger), the signatures over the raw body (401; 503 when a key cannot be
+//! fetched), then parsing (400), the recipient (403), and for each event its
+//! type (neither mapped nor matched by a forward rule: acknowledged, nothing
+//! sent), its age (outside [`MAX_AGE_MS`], or no signed `time`: acknowledged
+//! as `expired`, nothing sent), its ledger entry on the signed body's event
+//! id, its sync and the ledger's record of it, then its forwarding to each
+//! target its rules name (`crate::forward`, docs/FORWARDING.md), remembered
+//! per (event, target) in a record of its own. Nothing is parsed before a
+//! signature holds.
 //!
 //! Replays: Adobe's signatures cover the body only, with no timestamp and
 //! no nonce, so a captured delivery verifies forever. The ledger keeps a
@@ -89,10 +92,10 @@ pub fn not_configured(
     ctx_settings: &crate::config::Settings,
     ledger: Option<&Ledger>,
 ) -> Option<Problem> {
-    if ctx_settings.io_events.actions.is_empty() {
+    if ctx_settings.io_events.actions.is_empty() && !ctx_settings.forward.is_configured() {
         return Some(Problem::new(
             Code::WebhookNotConfigured,
-            "set `io_events_actions` (event.type=inventory;other.type=products) to receive Adobe I/O Events",
+            "set `io_events_actions` (event.type=inventory;other.type=products) or `forward_rules` (event.type=target, with `forward_targets`) to receive Adobe I/O Events",
         ));
     }
     match ledger.map(Ledger::place) {
@@ -224,13 +227,32 @@ pub async fn apply<P: Ports>(
     let _ = source;
     let mut outcomes = Vec::with_capacity(events.len());
     for event in events {
-        let fate = match ctx.settings.io_events.action(&event.event_type) {
-            None => Fate::ignored(),
-            Some(action) => match expired(event, now) {
-                Some(why) => Fate::expired(why),
-                None if !ctx.budget_left() => Fate::pending(None, None),
-                None => one(ctx, ledger, event, action).await,
-            },
+        let action = ctx.settings.io_events.action(&event.event_type);
+        let targets = ctx.settings.forward.targets_for(&event.event_type);
+        let fate = if action.is_none() && targets.is_empty() {
+            Fate::ignored()
+        } else if let Some(why) = expired(event, now) {
+            Fate::expired(why)
+        } else {
+            // Its sync action, if mapped, then its forward rules: each
+            // remembered apart, so one failing does not redo the other.
+            let mut fate = match action {
+                None => Fate::forward_only(),
+                Some(_) if !ctx.budget_left() => Fate::pending(None, None),
+                Some(action) => one(ctx, ledger, event, action).await,
+            };
+            if !targets.is_empty() {
+                let forwarded = if ctx.budget_left() {
+                    crate::forward::forward_event(ctx, ledger, event, &targets).await
+                } else {
+                    crate::forward::Forwarded {
+                        pending: true,
+                        ..Default::default()
+                    }
+                };
+                fate.add_forward(forwarded);
+            }
+            fate
         };
         log_fate(ctx, event, &fate);
         outcomes.push(fate);
@@ -260,24 +282,63 @@ pub struct Fate {
     status: Option<u16>,
     report: Option<Value>,
     retry_after: Option<u64>,
+    /// Its forwarding, when a `forward_rules` entry matched it.
+    forward: Option<crate::forward::Forwarded>,
 }
 
 impl Fate {
-    /// `landed`, `accepted`, `refused`, `ignored`, `duplicate`, `expired`
-    /// or `pending`.
+    /// The sync action's result: `landed`, `accepted`, `refused`, `ignored`,
+    /// `duplicate`, `expired` or `pending`; for an event that is only
+    /// forwarded, `forwarded` (or `pending`).
     pub fn result(&self) -> &'static str {
         self.result
     }
 
-    /// Done with, for good: anything but `pending` (which I/O Events, or
-    /// the next journal run, must bring again).
+    /// Done with, for good: neither its action nor any of its targets is
+    /// `pending` (which I/O Events, or the next journal run, must bring
+    /// again).
     pub fn settled(&self) -> bool {
-        self.result != "pending"
+        self.result != "pending" && !self.forward.as_ref().is_some_and(|f| f.pending)
     }
 
     /// When to come back for a pending event, in seconds, if known.
     pub fn retry_after(&self) -> Option<u64> {
-        self.retry_after
+        match (
+            self.retry_after,
+            self.forward.as_ref().and_then(|f| f.retry_after),
+        ) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Its forwarding, if it was forwarded.
+    pub fn forward(&self) -> Option<&crate::forward::Forwarded> {
+        self.forward.as_ref()
+    }
+
+    /// An event no sync action maps, that forward rules do.
+    fn forward_only() -> Fate {
+        Fate {
+            result: "forwarded",
+            status: None,
+            report: None,
+            retry_after: None,
+            forward: None,
+        }
+    }
+
+    fn add_forward(&mut self, forwarded: crate::forward::Forwarded) {
+        if self.result == "forwarded" {
+            if forwarded.pending {
+                self.result = "pending";
+            } else if forwarded.refused.is_some() {
+                self.result = "refused";
+                self.status = Some(409);
+                self.report = forwarded.refused.map(|d| json!({ "detail": d }));
+            }
+        }
+        self.forward = Some(forwarded);
     }
 
     fn ignored() -> Fate {
@@ -286,6 +347,7 @@ impl Fate {
             status: None,
             report: None,
             retry_after: None,
+            forward: None,
         }
     }
 
@@ -295,6 +357,7 @@ impl Fate {
             status: None,
             report: Some(json!({ "detail": why })),
             retry_after: None,
+            forward: None,
         }
     }
 
@@ -304,6 +367,7 @@ impl Fate {
             status,
             report: None,
             retry_after,
+            forward: None,
         }
     }
 
@@ -333,6 +397,7 @@ async fn one<P: Ports>(ctx: &Ctx<'_, P>, ledger: &Ledger, event: &Event, action:
                 status: Some(status),
                 report: None,
                 retry_after: None,
+                forward: None,
             };
         }
         Verdict::Busy { retry_after_s } => return Fate::pending(Some(409), Some(retry_after_s)),
@@ -344,6 +409,7 @@ async fn one<P: Ports>(ctx: &Ctx<'_, P>, ledger: &Ledger, event: &Event, action:
                     json!({"detail": "this event id was already delivered with different data; nothing was sent"}),
                 ),
                 retry_after: None,
+                forward: None,
             };
         }
         Verdict::Process { landed } => landed,
@@ -420,6 +486,7 @@ async fn one<P: Ports>(ctx: &Ctx<'_, P>, ledger: &Ledger, event: &Event, action:
         status: Some(resp.status),
         report,
         retry_after,
+        forward: None,
     }
 }
 
@@ -427,13 +494,13 @@ fn log_fate<P: Ports>(ctx: &Ctx<'_, P>, event: &Event, fate: &Fate) {
     let (level, message) = match fate.result {
         "ignored" => (
             "info",
-            "I/O Events event type not mapped in io_events_actions: acknowledged, nothing sent",
+            "I/O Events event type not mapped in io_events_actions nor matched by forward_rules: acknowledged, nothing sent",
         ),
         "refused" => (
             "warn",
             "I/O Events event refused for good (ACCS refused it, or its data is malformed); it is not retried",
         ),
-        "pending" => (
+        _ if !fate.settled() => (
             "warn",
             "I/O Events event not finished; the delivery is answered 503 so I/O Events retries it",
         ),
@@ -443,7 +510,7 @@ fn log_fate<P: Ports>(ctx: &Ctx<'_, P>, event: &Event, fate: &Fate) {
         ),
         _ => return,
     };
-    let event_type = if crate::config::io_events::is_event_type(&event.event_type) {
+    let event_type = if crate::config::forward::is_event_type(&event.event_type) {
         event.event_type.as_str()
     } else {
         "(not a plain type)"
@@ -463,6 +530,7 @@ fn log_fate<P: Ports>(ctx: &Ctx<'_, P>, event: &Event, fate: &Fate) {
 /// for good, ignored, expired or a duplicate); else 503 with `Retry-After`, so I/O Events comes back.
 fn answer<P: Ports>(ctx: &Ctx<'_, P>, events: &[Event], fates: Vec<Fate>) -> InResponse {
     let count = |r: &str| fates.iter().filter(|f| f.result == r).count();
+    let unsettled = fates.iter().filter(|f| !f.settled()).count();
     let summary = json!({
         "events": fates.len(),
         "landed": count("landed"),
@@ -471,13 +539,14 @@ fn answer<P: Ports>(ctx: &Ctx<'_, P>, events: &[Event], fates: Vec<Fate>) -> InR
         "ignored": count("ignored"),
         "duplicates": count("duplicate"),
         "expired": count("expired"),
-        "pending": count("pending"),
+        "forwarded": fates.iter().filter(|f| f.forward.as_ref().is_some_and(|x| !x.pending && x.refused.is_none())).count(),
+        "pending": unsettled,
     });
-    let pending = count("pending") > 0;
+    let pending = unsettled > 0;
     let retry_after = fates
         .iter()
-        .filter(|f| f.result == "pending")
-        .filter_map(|f| f.retry_after)
+        .filter(|f| !f.settled())
+        .filter_map(Fate::retry_after)
         .max()
         .unwrap_or(DEFAULT_RETRY_AFTER_S)
         .clamp(1, 900);
@@ -499,6 +568,13 @@ fn answer<P: Ports>(ctx: &Ctx<'_, P>, events: &[Event], fates: Vec<Fate>) -> InR
             if let Some(r) = f.report {
                 v["report"] = r;
             }
+            if let Some(fw) = &f.forward {
+                v["forward"] = fw
+                    .pairs
+                    .iter()
+                    .map(crate::forward::PairReport::to_json)
+                    .collect();
+            }
             v
         })
         .collect();
@@ -508,4 +584,158 @@ fn answer<P: Ports>(ctx: &Ctx<'_, P>, events: &[Event], fates: Vec<Fate>) -> InR
         resp.headers.push(("retry-after", retry_after.to_string()));
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    //! `apply` and the answer for forwarded events (the signature and the
+    //! sync paths are `events/tests.rs`'s).
+    use super::*;
+    use crate::ims::Tokens;
+    use crate::testing::{FakePorts, respond, settings};
+    use crate::trace::Trace;
+    use futures::executor::block_on;
+
+    const S1: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    fn batch(ids: &[&str], event_type: &str) -> Vec<Event> {
+        let list: Vec<Value> = ids
+            .iter()
+            .map(|id| {
+                json!({"type": event_type, "eventid": id, "recipientclientid": "client-1",
+                       "time": "2026-01-01T00:00:00Z", "data": {"value": {"id": id}}})
+            })
+            .collect();
+        delivery::parse(&serde_json::to_vec(&list).unwrap(), None).unwrap()
+    }
+
+    /// A batch through `apply`, and the answer it gets.
+    fn deliver(ports: &FakePorts, s: &crate::config::Settings, events: &[Event]) -> InResponse {
+        let tokens = Tokens::new(s);
+        let trace = Trace::new("r".into());
+        let now = ports.now_ms();
+        let mut ctx = Ctx::new(s, ports, &tokens, &trace, "/v1/events", now);
+        ctx.budget = crate::accs::retry::Budget::new(now, budget_ms(s));
+        let ledger = Ledger::for_events(s, true).unwrap();
+        let fates = block_on(apply(&ctx, &ledger, events, Source::Pushed, now));
+        answer(&ctx, events, fates)
+    }
+
+    fn settings_with_rules(rules: &str) -> crate::config::Settings {
+        let targets = format!("erp=https://erp.example/in {S1}");
+        settings(&[("forward_targets", &targets), ("forward_rules", rules)]).unwrap()
+    }
+
+    #[test]
+    fn forward_rules_alone_configure_the_route() {
+        let s = settings_with_rules("a.b=erp");
+        let ledger = Ledger::for_events(&s, true).unwrap();
+        assert!(not_configured(&s, Some(&ledger)).is_none());
+        let bare = settings(&[]).unwrap();
+        let p = not_configured(&bare, Some(&ledger)).unwrap();
+        assert!(p.detail.contains("forward_rules"), "{}", p.detail);
+    }
+
+    #[test]
+    fn a_batch_is_forwarded_event_by_event_and_a_pending_one_makes_it_503() {
+        let ports = FakePorts::new(|req, _| {
+            // The second event's target fails; the first's takes it.
+            if String::from_utf8_lossy(&req.body).contains("ev-b") {
+                respond(503, "")
+            } else {
+                respond(200, "")
+            }
+        });
+        ports
+            .now
+            .set(crate::events::delivery::rfc3339_ms("2026-01-01T00:00:10Z").unwrap());
+        let s = settings_with_rules("com.adobe.commerce.observer.*=erp");
+        let events = batch(
+            &["ev-a", "ev-b"],
+            "com.adobe.commerce.observer.sales_order_save_commit_after",
+        );
+        let r = deliver(&ports, &s, &events);
+        assert_eq!(r.status, 503);
+        assert!(r.headers.iter().any(|(n, _)| *n == "retry-after"));
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["summary"]["forwarded"], 1);
+        assert_eq!(v["summary"]["pending"], 1);
+        assert_eq!(v["events"][0]["result"], "forwarded");
+        assert_eq!(v["events"][0]["forward"][0]["result"], "delivered");
+        assert_eq!(v["events"][1]["result"], "pending");
+        assert_eq!(v["events"][1]["forward"][0]["status"], 503);
+        // Each event its own send: the first is not sent again.
+        assert_eq!(ports.sent.borrow().len(), 2);
+        let r = deliver(&ports, &s, &events);
+        assert_eq!(r.status, 503);
+        let bodies: Vec<String> = ports
+            .sent
+            .borrow()
+            .iter()
+            .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+            .collect();
+        assert_eq!(bodies.len(), 3);
+        assert!(bodies[2].contains("ev-b"), "{bodies:?}");
+    }
+
+    #[test]
+    fn an_event_with_a_sync_action_and_a_forward_rule_does_both() {
+        let ports = FakePorts::new(|req, _| {
+            if req.url.contains("/ims/token") {
+                respond(200, r#"{"access_token":"tok-1","expires_in":86399}"#)
+            } else if req.url.contains("erp.example") {
+                respond(200, "")
+            } else {
+                respond(200, "[]")
+            }
+        });
+        ports
+            .now
+            .set(crate::events::delivery::rfc3339_ms("2026-01-01T00:00:10Z").unwrap());
+        let targets = format!("erp=https://erp.example/in {S1}");
+        let s = settings(&[
+            ("forward_targets", &targets),
+            ("forward_rules", "com.acme.stock.updated=erp"),
+            ("io_events_actions", "com.acme.stock.updated=inventory"),
+        ])
+        .unwrap();
+        let body = json!({"type": "com.acme.stock.updated", "eventid": "ev-s", "recipientclientid": "client-1",
+            "time": "2026-01-01T00:00:00Z",
+            "data": {"sourceItems": [{"sku": "SKU-1", "source_code": "default", "quantity": 3, "status": 1}]}});
+        let events = delivery::parse(&serde_json::to_vec(&body).unwrap(), None).unwrap();
+        let r = deliver(&ports, &s, &events);
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(r.status, 200, "{v}");
+        assert_eq!(v["events"][0]["result"], "landed");
+        assert_eq!(v["events"][0]["forward"][0]["result"], "delivered");
+        assert_eq!(ports.sent_to("/V1/inventory/source-items"), 1);
+        assert_eq!(ports.sent_to("erp.example"), 1);
+        // Again: neither is done twice.
+        let r = deliver(&ports, &s, &events);
+        assert_eq!(r.status, 200);
+        assert_eq!(ports.sent_to("/V1/inventory/source-items"), 1);
+        assert_eq!(ports.sent_to("erp.example"), 1);
+    }
+
+    #[test]
+    fn an_unmatched_event_is_ignored_and_an_old_one_expired_not_forwarded() {
+        let ports = FakePorts::new(|_, _| respond(200, ""));
+        ports
+            .now
+            .set(crate::events::delivery::rfc3339_ms("2026-01-03T00:00:00Z").unwrap());
+        let s = settings_with_rules("a.b=erp");
+        let r = deliver(&ports, &s, &batch(&["ev-x"], "other.type"));
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            (r.status, v["events"][0]["result"].as_str()),
+            (200, Some("ignored"))
+        );
+        let r = deliver(&ports, &s, &batch(&["ev-y"], "a.b"));
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            (r.status, v["events"][0]["result"].as_str()),
+            (200, Some("expired"))
+        );
+        assert!(ports.sent.borrow().is_empty());
+    }
 }

@@ -243,6 +243,8 @@ impl<P: Ports> App<P> {
             Route::Orders => orders::list(&ctx, query).await.map(ok),
             Route::Order(id) => orders::get_one(&ctx, id).await.map(ok),
             Route::Passthrough(rest) => passthrough::forward(&ctx, req, rest).await,
+            // The dead letters' keys are derived here, on demand: no other
+            // route pays for them.
             Route::DeadLetters => dead_letters::list(&ctx, req).await,
             Route::DeadLetter(id) => dead_letters::delete(&ctx, id).await,
             Route::DeadLetterReplay(id) => dead_letters::replay(&ctx, id).await,
@@ -299,6 +301,8 @@ pub fn variables_for(path: &str) -> impl Iterator<Item = &'static str> + use<> {
     // The path a `POST` makes the bulk upsert (and a `GET` or `PUT` the
     // product with SKU `bulk`: the variables are read by path alone).
     let bulk = path == "/v1/products/bulk";
+    // A replay forwards again: the targets, their secrets and the cap.
+    let dead_letters = under("/v1/dead-letters");
     crate::config::VARIABLES
         .iter()
         .copied()
@@ -312,6 +316,8 @@ pub fn variables_for(path: &str) -> impl Iterator<Item = &'static str> + use<> {
             "sync_concurrency" => sync || bulk,
             "bulk_chunk_size" => bulk || webhooks || events,
             "products_bulk_above" => webhooks || events,
+            "forward_targets" | "forward_timeout_ms" => events || dead_letters,
+            "forward_rules" | "forward_max_attempts" => events,
             _ => true,
         })
 }

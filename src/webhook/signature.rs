@@ -85,6 +85,30 @@ pub fn verify<'a>(
     Err(SignatureError::NoMatch)
 }
 
+/// `webhook-signature` for a message we send: one `v1,<base64>` per key,
+/// space-separated, each the HMAC-SHA256 of `{id}.{timestamp}.{body}`. With
+/// several keys (a secret being rotated) a receiver holding any one of them
+/// verifies, which is how Standard Webhooks rotates secrets.
+pub fn sign(id: &str, timestamp: &str, body: &[u8], keys: &[Vec<u8>]) -> String {
+    let mut out = String::new();
+    for key in keys {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+            continue;
+        };
+        mac.update(id.as_bytes());
+        mac.update(b".");
+        mac.update(timestamp.as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str("v1,");
+        out.push_str(&STANDARD.encode(mac.finalize().into_bytes()));
+    }
+    out
+}
+
 /// The HMAC key of a `whsec_<base64>` secret (validated at config time).
 pub fn key(secret: &str) -> Option<Vec<u8>> {
     STANDARD.decode(secret.strip_prefix("whsec_")?).ok()
@@ -113,6 +137,22 @@ mod tests {
             verify(Some(ID), Some(TS), Some(SIG), BODY, &keys(), NOW),
             Ok(ID)
         );
+    }
+
+    #[test]
+    fn signing_gives_the_reference_vector_and_one_entry_per_key() {
+        assert_eq!(sign(ID, TS, BODY, &keys()), SIG);
+        let other = key("whsec_b3RoZXIta2V5LTAxMjM0NTY3ODk=").unwrap();
+        let both = sign(ID, TS, BODY, &[other.clone(), keys()[0].clone()]);
+        let (first, second) = both.split_once(' ').unwrap();
+        assert_eq!(second, SIG);
+        assert!(first.starts_with("v1,") && first != SIG, "{both}");
+        // What we sign, our verifier (and so any Standard Webhooks one) takes.
+        assert_eq!(
+            verify(Some(ID), Some(TS), Some(&both), BODY, &[other], NOW),
+            Ok(ID)
+        );
+        assert_eq!(sign(ID, TS, BODY, &[]), "");
     }
 
     #[test]
