@@ -13,6 +13,7 @@ mod allow;
 mod error;
 mod hex;
 pub mod io_events;
+pub mod jobs;
 mod keys;
 mod parse;
 mod settings;

@@ -44,6 +44,8 @@ pub struct Settings {
     pub products_bulk_above: Option<usize>,
     /// Adobe I/O Events deliveries (`/v1/events`): `super::io_events`.
     pub io_events: super::io_events::EventsConfig,
+    /// The job routes (`/v1/jobs/{name}`) and the journal job: `super::jobs`.
+    pub jobs: super::jobs::JobsConfig,
 }
 
 impl Settings {
@@ -155,6 +157,7 @@ impl Settings {
             .map(|n| n as usize),
             io_events: super::io_events::from_lookup(get, allow_http)
                 .map_err(|e| err(e.variable, e.reason))?,
+            jobs: super::jobs::from_lookup(get, allow_http)?,
         })
     }
 

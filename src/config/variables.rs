@@ -24,6 +24,11 @@ pub const VARIABLES: &[&str] = &[
     "io_events_key_origin",
     "io_events_actions",
     "io_events_timeout_ms",
+    // The job routes and the journal job (config/jobs.rs).
+    "journal_url",
+    "journal_limit",
+    "journal_on_gone",
+    "jobs_timeout_ms",
 ];
 
 pub const DEFAULT_TOKEN_URL: &str = "https://ims-na1.adobelogin.com/ims/token/v3";
