@@ -107,7 +107,7 @@ async fn three_runs_over_150_events_apply_each_once_and_the_third_finds_nothing_
         assert!(seen.iter().all(|s| s.api_key.as_deref() == Some(CLIENT_ID)));
         assert!(seen.iter().all(|s| !s.target.contains(CRON_KEY)
             && !s.authorization.as_deref().unwrap_or("").contains(CRON_KEY)));
-        rig.finish();
+        rig.rig.finish();
     }
 }
 
@@ -141,7 +141,7 @@ async fn an_event_pushed_and_then_pulled_lands_once() {
         let r = receipts(&rig);
         assert_eq!(r.get("JOB-0001"), Some(&1), "{flavour:?}: {r:?}");
         assert_eq!(r.get("JOB-0002"), Some(&1), "{flavour:?}: {r:?}");
-        rig.finish();
+        rig.rig.finish();
     }
 }
 
@@ -179,7 +179,7 @@ async fn two_runs_started_together_apply_each_event_once() {
             r.values().all(|&n| n == 1),
             "{flavour:?}: an event applied twice: {r:?}"
         );
-        rig.finish();
+        rig.rig.finish();
     }
 }
 
@@ -215,7 +215,7 @@ async fn an_expired_position_answers_journal_gone_and_the_next_run_goes_on() {
                 .iter()
                 .any(|s| s.target.contains("latest=true"))
         );
-        rig.finish();
+        rig.rig.finish();
     }
 }
 
@@ -263,6 +263,6 @@ async fn the_query_key_opens_the_job_routes_alone() {
             (a.status, a.body["code"].as_str()),
             (404, Some("not_found"))
         );
-        rig.finish();
+        rig.rig.finish();
     }
 }
