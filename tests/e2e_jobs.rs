@@ -214,3 +214,76 @@ async fn wasmtime_serve_runs_the_journal_job_once_at_a_time_from_its_files() {
     captured.push(served.log());
     assert_no_secrets(&sim, &captured);
 }
+
+/// The default build's lease (write, wait 50 ms, read back) measured under
+/// the real `spin up` on its default store: pairs of runs started together,
+/// counting the pairs where both ran. Each event lands once whatever the
+/// count (the ledger); the count goes to docs/ROUTES.md.
+#[tokio::test(flavor = "multi_thread")]
+async fn spin_default_build_lease_measured_with_pairs_of_runs() {
+    let test = "spin_default_build_lease_measured_with_pairs_of_runs";
+    let Some(bin) = spin_for(SpinBuild::P2, test) else {
+        return;
+    };
+    let sim = start_sim().await;
+    let journal = StandIn::start().await;
+    let mut vars = spin_vars(&sim);
+    let keys = vars["api_keys"].clone();
+    vars.insert(
+        "api_keys".into(),
+        format!("{keys},cron:{CRON_KEY}:jobs.run"),
+    );
+    vars.insert("io_events_actions".into(), format!("{STOCK}=inventory"));
+    vars.insert("journal_url".into(), journal.journal_url());
+    let origin = journal.journal_url();
+    vars.insert(
+        "journal_origin".into(),
+        origin[..origin.find("/events/").unwrap()].to_owned(),
+    );
+    vars.insert("journal_limit".into(), "5".into());
+    let mut up = spin_up(
+        &bin,
+        SpinBuild::P2,
+        Manifest::Shipped,
+        "jobs-pairs",
+        HostSetup {
+            vars,
+            runtime_config: None,
+        },
+    )
+    .await;
+    let mut captured = Vec::new();
+    let (mut both, mut one) = (0, 0);
+    const PAIRS: usize = 20;
+    for pair in 0..PAIRS {
+        for n in 0..3 {
+            journal.journal_push(stock_event(&sim, pair * 3 + n));
+        }
+        let (a, b) = tokio::join!(
+            async {
+                let mut c = Vec::new();
+                (post_with_header(&up.base, CRON_KEY, &mut c).await, c)
+            },
+            async {
+                let mut c = Vec::new();
+                (post_with_header(&up.base, CRON_KEY, &mut c).await, c)
+            }
+        );
+        captured.extend(a.1);
+        captured.extend(b.1);
+        match (a.0.0, b.0.0) {
+            (200, 200) => both += 1,
+            (200, 409) | (409, 200) => one += 1,
+            other => panic!("pair {pair}: {other:?}: {} {}", a.0.1, b.0.1),
+        }
+    }
+    println!(
+        "spin 3.6.3 default build, {PAIRS} pairs of runs at once: one ran {one}, both ran {both}"
+    );
+    let r = receipts(&sim);
+    assert_eq!(r.len(), PAIRS * 3, "{r:?}");
+    assert!(r.values().all(|&n| n == 1), "an event applied twice: {r:?}");
+    captured.push(up.log());
+    assert_no_secrets(&sim, &captured);
+    up.stop();
+}
