@@ -28,7 +28,14 @@ Every YAML document under examples/spinkube/ is checked three ways:
      value); `loadFromSecret` is not combined with fields it makes the operator
      ignore;
    - every variable a SpinApp sets is declared in spin.toml's [variables], and
-     every variable spin.toml requires is set.
+     every variable spin.toml requires is set;
+   - a CronJob (the job routes on a schedule, docs/DEPLOY.md) forbids
+     concurrent runs (`concurrencyPolicy: Forbid`), has a
+     `startingDeadlineSeconds`, takes every environment variable that looks
+     like a credential (KEY, TOKEN, SECRET in its name) from a Secret of the
+     folder that has that key, and calls `/v1/jobs/` on the Service of a
+     SpinApp of its own namespace (the operator names the Service after the
+     SpinApp), never with `?key=` (in a cluster the key goes in a header).
 
 `--self-test` plants one known defect at a time into a copy of the examples and
 asserts that the check fails on each with the expected message.
@@ -417,6 +424,51 @@ def rule_problems(docs: list[Doc], manifest: pathlib.Path) -> list[tuple[Doc, st
                 out.append((app, f"{where}: Secret {ns}/{rname} has no key {key}"))
             elif kind == "ConfigMap" and key not in set(store.data.get("data") or {}) | set(store.data.get("binaryData") or {}):
                 out.append((app, f"{where}: ConfigMap {ns}/{rname} has no key {key}"))
+    out += cronjob_problems(docs, stores)
+    return out
+
+
+CREDENTIAL_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD", re.IGNORECASE)
+
+
+def cronjob_problems(docs: list[Doc], stores: dict) -> list[tuple[Doc, str]]:
+    """The rules for a CronJob that runs a job route (see the module's doc)."""
+    out = []
+    apps = {(d.namespace, d.name) for d in docs if d.kind == "SpinApp" and d.api_version.startswith(SPIN_GROUP + "/")}
+    for cj in (d for d in docs if d.kind == "CronJob" and d.api_version == "batch/v1"):
+        spec, ns = cj.spec, cj.namespace
+        if spec.get("concurrencyPolicy") != "Forbid":
+            out.append((cj, "spec.concurrencyPolicy must be Forbid: a run must not start while the last one is going"))
+        deadline = spec.get("startingDeadlineSeconds")
+        if not isinstance(deadline, int) or deadline < 1:
+            out.append((cj, "spec.startingDeadlineSeconds must be set (> 0): missed runs are skipped, not made up in a burst"))
+        pod = (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+        containers = [c for c in pod.get("containers") or [] if isinstance(c, dict)]
+        calls = []
+        for i, c in enumerate(containers):
+            where = f"spec.jobTemplate.spec.template.spec.containers[{i}]"
+            text = " ".join(str(x) for x in (c.get("command") or []) + (c.get("args") or []))
+            calls.append(text)
+            for j, env in enumerate(c.get("env") or []):
+                if not isinstance(env, dict):
+                    continue
+                ewhere = f"{where}.env[{j}] ({env.get('name', '')})"
+                if CREDENTIAL_NAME.search(str(env.get("name", ""))) and "value" in env:
+                    out.append((cj, f"{ewhere}: a credential written in the manifest; take it from a Secret (valueFrom.secretKeyRef)"))
+                for rwhere, kind, rname, key, optional in value_from_refs(ewhere, env.get("valueFrom")):
+                    store = stores.get((kind, ns, rname))
+                    if store is None:
+                        out.append((cj, f"{rwhere}: {kind} {rname} is not created in namespace {ns} by this folder"))
+                    elif kind == "Secret" and key not in secret_keys(store):
+                        out.append((cj, f"{rwhere}: Secret {ns}/{rname} has no key {key}"))
+        text = " ".join(calls)
+        services = [f"{name}.{ns}.svc" for (app_ns, name) in sorted(apps) if app_ns == ns]
+        pattern = re.compile(r"https?://(" + "|".join(re.escape(s) for s in services) + r")(\.cluster\.local)?(:\d+)?/v1/jobs/[a-z]") if services else None
+        if pattern is None or not pattern.search(text):
+            names = ", ".join(services) or f"none: no SpinApp in namespace {ns}"
+            out.append((cj, f"its containers call no job route (/v1/jobs/<name>) on a SpinApp's Service in its namespace ({names})"))
+        if re.search(r"[?&]key=", text):
+            out.append((cj, "calls a job route with ?key=: in a cluster send the key in `Authorization`, never in a URL (access logs keep URLs)"))
     return out
 
 
@@ -492,6 +544,7 @@ def move_document_last(file: str, marker: str):
 SPINAPP = "examples/spinkube/spinapp.yaml: SpinApp accs-edge/accs-edge: "
 EXECUTOR = "examples/spinkube/spinapp.yaml: SpinAppExecutor accs-edge/containerd-shim-spin: "
 EXECUTOR_DOC = "kind: SpinAppExecutor"
+CRONJOB = "examples/spinkube/spinapp-journal-cronjob.yaml: CronJob accs-edge/accs-edge-journal: "
 
 PLANTS = [
     (
@@ -553,6 +606,45 @@ PLANTS = [
         "a variable spin.toml does not declare",
         replace("spinapp.yaml", "    - name: accs_store_code\n", "    - name: accs_store\n"),
         SPINAPP + "spec.variables[6] (accs_store): not declared in spin.toml [variables]",
+    ),
+    (
+        "the journal CronJob allowing concurrent runs",
+        replace("spinapp-journal-cronjob.yaml", "  concurrencyPolicy: Forbid\n", "  concurrencyPolicy: Allow\n"),
+        CRONJOB + "spec.concurrencyPolicy must be Forbid",
+    ),
+    (
+        "the journal CronJob without a starting deadline",
+        replace("spinapp-journal-cronjob.yaml", "  startingDeadlineSeconds: 120\n", ""),
+        CRONJOB + "spec.startingDeadlineSeconds must be set",
+    ),
+    (
+        "the journal CronJob's key from a Secret key that does not exist",
+        replace("secret.yaml", '  job_key: "REPLACE_WITH_JOB_KEY"\n', ""),
+        CRONJOB + "spec.jobTemplate.spec.template.spec.containers[0].env[0] (JOB_KEY): Secret accs-edge/accs-edge-secrets has no key job_key",
+    ),
+    (
+        "the journal CronJob's key written in the manifest",
+        replace(
+            "spinapp-journal-cronjob.yaml",
+            "                  valueFrom:\n                    secretKeyRef:\n                      name: accs-edge-secrets\n                      key: job_key\n",
+            '                  value: "cron-key-0123456789abcdef0123456789"\n',
+        ),
+        CRONJOB + "spec.jobTemplate.spec.template.spec.containers[0].env[0] (JOB_KEY): a credential written in the manifest",
+    ),
+    (
+        "the journal CronJob calling another host than the app's Service",
+        replace("spinapp-journal-cronjob.yaml", "http://accs-edge.accs-edge.svc.cluster.local/v1/jobs/journal", "http://accs-edge.example.com/v1/jobs/journal"),
+        CRONJOB + "its containers call no job route (/v1/jobs/<name>) on a SpinApp's Service in its namespace (accs-edge.accs-edge.svc)",
+    ),
+    (
+        "the journal CronJob sending the key in the URL",
+        replace("spinapp-journal-cronjob.yaml", "/v1/jobs/journal\n", "/v1/jobs/journal?key=$JOB_KEY\n"),
+        CRONJOB + "calls a job route with ?key=",
+    ),
+    (
+        "a wrong type in the CronJob (schedule as a number)",
+        replace("spinapp-journal-cronjob.yaml", '  schedule: "*/5 * * * *"\n', "  schedule: 5\n"),
+        CRONJOB + "spec.schedule: 5 is not of type 'string'",
     ),
     (
         "a key given twice",

@@ -35,6 +35,32 @@ pub struct ApiKey {
     /// entry without scopes (`scoped` false).
     pub scopes: Scopes,
     pub scoped: bool,
+    /// The entry may be sent as `?key=` on the job routes (its scopes end in
+    /// `+query`): for schedulers that cannot send a header (Akamai's cron).
+    /// Such an entry holds `jobs.run` and nothing else, since a key in a URL
+    /// is seen by more than the caller (see [`QUERY_MARK`]).
+    pub query: bool,
+}
+
+/// The marker, among an entry's scopes, of a key usable in a query:
+/// `cron:<key>:jobs.run+query`. Not a scope (it grants nothing): it narrows
+/// where the key may be presented, and the entry must hold exactly
+/// `jobs.run`, because a URL's query is written down by more parties than
+/// a header (the platform's access logs, a proxy's, the scheduler's).
+pub const QUERY_MARK: &str = "query";
+
+/// An entry's scope list without its [`QUERY_MARK`], and whether it had one.
+fn query_marked(list: &str) -> (String, bool) {
+    let mut marked = false;
+    let rest: Vec<&str> = list
+        .split('+')
+        .filter(|s| {
+            let is_mark = s.trim() == QUERY_MARK;
+            marked |= is_mark;
+            !is_mark
+        })
+        .collect();
+    (rest.join("+"), marked)
 }
 
 pub fn api_keys(raw: &str) -> Result<Vec<ApiKey>, ConfigError> {
@@ -50,10 +76,21 @@ pub fn api_keys(raw: &str) -> Result<Vec<ApiKey>, ConfigError> {
         // A second `:` starts the scopes, which must all be known: a typo
         // must never turn into a longer key with full access. So keys cannot
         // contain `:`.
-        let (key, scopes) = match rest.split_once(':') {
-            None => (rest, None),
+        let (key, scopes, query) = match rest.split_once(':') {
+            None => (rest, None, false),
             Some((key, list)) => {
-                let scopes = Scopes::parse(list).ok_or_else(|| {
+                let (list, query) = query_marked(list);
+                let only_jobs = Scopes::parse(crate::scopes::Scope::JobsRun.as_str());
+                if query && Scopes::parse(&list) != only_jobs {
+                    return Err(err(
+                        NAME,
+                        format!(
+                            "entry {} is marked `+{QUERY_MARK}` (usable as `?key=` on the job routes) and must then hold `jobs.run` alone: write `name:key:jobs.run+{QUERY_MARK}`",
+                            i + 1
+                        ),
+                    ));
+                }
+                let scopes = Scopes::parse(&list).ok_or_else(|| {
                     err(
                         NAME,
                         format!(
@@ -63,7 +100,7 @@ pub fn api_keys(raw: &str) -> Result<Vec<ApiKey>, ConfigError> {
                         ),
                     )
                 })?;
-                (key, Some(scopes))
+                (key, Some(scopes), query)
             }
         };
         let (name, key) = (name.trim(), key.trim());
@@ -110,6 +147,7 @@ pub fn api_keys(raw: &str) -> Result<Vec<ApiKey>, ConfigError> {
             digest,
             scopes: scopes.unwrap_or_else(Scopes::all),
             scoped: scopes.is_some(),
+            query,
         });
     }
     if keys.is_empty() {

@@ -14,6 +14,7 @@ mod error;
 pub mod forward;
 mod hex;
 pub mod io_events;
+pub mod jobs;
 mod keys;
 mod parse;
 mod settings;

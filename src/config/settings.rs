@@ -46,6 +46,8 @@ pub struct Settings {
     pub io_events: super::io_events::EventsConfig,
     /// Forwarding Commerce's events to back-office targets: `super::forward`.
     pub forward: super::forward::ForwardConfig,
+    /// The job routes (`/v1/jobs/{name}`) and the journal job: `super::jobs`.
+    pub jobs: super::jobs::JobsConfig,
 }
 
 impl Settings {
@@ -158,6 +160,7 @@ impl Settings {
             io_events: super::io_events::from_lookup(get, allow_http)
                 .map_err(|e| err(e.variable, e.reason))?,
             forward: super::forward::from_lookup(get, allow_http)?,
+            jobs: super::jobs::from_lookup(get, allow_http)?,
         })
     }
 

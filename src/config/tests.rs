@@ -385,6 +385,8 @@ fn every_range_holds_at_both_edges() {
             "io_events_timeout_ms" => s.io_events.timeout_ms,
             "forward_max_attempts" => u64::from(s.forward.max_attempts),
             "forward_timeout_ms" => s.forward.timeout_ms,
+            "jobs_timeout_ms" => s.jobs.timeout_ms,
+            "journal_limit" => u64::from(s.jobs.journal_limit),
             _ => unreachable!("{name}"),
         }
     };
@@ -398,6 +400,8 @@ fn every_range_holds_at_both_edges() {
         ("io_events_timeout_ms", 1_000, 9_000),
         ("forward_max_attempts", 1, 50),
         ("forward_timeout_ms", 500, 9_000),
+        ("jobs_timeout_ms", 1_000, 25_000),
+        ("journal_limit", 1, 500),
     ] {
         for ok in [min, max] {
             let mut vars = base();
@@ -428,4 +432,71 @@ fn an_api_key_of_32_characters_is_taken_and_31_refused() {
         panic!("a 31-character key was accepted");
     };
     assert_eq!(e.variable, "api_keys");
+}
+
+// ---- the job routes (config/jobs.rs, the `+query` mark in keys.rs) ----
+
+/// `+query` marks an entry usable as `?key=` on the job routes; it must
+/// come with `jobs.run` alone, and the error names the entry by position.
+#[test]
+fn a_query_key_holds_jobs_run_alone() {
+    let mut vars = base();
+    vars.insert("api_keys", format!("erp:{KEY},cron:k{KEY}:jobs.run+query"));
+    let s = parse(&vars).unwrap();
+    assert!(!s.api_keys[0].query);
+    let cron = &s.api_keys[1];
+    assert!(cron.query && cron.scoped);
+    assert_eq!(cron.scopes.names(), "jobs.run");
+    // The mark first, spaces around it.
+    vars.insert("api_keys", format!("cron:k{KEY}: query + jobs.run"));
+    assert!(parse(&vars).unwrap().api_keys[0].query);
+    for bad in [
+        format!("cron:k{KEY}:jobs.run+query+orders.read"),
+        format!("cron:k{KEY}:query"),
+        format!("cron:k{KEY}:token.read+query"),
+        format!("erp:{KEY},cron:k{KEY}:query+query"),
+    ] {
+        vars.insert("api_keys", bad.clone());
+        let e = parse(&vars).unwrap_err();
+        assert_eq!(e.variable, "api_keys", "{bad}");
+        let text = e.to_string();
+        assert!(
+            text.contains("jobs.run") && !text.contains(KEY),
+            "{bad}: {text}"
+        );
+    }
+    // Without the mark, jobs.run is a scope like any other.
+    vars.insert("api_keys", format!("cron:k{KEY}:jobs.run"));
+    assert!(!parse(&vars).unwrap().api_keys[0].query);
+}
+
+#[test]
+fn the_journal_variables_are_checked() {
+    let mut vars = base();
+    let s = parse(&vars).unwrap();
+    assert_eq!(s.jobs.journal_url, None);
+    assert_eq!(
+        (s.jobs.timeout_ms, s.jobs.journal_limit, s.jobs.on_gone),
+        (20_000, 20, jobs::OnGone::Seek)
+    );
+    let url = "https://events.adobe.io/events/organizations/1/integrations/2/f89067f2";
+    vars.insert("journal_url", url.into());
+    vars.insert("journal_on_gone", "latest".into());
+    let s = parse(&vars).unwrap();
+    assert_eq!(s.jobs.journal_url.as_ref().map(|u| u.as_str()), Some(url));
+    assert_eq!(s.jobs.on_gone, jobs::OnGone::Latest);
+    for (name, bad) in [
+        ("journal_url", "http://events.adobe.io/events/x"),
+        ("journal_url", "https://events.adobe.io/events/x?limit=3"),
+        ("journal_url", "https://journal.example/"),
+        ("journal_url", "https://u:p@events.adobe.io/events/x"),
+        ("journal_url", "events.adobe.io/events/x"),
+        ("journal_on_gone", "oldest"),
+    ] {
+        let mut v = base();
+        v.insert(name, bad.into());
+        let e = parse(&v).unwrap_err();
+        assert_eq!(e.variable, name, "{bad}");
+        assert!(!e.to_string().contains(bad), "{bad}");
+    }
 }

@@ -28,6 +28,11 @@ pub const VARIABLES: &[&str] = &[
     "forward_rules",
     "forward_max_attempts",
     "forward_timeout_ms",
+    // The job routes and the journal job (config/jobs.rs).
+    "journal_url",
+    "journal_limit",
+    "journal_on_gone",
+    "jobs_timeout_ms",
 ];
 
 pub const DEFAULT_TOKEN_URL: &str = "https://ims-na1.adobelogin.com/ims/token/v3";

@@ -132,13 +132,29 @@ impl<P: Ports> App<P> {
         req: &InRequest,
         route: &Route<'_>,
     ) -> (Option<&'e str>, Result<(), Problem>) {
-        let Some(key) = crate::auth::api_key(req.header("authorization"), &edge.settings.api_keys)
-        else {
-            let p = Problem::new(
-                Code::Unauthorized,
-                "send `Authorization: Bearer <key>` with a key from api_keys",
-            );
-            return (None, Err(p));
+        let keys = &edge.settings.api_keys;
+        let query = req.query.as_deref();
+        let header = req.header("authorization");
+        // A key in the query: on the job routes, for entries marked `+query`,
+        // and only without a header; anywhere else a refusal (a key in a URL
+        // is never silently ignored, so a wrong schedule shows at once).
+        let key = match (header, route) {
+            (None, Route::Job(_)) if crate::auth::has_query_key(query) => {
+                crate::auth::query_key(query, keys).ok_or(
+                    "the `key` query parameter is not a key of an api_keys entry marked for the query (`name:key:jobs.run+query`)",
+                )
+            }
+            (_, Route::Job(_)) => crate::auth::api_key(header, keys)
+                .ok_or("send `Authorization: Bearer <key>` with a key from api_keys, or `?key=` with a key marked `+query`"),
+            _ if crate::auth::has_query_key(query) => Err(
+                "a key in the query (`?key=`) is accepted on the job routes (/v1/jobs/{name}) alone; send `Authorization: Bearer <key>`",
+            ),
+            _ => crate::auth::api_key(header, keys)
+                .ok_or("send `Authorization: Bearer <key>` with a key from api_keys"),
+        };
+        let key = match key {
+            Ok(key) => key,
+            Err(detail) => return (None, Err(Problem::new(Code::Unauthorized, detail))),
         };
         let name = Some(key.name.as_str());
         if let Some(scope) = route.scope(&req.method)
@@ -248,7 +264,17 @@ impl<P: Ports> App<P> {
             Route::DeadLetters => dead_letters::list(&ctx, req).await,
             Route::DeadLetter(id) => dead_letters::delete(&ctx, id).await,
             Route::DeadLetterReplay(id) => dead_letters::replay(&ctx, id).await,
-            Route::Job(name) => jobs::run(&ctx, name, req).await,
+            Route::Job(name) => {
+                // A job's budget is its own (`jobs_timeout_ms`, under
+                // Akamai's 30 s), and never more than the ACCS budget.
+                let mut ctx = ctx;
+                ctx.budget =
+                    crate::accs::retry::Budget::new(started, jobs::budget_ms(&edge.settings));
+                let needs = jobs::Needs {
+                    events_ledger: edge.events_ledger.as_ref(),
+                };
+                jobs::run(&ctx, &needs, name, req).await
+            }
             Route::Webhook(_) | Route::Events => unreachable!("answered above"),
         };
         (template, result)
@@ -297,6 +323,10 @@ pub fn variables_for(path: &str) -> impl Iterator<Item = &'static str> + use<> {
     let webhooks = under("/v1/webhooks");
     let events = path == "/v1/events";
     let passthrough = under("/v1/accs");
+    // A job runs what the I/O Events route runs (the journal's events go
+    // through the same actions and syncs).
+    let jobs = under("/v1/jobs");
+    let events = events || jobs;
     let sync = webhooks || events || path == "/v1/inventory/source-items";
     // The path a `POST` makes the bulk upsert (and a `GET` or `PUT` the
     // product with SKU `bulk`: the variables are read by path alone).
@@ -311,6 +341,7 @@ pub fn variables_for(path: &str) -> impl Iterator<Item = &'static str> + use<> {
             "token_cache_dir" => false,
             "webhook_secrets" => webhooks,
             "io_events_key_origin" | "io_events_actions" | "io_events_timeout_ms" => events,
+            "journal_url" | "journal_limit" | "journal_on_gone" | "jobs_timeout_ms" => jobs,
             "passthrough_allow" => passthrough,
             "sync_batch_size" => sync,
             "sync_concurrency" => sync || bulk,

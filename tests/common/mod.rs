@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod accs_contract;
+pub mod journal;
 pub mod openapi;
 pub mod rig;
 pub mod serve;
