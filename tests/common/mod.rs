@@ -8,6 +8,7 @@ pub mod openapi;
 pub mod rig;
 pub mod serve;
 pub mod spin;
+pub mod target;
 
 use accs_sim::{Sim, SimConfig};
 use std::collections::BTreeMap;
