@@ -41,6 +41,11 @@ pub async fn put<P: Ports>(
     let product = upsert_body(&sku, body)?;
     let result = ctx.call(&upsert_call(&sku, &product)).await;
     ctx.trace.items(1, usize::from(result.is_ok()));
+    if result.is_ok() {
+        let writer = ctx.trace.key.borrow().clone();
+        let written = std::iter::once((sku.as_str(), &product));
+        crate::echo::note_products(ctx.ports, ctx.settings, writer.as_deref(), written).await;
+    }
     Ok(result?.body)
 }
 

@@ -122,6 +122,12 @@ pub async fn send<P: Ports>(ctx: &Ctx<'_, P>, list: &[Upsert], runs: &[Range<usi
     sent.bulks.sort_by_key(|b| b.first);
     sent.refused.sort_by_key(|r| r.items.start);
     sent.split_calls = splits.get();
+    // The products ACCS accepted, for echoes (webhook deliveries: no writer).
+    let writer = ctx.trace.key.borrow().clone();
+    let accepted =
+        (sent.bulks.iter()).flat_map(|b| list.get(b.first..b.first + b.count).unwrap_or(&[]));
+    let accepted = accepted.map(|(sku, product)| (sku.as_str(), product));
+    crate::echo::note_products(ctx.ports, ctx.settings, writer.as_deref(), accepted).await;
     if let Some(max) = input_limit.get().filter(|_| input_limit.get() != known) {
         limits::learn(ctx, Kind::BulkProducts, max).await;
     }

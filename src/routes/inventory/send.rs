@@ -8,6 +8,7 @@ use super::recorder::{EXPECT_AT_ONCE, Recorder};
 use super::refusals::{Sources, is_unknown_source, refused_as_a_whole};
 use crate::accs::limits::{self, Kind};
 use crate::accs::{Call, Ctx};
+use crate::echo;
 use crate::ports::Ports;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -111,7 +112,25 @@ pub async fn sync<'a, P: Ports>(
     if let Some(max) = input_limit.get().filter(|_| input_limit.get() != known) {
         limits::learn(ctx, Kind::SourceItems, max).await;
     }
-    results.finish(splits.get())
+    let outcome = results.finish(splits.get());
+    // What landed now (a batch, not an earlier delivery's), for echoes.
+    let landed = outcome
+        .results
+        .iter()
+        .filter(|r| r.result == "ok" && r.batch.is_some());
+    let writer = ctx.trace.key.borrow().clone();
+    let stock = landed.map(|r| echo_stock(&items[r.index]));
+    echo::note_stock(ctx.ports, ctx.settings, writer.as_deref(), stock).await;
+    outcome
+}
+
+fn echo_stock<'i>(item: &'i Item<'_>) -> echo::Stock<'i> {
+    echo::Stock {
+        sku: &item.sku,
+        source_code: &item.source_code,
+        quantity: &item.quantity,
+        status: item.status,
+    }
 }
 
 /// Returns once the host has had a turn: the answers that came in meanwhile

@@ -1,0 +1,230 @@
+//! Where the echo notes live, and their keys: the key-value store where it
+//! is shared by the deployment's instances, else files in
+//! `token_cache_dir` (`wasmtime serve`, whose `wasi:keyvalue` keeps nothing
+//! beyond one instance), else nowhere (nothing noted, nothing suppressed):
+//! the same choice as the webhook ledger's (`webhook::ledger::Where`).
+//!
+//! Every name and value is keyed with a MAC key derived from the **last**
+//! `ims_client_secret` (as the I/O Events ledger's): a note written by
+//! anyone without it does not authenticate and suppresses nothing, and two
+//! deployments sharing a store never read each other's notes.
+
+use super::EchoError;
+use crate::config::Settings;
+use crate::ports::Ports;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Akamai Functions' largest value is 1 MB: nothing bigger is written.
+pub const MAX_VALUE: usize = 1_000_000;
+const MAC_LEN: usize = 32;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    Kv,
+    /// `token_cache_dir`, with a trailing `/`.
+    Dir(String),
+    /// No store outlives an instance: notes are not kept.
+    Missing,
+}
+
+pub struct Store {
+    key: [u8; 32],
+    namespace: String,
+    pub place: Place,
+}
+
+impl Store {
+    /// The notes of the deployment `settings` describe; `None` without a
+    /// client secret.
+    pub fn new(settings: &Settings, kv_shared: bool) -> Option<Store> {
+        let secret = settings.ims_client_secrets.last()?.expose().as_bytes();
+        let mut mac = HmacSha256::new_from_slice(secret).ok()?;
+        mac.update(b"accs-edge echo notes v1\0");
+        mac.update(settings.accs_base_url.as_str().as_bytes());
+        mac.update(b"\0");
+        mac.update(settings.ims_client_id.as_bytes());
+        let key: [u8; 32] = mac.finalize().into_bytes().into();
+        let place = match (&settings.token_cache_dir, kv_shared) {
+            (_, true) => Place::Kv,
+            (Some(dir), false) => Place::Dir(format!("{}/", dir.trim_end_matches('/'))),
+            (None, false) => Place::Missing,
+        };
+        let mut store = Store {
+            key,
+            namespace: String::new(),
+            place,
+        };
+        store.namespace = crate::config::hex(&store.mac(&[b"namespace"])[..8]);
+        Some(store)
+    }
+
+    /// HMAC-SHA256 over length-prefixed parts.
+    pub fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("any key length");
+        for p in parts {
+            mac.update(&(p.len() as u64).to_be_bytes());
+            mac.update(p);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    pub fn digest8(&self, parts: &[&[u8]]) -> [u8; 8] {
+        let m = self.mac(parts);
+        m[..8].try_into().expect("8 of 32")
+    }
+
+    pub fn digest4(&self, parts: &[&[u8]]) -> [u8; 4] {
+        let m = self.mac(parts);
+        m[..4].try_into().expect("4 of 32")
+    }
+
+    /// `accs-edge/echo/v1/<namespace>/<suffix>`.
+    pub fn name(&self, suffix: &str) -> String {
+        format!("accs-edge/echo/v1/{}/{suffix}", self.namespace)
+    }
+
+    /// `body` and a MAC over the name and the body: valid only under `name`.
+    pub fn seal(&self, name: &str, mut body: Vec<u8>) -> Vec<u8> {
+        let mac = self.mac(&[b"seal", name.as_bytes(), &body]);
+        body.extend_from_slice(&mac);
+        body
+    }
+
+    /// [`Store::seal`]'s body, if it authenticates under `name`.
+    pub fn open<'b>(&self, name: &str, bytes: &'b [u8]) -> Option<&'b [u8]> {
+        let at = bytes.len().checked_sub(MAC_LEN)?;
+        let (body, mac) = bytes.split_at(at);
+        let mut check = HmacSha256::new_from_slice(&self.key).expect("any key length");
+        for p in [&b"seal"[..], name.as_bytes(), body] {
+            check.update(&(p.len() as u64).to_be_bytes());
+            check.update(p);
+        }
+        check.verify_slice(mac).ok()?;
+        Some(body)
+    }
+
+    fn path(&self, dir: &str, name: &str) -> String {
+        format!("{dir}{}", name.replace('/', "-"))
+    }
+
+    pub async fn get<P: Ports>(&self, ports: &P, name: &str) -> Result<Option<Vec<u8>>, EchoError> {
+        match &self.place {
+            Place::Kv => ports
+                .kv_get(name)
+                .await
+                .map_err(|e| store_error("read", &e.0)),
+            Place::Dir(dir) => ports
+                .file_read(&self.path(dir, name))
+                .await
+                .map_err(|e| store_error("read", &e.0)),
+            Place::Missing => Ok(None),
+        }
+    }
+
+    pub async fn put<P: Ports>(
+        &self,
+        ports: &P,
+        name: &str,
+        value: Vec<u8>,
+    ) -> Result<(), EchoError> {
+        if value.len() > MAX_VALUE {
+            return Err(EchoError::Store(format!(
+                "write: a value of {} bytes, over {MAX_VALUE}",
+                value.len()
+            )));
+        }
+        match &self.place {
+            Place::Kv => ports
+                .kv_set(name, value)
+                .await
+                .map_err(|e| store_error("write", &e.0)),
+            Place::Dir(dir) => {
+                // Replaced atomically: a reader never sees half a note.
+                let mut b = [0u8; 8];
+                ports.fill_random(&mut b);
+                let tmp = format!("{dir}.accs-edge-echo-{:016x}.tmp", u64::from_le_bytes(b));
+                let written = match ports.file_write(&tmp, &value).await {
+                    Ok(()) => ports.file_rename(&tmp, &self.path(dir, name)).await,
+                    Err(e) => Err(e),
+                };
+                if written.is_err() {
+                    let _ = ports.file_remove(&tmp).await;
+                }
+                written.map_err(|e| store_error("write", &e.0))
+            }
+            Place::Missing => Ok(()),
+        }
+    }
+
+    pub async fn delete<P: Ports>(&self, ports: &P, name: &str) -> Result<(), EchoError> {
+        match &self.place {
+            Place::Kv => ports
+                .kv_delete(name)
+                .await
+                .map_err(|e| store_error("delete", &e.0)),
+            Place::Dir(dir) => ports
+                .file_remove(&self.path(dir, name))
+                .await
+                .map_err(|e| store_error("delete", &e.0)),
+            Place::Missing => Ok(()),
+        }
+    }
+}
+
+/// The operation and the host's reason, cut short, without anything that
+/// looks like a URL (a store's address may carry its password).
+fn store_error(what: &str, reason: &str) -> EchoError {
+    let reason: String = if reason.contains("://") {
+        "(a reason naming a URL, withheld)".into()
+    } else {
+        reason.chars().take(160).collect()
+    };
+    EchoError::Store(format!("{what}: {reason}"))
+}
+
+/// The names and digests both sides of the notes compute alike.
+impl Store {
+    pub fn writer(&self, writer: &str) -> [u8; 8] {
+        self.digest8(&[b"writer", writer.as_bytes()])
+    }
+
+    /// `parts`: the case-folded SKU (and source code).
+    pub fn entity(&self, kind: super::fields::Kind, parts: &[String]) -> [u8; 8] {
+        let k = [kind as u8];
+        let mut all: Vec<&[u8]> = vec![b"entity", &k];
+        all.extend(parts.iter().map(|p| p.as_bytes()));
+        self.digest8(&all)
+    }
+
+    /// Field `index` of `kind.fields()` holding the canonical `value`.
+    pub fn value(&self, kind: super::fields::Kind, index: usize, value: &str) -> [u8; 4] {
+        self.digest4(&[b"value", &[kind as u8, index as u8], value.as_bytes()])
+    }
+
+    pub fn index_name(&self) -> String {
+        self.name("i")
+    }
+
+    pub fn note_name(&self, id: &[u8; 8]) -> String {
+        self.name(&format!("n/{}", crate::config::hex(id)))
+    }
+
+    pub fn marker_name(&self, writer: &[u8; 8], entity: &[u8; 8]) -> String {
+        let m = self.mac(&[b"marker", writer, entity]);
+        self.name(&format!("m/{}", crate::config::hex(&m[..16])))
+    }
+
+    /// The index as stored; empty when there is none or it does not
+    /// authenticate (a forged index lists nothing).
+    pub async fn index<P: Ports>(&self, ports: &P) -> Result<Vec<super::note::Listed>, EchoError> {
+        let name = self.index_name();
+        Ok(self
+            .get(ports, &name)
+            .await?
+            .and_then(|b| self.open(&name, &b).and_then(super::note::decode_index))
+            .unwrap_or_default())
+    }
+}
