@@ -141,8 +141,8 @@ fn an_upward_import_is_reported() {
     assert_eq!(
         found,
         [
-            "src/trace.rs:1: `trace` (layer 2) names `crate::routes` (layer 5): import only from lower layers",
-            "src/wire.rs:2: `wire` (layer 0) names `crate::routes` (layer 5): import only from lower layers",
+            "src/trace.rs:1: `trace` (layer 2) names `crate::routes` (layer 6): import only from lower layers",
+            "src/wire.rs:2: `wire` (layer 0) names `crate::routes` (layer 6): import only from lower layers",
         ]
     );
 }

@@ -41,7 +41,9 @@ impl Default for EchoConfig {
 }
 
 /// `echo_window_s` read through `get`, or its default when unset.
-pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<EchoConfig, ConfigError> {
+pub fn from_lookup(
+    get: impl Fn(&'static str) -> Option<String>,
+) -> Result<EchoConfig, ConfigError> {
     Ok(EchoConfig {
         window_s: number(get(ECHO_WINDOW_S.name), &ECHO_WINDOW_S)?,
     })

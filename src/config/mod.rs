@@ -10,6 +10,7 @@
 //! assembles them, with `error.rs` for what a bad value is told.
 
 mod allow;
+pub mod echo;
 mod error;
 pub mod forward;
 mod hex;

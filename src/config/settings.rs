@@ -48,6 +48,8 @@ pub struct Settings {
     pub forward: super::forward::ForwardConfig,
     /// The job routes (`/v1/jobs/{name}`) and the journal job: `super::jobs`.
     pub jobs: super::jobs::JobsConfig,
+    /// How long the edge's writes are remembered against their echoes: `super::echo`.
+    pub echo: super::echo::EchoConfig,
 }
 
 impl Settings {
@@ -161,6 +163,7 @@ impl Settings {
                 .map_err(|e| err(e.variable, e.reason))?,
             forward: super::forward::from_lookup(get, allow_http)?,
             jobs: super::jobs::from_lookup(get, allow_http)?,
+            echo: super::echo::from_lookup(get)?,
         })
     }
 

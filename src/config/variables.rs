@@ -33,6 +33,8 @@ pub const VARIABLES: &[&str] = &[
     "journal_limit",
     "journal_on_gone",
     "jobs_timeout_ms",
+    // What the edge wrote, remembered against its echoes (config/echo.rs).
+    "echo_window_s",
 ];
 
 pub const DEFAULT_TOKEN_URL: &str = "https://ims-na1.adobelogin.com/ims/token/v3";

@@ -39,9 +39,8 @@ use crate::config::Settings;
 use crate::ports::Ports;
 use serde_json::Value;
 
-/// `echo_window_s` when unset (`config/echo.rs`, which the settings read
-/// once it is wired: `settings.echo.window_s`).
-pub const DEFAULT_WINDOW_S: u64 = 600;
+/// `echo_window_s` when unset (`config/echo.rs`; `settings.echo.window_s`).
+pub const DEFAULT_WINDOW_S: u64 = crate::config::echo::ECHO_WINDOW_S.default;
 
 /// Why the echo notes could not be read or written. The store is the only
 /// memory of a per-request instance, so a caller fails closed on it.
@@ -53,8 +52,7 @@ pub enum EchoError {
 
 /// How long a note holds, in ms; 0: echo suppression is off.
 fn window_ms(settings: &Settings) -> u64 {
-    let _ = settings;
-    DEFAULT_WINDOW_S * 1000
+    settings.echo.window_s.saturating_mul(1000)
 }
 
 /// Whether the Commerce event `event_type` with `data` (the CloudEvent's

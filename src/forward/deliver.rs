@@ -161,9 +161,13 @@ pub async fn forward_event<P: Ports>(
     // Every target not done yet, at once: one slow target does not eat the
     // others' share of the budget.
     let max = ctx.settings.forward.max_attempts;
+    // What the echo checks compare: the event, its product named if it
+    // came by id only (one ACCS read for the event, not per target).
+    let named = super::named::with_sku(ctx, &event.event_type, event.data.as_ref()).await;
+    let echo_data = named.as_ref().or(event.data.as_ref());
     let steps = futures::future::join_all(todo.iter().map(|t| {
         let prior = pairs.get(&t.name);
-        step(ctx, event, t, prior, max)
+        step(ctx, event, echo_data, t, prior, max)
     }))
     .await;
 
@@ -260,6 +264,7 @@ pub async fn forward_event<P: Ports>(
 async fn step<P: Ports>(
     ctx: &Ctx<'_, P>,
     event: &Event,
+    echo_data: Option<&Value>,
     target: &Target,
     prior: Pair,
     max: u32,
@@ -299,7 +304,7 @@ async fn step<P: Ports>(
         ctx.ports,
         ctx.settings,
         &event.event_type,
-        event.data.as_ref(),
+        echo_data,
         &target.name,
     )
     .await

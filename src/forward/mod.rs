@@ -16,6 +16,7 @@
 
 pub mod dead;
 pub mod deliver;
+mod named;
 pub mod outcome;
 pub mod pairs;
 pub mod request;

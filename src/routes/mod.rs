@@ -333,6 +333,7 @@ pub fn variables_for(path: &str) -> impl Iterator<Item = &'static str> + use<> {
     let bulk = path == "/v1/products/bulk";
     // A replay forwards again: the targets, their secrets and the cap.
     let dead_letters = under("/v1/dead-letters");
+    let products = under("/v1/products");
     crate::config::VARIABLES
         .iter()
         .copied()
@@ -349,6 +350,9 @@ pub fn variables_for(path: &str) -> impl Iterator<Item = &'static str> + use<> {
             "products_bulk_above" => webhooks || events,
             "forward_targets" | "forward_timeout_ms" => events || dead_letters,
             "forward_rules" | "forward_max_attempts" => events,
+            // Writes note themselves for echo suppression (a product's path
+            // is read and written alike), and events are checked against it.
+            "echo_window_s" => sync || bulk || events || products,
             _ => true,
         })
 }
