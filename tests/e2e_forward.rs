@@ -341,8 +341,17 @@ async fn the_promises(
     );
     assert!(
         receipts_of(erp, &echo_id).is_empty(),
-        "the ERP's own write came back to it ({} deliveries)",
-        receipts_of(erp, &echo_id).len()
+        "the ERP's own write came back to it ({} deliveries); the log: {}",
+        receipts_of(erp, &echo_id).len(),
+        logs()
+            .lines()
+            .filter(|l| l.contains("echo")
+                || l.contains("product_id")
+                || l.contains(&echo_id)
+                || l.contains("source-items")
+                || l.contains("V1/products"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     assert!(
         logs().contains("echo_suppressed"),
@@ -353,6 +362,7 @@ async fn the_promises(
     let r = client
         .post(format!("{}/V1/inventory/source-items", sim.accs_base_url()))
         .bearer_auth(token)
+        .header("x-api-key", CLIENT_ID)
         .json(&json!({"sourceItems": [{"sku": "SKU-0005", "source_code": "default", "quantity": 4, "status": 1}]}))
         .send()
         .await

@@ -422,6 +422,11 @@ mod tests {
     fn moreq_is_more_or_equal() {
         // Seeded ids run 1 to 56; 55 and 56 are the last two odd SKUs.
         assert_eq!(skus(&filter(0, "id", "55", "moreq")), ["tab?&#", "dot.sku"]);
+        // The entity tables' key, as the REST answer's `id`.
+        assert_eq!(
+            skus(&filter(0, "entity_id", "55", "moreq")),
+            ["tab?&#", "dot.sku"]
+        );
         assert_eq!(
             skus(&filter(0, "id", "55", "moreq")),
             skus(&filter(0, "id", "55", "gteq"))

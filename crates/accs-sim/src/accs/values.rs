@@ -7,7 +7,12 @@ use serde_json::Value;
 
 /// The field's value as text: top level first, then `custom_attributes`.
 pub(super) fn text(item: &Value, field: &str) -> Option<String> {
-    let direct = item.get(field).filter(|v| !v.is_null());
+    // Magento's entity tables key every row by `entity_id`, which a
+    // product's REST answer names `id`: a filter on either finds it.
+    let direct = item
+        .get(field)
+        .or_else(|| (field == "entity_id").then(|| item.get("id")).flatten())
+        .filter(|v| !v.is_null());
     let custom = || {
         item.get("custom_attributes")?
             .as_array()?
