@@ -387,6 +387,7 @@ fn every_range_holds_at_both_edges() {
             "forward_timeout_ms" => s.forward.timeout_ms,
             "jobs_timeout_ms" => s.jobs.timeout_ms,
             "journal_limit" => u64::from(s.jobs.journal_limit),
+            "echo_window_s" => s.echo.window_s,
             _ => unreachable!("{name}"),
         }
     };
@@ -402,6 +403,7 @@ fn every_range_holds_at_both_edges() {
         ("forward_timeout_ms", 500, 9_000),
         ("jobs_timeout_ms", 1_000, 25_000),
         ("journal_limit", 1, 500),
+        ("echo_window_s", 0, 86_400),
     ] {
         for ok in [min, max] {
             let mut vars = base();
