@@ -65,7 +65,7 @@ fn forward_vars(sim: &accs_sim::Sim, erp: &Target, pim: &Target) -> Vec<(String,
         // what tells an echo of its writes (docs/FORWARDING.md, "Echoes").
         (
             "api_keys".into(),
-            format!("erp:{API_KEY}:inventory.write+dead_letters.manage"),
+            format!("erp:{API_KEY}:inventory.write+dead_letters.manage+jobs.run"),
         ),
     ]
 }
@@ -288,6 +288,61 @@ async fn the_promises(
             .any(|l| l["event_id"] == dead_id.as_str()),
         "the replayed letter is gone: {list}"
     );
+
+    // 3b. The retry job (`/v1/jobs/dead-letters`, for a schedule): with the
+    // ERP still down it tries once and keeps the letter; back, it delivers.
+    sim.place_order(&NewOrder {
+        customer_email: "job@example.com".into(),
+        items: vec![OrderLine {
+            sku: "SKU-0006".into(),
+            qty: 1,
+        }],
+    })
+    .expect("an order for the retry job");
+    let (job_id, job_body) = published(sim, ORDER_SAVED);
+    erp.fail(502);
+    for retry in 0..MAX_ATTEMPTS {
+        let (status, answer) = push(
+            sim,
+            &client,
+            &url(retry as usize),
+            &job_body,
+            &job_id,
+            retry,
+        )
+        .await;
+        assert!([200, 503].contains(&status), "{answer}");
+    }
+    let run_job = |i: usize| {
+        let client = client.clone();
+        let url = format!("{}/v1/jobs/dead-letters", bases[i % bases.len()]);
+        async move {
+            let r = client.post(url).bearer_auth(API_KEY).send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, report) = run_job(0).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["result"], "pending", "{report}");
+    assert_eq!(
+        report["failed"], 1,
+        "one attempt for the down target: {report}"
+    );
+    erp.recover();
+    let (status, report) = run_job(1).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["delivered"], 1, "{report}");
+    let redelivered: Vec<_> = receipts_of(erp, &job_id)
+        .into_iter()
+        .filter(|r| r.ok())
+        .collect();
+    assert_eq!(redelivered.len(), 1, "the job delivered it once");
+    verified_by_reference(python, ERP_KEY, &redelivered);
+    let list = dead_letters(&client, bases[0]).await;
+    assert_eq!(list["dead_letters"], json!([]), "{list}");
 
     // 4. The same delivery on every host at once: the target gets it once.
     sim.place_order(&NewOrder {

@@ -19,6 +19,7 @@
 //! - **Auth.** API key with `jobs.run`, in `Authorization`, or as `?key=`
 //!   for an `api_keys` entry marked `+query` (routes/mod.rs, auth.rs).
 
+pub mod dead_letters;
 pub mod journal;
 pub mod lease;
 pub mod link;
@@ -57,12 +58,19 @@ pub struct Job<P> {
 }
 
 /// Every job. One entry per job.
-pub fn registry<P: Ports>() -> [Job<P>; 1] {
-    [Job {
-        name: journal::NAME,
-        ready: journal::ready,
-        run: |ctx, needs, store| Box::pin(journal::run(ctx, needs, store)),
-    }]
+pub fn registry<P: Ports>() -> [Job<P>; 2] {
+    [
+        Job {
+            name: journal::NAME,
+            ready: journal::ready,
+            run: |ctx, needs, store| Box::pin(journal::run(ctx, needs, store)),
+        },
+        Job {
+            name: dead_letters::NAME,
+            ready: dead_letters::ready,
+            run: |ctx, needs, _store| Box::pin(dead_letters::run(ctx, needs)),
+        },
+    ]
 }
 
 /// The jobs' names, for the 404's detail and the docs.
