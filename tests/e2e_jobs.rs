@@ -287,3 +287,110 @@ async fn spin_default_build_lease_measured_with_pairs_of_runs() {
     assert_no_secrets(&sim, &captured);
     up.stop();
 }
+
+/// The exact-claims build (`spin.cas.toml`, `kv-cas`) on two Spin hosts
+/// sharing one Redis, as two replicas would: pairs of runs, one on each
+/// host, started together. The lease is a compare-and-swap: in every pair
+/// one runs and the other is answered 409; each event lands once.
+#[tokio::test(flavor = "multi_thread")]
+async fn spin_cas_two_hosts_on_one_redis_run_the_journal_job_one_at_a_time() {
+    let test = "spin_cas_two_hosts_on_one_redis_run_the_journal_job_one_at_a_time";
+    let Some(bin) = spin_for(SpinBuild::P2Cas, test) else {
+        return;
+    };
+    let Some(mut redis) = redis(test).await else {
+        return;
+    };
+    let sim = start_sim().await;
+    let journal = StandIn::start().await;
+    let setup = || {
+        let mut vars = spin_vars(&sim);
+        let keys = vars["api_keys"].clone();
+        vars.insert(
+            "api_keys".into(),
+            format!("{keys},cron:{CRON_KEY}:jobs.run"),
+        );
+        vars.insert("io_events_actions".into(), format!("{STOCK}=inventory"));
+        vars.insert("journal_url".into(), journal.journal_url());
+        let origin = journal.journal_url();
+        vars.insert(
+            "journal_origin".into(),
+            origin[..origin.find("/events/").unwrap()].to_owned(),
+        );
+        vars.insert("journal_limit".into(), "5".into());
+        HostSetup {
+            vars,
+            runtime_config: Some(redis_runtime_config(&redis)),
+        }
+    };
+    let mut a = spin_up(
+        &bin,
+        SpinBuild::P2Cas,
+        Manifest::Shipped,
+        &format!("{test}-a"),
+        setup(),
+    )
+    .await;
+    let mut b = spin_up(
+        &bin,
+        SpinBuild::P2Cas,
+        Manifest::Shipped,
+        &format!("{test}-b"),
+        setup(),
+    )
+    .await;
+    let mut captured = Vec::new();
+    const PAIRS: usize = 10;
+    let (mut held_back, mut one_after_the_other) = (0, 0);
+    for pair in 0..PAIRS {
+        for n in 0..3 {
+            journal.journal_push(stock_event(&sim, 1000 + pair * 3 + n));
+        }
+        let (x, y) = tokio::join!(
+            async {
+                let mut c = Vec::new();
+                (post_with_header(&a.base, CRON_KEY, &mut c).await, c)
+            },
+            async {
+                let mut c = Vec::new();
+                (post_with_header(&b.base, CRON_KEY, &mut c).await, c)
+            }
+        );
+        captured.extend(x.1);
+        captured.extend(y.1);
+        let ((sx, vx), (sy, vy)) = (x.0, y.0);
+        let mut statuses = [sx, sy];
+        statuses.sort();
+        // Started together, one may also have finished before the other
+        // read the lease: then both ran, one after the other, and the
+        // second found nothing new.
+        match statuses {
+            [200, 409] => held_back += 1,
+            [200, 200] => {
+                one_after_the_other += 1;
+                assert!(
+                    vx["landed"] == 0 || vy["landed"] == 0,
+                    "pair {pair}: both ran and both landed events: {vx} {vy}"
+                )
+            }
+            other => panic!("pair {pair}: {other:?}: {vx} {vy}"),
+        }
+        for v in [&vx, &vy] {
+            if v["lease"] != Value::Null {
+                assert_eq!(v["lease"], "exact", "{v}");
+            }
+        }
+    }
+    println!(
+        "spin 3.6.3 kv-cas, two hosts on one Redis, {PAIRS} pairs: one held back {held_back}, one after the other {one_after_the_other}"
+    );
+    let r = receipts(&sim);
+    assert_eq!(r.len(), PAIRS * 3, "{r:?}");
+    assert!(r.values().all(|&n| n == 1), "an event applied twice: {r:?}");
+    captured.push(a.log());
+    captured.push(b.log());
+    assert_no_secrets(&sim, &captured);
+    a.stop();
+    b.stop();
+    redis.stop();
+}

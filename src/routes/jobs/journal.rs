@@ -47,6 +47,11 @@ pub const NAME: &str = "journal";
 /// No page is asked for with less of the budget left: a page of events
 /// needs a fetch and a ledger round per event.
 const MIN_PAGE_MS: u64 = 2_000;
+/// Pages one run reads at most, whatever the clock says: a journal that
+/// kept answering pages without end (or a clock that stood still) stops
+/// here, with `more`. 500 pages of `journal_limit` events is more than any
+/// budget gets through.
+const MAX_PAGES: u64 = 500;
 /// `retry-after` of a 204 when Adobe sends none (its examples say 10).
 const DEFAULT_RETRY_AFTER_S: u64 = 10;
 /// When a failing journal should be asked again.
@@ -221,7 +226,9 @@ pub async fn run<P: Ports>(ctx: &Ctx<'_, P>, needs: &Needs<'_>, store: &Store) -
     let mut renewed = false;
     loop {
         let now = ctx.ports.now_ms();
-        if ctx.budget.remaining(now).as_millis() < u128::from(MIN_PAGE_MS) {
+        if ctx.budget.remaining(now).as_millis() < u128::from(MIN_PAGE_MS)
+            || counts.pages >= MAX_PAGES
+        {
             return finish(&counts, Report::ok("more", 0));
         }
         let url = position.url(journal, settings.jobs.journal_limit);

@@ -650,3 +650,74 @@ fn the_journal_request_carries_the_token_the_client_id_and_the_org() {
     assert_eq!(h("x-ims-org-id"), Some("ORG@AdobeOrg"));
     assert!(h("traceparent").is_some());
 }
+
+/// A run already holding the job's lease (another instance, started
+/// earlier) holds a new run back with 409 and nothing sent; once that lease
+/// has expired (its run died), the next run takes it over. On each store.
+#[test]
+fn a_live_lease_holds_a_run_back_and_an_expired_one_is_taken_over() {
+    use super::lease::Lease;
+    use super::store::Store;
+    use crate::webhook::ledger::Where;
+    for flavour in ["default", "kv-cas", "files"] {
+        let journal = Journal::with(3);
+        let landed = Landed::default();
+        let p = ports(&journal, &landed, |_| 200);
+        let mut extra: Vec<(&'static str, &'static str)> = vec![];
+        let place = match flavour {
+            "kv-cas" => {
+                p.kv_cas.set(true);
+                Where::Kv
+            }
+            "files" => {
+                p.kv_shared.set(false);
+                extra.push(("token_cache_dir", "/cache"));
+                Where::Dir("/cache/".into())
+            }
+            _ => Where::Kv,
+        };
+        let app = app_with(p, &extra);
+        let edge = app.edge.as_ref().unwrap();
+        let store = Store::new(&edge.settings, place.clone()).unwrap();
+        let name = store.name("journal", "lease");
+        let now = app.ports.now_ms();
+        let other = Lease {
+            expires_ms: now + 20_000,
+            owner: 0xfeed,
+        };
+        let sealed = store.seal(&name, &other.encode());
+        match &place {
+            Where::Dir(dir) => {
+                let path = format!("{dir}{}", name.replace('/', "-"));
+                app.ports.files.borrow_mut().insert(path, sealed);
+            }
+            _ => {
+                app.ports.kv.borrow_mut().insert(name.clone(), sealed);
+            }
+        }
+        let (status, v) = run_journal(&app);
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (409, Some("job_running")),
+            "{flavour}: {v}"
+        );
+        assert_eq!(v["retry_after_s"], 20, "{flavour}: {v}");
+        assert!(
+            app.ports
+                .sent
+                .borrow()
+                .iter()
+                .all(|r| !r.url.starts_with(JOURNAL)),
+            "{flavour}: nothing read while held"
+        );
+        // The other run died: its lease runs out.
+        app.ports.advance(21_000);
+        let (status, v) = run_journal(&app);
+        assert_eq!(
+            (status, v["landed"].as_u64()),
+            (200, Some(3)),
+            "{flavour}: {v}"
+        );
+        assert_ne!(v["lease"], Value::Null);
+    }
+}
