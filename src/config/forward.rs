@@ -126,11 +126,9 @@ pub fn from_lookup(
 
 /// A CloudEvent type as Commerce and other publishers write them
 /// (`com.adobe.commerce.observer.sales_order_save_commit_after`): 1 to 128
-/// of letters, digits and `._:/-`; what a log line may show of one.
+/// of letters, digits and `._:/-_`; what a log line may show of one.
 pub fn is_event_type(t: &str) -> bool {
-    (1..=128).contains(&t.len())
-        && t.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._:/-_".contains(&b))
+    super::io_events::is_event_type(t)
 }
 
 fn is_name(s: &str) -> bool {

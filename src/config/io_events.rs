@@ -160,11 +160,12 @@ fn actions(raw: &str) -> Result<Vec<(String, Action)>, EventsConfigError> {
     Ok(out)
 }
 
-/// CloudEvent types as publishers write them (`com.acme.stock.updated`).
+/// CloudEvent types as publishers write them (`com.acme.stock.updated`,
+/// and Commerce's own `com.adobe.commerce.observer.sales_order_save_commit_after`).
 pub fn is_event_type(t: &str) -> bool {
     (1..=128).contains(&t.len())
         && t.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._:/-".contains(&b))
+            .all(|b| b.is_ascii_alphanumeric() || b"._:/-".contains(&b) || b == b'_')
 }
 
 #[cfg(test)]
@@ -196,6 +197,11 @@ mod tests {
         assert_eq!(c.action("com.acme.product.updated"), Some(Action::Products));
         assert_eq!(c.action("com.acme.other"), None);
         assert!(parse(&[]).unwrap().actions.is_empty());
+        // Commerce's own types carry `_` (AdobeDocs/commerce-extensibility
+        // `src/pages/events/events-reference.md`).
+        let commerce = "com.adobe.commerce.observer.catalog_product_save_commit_after";
+        let c = parse(&[("io_events_actions", &format!("{commerce}=products"))]).unwrap();
+        assert_eq!(c.action(commerce), Some(Action::Products));
     }
 
     #[test]

@@ -224,7 +224,15 @@ pub async fn apply<P: Ports>(
     source: Source,
     now: u64,
 ) -> Vec<Fate> {
-    let _ = source;
+    // A pushed event's claim fits I/O Events' 10 s ([`claim_ms`]); a pulled
+    // one runs in a job's longer budget, and its claim covers what is left
+    // of it, so a pushed redelivery never takes an event a job is syncing.
+    let hold_ms = match source {
+        Source::Pushed => claim_ms(ctx.settings),
+        Source::Pulled => (ctx.budget.remaining(now).as_millis() as u64)
+            .saturating_add(CLAIM_MARGIN_MS)
+            .max(claim_ms(ctx.settings)),
+    };
     let mut outcomes = Vec::with_capacity(events.len());
     for event in events {
         let action = ctx.settings.io_events.action(&event.event_type);
@@ -239,7 +247,7 @@ pub async fn apply<P: Ports>(
             let mut fate = match action {
                 None => Fate::forward_only(),
                 Some(_) if !ctx.budget_left() => Fate::pending(None, None),
-                Some(action) => one(ctx, ledger, event, action).await,
+                Some(action) => one(ctx, ledger, event, action, hold_ms).await,
             };
             if !targets.is_empty() {
                 let forwarded = if ctx.budget_left() {
@@ -378,7 +386,13 @@ impl Fate {
 }
 
 /// One mapped event: the webhook's ledger steps and sync, on its event id.
-async fn one<P: Ports>(ctx: &Ctx<'_, P>, ledger: &Ledger, event: &Event, action: Action) -> Fate {
+async fn one<P: Ports>(
+    ctx: &Ctx<'_, P>,
+    ledger: &Ledger,
+    event: &Event,
+    action: Action,
+    hold_ms: u64,
+) -> Fate {
     // `data` is the sync's body; its digest binds the event id to it.
     let body = serde_json::to_vec(event.data.as_ref().unwrap_or(&Value::Null)).unwrap_or_default();
     let digest = ledger::body_digest(&body);
@@ -416,7 +430,7 @@ async fn one<P: Ports>(ctx: &Ctx<'_, P>, ledger: &Ledger, event: &Event, action:
     };
     let processing = Record::processing(
         ctx.ports,
-        claim_ms(ctx.settings),
+        hold_ms,
         digest.clone(),
         landed.clone(),
         prior.clone(),
