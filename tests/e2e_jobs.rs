@@ -4,7 +4,7 @@
 //! `spin.toml`, whose `allowed_outbound_hosts` must let the journal in), and
 //! a `POST` with the key in `Authorization` (a CronJob, a systemd timer) on
 //! `wasmtime serve`, whose lease and position live in `token_cache_dir`.
-//! The journal is `common::journal`'s stand-in for the simulator's. Every
+//! The journal is the simulator's Journaling API. Every
 //! answer and log line is checked for the query key.
 //!
 //! Without the Spin the first test needs it prints one `SKIPPED` line and
@@ -12,7 +12,6 @@
 
 mod common;
 
-use common::journal::StandIn;
 use common::serve::*;
 use common::spin::*;
 use common::*;
@@ -70,7 +69,6 @@ async fn spin_default_build_runs_the_journal_job_from_a_cron_style_get() {
     };
     secret(CRON_KEY);
     let sim = start_sim().await;
-    let journal = StandIn::start().await;
     let mut vars = spin_vars(&sim);
     let keys = vars["api_keys"].clone();
     vars.insert(
@@ -82,8 +80,8 @@ async fn spin_default_build_runs_the_journal_job_from_a_cron_style_get() {
         "io_events_key_origin".into(),
         sim.io_events().key_origin().into(),
     );
-    vars.insert("journal_url".into(), journal.journal_url());
-    let origin = journal.journal_url();
+    vars.insert("journal_url".into(), sim.journal_url());
+    let origin = sim.journal_url();
     let origin = origin[..origin.find("/events/").unwrap()].to_owned();
     vars.insert("journal_origin".into(), origin);
     vars.insert("journal_limit".into(), "20".into());
@@ -100,13 +98,13 @@ async fn spin_default_build_runs_the_journal_job_from_a_cron_style_get() {
     .await;
     let mut captured = Vec::new();
     for n in 0..45 {
-        journal.journal_push(stock_event(&sim, n));
+        sim.io_events().journal_push(stock_event(&sim, n));
     }
     let path = format!("/v1/jobs/journal?key={CRON_KEY}");
     let (s1, first) = get(&up.base, &path, &mut captured).await;
     assert_eq!(s1, 200, "{first}");
     for n in 45..50 {
-        journal.journal_push(stock_event(&sim, n));
+        sim.io_events().journal_push(stock_event(&sim, n));
     }
     let (s2, second) = get(&up.base, &path, &mut captured).await;
     let (s3, third) = get(&up.base, &path, &mut captured).await;
@@ -145,7 +143,6 @@ async fn spin_default_build_runs_the_journal_job_from_a_cron_style_get() {
 async fn wasmtime_serve_runs_the_journal_job_once_at_a_time_from_its_files() {
     secret(CRON_KEY);
     let sim = start_sim().await;
-    let journal = StandIn::start().await;
     let dir = TempDir::new("jobs-dir");
     let keys = vars(&sim)["api_keys"].replace(',', ";");
     let served = serve(
@@ -157,14 +154,14 @@ async fn wasmtime_serve_runs_the_journal_job_once_at_a_time_from_its_files() {
             "-Sconfig-var=token_cache_dir=/cache".to_owned(),
             format!("-Sconfig-var=api_keys={keys};cron:{CRON_KEY}:jobs.run"),
             format!("-Sconfig-var=io_events_actions={STOCK}=inventory"),
-            format!("-Sconfig-var=journal_url={}", journal.journal_url()),
+            format!("-Sconfig-var=journal_url={}", sim.journal_url()),
             "-Sconfig-var=journal_limit=10".to_owned(),
         ],
     )
     .await;
     let mut captured = Vec::new();
     for n in 0..40 {
-        journal.journal_push(stock_event(&sim, n));
+        sim.io_events().journal_push(stock_event(&sim, n));
     }
     let (a, b) = tokio::join!(
         async {
@@ -226,7 +223,6 @@ async fn spin_default_build_lease_measured_with_pairs_of_runs() {
         return;
     };
     let sim = start_sim().await;
-    let journal = StandIn::start().await;
     let mut vars = spin_vars(&sim);
     let keys = vars["api_keys"].clone();
     vars.insert(
@@ -234,8 +230,8 @@ async fn spin_default_build_lease_measured_with_pairs_of_runs() {
         format!("{keys},cron:{CRON_KEY}:jobs.run"),
     );
     vars.insert("io_events_actions".into(), format!("{STOCK}=inventory"));
-    vars.insert("journal_url".into(), journal.journal_url());
-    let origin = journal.journal_url();
+    vars.insert("journal_url".into(), sim.journal_url());
+    let origin = sim.journal_url();
     vars.insert(
         "journal_origin".into(),
         origin[..origin.find("/events/").unwrap()].to_owned(),
@@ -257,7 +253,8 @@ async fn spin_default_build_lease_measured_with_pairs_of_runs() {
     const PAIRS: usize = 20;
     for pair in 0..PAIRS {
         for n in 0..3 {
-            journal.journal_push(stock_event(&sim, pair * 3 + n));
+            sim.io_events()
+                .journal_push(stock_event(&sim, pair * 3 + n));
         }
         let (a, b) = tokio::join!(
             async {
@@ -302,7 +299,6 @@ async fn spin_cas_two_hosts_on_one_redis_run_the_journal_job_one_at_a_time() {
         return;
     };
     let sim = start_sim().await;
-    let journal = StandIn::start().await;
     let setup = || {
         let mut vars = spin_vars(&sim);
         let keys = vars["api_keys"].clone();
@@ -311,8 +307,8 @@ async fn spin_cas_two_hosts_on_one_redis_run_the_journal_job_one_at_a_time() {
             format!("{keys},cron:{CRON_KEY}:jobs.run"),
         );
         vars.insert("io_events_actions".into(), format!("{STOCK}=inventory"));
-        vars.insert("journal_url".into(), journal.journal_url());
-        let origin = journal.journal_url();
+        vars.insert("journal_url".into(), sim.journal_url());
+        let origin = sim.journal_url();
         vars.insert(
             "journal_origin".into(),
             origin[..origin.find("/events/").unwrap()].to_owned(),
@@ -344,7 +340,8 @@ async fn spin_cas_two_hosts_on_one_redis_run_the_journal_job_one_at_a_time() {
     let (mut held_back, mut one_after_the_other) = (0, 0);
     for pair in 0..PAIRS {
         for n in 0..3 {
-            journal.journal_push(stock_event(&sim, 1000 + pair * 3 + n));
+            sim.io_events()
+                .journal_push(stock_event(&sim, 1000 + pair * 3 + n));
         }
         let (x, y) = tokio::join!(
             async {

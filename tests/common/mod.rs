@@ -4,7 +4,6 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod accs_contract;
-pub mod journal;
 pub mod openapi;
 pub mod rig;
 pub mod serve;
