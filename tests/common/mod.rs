@@ -9,7 +9,6 @@ pub mod rig;
 pub mod serve;
 pub mod spin;
 pub mod standardwebhooks_py;
-pub mod target;
 
 use accs_sim::{Sim, SimConfig};
 use std::collections::BTreeMap;
