@@ -125,11 +125,11 @@ fn verified_by_reference(python: &str, key: &[u8], receipts: &[Received]) {
                 .filter(|(k, _)| k.starts_with("webhook-"))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            (
-                common::rig::standard_webhooks::whsec(key),
+            common::standardwebhooks_py::Case {
+                secret: common::rig::standard_webhooks::whsec(key),
                 headers,
-                r.body.clone(),
-            )
+                body: r.body.clone(),
+            }
         })
         .collect();
     let verdicts = common::standardwebhooks_py::verdicts(python, &cases);

@@ -9,9 +9,9 @@
 
 mod common;
 
+use accs_sim::target::{Received, Target};
 use base64::Engine;
 use common::rig::*;
-use accs_sim::target::{Received, Target};
 use common::*;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};

@@ -19,6 +19,7 @@ pub mod deliver;
 mod named;
 pub mod outcome;
 pub mod pairs;
+pub mod replay;
 pub mod request;
 mod store;
 

@@ -14,7 +14,8 @@
 
 use super::responses::json;
 use crate::accs::Ctx;
-use crate::forward::dead::{self, DeadError, DeadLetters, MAX_PAGE, Replayed};
+use crate::forward::dead::{self, DeadError, DeadLetters, MAX_PAGE};
+use crate::forward::replay::{self, Replayed};
 use crate::ports::Ports;
 use crate::problem::{Code, Problem};
 use crate::wire::{InRequest, InResponse};
@@ -82,7 +83,7 @@ pub async fn list<P: Ports>(ctx: &Ctx<'_, P>, req: &InRequest) -> Result<InRespo
 }
 
 pub async fn replay<P: Ports>(ctx: &Ctx<'_, P>, id: &str) -> Result<InResponse, Problem> {
-    match dead::replay(ctx, &store(ctx), id)
+    match replay::replay(ctx, &store(ctx), id)
         .await
         .map_err(|e| unavailable(&e))?
     {

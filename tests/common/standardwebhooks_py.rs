@@ -33,23 +33,36 @@ pub fn python(test: &str) -> Option<String> {
     None
 }
 
-/// The library's verdict on each (secret, headers, body): `true`, or its
-/// error's text.
-pub fn verdicts(python: &str, cases: &[(String, Vec<(String, String)>, Vec<u8>)]) -> Vec<Value> {
+/// One delivery to judge: the target's `whsec_` secret, the `webhook-*`
+/// headers it received, and the body.
+pub struct Case {
+    pub secret: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// The library's verdict on each case: `true`, or its error's text.
+pub fn verdicts(python: &str, cases: &[Case]) -> Vec<Value> {
     let script = super::manifest_dir().join("tests/standardwebhooks_verify.py");
     let cases: Vec<Value> = cases
         .iter()
-        .map(|(secret, headers, body)| {
-            let headers: serde_json::Map<String, Value> = headers
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect();
-            json!({
-                "secret": secret,
-                "headers": headers,
-                "body_b64": base64::engine::general_purpose::STANDARD.encode(body),
-            })
-        })
+        .map(
+            |Case {
+                 secret,
+                 headers,
+                 body,
+             }| {
+                let headers: serde_json::Map<String, Value> = headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect();
+                json!({
+                    "secret": secret,
+                    "headers": headers,
+                    "body_b64": base64::engine::general_purpose::STANDARD.encode(body),
+                })
+            },
+        )
         .collect();
     let mut child = Command::new(python)
         .arg(script)

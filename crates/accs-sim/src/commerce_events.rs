@@ -72,7 +72,7 @@ pub fn cloud_event(
         "source": format!("urn:uuid:{PROVIDER_ID}"),
         "type": event_type,
         "datacontenttype": "application/json",
-        "time": crate::io_events::rfc3339(time_ms),
+        "time": crate::time::rfc3339(time_ms),
         "eventid": event_id,
         "event_id": event_id,
         "recipient_client_id": recipient_client_id,

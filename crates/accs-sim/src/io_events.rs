@@ -36,19 +36,7 @@ use crate::publish::{JournalCounters, JournalRequest, Pending, Publisher, Subscr
 /// `src/pages/common/retry-doc.md`, as docs/IO-EVENTS.md cites it).
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `time_ms` as RFC 3339 in UTC with milliseconds, as I/O Events writes
-/// `time`.
-pub fn rfc3339(time_ms: u64) -> String {
-    let (days, ms) = (time_ms / 86_400_000, time_ms % 86_400_000);
-    let (year, month, day) = crate::time::civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        ms / 1_000 % 60,
-        ms % 1_000
-    )
-}
+pub use crate::time::rfc3339;
 
 /// One key pair of I/O Events: where its public key is served, and both halves.
 struct KeyPair {

@@ -34,6 +34,20 @@ pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (y, m, d)
 }
 
+/// `time_ms` as RFC 3339 in UTC with milliseconds, as I/O Events writes
+/// `time`.
+pub fn rfc3339(time_ms: u64) -> String {
+    let (days, ms) = (time_ms / 86_400_000, time_ms % 86_400_000);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1_000 % 60,
+        ms % 1_000
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::format_unix;

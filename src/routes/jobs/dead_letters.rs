@@ -17,7 +17,8 @@
 
 use super::{Needs, Report};
 use crate::accs::Ctx;
-use crate::forward::dead::{self, DeadLetters, Replayed};
+use crate::forward::dead::{self, DeadLetters};
+use crate::forward::replay::{self, Replayed};
 use crate::ports::Ports;
 use crate::problem::{Code, Problem};
 use serde_json::json;
@@ -73,7 +74,7 @@ pub async fn run<P: Ports>(ctx: &Ctx<'_, P>, _needs: &Needs<'_>) -> Report {
             waiting += 1;
             continue;
         }
-        match dead::replay(ctx, &letters, id).await {
+        match replay::replay(ctx, &letters, id).await {
             Ok(Replayed::Delivered { .. }) => delivered += 1,
             Ok(Replayed::Failed { .. }) => {
                 failed += 1;
