@@ -126,7 +126,7 @@ pub fn from_lookup(
 
 /// A CloudEvent type as Commerce and other publishers write them
 /// (`com.adobe.commerce.observer.sales_order_save_commit_after`): 1 to 128
-/// of letters, digits and `._:/-_`; what a log line may show of one.
+/// of letters, digits and `._:/-`; what a log line may show of one.
 pub fn is_event_type(t: &str) -> bool {
     super::io_events::is_event_type(t)
 }

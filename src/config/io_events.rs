@@ -165,7 +165,7 @@ fn actions(raw: &str) -> Result<Vec<(String, Action)>, EventsConfigError> {
 pub fn is_event_type(t: &str) -> bool {
     (1..=128).contains(&t.len())
         && t.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._:/-".contains(&b) || b == b'_')
+            .all(|b| b.is_ascii_alphanumeric() || b"._:/-".contains(&b))
 }
 
 #[cfg(test)]
