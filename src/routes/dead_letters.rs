@@ -57,9 +57,21 @@ pub async fn list<P: Ports>(ctx: &Ctx<'_, P>, req: &InRequest) -> Result<InRespo
                     })?;
             }
             "after" => {
-                after = Some(value.parse::<u64>().map_err(|_| {
-                    Problem::bad_request("`after` must be the `next` cursor of a previous page")
-                })?);
+                // The document's form exactly: 1 to 19 digits, so every
+                // cursor it allows fits, and nothing else (`+5`) is read.
+                let digits =
+                    (1..=19).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit());
+                after = Some(
+                    value
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|_| digits)
+                        .ok_or_else(|| {
+                            Problem::bad_request(
+                                "`after` must be the `next` cursor of a previous page (1 to 19 digits)",
+                            )
+                        })?,
+                );
             }
             _ => {
                 return Err(Problem::bad_request(
@@ -186,7 +198,15 @@ mod tests {
         );
         assert_eq!(v["dead_letters"][0]["event_id"], "ev-2");
         assert_eq!(v["next"], Value::Null);
-        for bad in ["limit=0", "limit=101", "limit=x", "after=x", "page=2"] {
+        for bad in [
+            "limit=0",
+            "limit=101",
+            "limit=x",
+            "after=x",
+            "after=+5",
+            "after=12345678901234567890",
+            "page=2",
+        ] {
             let (status, v) = call(&app, "GET", "/v1/dead-letters", Some(bad));
             assert_eq!(
                 (status, v["code"].as_str()),
