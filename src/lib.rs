@@ -18,6 +18,7 @@ pub mod fuzzing;
 pub mod host;
 pub mod ims;
 pub mod json_write;
+pub mod place;
 pub mod ports;
 pub mod problem;
 pub mod routes;

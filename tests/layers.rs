@@ -12,7 +12,7 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["wire", "ports", "problem", "json_write", "scopes"],
     &["config"],
-    &["auth", "trace", "denials"],
+    &["auth", "trace", "denials", "place"],
     &["ims"],
     // `events` (Adobe I/O Events' signatures and keys) names neither
     // neighbour: `routes` joins it to the webhooks' ledger.

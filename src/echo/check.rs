@@ -3,8 +3,9 @@
 use super::EchoError;
 use super::fields::{self, Kind};
 use super::note;
-use super::store::{Place, Store};
+use super::store::Store;
 use crate::config::Settings;
+use crate::place::Where;
 use crate::ports::Ports;
 use serde_json::{Map, Value};
 
@@ -41,7 +42,7 @@ pub async fn is_echo<P: Ports>(
     let Some(store) = Store::new(settings, ports.kv_shared()) else {
         return Ok(false);
     };
-    if store.place == Place::Missing {
+    if store.place == Where::Missing {
         return Ok(false);
     }
     let now = ports.now_ms();

@@ -2,7 +2,7 @@
 //! is shared by the deployment's instances, else files in
 //! `token_cache_dir` (`wasmtime serve`, whose `wasi:keyvalue` keeps nothing
 //! beyond one instance), else nowhere (nothing noted, nothing suppressed):
-//! the same choice as the webhook ledger's (`webhook::ledger::Where`).
+//! the same choice as the webhook ledger's (`crate::place`).
 //!
 //! Every name and value is keyed with a MAC key derived from the **last**
 //! `ims_client_secret` (as the I/O Events ledger's): a note written by
@@ -11,6 +11,7 @@
 
 use super::EchoError;
 use crate::config::Settings;
+use crate::place::Where;
 use crate::ports::Ports;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -21,19 +22,10 @@ type HmacSha256 = Hmac<Sha256>;
 pub const MAX_VALUE: usize = 1_000_000;
 const MAC_LEN: usize = 32;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Place {
-    Kv,
-    /// `token_cache_dir`, with a trailing `/`.
-    Dir(String),
-    /// No store outlives an instance: notes are not kept.
-    Missing,
-}
-
 pub struct Store {
     key: [u8; 32],
     namespace: String,
-    pub place: Place,
+    pub place: Where,
 }
 
 impl Store {
@@ -47,11 +39,7 @@ impl Store {
         mac.update(b"\0");
         mac.update(settings.ims_client_id.as_bytes());
         let key: [u8; 32] = mac.finalize().into_bytes().into();
-        let place = match (&settings.token_cache_dir, kv_shared) {
-            (_, true) => Place::Kv,
-            (Some(dir), false) => Place::Dir(format!("{}/", dir.trim_end_matches('/'))),
-            (None, false) => Place::Missing,
-        };
+        let place = Where::of(settings, kv_shared);
         let mut store = Store {
             key,
             namespace: String::new(),
@@ -106,21 +94,10 @@ impl Store {
         Some(body)
     }
 
-    fn path(&self, dir: &str, name: &str) -> String {
-        format!("{dir}{}", name.replace('/', "-"))
-    }
-
     pub async fn get<P: Ports>(&self, ports: &P, name: &str) -> Result<Option<Vec<u8>>, EchoError> {
         match &self.place {
-            Place::Kv => ports
-                .kv_get(name)
-                .await
-                .map_err(|e| store_error("read", &e.0)),
-            Place::Dir(dir) => ports
-                .file_read(&self.path(dir, name))
-                .await
-                .map_err(|e| store_error("read", &e.0)),
-            Place::Missing => Ok(None),
+            Where::Missing => Ok(None),
+            place => place.get(ports, name).await.map_err(store_error),
         }
     }
 
@@ -137,52 +114,26 @@ impl Store {
             )));
         }
         match &self.place {
-            Place::Kv => ports
-                .kv_set(name, value)
+            Where::Missing => Ok(()),
+            place => place
+                .put(ports, name, value, "echo")
                 .await
-                .map_err(|e| store_error("write", &e.0)),
-            Place::Dir(dir) => {
-                // Replaced atomically: a reader never sees half a note.
-                let mut b = [0u8; 8];
-                ports.fill_random(&mut b);
-                let tmp = format!("{dir}.accs-edge-echo-{:016x}.tmp", u64::from_le_bytes(b));
-                let written = match ports.file_write(&tmp, &value).await {
-                    Ok(()) => ports.file_rename(&tmp, &self.path(dir, name)).await,
-                    Err(e) => Err(e),
-                };
-                if written.is_err() {
-                    let _ = ports.file_remove(&tmp).await;
-                }
-                written.map_err(|e| store_error("write", &e.0))
-            }
-            Place::Missing => Ok(()),
+                .map_err(store_error),
         }
     }
 
     pub async fn delete<P: Ports>(&self, ports: &P, name: &str) -> Result<(), EchoError> {
         match &self.place {
-            Place::Kv => ports
-                .kv_delete(name)
-                .await
-                .map_err(|e| store_error("delete", &e.0)),
-            Place::Dir(dir) => ports
-                .file_remove(&self.path(dir, name))
-                .await
-                .map_err(|e| store_error("delete", &e.0)),
-            Place::Missing => Ok(()),
+            Where::Missing => Ok(()),
+            place => place.delete(ports, name).await.map_err(store_error),
         }
     }
 }
 
-/// The operation and the host's reason, cut short, without anything that
-/// looks like a URL (a store's address may carry its password).
-fn store_error(what: &str, reason: &str) -> EchoError {
-    let reason: String = if reason.contains("://") {
-        "(a reason naming a URL, withheld)".into()
-    } else {
-        reason.chars().take(160).collect()
-    };
-    EchoError::Store(format!("{what}: {reason}"))
+/// A store failure as the echo notes report it (`PlaceError::describe`:
+/// cut short, nothing that looks like a URL).
+fn store_error(e: crate::place::PlaceError) -> EchoError {
+    EchoError::Store(e.describe())
 }
 
 /// The names and digests both sides of the notes compute alike.

@@ -5,9 +5,10 @@
 
 use super::fields::{self, Kind};
 use super::note::{self, Listed, MAX_NOTES, NoteHead, Written};
-use super::store::{Place, Store};
+use super::store::Store;
 use super::{EchoError, window_ms};
 use crate::config::Settings;
+use crate::place::Where;
 use crate::ports::Ports;
 use serde_json::{Map, Number, Value};
 
@@ -77,7 +78,7 @@ fn ready<'w, P: Ports>(
         return None;
     }
     let store = Store::new(settings, ports.kv_shared())?;
-    (store.place != Place::Missing).then_some((store, writer))
+    (store.place != Where::Missing).then_some((store, writer))
 }
 
 /// An entity's mask and value digests from its fields' canonical values

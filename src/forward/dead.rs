@@ -214,7 +214,7 @@ impl DeadLetters {
 
     /// Whether this host can keep dead letters at all.
     pub fn available(&self) -> bool {
-        !matches!(self.store.place(), crate::webhook::ledger::Where::Missing)
+        !matches!(self.store.place(), crate::place::Where::Missing)
     }
 
     fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {

@@ -375,17 +375,8 @@ mod landed_text {
     }
 }
 
-/// Where the ledger lives on this host.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Where {
-    /// The key-value store, shared by the deployment's instances.
-    Kv,
-    /// Files in this directory (`token_cache_dir`, with a trailing `/`).
-    Dir(String),
-    /// No store outlives an instance here (`wasmtime serve` without
-    /// `token_cache_dir`): webhook routes answer 503.
-    Missing,
-}
+/// Where the ledger lives on this host (`crate::place`).
+pub use crate::place::Where;
 
 /// Why the ledger could not answer: the route turns it into 503
 /// `ledger_unavailable`, and nothing is sent to ACCS.
@@ -398,6 +389,12 @@ pub enum LedgerError {
     Unauthentic,
 }
 
+impl From<crate::place::PlaceError> for LedgerError {
+    fn from(e: crate::place::PlaceError) -> Self {
+        LedgerError::Store(e.0, e.1)
+    }
+}
+
 impl LedgerError {
     /// For the log: the operation and the host's reason, cut short and
     /// without anything that looks like a URL (a store's address may carry
@@ -405,12 +402,7 @@ impl LedgerError {
     fn describe(&self) -> String {
         match self {
             LedgerError::Store(what, reason) => {
-                let reason: String = if reason.contains("://") {
-                    "(a reason naming a URL, withheld)".into()
-                } else {
-                    reason.chars().take(160).collect()
-                };
-                format!("{what}: {reason}")
+                crate::place::PlaceError(what, reason.clone()).describe()
             }
             LedgerError::Unauthentic => {
                 "a ledger record does not authenticate under this deployment's key".into()
@@ -536,11 +528,7 @@ impl Ledger {
         mac.update(b"\0");
         mac.update(settings.ims_client_id.as_bytes());
         let key: [u8; 32] = mac.finalize().into_bytes().into();
-        let place = match (&settings.token_cache_dir, kv_shared) {
-            (_, true) => Where::Kv,
-            (Some(dir), false) => Where::Dir(format!("{}/", dir.trim_end_matches('/'))),
-            (None, false) => Where::Missing,
-        };
+        let place = Where::of(settings, kv_shared);
         let mut ledger = Ledger {
             key,
             namespace: String::new(),
@@ -636,21 +624,11 @@ impl Ledger {
     // ---- the store, whichever it is ----
 
     fn path(&self, dir: &str, name: &str) -> String {
-        format!("{dir}{}", name.replace('/', "-"))
+        Where::path(dir, name)
     }
 
     async fn get<P: Ports>(&self, ports: &P, name: &str) -> Result<Option<Vec<u8>>, LedgerError> {
-        match &self.place {
-            Where::Kv => ports
-                .kv_get(name)
-                .await
-                .map_err(|e| LedgerError::Store("read", e.0)),
-            Where::Dir(dir) => ports
-                .file_read(&self.path(dir, name))
-                .await
-                .map_err(|e| LedgerError::Store("read", e.0)),
-            Where::Missing => Err(LedgerError::Store("read", "no store".into())),
-        }
+        self.place.get(ports, name).await.map_err(LedgerError::from)
     }
 
     async fn put<P: Ports>(
@@ -660,39 +638,17 @@ impl Ledger {
         value: Vec<u8>,
     ) -> Result<(), LedgerError> {
         too_large(&value)?;
-        match &self.place {
-            Where::Kv => ports
-                .kv_set(name, value)
-                .await
-                .map_err(|e| LedgerError::Store("write", e.0)),
-            Where::Dir(dir) => {
-                // Replaced atomically: a reader never sees half a record.
-                let tmp = temp_path(ports, dir);
-                let written = match ports.file_write(&tmp, &value).await {
-                    Ok(()) => ports.file_rename(&tmp, &self.path(dir, name)).await,
-                    Err(e) => Err(e),
-                };
-                if written.is_err() {
-                    let _ = ports.file_remove(&tmp).await;
-                }
-                written.map_err(|e| LedgerError::Store("write", e.0))
-            }
-            Where::Missing => Err(LedgerError::Store("write", "no store".into())),
-        }
+        self.place
+            .put(ports, name, value, "ledger")
+            .await
+            .map_err(LedgerError::from)
     }
 
     async fn delete<P: Ports>(&self, ports: &P, name: &str) -> Result<(), LedgerError> {
-        match &self.place {
-            Where::Kv => ports
-                .kv_delete(name)
-                .await
-                .map_err(|e| LedgerError::Store("delete", e.0)),
-            Where::Dir(dir) => ports
-                .file_remove(&self.path(dir, name))
-                .await
-                .map_err(|e| LedgerError::Store("delete", e.0)),
-            Where::Missing => Err(LedgerError::Store("delete", "no store".into())),
-        }
+        self.place
+            .delete(ports, name)
+            .await
+            .map_err(LedgerError::from)
     }
 
     // ---- one delivery ----
@@ -941,9 +897,7 @@ fn too_large(value: &[u8]) -> Result<(), LedgerError> {
 
 /// A name no other instance picks: the dot keeps it out of the way.
 fn temp_path<P: Ports>(ports: &P, dir: &str) -> String {
-    let mut b = [0u8; 8];
-    ports.fill_random(&mut b);
-    format!("{dir}.accs-edge-ledger-{:016x}.tmp", u64::from_le_bytes(b))
+    Where::temp_path(ports, dir, "ledger")
 }
 
 mod index;

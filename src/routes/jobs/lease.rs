@@ -22,8 +22,8 @@
 //!   read twice.
 
 use super::store::{Store, StoreError};
+use crate::place::Where;
 use crate::ports::Ports;
-use crate::webhook::ledger::Where;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 

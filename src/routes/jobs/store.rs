@@ -12,8 +12,8 @@
 //! - **Small.** A value is a few hundred bytes (a `next` link and a MAC).
 
 use crate::config::Settings;
+use crate::place::Where;
 use crate::ports::{Ports, Swap};
-use crate::webhook::ledger::Where;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -24,22 +24,7 @@ type HmacSha256 = Hmac<Sha256>;
 pub const MAX_VALUE: usize = 4096;
 
 /// Why the store could not answer: the run stops, nothing more is sent.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoreError(pub &'static str, pub String);
-
-impl StoreError {
-    /// For a log line or an answer: the operation and the host's reason, cut
-    /// short, without anything that looks like a URL (a store's address may
-    /// carry its password).
-    pub fn describe(&self) -> String {
-        let reason: String = if self.1.contains("://") {
-            "(a reason naming a URL, withheld)".into()
-        } else {
-            self.1.chars().take(160).collect()
-        };
-        format!("{}: {reason}", self.0)
-    }
-}
+pub use crate::place::PlaceError as StoreError;
 
 pub struct Store {
     key: [u8; 32],
@@ -85,7 +70,7 @@ impl Store {
     }
 
     fn path(&self, dir: &str, name: &str) -> String {
-        format!("{dir}{}", name.replace('/', "-"))
+        Where::path(dir, name)
     }
 
     /// `value`, `.`, and a MAC over the name and the value.
@@ -112,17 +97,7 @@ impl Store {
         ports: &P,
         name: &str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        match &self.place {
-            Where::Kv => ports
-                .kv_get(name)
-                .await
-                .map_err(|e| StoreError("read", e.0)),
-            Where::Dir(dir) => ports
-                .file_read(&self.path(dir, name))
-                .await
-                .map_err(|e| StoreError("read", e.0)),
-            Where::Missing => Err(StoreError("read", "no store".into())),
-        }
+        self.place.get(ports, name).await
     }
 
     /// Writes `bytes` under `name`, replacing what was there (files: a temp
@@ -139,38 +114,11 @@ impl Store {
                 format!("a value of {} bytes", bytes.len()),
             ));
         }
-        match &self.place {
-            Where::Kv => ports
-                .kv_set(name, bytes)
-                .await
-                .map_err(|e| StoreError("write", e.0)),
-            Where::Dir(dir) => {
-                let tmp = self.temp_path(ports, dir);
-                let written = match ports.file_write(&tmp, &bytes).await {
-                    Ok(()) => ports.file_rename(&tmp, &self.path(dir, name)).await,
-                    Err(e) => Err(e),
-                };
-                if written.is_err() {
-                    let _ = ports.file_remove(&tmp).await;
-                }
-                written.map_err(|e| StoreError("write", e.0))
-            }
-            Where::Missing => Err(StoreError("write", "no store".into())),
-        }
+        self.place.put(ports, name, bytes, "jobs").await
     }
 
     pub async fn delete<P: Ports>(&self, ports: &P, name: &str) -> Result<(), StoreError> {
-        match &self.place {
-            Where::Kv => ports
-                .kv_delete(name)
-                .await
-                .map_err(|e| StoreError("delete", e.0)),
-            Where::Dir(dir) => ports
-                .file_remove(&self.path(dir, name))
-                .await
-                .map_err(|e| StoreError("delete", e.0)),
-            Where::Missing => Err(StoreError("delete", "no store".into())),
-        }
+        self.place.delete(ports, name).await
     }
 
     /// Writes `bytes` under `name` only if it holds `expected` (`None`:
@@ -209,10 +157,7 @@ impl Store {
         }
     }
 
-    /// A name no other instance picks: the dot keeps it out of the way.
     fn temp_path<P: Ports>(&self, ports: &P, dir: &str) -> String {
-        let mut b = [0u8; 8];
-        ports.fill_random(&mut b);
-        format!("{dir}.accs-edge-jobs-{:016x}.tmp", u64::from_le_bytes(b))
+        Where::temp_path(ports, dir, "jobs")
     }
 }

@@ -658,7 +658,7 @@ fn the_journal_request_carries_the_token_the_client_id_and_the_org() {
 fn a_live_lease_holds_a_run_back_and_an_expired_one_is_taken_over() {
     use super::lease::Lease;
     use super::store::Store;
-    use crate::webhook::ledger::Where;
+    use crate::place::Where;
     for flavour in ["default", "kv-cas", "files"] {
         let journal = Journal::with(3);
         let landed = Landed::default();
