@@ -11,11 +11,22 @@ use subtle::ConstantTimeEq;
 /// Keys are compared as SHA-256 digests, every configured key is compared
 /// (no early exit), so the time taken says nothing about how close a guess was.
 pub fn api_key<'a>(authorization: Option<&str>, keys: &'a [ApiKey]) -> Option<&'a ApiKey> {
+    api_key_once(authorization, keys, &std::cell::OnceCell::new())
+}
+
+/// [`api_key`], the presented key's digest kept in `digest` (the request's
+/// own: `InRequest::key_digest`), so a request authorized twice (its head,
+/// then itself) hashes its key once.
+pub fn api_key_once<'a>(
+    authorization: Option<&str>,
+    keys: &'a [ApiKey],
+    digest: &std::cell::OnceCell<[u8; 32]>,
+) -> Option<&'a ApiKey> {
     let presented = bearer(authorization?)?;
-    let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    let digest = digest.get_or_init(|| Sha256::digest(presented.as_bytes()).into());
     let mut found = None;
     for key in keys {
-        if bool::from(key.digest.ct_eq(&digest)) {
+        if bool::from(key.digest.ct_eq(digest)) {
             found = Some(key);
         }
     }

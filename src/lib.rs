@@ -27,8 +27,14 @@ pub mod trace;
 pub mod webhook;
 pub mod wire;
 
-#[cfg(test)]
-mod testing;
+/// Requests replayed natively for callgrind (`accs-bench --profile`).
+#[cfg(any(test, feature = "profiling"))]
+#[doc(hidden)]
+pub mod profiling;
+/// Fake ports: the unit tests', and the native profile's (`profiling`).
+#[cfg(any(test, feature = "profiling"))]
+#[doc(hidden)]
+pub mod testing;
 
 // The WASI 0.3 builds use spin-sdk 7 under its own name, so that Cargo can
 // hold it beside spin-sdk 5.2; only one of the two is compiled per build.

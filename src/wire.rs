@@ -12,6 +12,10 @@ pub struct InRequest {
     /// Lower-case names.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The SHA-256 of the API key this request presents, once computed:
+    /// the head check and the request itself authorize the same request,
+    /// and the digest is the one costly step (`auth::api_key`).
+    pub key_digest: std::cell::OnceCell<[u8; 32]>,
 }
 
 impl InRequest {

@@ -100,7 +100,7 @@ async fn send(client: &Client, base: &str, method: &str, path: &str) -> reqwest:
 }
 
 /// WASI 0.2: every request is a new instance, which reads exactly the
-/// variables `routes::variables_for` names for its path, each once.
+/// variables `routes::variables_for` names for its method and path, each once.
 #[tokio::test(flavor = "multi_thread")]
 async fn spin_p2_a_request_reads_only_its_routes_variables() {
     let test = "spin_p2_a_request_reads_only_its_routes_variables";
@@ -135,7 +135,7 @@ async fn spin_p2_a_request_reads_only_its_routes_variables() {
         let body = r.text().await.unwrap();
         assert_eq!(got, status, "{method} {path}: {body}");
         captured.push(body);
-        let want: BTreeMap<String, u64> = accs_edge::routes::variables_for(path)
+        let want: BTreeMap<String, u64> = accs_edge::routes::variables_for(method, path)
             .map(|name| (name.to_owned(), 1))
             .collect();
         // A floor that does not come from variables_for: the webhook

@@ -27,7 +27,10 @@ pub use error::ConfigError;
 pub use hex::{hex, push_hex};
 pub use keys::{ApiKey, Secret};
 pub use settings::Settings;
-pub use variables::{DEFAULT_SCOPES, DEFAULT_TOKEN_URL, REQUIRED_SCOPE, VARIABLES};
+pub use variables::{
+    CORE, CORE_GROUP, DEFAULT_SCOPES, DEFAULT_TOKEN_URL, REQUIRED_SCOPE, VARIABLES,
+    core_group_line, split_core,
+};
 
 #[cfg(test)]
 mod tests;

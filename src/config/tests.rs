@@ -502,3 +502,49 @@ fn the_journal_variables_are_checked() {
         assert!(!e.to_string().contains(bad), "{bad}");
     }
 }
+
+#[test]
+fn the_core_group_splits_into_its_ten_variables_or_not_at_all() {
+    let sep = '\u{1f}';
+    let values: Vec<String> = (0..CORE.len()).map(|i| format!("v{i}")).collect();
+    let joined = values.join(&sep.to_string());
+    let got: Vec<(&str, &str)> = split_core(&joined).unwrap().collect();
+    assert_eq!(got.len(), CORE.len());
+    for (i, (name, value)) in got.iter().enumerate() {
+        assert_eq!((*name, *value), (CORE[i], values[i].as_str()));
+    }
+    // Unset optional variables resolve to "" and stay fields.
+    let empty = vec![""; CORE.len()].join(&sep.to_string());
+    assert!(split_core(&empty).unwrap().all(|(_, v)| v.is_empty()));
+    // A value holding the separator makes eleven parts: not split.
+    let extra = format!("{joined}{sep}x");
+    assert!(split_core(&extra).is_none());
+    assert!(split_core(&values[..9].join(&sep.to_string())).is_none());
+    // Every route but health and the document reads exactly these among
+    // the variables the group holds.
+    for path in [
+        "/v1/products/A",
+        "/v1/orders",
+        "/v1/webhooks/inventory",
+        "/v1/events",
+    ] {
+        let read: Vec<&str> = crate::routes::variables_for("GET", path).collect();
+        assert!(CORE.iter().all(|c| read.contains(c)), "{path}");
+    }
+}
+
+#[test]
+fn the_shipped_spin_manifests_define_the_core_group() {
+    let line = core_group_line();
+    assert!(
+        line.starts_with("accs_edge_core = \"{{ ims_client_id }}\\u001f{{ ims_client_secret }}")
+    );
+    for manifest in ["spin.toml", "spin.cas.toml", "spin.sim.toml"] {
+        let text =
+            std::fs::read_to_string(format!("{}/{manifest}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        assert!(
+            text.lines().any(|l| l == line),
+            "{manifest} lacks the line `{line}`"
+        );
+    }
+}

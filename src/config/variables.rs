@@ -37,6 +37,44 @@ pub const VARIABLES: &[&str] = &[
     "echo_window_s",
 ];
 
+/// The variables every route but health and the OpenAPI document reads
+/// (`routes::variables_for`), in the order of [`CORE_GROUP`]'s template.
+pub const CORE: [&str; 10] = [
+    "ims_client_id",
+    "ims_client_secret",
+    "ims_org_id",
+    "ims_token_url",
+    "ims_scopes",
+    "accs_base_url",
+    "accs_store_code",
+    "api_keys",
+    "allow_http",
+    "accs_timeout_ms",
+];
+
+/// A component variable of the shipped Spin manifests whose template joins
+/// the [`CORE`] application variables with [`CORE_SEPARATOR`]. On Spin 3.x
+/// every variable read is a host call; reading the ten as one saves nine
+/// (accs-bench figure 8), while Spin still resolves each application
+/// variable once, as ten reads would. Users set the same variables.
+pub const CORE_GROUP: &str = "accs_edge_core";
+/// U+001F (unit separator): a control character no valid value holds.
+pub const CORE_SEPARATOR: char = '\u{1f}';
+
+/// The manifest line that defines [`CORE_GROUP`] (TOML, `\u001f` escaped).
+pub fn core_group_line() -> String {
+    let parts: Vec<String> = CORE.iter().map(|n| format!("{{{{ {n} }}}}")).collect();
+    format!("{CORE_GROUP} = \"{}\"", parts.join("\\u001f"))
+}
+
+/// [`CORE_GROUP`]'s value as its ten values, by name; `None` when it does
+/// not split into exactly ten (a value holding U+001F): the caller then
+/// reads the ten one by one, and the value is judged as any other.
+pub fn split_core(joined: &str) -> Option<impl Iterator<Item = (&'static str, &str)>> {
+    let parts: Vec<&str> = joined.split(CORE_SEPARATOR).collect();
+    (parts.len() == CORE.len()).then(|| CORE.into_iter().zip(parts))
+}
+
 pub const DEFAULT_TOKEN_URL: &str = "https://ims-na1.adobelogin.com/ims/token/v3";
 pub const DEFAULT_SCOPES: &str = "openid,AdobeID,email,profile,additional_info.roles,additional_info.projectedProductContext,commerce.accs";
 /// ACCS rejects tokens without it, so it is added whatever `ims_scopes` says.

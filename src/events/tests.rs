@@ -392,6 +392,7 @@ mod route {
             query: None,
             headers,
             body: body.to_vec(),
+            ..Default::default()
         }
     }
 

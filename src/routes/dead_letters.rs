@@ -151,6 +151,7 @@ mod tests {
             query: query.map(str::to_owned),
             headers: vec![("authorization".into(), format!("Bearer {TEST_API_KEY}"))],
             body: Vec::new(),
+            ..Default::default()
         };
         let r = block_on(app.handle(req));
         (

@@ -19,9 +19,10 @@ use crate::ports::Ports;
 use crate::problem::{Code, Problem};
 use crate::scopes::Scope;
 use crate::trace::Trace;
+use crate::webhook::ledger::Ledger;
 use crate::wire::{InRequest, InResponse};
 use responses::{json, problem_response};
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 
 /// The per-instance state: validated settings and the token (with what
 /// ACCS and IMS said about it: `Tokens::denials`), built once.
@@ -30,12 +31,30 @@ pub struct Edge {
     pub tokens: Tokens,
     /// The warning about `api_keys` entries without scopes went out.
     pub warned_unscoped: Cell<bool>,
-    /// The webhook ledger, when `webhook_secrets` holds a usable secret.
-    pub ledger: Option<crate::webhook::ledger::Ledger>,
-    /// The Adobe I/O Events ledger: the same mechanism, its own namespace.
-    pub events_ledger: Option<crate::webhook::ledger::Ledger>,
+    /// The ledgers, derived on first use (each is several HMACs, and most
+    /// routes use neither): [`Edge::ledger`], [`Edge::events_ledger`].
+    ledger: OnceCell<Option<Ledger>>,
+    events_ledger: OnceCell<Option<Ledger>>,
+    /// Whether the host's store is shared ([`Ports::kv_shared`]), for them.
+    kv_shared: bool,
     /// I/O Events key paths the origin refused lately (this instance's memory).
     pub key_refusals: crate::events::keys::Refusals,
+}
+
+impl Edge {
+    /// The webhook ledger, when `webhook_secrets` holds a usable secret.
+    pub fn ledger(&self) -> Option<&Ledger> {
+        self.ledger
+            .get_or_init(|| Ledger::new(&self.settings, self.kv_shared))
+            .as_ref()
+    }
+
+    /// The Adobe I/O Events ledger: the same mechanism, its own namespace.
+    pub fn events_ledger(&self) -> Option<&Ledger> {
+        self.events_ledger
+            .get_or_init(|| Ledger::for_events(&self.settings, self.kv_shared))
+            .as_ref()
+    }
 }
 
 pub struct App<P> {
@@ -48,8 +67,9 @@ impl<P: Ports> App<P> {
         let edge = settings.map(|settings| Edge {
             tokens: Tokens::new(&settings),
             warned_unscoped: Cell::new(false),
-            ledger: crate::webhook::ledger::Ledger::new(&settings, ports.kv_shared()),
-            events_ledger: crate::webhook::ledger::Ledger::for_events(&settings, ports.kv_shared()),
+            ledger: OnceCell::new(),
+            events_ledger: OnceCell::new(),
+            kv_shared: ports.kv_shared(),
             key_refusals: Default::default(),
             settings,
         });
@@ -85,7 +105,7 @@ impl<P: Ports> App<P> {
             Route::Webhook(_) => (None, webhooks_head(edge, head, self.ports.now_ms())?),
             Route::Events => (
                 None,
-                events::head_refusal(&edge.settings, edge.events_ledger.as_ref(), head)?,
+                events::head_refusal(&edge.settings, edge.events_ledger(), head)?,
             ),
             _ => match self.authorize(edge, head, &route) {
                 (_, Ok(())) => return None,
@@ -144,12 +164,12 @@ impl<P: Ports> App<P> {
                     "the `key` query parameter is not a key of an api_keys entry marked for the query (`name:key:jobs.run+query`)",
                 )
             }
-            (_, Route::Job(_)) => crate::auth::api_key(header, keys)
+            (_, Route::Job(_)) => crate::auth::api_key_once(header, keys, &req.key_digest)
                 .ok_or("send `Authorization: Bearer <key>` with a key from api_keys, or `?key=` with a key marked `+query`"),
             _ if crate::auth::has_query_key(query) => Err(
                 "a key in the query (`?key=`) is accepted on the job routes (/v1/jobs/{name}) alone; send `Authorization: Bearer <key>`",
             ),
-            _ => crate::auth::api_key(header, keys)
+            _ => crate::auth::api_key_once(header, keys, &req.key_digest)
                 .ok_or("send `Authorization: Bearer <key>` with a key from api_keys"),
         };
         let key = match key {
@@ -217,7 +237,7 @@ impl<P: Ports> App<P> {
             let mut ctx = ctx;
             ctx.budget =
                 crate::accs::retry::Budget::new(started, events::budget_ms(&edge.settings));
-            let ledger = edge.events_ledger.as_ref();
+            let ledger = edge.events_ledger();
             let result = if req.method == "GET" {
                 events::get(&ctx, ledger, req)
             } else {
@@ -230,7 +250,7 @@ impl<P: Ports> App<P> {
         if let Route::Webhook(topic) = route {
             return (
                 template,
-                webhooks::post(&ctx, edge.ledger.as_ref(), req, topic).await,
+                webhooks::post(&ctx, edge.ledger(), req, topic).await,
             );
         }
         let (key, admitted) = self.authorize(edge, req, &route);
@@ -271,7 +291,7 @@ impl<P: Ports> App<P> {
                 ctx.budget =
                     crate::accs::retry::Budget::new(started, jobs::budget_ms(&edge.settings));
                 let needs = jobs::Needs {
-                    events_ledger: edge.events_ledger.as_ref(),
+                    events_ledger: edge.events_ledger(),
                 };
                 jobs::run(&ctx, &needs, name, req).await
             }
@@ -314,7 +334,7 @@ fn webhooks_head(edge: &Edge, req: &InRequest, now_ms: u64) -> Option<Problem> {
 /// is a host call). Health and the OpenAPI document read none; an optional
 /// variable a route does not use keeps its default; `token_cache_dir` is the
 /// wasmtime flavour's alone. Anything else, a new variable included, is read.
-pub fn variables_for(path: &str) -> impl Iterator<Item = &'static str> + use<> {
+pub fn variables_for(method: &str, path: &str) -> impl Iterator<Item = &'static str> + use<> {
     let under = |prefix: &str| {
         path.strip_prefix(prefix)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
@@ -333,7 +353,8 @@ pub fn variables_for(path: &str) -> impl Iterator<Item = &'static str> + use<> {
     let bulk = path == "/v1/products/bulk";
     // A replay forwards again: the targets, their secrets and the cap.
     let dead_letters = under("/v1/dead-letters");
-    let products = under("/v1/products");
+    // Only a write notes itself: a product read has no use for the window.
+    let product_write = under("/v1/products") && method != "GET";
     crate::config::VARIABLES
         .iter()
         .copied()
@@ -350,9 +371,9 @@ pub fn variables_for(path: &str) -> impl Iterator<Item = &'static str> + use<> {
             "products_bulk_above" => webhooks || events,
             "forward_targets" | "forward_timeout_ms" => events || dead_letters,
             "forward_rules" | "forward_max_attempts" => events,
-            // Writes note themselves for echo suppression (a product's path
-            // is read and written alike), and events are checked against it.
-            "echo_window_s" => sync || bulk || events || products,
+            // Writes note themselves for echo suppression, and events are
+            // checked against it.
+            "echo_window_s" => sync || bulk || events || product_write,
             _ => true,
         })
 }

@@ -572,6 +572,7 @@ mod tests {
             query: Some(query.into()),
             headers: vec![("authorization".into(), format!("Bearer {TEST_API_KEY}"))],
             body: Vec::new(),
+            ..Default::default()
         };
         let ports = FakePorts::new(|req, _| {
             if req.url.contains("/ims/") {

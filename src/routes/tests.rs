@@ -69,6 +69,7 @@ fn get(path: &str, key: Option<&str>) -> InRequest {
         query,
         headers,
         body: vec![],
+        ..Default::default()
     }
 }
 
@@ -437,6 +438,7 @@ fn webhook_race(cas: bool) -> (FakePorts, FakePorts) {
             ("webhook-signature".into(), sig.clone()),
         ],
         body: body.to_vec(),
+        ..Default::default()
     };
     let (ra, rb) = block_on(futures::future::join(a.handle(req()), b.handle(req())));
     let mut statuses = [ra.status, rb.status];
@@ -450,7 +452,7 @@ fn webhook_race(cas: bool) -> (FakePorts, FakePorts) {
 #[test]
 fn each_route_reads_only_the_variables_it_needs() {
     use super::variables_for;
-    let names = |p: &str| variables_for(p).collect::<Vec<_>>();
+    let names = |p: &str| variables_for("GET", p).collect::<Vec<_>>();
     assert!(names("/healthz").is_empty());
     assert!(names("/v1/openapi.json").is_empty());
     let read = names("/v1/products/SKU-1");
@@ -460,9 +462,12 @@ fn each_route_reads_only_the_variables_it_needs() {
         "passthrough_allow",
         "sync_batch_size",
         "token_cache_dir",
+        "echo_window_s",
     ] {
         assert!(!read.contains(&skipped), "{skipped}");
     }
+    // A product write notes itself against its echo; a read has no use for it.
+    assert!(variables_for("PUT", "/v1/products/SKU-1").any(|v| v == "echo_window_s"));
     assert!(names("/v1/inventory/source-items").contains(&"sync_concurrency"));
     assert!(names("/v1/webhooks/inventory").contains(&"webhook_secrets"));
     assert!(names("/v1/accs/V1/categories").contains(&"passthrough_allow"));
@@ -480,7 +485,7 @@ fn each_route_reads_only_the_variables_it_needs() {
     }
     // And a broken deployment still says so on those routes.
     let settings = Settings::from_lookup(|n| {
-        variables_for("/v1/orders")
+        variables_for("GET", "/v1/orders")
             .any(|v| v == n && n != "accs_base_url")
             .then(|| "x".to_owned())
     });

@@ -21,7 +21,7 @@ fn cargo() -> String {
 }
 
 /// The workspace's target directory (honours `CARGO_TARGET_DIR`).
-fn target_dir(root: &Path) -> Result<PathBuf> {
+pub fn target_dir(root: &Path) -> Result<PathBuf> {
     let out = Command::new(cargo())
         .current_dir(root)
         .args(["metadata", "--format-version", "1", "--no-deps"])

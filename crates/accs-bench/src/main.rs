@@ -13,6 +13,7 @@ mod artifacts;
 mod load;
 mod machine;
 mod procs;
+mod profile;
 mod report;
 mod scenarios;
 mod sim;
@@ -34,6 +35,9 @@ const USAGE: &str =
   --floor-only    figure 7 alone, printed, no report written
   --instructions-only
                   figure 8 alone (callgrind), printed, no report written
+  --spin-instructions-only
+                  figure 8's Spin 3.6.3 rows alone (needs SPIN), printed
+  --profile       the native profile (callgrind_annotate), printed, no report written
   --sync-only     figure 4 alone, printed, no report written
   --products-only figure 9 alone, printed, no report written
 
@@ -50,6 +54,8 @@ struct Opts {
     spin_only: bool,
     floor_only: bool,
     instructions_only: bool,
+    spin_instructions_only: bool,
+    profile: bool,
     sync_only: bool,
     products_only: bool,
 }
@@ -62,6 +68,8 @@ fn parse_args(root: &Path) -> Result<Option<Opts>> {
         spin_only: false,
         floor_only: false,
         instructions_only: false,
+        spin_instructions_only: false,
+        profile: false,
         sync_only: false,
         products_only: false,
     };
@@ -78,6 +86,8 @@ fn parse_args(root: &Path) -> Result<Option<Opts>> {
             "--spin-only" => opts.spin_only = true,
             "--floor-only" => opts.floor_only = true,
             "--instructions-only" => opts.instructions_only = true,
+            "--spin-instructions-only" => opts.spin_instructions_only = true,
+            "--profile" => opts.profile = true,
             "--sync-only" => opts.sync_only = true,
             "--products-only" => opts.products_only = true,
             other => bail!("unknown argument {other}\n\n{USAGE}"),
@@ -109,6 +119,11 @@ async fn main() -> Result<()> {
 async fn bench(root: &Path, opts: &Opts) -> Result<()> {
     let started = Instant::now();
     let machine = machine::Machine::probe();
+    if opts.profile {
+        let p = profile::run(root, &artifacts::target_dir(root)?)?;
+        println!("{}", report::render_profile(&p));
+        return Ok(());
+    }
     let built = artifacts::build(root)?;
     let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
 
@@ -132,8 +147,8 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
         println!("{}", report::render_floor(&floor));
         return Ok(());
     }
-    if opts.instructions_only {
-        let r = instructions_figure(&b, root, &built).await?;
+    if opts.instructions_only || opts.spin_instructions_only {
+        let r = instructions_figure(&b, root, &built, opts.spin_instructions_only).await?;
         println!("{}", report::render_instructions(&r));
         return Ok(());
     }
@@ -194,7 +209,9 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
     eprintln!("accs-bench: 7. host floor (WASI 0.3)");
     let floor = floor_figure(&b, root, &built, &mut build_commands).await?;
     eprintln!("accs-bench: 8. instructions per request (callgrind)");
-    let instructions = instructions_figure(&b, root, &built).await?;
+    let instructions = instructions_figure(&b, root, &built, false).await?;
+    eprintln!("accs-bench: the native profile (callgrind_annotate)");
+    let profile = profile::run(root, &built.target).map_err(|e| format!("{e:#}"));
 
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut command = if args.is_empty() {
@@ -234,6 +251,7 @@ async fn bench(root: &Path, opts: &Opts) -> Result<()> {
         spin,
         floor,
         instructions,
+        profile,
         memory: report::Memory {
             idle_rss_kib,
             hwm_after_warm_kib,
@@ -315,6 +333,7 @@ async fn instructions_figure(
     b: &Bench,
     root: &Path,
     built: &artifacts::Artifacts,
+    spin_p2_only: bool,
 ) -> Result<
     Vec<(
         String,
@@ -328,12 +347,14 @@ async fn instructions_figure(
         return Ok(out);
     }
     let (floor_p3, _) = artifacts::build_floor_p3(root, built)?;
-    let r = instructions::run(b, &floor_p3).await?;
-    out.push((
-        "`wasmtime serve` 48.0.8, the `wasmtime` build (WASI 0.3), floor `crates/floor-p3`"
-            .to_owned(),
-        Ok(r),
-    ));
+    if !spin_p2_only {
+        let r = instructions::run(b, &floor_p3).await?;
+        out.push((
+            "`wasmtime serve` 48.0.8, the `wasmtime` build (WASI 0.3), floor `crates/floor-p3`"
+                .to_owned(),
+            Ok(r),
+        ));
+    }
     match scenarios::spin_p2::find_spin() {
         Ok((bin, version)) => {
             let (floor_p2, _) = artifacts::build_floor(root, built)?;
@@ -344,6 +365,7 @@ async fn instructions_figure(
                 ("accs-floor-p2", &floor_p2),
                 &built.wasm_spin,
                 instructions::SPIN_READS,
+                true,
             )
             .await?;
             out.push((
@@ -352,6 +374,9 @@ async fn instructions_figure(
             ));
         }
         Err(why) => out.push(("Spin (WASI 0.2)".to_owned(), Err(why))),
+    }
+    if spin_p2_only {
+        return Ok(out);
     }
     match scenarios::floor_p3::find_spin_p3() {
         Ok((bin, version)) => {
@@ -363,6 +388,7 @@ async fn instructions_figure(
                 ("accs-floor-p3", &floor_p3),
                 &wasm,
                 instructions::READS,
+                false,
             )
             .await?;
             out.push((

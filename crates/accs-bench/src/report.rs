@@ -44,6 +44,8 @@ pub struct Report {
     pub spin: SpinResult,
     pub floor: FloorReport,
     pub instructions: Vec<(String, Result<Instructions, String>)>,
+    /// The native profile, or why it was not made.
+    pub profile: Result<crate::profile::Profile, String>,
     pub memory: Memory,
     pub elapsed: Duration,
     pub loadavg_end: String,
@@ -115,6 +117,18 @@ impl Report {
         let machine = std::mem::take(&mut o);
         self.render_intro(&mut o);
         self.render_costs(&mut o);
+        match &self.profile {
+            Ok(p) => o.push_str(&render_profile(p)),
+            Err(why) => {
+                let _ = writeln!(
+                    o,
+                    "## Where the instructions go
+
+Not profiled: {why}.
+"
+                );
+            }
+        }
         self.render_summary(&mut o);
         self.render_method(&mut o);
         o.push_str(&machine);
@@ -353,7 +367,7 @@ impl Report {
                         "| 6. the host calls a read makes, {}, c={} | the floor reading the {} variables and one key and writing the log line: **{:.2}x** the floor's req/s; the component over that floor: **{:.2}x** | no target: what this Spin charges for the calls the design makes |",
                         short_version(&r.version),
                         row.concurrency,
-                        spin_p2::READ_VARIABLES.split(',').count(),
+                        spin_p2::read_variables().split(',').count(),
                         row.calls_rps_ratio,
                         row.over_calls_rps_ratio,
                     );
@@ -805,16 +819,22 @@ pub fn render_spin(spin: &SpinResult) -> String {
         o,
         "\nWhat the host calls cost: in the same runs, the same floor ran under the shipped\n\
          `spin.toml` (same variables, provider and key-value store) and, per request, read\n\
-         the {} variables a product read reads ({}), opened the default store and read\n\
-         one key, and wrote accs-edge's log line: the host work the component's design\n\
-         does, with no guest logic around it. Its distance to the bare floor is what this\n\
+         the {} variables a product read reads ({}) as the component reads them (the\n\
+         ten every route reads in one call, `accs_edge_core`; the rest one by one:\n\
+         {}), opened the default store and read one key, and wrote accs-edge's log\n\
+         line: the host work the component's design does, with no guest logic around it. Its distance to the bare floor is what this\n\
          Spin charges for those calls, which no code in the component can win back; the\n\
          last column is the component against it. (This floor's runs vary more than the\n\
          others'; each run's ratio is given.)\n\n\
          | concurrency | floor req/s | floor + host calls req/s | over the floor | ratios of the runs | its Spin CPU over the floor's | component req/s | component over floor + host calls |\n\
          |---|---|---|---|---|---|---|---|",
-        spin_p2::READ_VARIABLES.split(',').count(),
-        spin_p2::READ_VARIABLES
+        spin_p2::read_variables().split(',').count(),
+        spin_p2::read_variables()
+            .split(',')
+            .map(|v| format!("`{v}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        spin_p2::component_reads()
             .split(',')
             .map(|v| format!("`{v}`"))
             .collect::<Vec<_>>()
@@ -1040,11 +1060,86 @@ pub fn render_instructions(hosts: &[(String, Result<Instructions, String>)]) -> 
                     h = r.healthz,
                     hr = r.healthz / r.floor.max(1.0),
                 );
+                if let Some(c) = &r.calls {
+                    let row = |what: String, n: f64| {
+                        format!(
+                            "| {host} | {what} | {reads} | {n:.0} | {:.3} |",
+                            n / r.floor.max(1.0),
+                            reads = r.reads
+                        )
+                    };
+                    for line in [
+                        row("floor under the shipped `spin.toml`, no host call of its own".into(), c.manifest),
+                        row(format!("that floor reading the read's {} variables one by one ({:.0} per read)", c.variables, c.per_variable()), c.individually),
+                        row("that floor making the component's variable reads (`accs_edge_core` and the rest)".into(), c.grouped),
+                        row("that floor making every host call of the component's read (those reads, one key, the log line)".into(), c.all),
+                        row("component, `GET /v1/products/SKU-0001`, over that last floor".into(), r.component),
+                    ] {
+                        let _ = writeln!(o, "{line}");
+                    }
+                    let _ = writeln!(
+                        o,
+                        "| {host} | component over the floor making its host calls | | | **{:.3}** |",
+                        r.component / c.all.max(1.0)
+                    );
+                }
             }
             Err(why) => {
                 let _ = writeln!(o, "| {host} | not measured: {why} | | | |");
             }
         }
+    }
+    o
+}
+
+/// The native profile: the guest's work by function, per scenario.
+pub fn render_profile(p: &crate::profile::Profile) -> String {
+    let mut o = String::from(
+        "## Where the instructions go
+
+",
+    );
+    let _ = writeln!(
+        o,
+        "The logic behind `Ports`, replayed natively over fake ports, one fresh app per\n\
+         request as the WASI 0.2 build makes one (`accs_edge::profiling`: the route's\n\
+         variables, the settings, the app, the head check, the request), counted by\n\
+         callgrind and attributed by `callgrind_annotate`. It is the guest's share only\n\
+         (the host's HTTP, component model and store are figure 8's), and native code is\n\
+         not the `.wasm`'s: it says where the work is, figure 8 what it costs. Made by\n\
+         `cargo run -p accs-bench --release -- --profile`, which runs:\n\n\
+         ```sh\n{}\n{}\n{}\n```\n",
+        p.build, p.run, p.annotate
+    );
+    for s in &p.scenarios {
+        let _ = writeln!(
+            o,
+            "### {name}: {what}\n\n{per:.0} instructions per request natively.\n\n\
+             | by its own instructions | per request | share | | with what it calls (accs-edge's functions) | per request | share |\n\
+             |---|---|---|---|---|---|---|",
+            name = s.name,
+            what = s.what,
+            per = s.per_request,
+        );
+        for i in 0..s.exclusive.len().max(s.inclusive.len()) {
+            let cell = |r: Option<&crate::profile::Row>| {
+                r.map_or(" | | ".to_owned(), |r| {
+                    format!(
+                        "`{}` | {:.0} | {:.1} %",
+                        r.function.replace('|', "\\|"),
+                        r.per_request,
+                        r.share * 100.0
+                    )
+                })
+            };
+            let _ = writeln!(
+                o,
+                "| {} | | {} |",
+                cell(s.exclusive.get(i)),
+                cell(s.inclusive.get(i))
+            );
+        }
+        o.push('\n');
     }
     o
 }

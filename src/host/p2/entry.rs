@@ -1,8 +1,8 @@
 //! The `wasi:http/incoming-handler` 0.2 export. Every request gets a fresh
 //! instance, so the app is built per request from only the variables its
-//! route needs ([`crate::routes::variables_for`]).
+//! route needs ([`crate::routes::variables_for`], by method and path).
 
-use super::http::read_inbound;
+use super::http::{read_body, read_head};
 use super::ports::HostPorts;
 use crate::config::Settings;
 use crate::host::Inbound;
@@ -12,29 +12,48 @@ use spin_sdk::http::{Headers, IncomingRequest, OutgoingBody, OutgoingResponse, R
 use std::collections::BTreeMap;
 
 /// Unset variables and ones the host cannot resolve are both "unset": the
-/// config check then names them.
+/// config check then names them. The ten every route reads come in one
+/// host call, `accs_edge_core` ([`crate::config::CORE_GROUP`]), when the
+/// manifest defines it and it splits into ten; else one by one, as do the
+/// rest.
 fn read_variables(names: impl Iterator<Item = &'static str>) -> BTreeMap<&'static str, String> {
-    names
-        .filter_map(|name| Some((name, spin_sdk::variables::get(name).ok()?)))
-        .collect()
+    let get = |name: &str| spin_sdk::variables::get(name).ok();
+    let names: Vec<&'static str> = names.collect();
+    let mut vars = BTreeMap::new();
+    if crate::config::CORE.iter().all(|c| names.contains(c))
+        && let Some(joined) = get(crate::config::CORE_GROUP)
+        && let Some(parts) = crate::config::split_core(&joined)
+    {
+        vars.extend(parts.map(|(name, value)| (name, value.to_owned())));
+    }
+    for name in names {
+        if !vars.contains_key(name)
+            && let Some(value) = get(name)
+        {
+            vars.insert(name, value);
+        }
+    }
+    vars
 }
 
 #[spin_sdk::http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-    let path = req.path_with_query().unwrap_or_default();
-    let path = path.split('?').next().unwrap_or_default();
-    let vars = read_variables(variables_for(path));
+    let head = read_head(&req);
+    let vars = read_variables(variables_for(&head.method, &head.path));
     let settings = Settings::from_lookup(|name| vars.get(name).cloned());
     let app = App::new(HostPorts::default(), settings);
     // A caller that cannot be let in (bad API key, webhook headers out of
     // order) is answered from the head: its body is never read.
-    let resp = match read_inbound(req, |head| app.before_body(head)).await {
-        Inbound::Read(inbound) => app.handle(inbound).await,
-        Inbound::Answered(resp) => resp,
-        Inbound::Unread(e, head) => app.reject(
-            &e.problem(body_limit(&head.method, &head.path)),
-            &head.headers,
-        ),
+    let resp = match app.before_body(&head) {
+        Some(resp) => resp,
+        None => match read_body(req, head).await {
+            Inbound::Read(inbound) => app.handle(inbound).await,
+            Inbound::Answered(resp) => resp,
+            Inbound::Unread(e, head) => app.reject(
+                &e.problem(body_limit(&head.method, &head.path)),
+                &head.headers,
+            ),
+        },
     };
     respond(out, resp)
 }

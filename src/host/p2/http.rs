@@ -103,14 +103,10 @@ where
     Ok(out)
 }
 
-/// The request with its body read, or why not (`TooLarge` past `body_limit`
-/// of its route, checked against `content-length` first, so an honest
-/// oversized upload is refused unread) with the headers it came with.
-/// The head, then, unless `before_body` answers from it, the body.
-pub async fn read_inbound(
-    req: IncomingRequest,
-    before_body: impl FnOnce(&InRequest) -> Option<crate::wire::InResponse>,
-) -> Inbound {
+/// The request's head: method, path, query and headers, the body not yet
+/// read (the entry reads the route's variables from it, then asks
+/// `before_body`, then [`read_body`]).
+pub fn read_head(req: &IncomingRequest) -> InRequest {
     let (path, query) = split_path(req.path_with_query().unwrap_or_default());
     let method = crate::host::method_name!(req.method(), Method);
     let headers: Vec<(String, String)> = req
@@ -119,16 +115,20 @@ pub async fn read_inbound(
         .into_iter()
         .filter_map(|(n, v)| Some((n.to_ascii_lowercase(), String::from_utf8(v).ok()?)))
         .collect();
-    let mut inbound = InRequest {
+    InRequest {
         method,
         path,
         query,
         headers,
         body: Vec::new(),
-    };
-    if let Some(answer) = before_body(&inbound) {
-        return Inbound::Answered(answer);
+        ..Default::default()
     }
+}
+
+/// The body read into `inbound`, or why not (`TooLarge` past `body_limit`
+/// of its route, checked against `content-length` first, so an honest
+/// oversized upload is refused unread) with the headers it came with.
+pub async fn read_body(req: IncomingRequest, mut inbound: InRequest) -> Inbound {
     let cap = match body_plan(&inbound) {
         BodyPlan::TooLarge => return Inbound::Unread(InboundBodyError::TooLarge, inbound),
         BodyPlan::Skip => return Inbound::Read(inbound),

@@ -224,6 +224,7 @@ pub async fn read_inbound(
         query,
         headers: text_headers(req.get_headers().copy_all()),
         body: Vec::new(),
+        ..Default::default()
     };
     if let Some(answer) = before_body(&inbound) {
         return Inbound::Answered(answer);

@@ -147,6 +147,7 @@ pub fn request(method: &str, path: &str, body: Vec<u8>) -> InRequest {
         query,
         headers: vec![("authorization".into(), format!("Bearer {TEST_API_KEY}"))],
         body,
+        ..Default::default()
     }
 }
 
@@ -542,7 +543,7 @@ fn both_routes_need_products_write() {
 #[test]
 fn the_routes_read_the_bulk_variables_where_they_use_them() {
     use crate::routes::variables_for;
-    let names = |p: &str| variables_for(p).collect::<Vec<_>>();
+    let names = |p: &str| variables_for("POST", p).collect::<Vec<_>>();
     let bulk = names("/v1/products/bulk");
     assert!(bulk.contains(&"bulk_chunk_size") && bulk.contains(&"sync_concurrency"));
     assert!(!bulk.contains(&"products_bulk_above") && !bulk.contains(&"sync_batch_size"));
@@ -592,6 +593,7 @@ mod webhook {
                 ("webhook-signature".into(), sig),
             ],
             body: body.to_vec(),
+            ..Default::default()
         };
         block_on(app.handle(req))
     }

@@ -201,6 +201,7 @@ fn job(path_and_query: &str, bearer: Option<&str>) -> InRequest {
         query,
         headers,
         body: vec![],
+        ..Default::default()
     }
 }
 
@@ -277,7 +278,7 @@ fn an_event_pushed_and_then_pulled_lands_once() {
         app.ports.now_ms(),
     );
     let pushed = crate::events::delivery::parse(event(2).to_string().as_bytes(), None).unwrap();
-    let ledger = edge.events_ledger.as_ref().unwrap();
+    let ledger = edge.events_ledger().unwrap();
     let fates = block_on(apply(
         &ctx,
         ledger,

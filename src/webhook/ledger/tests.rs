@@ -199,6 +199,7 @@ fn signed(topic: &str, id: &str, body: &[u8], now_ms: u64) -> InRequest {
             ("webhook-signature".into(), sig),
         ],
         body: body.to_vec(),
+        ..Default::default()
     }
 }
 
@@ -355,7 +356,7 @@ fn a_failing_final_write_says_so_and_the_retry_resumes_from_the_last_record() {
 #[test]
 fn a_record_that_does_not_authenticate_is_a_store_failure() {
     let a = app(ports(|_| None), &[]);
-    let l = a.edge.as_ref().unwrap().ledger.as_ref().unwrap();
+    let l = a.edge.as_ref().unwrap().ledger().unwrap();
     let body = inventory(3, 5);
     let name = l.record_name("inventory", "m1");
     // Someone who can write the store marks everything as done...
@@ -653,7 +654,7 @@ fn an_expired_claim_file_is_taken_over() {
     let p = ports(|_| None);
     p.kv_shared.set(false);
     let a = app(p, &[("token_cache_dir", "/cache")]);
-    let l = a.edge.as_ref().unwrap().ledger.as_ref().unwrap();
+    let l = a.edge.as_ref().unwrap().ledger().unwrap();
     let body = inventory(1, 5);
     let name = l.record_name("inventory", "m1");
     let file = format!("{name}.c1-0");
@@ -1025,7 +1026,7 @@ fn an_index_entry_lost_to_a_race_is_listed_again_and_swept() {
     }
     let left = record_keys(&a.ports);
     assert_eq!(left.len(), 4, "only the later records are left: {left:?}");
-    let l = a.edge.as_ref().unwrap().ledger.as_ref().unwrap();
+    let l = a.edge.as_ref().unwrap().ledger().unwrap();
     for id in ["one", "two"] {
         assert!(
             !left.contains(&l.record_name("inventory", id)),

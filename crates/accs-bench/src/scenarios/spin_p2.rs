@@ -8,7 +8,7 @@
 //!
 //! A third contender prices the host calls the design makes per read: the
 //! same floor under accs-edge's own manifest and variables, also reading the
-//! variables a product read reads ([`READ_VARIABLES`]), one key from the
+//! variables a product read reads ([`read_variables`]), one key from the
 //! default key-value store, and writing the component's log line. What it
 //! loses against the bare floor no guest code can win back on this Spin.
 
@@ -34,10 +34,14 @@ pub const PERF_CONCURRENCY: usize = 16;
 pub const RPS_TARGET: f64 = 0.7;
 
 /// The variables accs-edge's WASI 0.2 build reads for `GET
-/// /v1/products/{sku}`: `routes::variables_for` in `src/routes/mod.rs` (every
-/// configuration variable but the webhook, passthrough, sync and
-/// `token_cache_dir` ones).
-pub const READ_VARIABLES: &str = "ims_client_id,ims_client_secret,ims_org_id,ims_token_url,ims_scopes,accs_base_url,accs_store_code,api_keys,allow_http,accs_timeout_ms";
+/// /v1/products/{sku}`, comma-separated: `routes::variables_for` itself
+/// (`src/routes/mod.rs`), so the floor that prices them reads what the
+/// component reads.
+pub fn read_variables() -> String {
+    accs_edge::routes::variables_for("GET", "/v1/products/SKU-0001")
+        .collect::<Vec<_>>()
+        .join(",")
+}
 
 /// The Spin CLI in `SPIN` and its `--version` line, or why there is none.
 pub fn find_spin() -> Result<(String, String), String> {
@@ -110,20 +114,62 @@ fn limits(concurrency: usize, window: Duration) -> Limits {
     }
 }
 
+/// The variable reads accs-edge's WASI 0.2 build makes for that read: the
+/// ten every route reads as one (`accs_edge_core`, `src/host/p2/entry.rs`),
+/// then the rest one by one.
+pub fn component_reads() -> String {
+    let core = accs_edge::config::CORE;
+    std::iter::once(accs_edge::config::CORE_GROUP)
+        .chain(
+            accs_edge::routes::variables_for("GET", "/v1/products/SKU-0001")
+                .filter(|v| !core.contains(v)),
+        )
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Which of a read's host calls the floor under the shipped manifest makes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Calls {
+    /// None: what the shipped manifest alone costs a floor that calls out.
+    Manifest,
+    /// The variables of [`read_variables`], one host call each.
+    Variables,
+    /// The variable reads the component makes ([`component_reads`]).
+    Grouped,
+    /// Those, one key from the default store, and the log line: every host
+    /// call the component's read makes.
+    All,
+}
+
 /// The floor under the shipped `spin.toml` (its variables, store and
 /// outbound hosts, so the same variable provider and key-value store), with
-/// an environment that makes it read [`READ_VARIABLES`] and one key and
-/// write accs-edge's log line per request.
-fn calls_manifest(root: &Path, floor_wasm: &Path, url: &str, bearer: &str) -> Result<String> {
+/// an environment that makes it read the variables `calls` names and, with
+/// [`Calls::All`], one key, and write accs-edge's log line per request.
+pub fn calls_manifest(
+    root: &Path,
+    floor_wasm: &Path,
+    url: &str,
+    bearer: &str,
+    calls: Calls,
+) -> Result<String> {
     let text = edge_manifest(root, floor_wasm)?;
     let kv = "key_value_stores = [\"default\"]\n";
     anyhow::ensure!(text.contains(kv), "spin.toml no longer names {kv}");
-    let log = LOG_LINE;
+    let vars = match calls {
+        Calls::Manifest => String::new(),
+        Calls::Variables => read_variables(),
+        Calls::Grouped | Calls::All => component_reads(),
+    };
+    let rest = match calls {
+        Calls::All => format!(", KV_KEY = \"bench-token\", LOG_LINE = {LOG_LINE:?}"),
+        _ => String::new(),
+    };
     Ok(text.replacen(
         kv,
         &format!(
             "{kv}environment = {{ UPSTREAM = {url:?}, BEARER = {bearer:?}, API_KEY = {CLIENT_ID:?}, \
-             VARIABLES = {READ_VARIABLES:?}, KV_KEY = \"bench-token\", LOG_LINE = {log:?} }}\n"
+             VARIABLES = {vars:?}{rest} }}\n"
         ),
         1,
     ))
@@ -203,7 +249,7 @@ pub async fn run(
     let floor = spawn_spin(bin, &floor_text, &[], "spin-floor")?;
     let env = edge_vars(b);
     let edge = spawn_spin(bin, &edge_manifest(root, edge_wasm)?, &env, "spin-edge")?;
-    let calls_text = calls_manifest(root, floor_wasm, &product_url, &token)?;
+    let calls_text = calls_manifest(root, floor_wasm, &product_url, &token, Calls::All)?;
     let calls = spawn_spin(bin, &calls_text, &env, "spin-floor-calls")?;
     let calls_read = super::plain(&calls.base, "/");
     calls
