@@ -38,7 +38,9 @@ impl Action {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventsConfig {
     /// `scheme://host[:port]`, no path: a key path is appended to it.
-    pub key_origin: Url,
+    /// `None`: unset, Adobe's [`DEFAULT_KEY_ORIGIN`] (not parsed per
+    /// instance for the routes that never fetch a key).
+    pub key_origin: Option<Url>,
     /// CloudEvent `type` to action; empty: the route is not configured.
     pub actions: Vec<(String, Action)>,
     pub timeout_ms: u64,
@@ -54,7 +56,10 @@ impl EventsConfig {
 
     /// The origin as text, without the trailing `/` `Url` gives it.
     pub fn origin(&self) -> &str {
-        self.key_origin.as_str().trim_end_matches('/')
+        self.key_origin
+            .as_ref()
+            .map_or(DEFAULT_KEY_ORIGIN, Url::as_str)
+            .trim_end_matches('/')
     }
 }
 
@@ -77,12 +82,9 @@ pub fn from_lookup(
     allow_http: bool,
 ) -> Result<EventsConfig, EventsConfigError> {
     Ok(EventsConfig {
-        key_origin: key_origin(
-            get("io_events_key_origin")
-                .as_deref()
-                .unwrap_or(DEFAULT_KEY_ORIGIN),
-            allow_http,
-        )?,
+        key_origin: get("io_events_key_origin")
+            .map(|raw| key_origin(&raw, allow_http))
+            .transpose()?,
         actions: actions(get("io_events_actions").as_deref().unwrap_or(""))?,
         timeout_ms: match get("io_events_timeout_ms") {
             None => DEFAULT_TIMEOUT_MS,

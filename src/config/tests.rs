@@ -548,3 +548,15 @@ fn the_shipped_spin_manifests_define_the_core_group() {
         );
     }
 }
+
+#[test]
+fn the_default_key_origin_is_the_one_an_explicit_setting_gives() {
+    let unset = io_events::from_lookup(|_| None, false).unwrap();
+    let set = io_events::from_lookup(
+        |n| (n == "io_events_key_origin").then(|| io_events::DEFAULT_KEY_ORIGIN.to_owned()),
+        false,
+    )
+    .unwrap();
+    assert_eq!(unset.origin(), "https://static.adobeioevents.com");
+    assert_eq!(unset.origin(), set.origin());
+}

@@ -23,7 +23,9 @@ pub const MAX_VALUE: usize = 1_000_000;
 const MAC_LEN: usize = 32;
 
 pub struct Store {
-    key: [u8; 32],
+    /// HMAC-SHA256 keyed with the MAC key, its pads already hashed: each
+    /// MAC clones it instead of hashing the key's two blocks again.
+    keyed: HmacSha256,
     namespace: String,
     pub place: Where,
 }
@@ -41,7 +43,7 @@ impl Store {
         let key: [u8; 32] = mac.finalize().into_bytes().into();
         let place = Where::of(settings, kv_shared);
         let mut store = Store {
-            key,
+            keyed: HmacSha256::new_from_slice(&key).expect("any key length"),
             namespace: String::new(),
             place,
         };
@@ -51,7 +53,7 @@ impl Store {
 
     /// HMAC-SHA256 over length-prefixed parts.
     pub fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut mac = HmacSha256::new_from_slice(&self.key).expect("any key length");
+        let mut mac = self.keyed.clone();
         for p in parts {
             mac.update(&(p.len() as u64).to_be_bytes());
             mac.update(p);
@@ -85,7 +87,7 @@ impl Store {
     pub fn open<'b>(&self, name: &str, bytes: &'b [u8]) -> Option<&'b [u8]> {
         let at = bytes.len().checked_sub(MAC_LEN)?;
         let (body, mac) = bytes.split_at(at);
-        let mut check = HmacSha256::new_from_slice(&self.key).expect("any key length");
+        let mut check = self.keyed.clone();
         for p in [&b"seal"[..], name.as_bytes(), body] {
             check.update(&(p.len() as u64).to_be_bytes());
             check.update(p);

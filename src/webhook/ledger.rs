@@ -462,7 +462,9 @@ fn is_false(b: &bool) -> bool {
 
 /// The ledger of one deployment.
 pub struct Ledger {
-    key: [u8; 32],
+    /// HMAC-SHA256 keyed with the MAC key, its pads already hashed: each
+    /// MAC clones it instead of hashing the key's two blocks again.
+    keyed: HmacSha256,
     /// Hex, in every name: the operator can tell (and clear) one
     /// deployment's keys in a shared store.
     namespace: String,
@@ -530,7 +532,7 @@ impl Ledger {
         let key: [u8; 32] = mac.finalize().into_bytes().into();
         let place = Where::of(settings, kv_shared);
         let mut ledger = Ledger {
-            key,
+            keyed: HmacSha256::new_from_slice(&key).expect("any key length"),
             namespace: String::new(),
             place,
             warned: Cell::new(false),
@@ -544,7 +546,7 @@ impl Ledger {
     }
 
     fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut mac = HmacSha256::new_from_slice(&self.key).expect("any key length");
+        let mut mac = self.keyed.clone();
         for p in parts {
             mac.update(&(p.len() as u64).to_be_bytes());
             mac.update(p);
@@ -598,7 +600,7 @@ impl Ledger {
             .ok_or(LedgerError::Unauthentic)?;
         let (json, mac) = (&bytes[..dot], &bytes[dot + 1..]);
         let mac = unhex(mac).ok_or(LedgerError::Unauthentic)?;
-        let mut check = HmacSha256::new_from_slice(&self.key).expect("any key length");
+        let mut check = self.keyed.clone();
         for p in [&b"seal"[..], name.as_bytes(), json] {
             check.update(&(p.len() as u64).to_be_bytes());
             check.update(p);
