@@ -179,6 +179,68 @@ async fn spin_p2_a_request_reads_only_its_routes_variables() {
 /// WASI 0.3: the instance Spin keeps (an idle timeout of 60 s instead of
 /// the default 1 s, so no pause of a loaded machine decides) builds its
 /// settings once; the next request on it reads no variable at all.
+/// A key only the `accs_edge_core` line of [`group_with_own_key`] holds.
+const GROUP_KEY: &str = "grp-key-0123456789abcdef0123456789abcdef";
+
+/// The shipped manifest, its `accs_edge_core` line holding [`GROUP_KEY`]'s
+/// entry where `{{ api_keys }}` was: a key that works only if the component
+/// took the ten core variables from that one read.
+fn group_with_own_key(text: &str) -> String {
+    let line = accs_edge::config::core_group_line();
+    assert!(text.contains(&line), "spin.toml defines accs_edge_core");
+    let edited = line.replace("{{ api_keys }}", &format!("grp:{GROUP_KEY}:products.read"));
+    text.replace(&line, &edited)
+}
+
+/// The shipped manifest without the `accs_edge_core` line: a manifest
+/// written before it (the component reads the ten one by one).
+fn without_group(text: &str) -> String {
+    let line = format!("{}\n", accs_edge::config::core_group_line());
+    assert!(text.contains(&line), "spin.toml defines accs_edge_core");
+    text.replace(&line, "")
+}
+
+/// WASI 0.2: the ten variables every route reads come from the one
+/// `accs_edge_core` read when the manifest defines it, and one by one when
+/// it does not.
+#[tokio::test(flavor = "multi_thread")]
+async fn spin_p2_reads_the_core_variables_in_one_read_and_without_it_one_by_one() {
+    let test = "spin_p2_reads_the_core_variables_in_one_read_and_without_it_one_by_one";
+    let Some(bin) = spin_for(SpinBuild::P2, test) else {
+        return;
+    };
+    let sim = start_sim().await;
+    let client = Client::new();
+    let setup = || HostSetup {
+        vars: spin_vars(&sim),
+        runtime_config: None,
+    };
+    let read = |base: &str, key: &str| {
+        client
+            .get(format!("{base}/v1/products/SKU-0001"))
+            .bearer_auth(key)
+            .send()
+    };
+    let grouped = Manifest::ShippedEdited(group_with_own_key);
+    let up = spin_up_with_args(&bin, SpinBuild::P2, grouped, test, setup(), &[]).await;
+    let r = read(&up.base, GROUP_KEY).await.unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "the group's key: {}",
+        r.text().await.unwrap()
+    );
+    let r = read(&up.base, API_KEY).await.unwrap();
+    assert_eq!(r.status(), 401, "api_keys read on its own, past the group");
+    drop(up);
+    let older = Manifest::ShippedEdited(without_group);
+    let up = spin_up_with_args(&bin, SpinBuild::P2, older, test, setup(), &[]).await;
+    let r = read(&up.base, API_KEY).await.unwrap();
+    assert_eq!(r.status(), 200, "one by one: {}", r.text().await.unwrap());
+    let r = read(&up.base, GROUP_KEY).await.unwrap();
+    assert_eq!(r.status(), 401);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn spin_p3_a_warm_request_reads_no_variable() {
     let test = "spin_p3_a_warm_request_reads_no_variable";

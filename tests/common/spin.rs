@@ -97,6 +97,9 @@ pub enum Manifest {
     Shipped,
     /// `spin.sim.toml`, the quick start's manifest.
     Sim,
+    /// The shipped manifest as the function rewrites it (a user's older or
+    /// edited copy).
+    ShippedEdited(fn(&str) -> String),
 }
 
 /// One `spin up` process.
@@ -269,11 +272,15 @@ pub async fn spin_up_with_args(
     let root = super::manifest_dir();
     let root = root.as_path();
     let source = match (manifest, build) {
-        (Manifest::Shipped, SpinBuild::P2Cas) => "spin.cas.toml",
-        (Manifest::Shipped, _) => "spin.toml",
+        (Manifest::Shipped | Manifest::ShippedEdited(_), SpinBuild::P2Cas) => "spin.cas.toml",
+        (Manifest::Shipped | Manifest::ShippedEdited(_), _) => "spin.toml",
         (Manifest::Sim, _) => "spin.sim.toml",
     };
     let text = fs::read_to_string(root.join(source)).unwrap();
+    let text = match manifest {
+        Manifest::ShippedEdited(edit) => edit(&text),
+        _ => text,
+    };
     let shipped_source = text
         .lines()
         .find(|l| l.starts_with(r#"source = "target/accs-edge-"#) && l.ends_with(r#".wasm""#))

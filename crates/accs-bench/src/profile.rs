@@ -3,10 +3,10 @@
 //! replays each scenario natively over fake ports, one fresh app per
 //! request as the WASI 0.2 entry builds it; callgrind counts only
 //! `accs_profile_measured` (`--toggle-collect`), and `callgrind_annotate`
-//! attributes the count by function. Native code is not the `.wasm`'s
-//! (SHA-256 here may use the CPU's SHA extensions, which wasm cannot), so
-//! the table says where the guest's work is, not what it costs in wasm:
-//! figure 8 says that.
+//! attributes the count by function. Native code is not the `.wasm`'s,
+//! so the table says where the guest's work is, not what it costs in wasm
+//! (figure 8 says that); valgrind does not offer the CPU's SHA extensions,
+//! so SHA-256 runs in software here, as in wasm.
 
 use crate::procs::TempDir;
 use anyhow::{Context as _, Result, bail};

@@ -38,13 +38,13 @@ pub async fn send(req: OutRequest, timeout: Duration) -> Result<OutResponse, Sen
 }
 
 /// A `wasi:http` request and the body `spin_sdk::http::send` writes to it.
-struct Outgoing(OutgoingRequest, Vec<u8>);
+struct Outgoing(OutgoingRequest, Option<Vec<u8>>);
 
 impl TryIntoOutgoingRequest for Outgoing {
     type Error = std::convert::Infallible;
 
     fn try_into_outgoing_request(self) -> Result<(OutgoingRequest, Option<Vec<u8>>), Self::Error> {
-        Ok((self.0, Some(self.1)))
+        Ok((self.0, self.1))
     }
 }
 
@@ -78,7 +78,11 @@ fn outgoing(req: OutRequest) -> Result<Outgoing, SendError> {
         .and_then(|()| request.set_authority(Some(authority)))
         .and_then(|()| request.set_path_with_query(Some(path_with_query)))
         .map_err(|()| invalid())?;
-    Ok(Outgoing(request, req.body))
+    // No body to write (a GET): the body is never taken, which the host
+    // sends as an empty one (`wasi:http` 0.2 `outgoing-request.body`), and
+    // spin-sdk then opens no body stream (several host calls for nothing).
+    let body = (!req.body.is_empty()).then_some(req.body);
+    Ok(Outgoing(request, body))
 }
 
 fn send_error(e: spin_sdk::http::SendError) -> SendError {
