@@ -169,7 +169,7 @@ pub fn passthrough_path(data: &[u8]) {
 /// opened again.
 pub fn seal_open(data: &[u8]) {
     let key = seal::derive_key("sim-secret-0123456789abcdef", "fingerprint");
-    let aad = "accs-edge/ims-token/v1/fingerprint";
+    let aad = "accs-edge/ims-token/v2/fingerprint";
     let _ = seal::open(&key, aad, data);
     let token = Token {
         access_token: String::from_utf8_lossy(data).into_owned(),

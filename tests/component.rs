@@ -161,7 +161,7 @@ async fn a_warm_request_touches_no_file_of_the_token_directory() {
     let cold = watch.events().unwrap();
     assert!(
         cold.iter()
-            .any(|e| e.starts_with("accs-edge-ims-token-v1-") && e.contains("MOVED_TO")),
+            .any(|e| e.starts_with("accs-edge-ims-token-v2-") && e.contains("MOVED_TO")),
         "the cold request stores the token file: {cold:?}"
     );
     let kv = rig.host.kv();
@@ -194,7 +194,7 @@ async fn spin_instances_share_the_sealed_token_through_key_value() {
     let kv = rig.host.kv().snapshot();
     assert_eq!(kv.len(), 1);
     let (key, value) = kv.iter().next().unwrap();
-    assert!(key.starts_with("accs-edge/ims-token/v1/"), "{key}");
+    assert!(key.starts_with("accs-edge/ims-token/v2/"), "{key}");
     for secret in secrets(&rig.sim) {
         assert!(
             !value.windows(secret.len()).any(|w| w == secret.as_bytes()),

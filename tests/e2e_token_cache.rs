@@ -119,7 +119,7 @@ async fn a_thousand_requests_at_concurrency_sixteen_cost_one_ims_call() {
         .collect();
     left.sort();
     assert_eq!(left.len(), 1, "the token file alone: {left:?}");
-    assert!(left[0].starts_with("accs-edge-ims-token-v1-"));
+    assert!(left[0].starts_with("accs-edge-ims-token-v2-"));
     let mut captured: Vec<String> = answers.into_iter().map(|(_, t)| t).collect();
     captured.push(log);
     assert_no_secrets(&sim, &captured);

@@ -12,21 +12,28 @@ use super::token::Token;
 use crate::denials::Stored;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-const VERSION: &[u8; 2] = b"v1";
+/// `v2`: the key is one HMAC (`v1` was HKDF-SHA256, twice the SHA-256
+/// blocks, on every request of the WASI 0.2 build); records of `v1` live
+/// under `v1` names and are not read (`ims/shared.rs`).
+const VERSION: &[u8; 2] = b"v2";
 const NONCE_LEN: usize = 12;
+/// With a 32-character fingerprint the message is one SHA-256 block.
+const KEY_LABEL: &[u8] = b"accs-edge token v2\0";
 
-/// The key for one (secret, fingerprint) pair.
+/// The key for one (secret, fingerprint) pair: HMAC-SHA256 keyed with the
+/// client secret over a label and the fingerprint. The secret is the IMS
+/// credential's, high in entropy, so one PRF call is a sound derivation
+/// (HKDF's expand step is this same HMAC under its extracted key).
 pub fn derive_key(client_secret: &str, fingerprint: &str) -> [u8; 32] {
-    let hk = Hkdf::<Sha256>::new(Some(b"accs-edge/token-cache/v1"), client_secret.as_bytes());
-    let mut key = [0u8; 32];
-    // 32 bytes is far below HKDF-SHA256's limit, so this cannot fail.
-    hk.expand(fingerprint.as_bytes(), &mut key)
-        .expect("32-byte HKDF output");
-    key
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(client_secret.as_bytes()).expect("any key length");
+    mac.update(KEY_LABEL);
+    mac.update(fingerprint.as_bytes());
+    mac.finalize().into_bytes().into()
 }
 
 /// What the record remembers besides the token. Hashes only, never a token.
@@ -153,6 +160,22 @@ mod tests {
             expires_at_ms: 123_456_789,
             lifetime_ms: 86_399_000,
         }
+    }
+
+    /// The derivation, pinned: Python's `hmac.new(b"secret", b"accs-edge
+    /// token v2\\0" + b"fp", hashlib.sha256)`. A record of the v1 format (or
+    /// sealed under the v1 key) is no record of this build's.
+    #[test]
+    fn the_key_is_one_hmac_and_v1_records_do_not_open() {
+        let key = derive_key("secret", "fp");
+        assert_eq!(
+            crate::config::hex(&key),
+            "5bf70e781502b7f7651c7df3315d339a676f67ae347cd1116fb072055015f7ec"
+        );
+        let mut sealed = seal(&key, "k", &token(), [7; NONCE_LEN]);
+        assert!(open(&key, "k", &sealed).is_some());
+        sealed[..2].copy_from_slice(b"v1");
+        assert_eq!(open(&key, "k", &sealed), None);
     }
 
     #[test]

@@ -51,13 +51,13 @@ impl Shared {
         let file = token_cache_dir.map(|dir| {
             let dir = format!("{}/", dir.trim_end_matches('/'));
             Files {
-                token: format!("{dir}accs-edge-ims-token-v1-{fingerprint}"),
+                token: format!("{dir}accs-edge-ims-token-v2-{fingerprint}"),
                 lease: format!("{dir}accs-edge-ims-lease-v1-{fingerprint}"),
                 dir,
             }
         });
         Shared {
-            kv_key: format!("accs-edge/ims-token/v1/{fingerprint}"),
+            kv_key: format!("accs-edge/ims-token/v2/{fingerprint}"),
             kv_lease_key: format!("accs-edge/ims-lease/v1/{fingerprint}"),
             file,
             kv_warned: Cell::new(false),

@@ -508,7 +508,7 @@ fn the_token_file_holds_the_kv_bytes_and_is_read_before_ims() {
     let a = w.tokens();
     ok(&w.get(&a));
     let path = a.file_path().unwrap().to_owned();
-    assert!(path.starts_with("/cache/accs-edge-ims-token-v1-"), "{path}");
+    assert!(path.starts_with("/cache/accs-edge-ims-token-v2-"), "{path}");
     let file = w.ports.files.borrow()[&path].clone();
     assert_eq!(file, w.ports.kv.borrow()[a.kv_key()], "same sealed bytes");
     assert!(!String::from_utf8_lossy(&file).contains("tok-1"));

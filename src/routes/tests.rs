@@ -201,7 +201,7 @@ fn a_new_instance_reads_the_sealed_token_from_the_store() {
     let kv = first.ports.kv.borrow().clone();
     assert_eq!(kv.len(), 1);
     let (key, value) = kv.iter().next().unwrap();
-    assert!(key.starts_with("accs-edge/ims-token/v1/"));
+    assert!(key.starts_with("accs-edge/ims-token/v2/"));
     assert!(!String::from_utf8_lossy(value).contains("tok-1"));
 
     let second = App::new(upstream(|_, _| true), settings(&[]));
