@@ -2,40 +2,34 @@
 //! those that may be left unset. Which route needs which is
 //! `routes::variables_for`, beside the paths it matches.
 
-/// Every variable the component reads, in the order it reads them.
-pub const VARIABLES: &[&str] = &[
-    "ims_client_id",
-    "ims_client_secret",
-    "ims_org_id",
-    "ims_token_url",
-    "ims_scopes",
-    "accs_base_url",
-    "accs_store_code",
-    "api_keys",
-    "webhook_secrets",
-    "passthrough_allow",
-    "allow_http",
-    "token_cache_dir",
-    "accs_timeout_ms",
-    "sync_batch_size",
-    "sync_concurrency",
-    "bulk_chunk_size",
-    "products_bulk_above",
-    "io_events_key_origin",
-    "io_events_actions",
-    "io_events_timeout_ms",
-    "forward_targets",
-    "forward_rules",
-    "forward_max_attempts",
-    "forward_timeout_ms",
-    // The job routes and the journal job (config/jobs.rs).
-    "journal_url",
-    "journal_limit",
-    "journal_on_gone",
-    "jobs_timeout_ms",
-    // What the edge wrote, remembered against its echoes (config/echo.rs).
-    "echo_window_s",
-];
+/// Every variable the component reads, in the order it reads them: the
+/// [`CORE`] ten, then the rest.
+pub const VARIABLES: &[&str] = &join::<29>(
+    &CORE,
+    &[
+        "webhook_secrets",
+        "passthrough_allow",
+        "token_cache_dir",
+        "sync_batch_size",
+        "sync_concurrency",
+        "bulk_chunk_size",
+        "products_bulk_above",
+        "io_events_key_origin",
+        "io_events_actions",
+        "io_events_timeout_ms",
+        "forward_targets",
+        "forward_rules",
+        "forward_max_attempts",
+        "forward_timeout_ms",
+        // The job routes and the journal job (config/jobs.rs).
+        "journal_url",
+        "journal_limit",
+        "journal_on_gone",
+        "jobs_timeout_ms",
+        // What the edge wrote, remembered against its echoes (config/echo.rs).
+        "echo_window_s",
+    ],
+);
 
 /// The variables every route but health and the OpenAPI document reads
 /// (`routes::variables_for`), in the order of [`CORE_GROUP`]'s template.
@@ -51,6 +45,18 @@ pub const CORE: [&str; 10] = [
     "allow_http",
     "accs_timeout_ms",
 ];
+
+/// `a` then `b`, in `N` names (a compile error when they are not `N`).
+const fn join<const N: usize>(a: &[&'static str], b: &[&'static str]) -> [&'static str; N] {
+    assert!(a.len() + b.len() == N, "VARIABLES' length");
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = if i < a.len() { a[i] } else { b[i - a.len()] };
+        i += 1;
+    }
+    out
+}
 
 /// A component variable of the shipped Spin manifests whose template joins
 /// the [`CORE`] application variables with [`CORE_SEPARATOR`]. On Spin 3.x
