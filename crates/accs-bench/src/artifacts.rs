@@ -37,7 +37,8 @@ pub fn target_dir(root: &Path) -> Result<PathBuf> {
         .context("cargo metadata has no target_directory")
 }
 
-fn run(root: &Path, args: &[String]) -> Result<()> {
+/// `cargo <args>` in `root`, announced; an error unless it succeeds.
+pub fn run(root: &Path, args: &[String]) -> Result<()> {
     eprintln!("accs-bench: cargo {}", args.join(" "));
     let status = Command::new(cargo())
         .current_dir(root)

@@ -91,16 +91,7 @@ pub fn run(root: &Path, target: &Path) -> Result<Profile> {
         "--bin",
         "accs-profile",
     ];
-    eprintln!("accs-bench: cargo {}", build.join(" "));
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(root)
-        .args(build)
-        .status()
-        .context("running cargo")?;
-    if !status.success() {
-        bail!("`cargo {}` failed", build.join(" "));
-    }
+    crate::artifacts::run(root, &build.map(String::from))?;
     let bin = target.join("profiling/accs-profile");
     let dir = TempDir::new("profile")?;
     let mut scenarios = Vec::new();
