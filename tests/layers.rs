@@ -25,6 +25,8 @@ const LAYERS: &[&[&str]] = &[
     &["host"],
     // Test and fuzzing support, above everything they exercise.
     &["testing", "fuzzing"],
+    // The native profile, on the fake ports (accs-bench --profile).
+    &["profiling"],
 ];
 
 fn layer(module: &str) -> Option<usize> {
