@@ -90,7 +90,7 @@ pub fn spin_for(build: SpinBuild, test: &str) -> Option<String> {
 }
 
 /// Which manifest a host runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub enum Manifest {
     /// The shipped manifest of the build, as a user deploys it: `spin.toml`,
     /// or `spin.cas.toml` for the exact-claims build.
