@@ -843,9 +843,9 @@ pub fn render_spin(spin: &SpinResult) -> String {
         o,
         "\nWhat the host calls cost: in the same runs, the same floor ran under the shipped\n\
          `spin.toml` (same variables, provider and key-value store) and, per request, read\n\
-         the {} variables a product read reads ({}) as the component reads them (the\n\
-         ten every route reads in one call, `accs_edge_core`; the rest one by one:\n\
-         {}), opened the default store and read one key, and wrote accs-edge's log\n\
+         the {} variables a product read reads ({}) as the component reads them\n\
+         ({}: the ten every route reads come in one call, any other the route needs\n\
+         one by one), opened the default store and read one key, and wrote accs-edge's log\n\
          line: the host work the component's design does, with no guest logic around it. Its distance to the bare floor is what this\n\
          Spin charges for those calls, which no code in the component can win back; the\n\
          last column is the component against it. (This floor's runs vary more than the\n\
