@@ -154,7 +154,7 @@ fn copy_from(out: &mut [u8], src: &[u8]) {
 /// separately, and `wasmtime serve` prefixes every write, so under
 /// concurrency lines came out torn and interleaved.
 #[cfg(target_arch = "wasm32")]
-fn log_line(line: &str) {
+pub(crate) fn log_line(line: &str) {
     use std::io::Write;
     let mut buf = String::with_capacity(line.len() + 1);
     buf.push_str(line);

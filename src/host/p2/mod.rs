@@ -10,5 +10,6 @@
 mod entry;
 mod http;
 mod kv;
+mod log;
 mod ports;
 mod time;

@@ -79,6 +79,6 @@ impl Ports for HostPorts {
     }
 
     fn log(&self, line: &str) {
-        crate::host::log_line(line)
+        super::log::line(line)
     }
 }
