@@ -20,16 +20,18 @@ fn read_variables(names: impl Iterator<Item = &'static str>) -> BTreeMap<&'stati
     let get = |name: &str| spin_sdk::variables::get(name).ok();
     let names: Vec<&'static str> = names.collect();
     let mut vars = BTreeMap::new();
-    if crate::config::CORE.iter().all(|c| names.contains(c))
+    // `variables_for` keeps the order of `VARIABLES`, which begins with the
+    // ten: a route that needs them all starts with them.
+    let mut rest = names.as_slice();
+    if let Some(after) = names.strip_prefix(&crate::config::CORE[..])
         && let Some(joined) = get(crate::config::CORE_GROUP)
         && let Some(parts) = crate::config::split_core(&joined)
     {
         vars.extend(parts.map(|(name, value)| (name, value.to_owned())));
+        rest = after;
     }
-    for name in names {
-        if !vars.contains_key(name)
-            && let Some(value) = get(name)
-        {
+    for &name in rest {
+        if let Some(value) = get(name) {
             vars.insert(name, value);
         }
     }
