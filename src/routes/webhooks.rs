@@ -20,6 +20,9 @@ use crate::wire::{InRequest, InResponse};
 
 pub const TOPICS: &[&str] = &["inventory", "products"];
 pub const MAX_PRODUCTS: usize = 1_000;
+// Every bulk a delivery can have (one product each at least) fits in its
+// ledger record's pages, so a replay always answers every bulk id.
+const _: () = assert!(crate::webhook::ledger::MAX_BULKS >= MAX_PRODUCTS);
 /// When a sender should try again after the ledger failed.
 pub(super) const LEDGER_RETRY_AFTER_S: u64 = 5;
 

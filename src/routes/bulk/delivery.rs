@@ -16,10 +16,6 @@ use crate::webhook::ledger::{BulkRef, Record, State};
 use crate::wire::InResponse;
 use std::ops::Range;
 
-// Every bulk a delivery can have (one product each at least) fits in its
-// ledger record's pages, so a replay always answers every bulk id.
-const _: () = assert!(crate::webhook::ledger::MAX_BULKS >= super::super::webhooks::MAX_PRODUCTS);
-
 /// Whether a delivery of `count` products takes the bulk path: it did
 /// before (its record holds bulks), or it is above `products_bulk_above`
 /// and no product of it landed one by one in an earlier delivery (a delivery
